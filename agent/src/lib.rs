@@ -1,0 +1,11 @@
+//! # dalaba-agent
+//!
+//! The daemon on speaker hardware: one outbound connection to the controller, clock sync,
+//! media cache, playback engine and arbitration, relay driver, status reports, offline
+//! schedule. The only crate that touches hardware.
+//!
+//! What it is not: it decides what its own speaker plays, never what others play.
+//!
+//! Status: empty. Nothing here is implemented yet (see the controller–agent issue).
+
+#![forbid(unsafe_code)]
