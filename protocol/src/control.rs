@@ -427,6 +427,12 @@ pub enum ControlError {
         /// The message length.
         len: usize,
     },
+    /// Not UTF-8 (WebSocket text frames must be).
+    #[error("control message is not UTF-8: invalid byte at offset {valid_up_to}")]
+    NotUtf8 {
+        /// Length of the valid UTF-8 prefix.
+        valid_up_to: usize,
+    },
     /// Not a JSON object.
     #[error("control message is not a JSON object")]
     NotObject,
@@ -460,26 +466,25 @@ impl ControlError {
     }
 }
 
-const AGENT_TYPES: &[&str] = &[
-    "hello",
-    "enrol",
-    "login",
-    "heartbeat",
-    "status",
-    "ping",
-    "receipt",
-    "cache",
-    "rejected",
-    "error",
-    "goodbye",
-];
-
-const CONTROLLER_TYPES: &[&str] = &["welcome", "enrolled", "login_ok", "pong", "signed", "error"];
-
 /// Decodes one control message sent by an agent.
 pub fn decode_agent_message(bytes: &[u8]) -> Result<AgentMessage, ControlError> {
-    let message: AgentMessage = decode_tagged(bytes, AGENT_TYPES)?;
-    if let AgentMessage::Hello(hello) = &message {
+    use AgentMessage as M;
+    let kind = read_type(bytes)?;
+    let message = match kind.as_str() {
+        "hello" => M::Hello(parse(bytes, kind)?),
+        "enrol" => M::Enrol(parse(bytes, kind)?),
+        "login" => M::Login(parse(bytes, kind)?),
+        "heartbeat" => M::Heartbeat(parse(bytes, kind)?),
+        "status" => M::Status(parse(bytes, kind)?),
+        "ping" => M::Ping(parse(bytes, kind)?),
+        "receipt" => M::Receipt(parse(bytes, kind)?),
+        "cache" => M::Cache(parse(bytes, kind)?),
+        "rejected" => M::Rejected(parse(bytes, kind)?),
+        "error" => M::Error(parse(bytes, kind)?),
+        "goodbye" => M::Goodbye(parse(bytes, kind)?),
+        _ => return Err(ControlError::UnknownType(kind)),
+    };
+    if let M::Hello(hello) = &message {
         if hello.versions.is_empty() || hello.versions.len() > 16 {
             return Err(LimitError {
                 field: "hello.versions",
@@ -497,36 +502,48 @@ pub fn decode_agent_message(bytes: &[u8]) -> Result<AgentMessage, ControlError> 
 /// A `signed` message is decoded only as far as its envelope; its payload is parsed by
 /// [`crate::envelope::CommandVerifier`] once the signature has been checked.
 pub fn decode_controller_message(bytes: &[u8]) -> Result<ControllerMessage, ControlError> {
-    decode_tagged(bytes, CONTROLLER_TYPES)
+    use ControllerMessage as M;
+    let kind = read_type(bytes)?;
+    Ok(match kind.as_str() {
+        "welcome" => M::Welcome(parse(bytes, kind)?),
+        "enrolled" => M::Enrolled(parse(bytes, kind)?),
+        "login_ok" => M::LoginOk(parse(bytes, kind)?),
+        "pong" => M::Pong(parse(bytes, kind)?),
+        "signed" => M::Signed(parse(bytes, kind)?),
+        "error" => M::Error(parse(bytes, kind)?),
+        _ => return Err(ControlError::UnknownType(kind)),
+    })
 }
 
-fn decode_tagged<T: serde::de::DeserializeOwned>(
-    bytes: &[u8],
-    known: &[&str],
-) -> Result<T, ControlError> {
+/// Checks the size and shape of a control message and returns its `type`.
+fn read_type(bytes: &[u8]) -> Result<String, ControlError> {
     if bytes.len() > MAX_CONTROL_MESSAGE {
         return Err(ControlError::TooLarge { len: bytes.len() });
+    }
+    if let Err(e) = std::str::from_utf8(bytes) {
+        return Err(ControlError::NotUtf8 {
+            valid_up_to: e.valid_up_to(),
+        });
     }
     // serde would also read a JSON array as a struct; the protocol allows objects only.
     if bytes.trim_ascii_start().first() != Some(&b'{') {
         return Err(ControlError::NotObject);
     }
-    // First pass: only the tag, so an unknown or missing type gets its own error instead
-    // of serde's generic "unknown variant" text.
     #[derive(Deserialize)]
     struct Tag<'a> {
         #[serde(rename = "type", borrow, default)]
         kind: Option<std::borrow::Cow<'a, str>>,
     }
     let tag: Tag<'_> = serde_json::from_slice(bytes).map_err(ControlError::NotJson)?;
-    let kind = tag.kind.ok_or(ControlError::MissingType)?;
-    if !known.contains(&kind.as_ref()) {
-        return Err(ControlError::UnknownType(kind.into_owned()));
-    }
-    serde_json::from_slice(bytes).map_err(|source| ControlError::Invalid {
-        kind: kind.into_owned(),
-        source,
-    })
+    tag.kind
+        .map(std::borrow::Cow::into_owned)
+        .ok_or(ControlError::MissingType)
+}
+
+/// Parses the message body. The body types ignore unknown fields, `type` among them, so
+/// each is read straight from the bytes and serde's errors keep their line and column.
+fn parse<T: serde::de::DeserializeOwned>(bytes: &[u8], kind: String) -> Result<T, ControlError> {
+    serde_json::from_slice(bytes).map_err(|source| ControlError::Invalid { kind, source })
 }
 
 impl AgentMessage {

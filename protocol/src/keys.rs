@@ -256,7 +256,7 @@ impl<'de> Deserialize<'de> for Base64Bytes {
         let text = <std::borrow::Cow<'de, str>>::deserialize(d)?;
         B64.decode(text.as_bytes())
             .map(Self)
-            .map_err(serde::de::Error::custom)
+            .map_err(|e| serde::de::Error::custom(KeyError::Base64(e)))
     }
 }
 
