@@ -25,8 +25,8 @@ pub enum KeyError {
         /// Bytes decoded.
         got: usize,
     },
-    /// 32 bytes that are not an Ed25519 public key.
-    #[error("not a valid Ed25519 public key")]
+    /// 32 bytes that are not an Ed25519 public key, or a weak (small-order) one.
+    #[error("not a valid Ed25519 public key (bad point or small order)")]
     InvalidPoint,
     /// A key id is 16 lowercase hex digits.
     #[error("key id must be 16 lowercase hex digits, got {0:?}")]
@@ -58,9 +58,11 @@ impl PublicKey {
     /// Parses the base64 form, checking that the bytes are a valid key.
     pub fn from_base64(text: &str) -> Result<Self, KeyError> {
         let bytes = decode_fixed::<32>(text)?;
-        VerifyingKey::from_bytes(&bytes)
-            .map(Self)
-            .map_err(|_| KeyError::InvalidPoint)
+        match VerifyingKey::from_bytes(&bytes) {
+            // A small-order key would accept signatures anyone can make.
+            Ok(key) if !key.is_weak() => Ok(Self(key)),
+            _ => Err(KeyError::InvalidPoint),
+        }
     }
 
     /// The base64 form.
@@ -282,6 +284,13 @@ mod tests {
             PublicKey::from_base64("not base64!"),
             Err(KeyError::Base64(_))
         ));
+        // The identity point (small order): decodes as a point, but is refused.
+        let mut identity = [0u8; 32];
+        identity[0] = 1;
+        assert_eq!(
+            PublicKey::from_base64(&B64.encode(identity)),
+            Err(KeyError::InvalidPoint)
+        );
         assert!(matches!(
             PublicKey::from_base64(&"A".repeat(10_000)),
             Err(KeyError::Length { expected: 32, .. })
