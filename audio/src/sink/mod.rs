@@ -1,0 +1,258 @@
+//! Where decoded audio goes: one small trait and backends chosen by name.
+//!
+//! | name | backend | |
+//! |---|---|---|
+//! | `cpal` | a real sound device (ALSA on Linux) | `cpal` or `cpal:DEVICE`, e.g. `cpal:hw:0,0` |
+//! | `wav` | a WAV file | `wav:PATH` |
+//! | `null` | discards audio, counting it | `null` |
+//!
+//! `wav` and `null` are always available, so everything above the sink can be tested
+//! without hardware. All sinks take mono 48 kHz `f32` samples.
+
+mod cpal_sink;
+mod volume;
+
+pub use cpal_sink::{CpalSink, CpalStats, output_devices};
+pub use volume::VolumeRamp;
+
+use std::path::{Path, PathBuf};
+
+/// Backend names, for help texts and configuration checks.
+pub const BACKENDS: &[&str] = &["cpal", "wav", "null"];
+
+/// Why a sink failed.
+#[derive(Debug, thiserror::Error)]
+pub enum SinkError {
+    /// The sink name is not one of [`BACKENDS`].
+    #[error("unknown sink {0:?}: use cpal[:DEVICE], wav:PATH or null")]
+    UnknownBackend(String),
+    /// `wav` without a path.
+    #[error("the wav sink needs a path: wav:PATH")]
+    MissingPath,
+    /// No such output device.
+    #[error("no output device named {0:?} (list them with `dalaba-audio devices`)")]
+    NoDevice(String),
+    /// The device cannot play mono or stereo at 48 kHz.
+    #[error("device {device:?} cannot play 48 kHz audio in a format we support")]
+    NoSupportedConfig {
+        /// The device.
+        device: String,
+    },
+    /// The audio backend failed (device lost, stream could not be built or started).
+    #[error("audio device {device:?}: {source}")]
+    Device {
+        /// The device.
+        device: String,
+        /// What cpal reported.
+        #[source]
+        source: cpal::Error,
+    },
+    /// The device reported an error while playing (unplugged, driver failure).
+    #[error("audio device {device:?} failed while playing: {message}")]
+    Stream {
+        /// The device.
+        device: String,
+        /// What the backend said.
+        message: String,
+    },
+    /// The WAV file could not be written.
+    #[error("cannot write {}: {source}", path.display())]
+    Wav {
+        /// The file.
+        path: PathBuf,
+        /// What went wrong.
+        #[source]
+        source: hound::Error,
+    },
+}
+
+/// A place to play mono 48 kHz audio.
+pub trait Sink: Send {
+    /// Plays `samples`, blocking while the sink's buffer is full.
+    fn write(&mut self, samples: &[f32]) -> Result<(), SinkError>;
+    /// Plays everything written so far to the end, then releases the output.
+    fn finish(&mut self) -> Result<(), SinkError>;
+    /// The backend's name.
+    fn backend(&self) -> &'static str;
+}
+
+/// Which sink to open, parsed from `cpal[:DEVICE]`, `wav:PATH` or `null`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum SinkSpec {
+    /// A sound device; `None` is the system default.
+    Cpal {
+        /// Device name.
+        device: Option<String>,
+    },
+    /// A WAV file.
+    Wav {
+        /// Its path.
+        path: PathBuf,
+    },
+    /// Nowhere.
+    Null,
+}
+
+impl std::str::FromStr for SinkSpec {
+    type Err = SinkError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let (name, arg) = match s.split_once(':') {
+            Some((n, a)) => (n, Some(a)),
+            None => (s, None),
+        };
+        match (name, arg) {
+            ("cpal", device) => Ok(Self::Cpal {
+                device: device.filter(|d| !d.is_empty()).map(str::to_owned),
+            }),
+            ("wav", Some(path)) if !path.is_empty() => Ok(Self::Wav { path: path.into() }),
+            ("wav", _) => Err(SinkError::MissingPath),
+            ("null", None) => Ok(Self::Null),
+            _ => Err(SinkError::UnknownBackend(s.to_owned())),
+        }
+    }
+}
+
+impl SinkSpec {
+    /// Opens the sink.
+    pub fn open(&self) -> Result<Box<dyn Sink>, SinkError> {
+        Ok(match self {
+            Self::Cpal { device } => Box::new(CpalSink::open(device.as_deref())?),
+            Self::Wav { path } => Box::new(WavSink::create(path)?),
+            Self::Null => Box::new(NullSink::default()),
+        })
+    }
+}
+
+/// Discards audio, counting samples.
+#[derive(Debug, Default)]
+pub struct NullSink {
+    /// Samples written.
+    pub samples: u64,
+}
+
+impl Sink for NullSink {
+    fn write(&mut self, samples: &[f32]) -> Result<(), SinkError> {
+        self.samples += samples.len() as u64;
+        Ok(())
+    }
+
+    fn finish(&mut self) -> Result<(), SinkError> {
+        Ok(())
+    }
+
+    fn backend(&self) -> &'static str {
+        "null"
+    }
+}
+
+/// Writes audio to a 16-bit mono 48 kHz WAV file (valid after [`Sink::finish`]).
+pub struct WavSink {
+    path: PathBuf,
+    writer: Option<hound::WavWriter<std::io::BufWriter<std::fs::File>>>,
+}
+
+impl std::fmt::Debug for WavSink {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WavSink")
+            .field("path", &self.path)
+            .finish_non_exhaustive()
+    }
+}
+
+impl WavSink {
+    /// Creates (or truncates) the file.
+    pub fn create(path: &Path) -> Result<Self, SinkError> {
+        let spec = hound::WavSpec {
+            channels: 1,
+            sample_rate: crate::SAMPLE_RATE,
+            bits_per_sample: 16,
+            sample_format: hound::SampleFormat::Int,
+        };
+        let writer = hound::WavWriter::create(path, spec).map_err(|source| SinkError::Wav {
+            path: path.to_owned(),
+            source,
+        })?;
+        Ok(Self {
+            path: path.to_owned(),
+            writer: Some(writer),
+        })
+    }
+}
+
+impl Sink for WavSink {
+    fn write(&mut self, samples: &[f32]) -> Result<(), SinkError> {
+        let Some(w) = self.writer.as_mut() else {
+            return Ok(());
+        };
+        for &s in samples {
+            w.write_sample(crate::transcode::to_i16(s))
+                .map_err(|source| SinkError::Wav {
+                    path: self.path.clone(),
+                    source,
+                })?;
+        }
+        Ok(())
+    }
+
+    fn finish(&mut self) -> Result<(), SinkError> {
+        if let Some(w) = self.writer.take() {
+            w.finalize().map_err(|source| SinkError::Wav {
+                path: self.path.clone(),
+                source,
+            })?;
+        }
+        Ok(())
+    }
+
+    fn backend(&self) -> &'static str {
+        "wav"
+    }
+}
+
+impl Drop for WavSink {
+    fn drop(&mut self) {
+        // Best effort: a WAV header with the right length even if finish() was not called.
+        if let Some(w) = self.writer.take() {
+            let _ = w.finalize();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn specs_parse_by_name() {
+        assert_eq!("null".parse::<SinkSpec>().ok(), Some(SinkSpec::Null));
+        assert_eq!(
+            "cpal".parse::<SinkSpec>().ok(),
+            Some(SinkSpec::Cpal { device: None })
+        );
+        assert_eq!(
+            "cpal:hw:0,0".parse::<SinkSpec>().ok(),
+            Some(SinkSpec::Cpal {
+                device: Some("hw:0,0".into())
+            })
+        );
+        assert_eq!(
+            "wav:/tmp/x.wav".parse::<SinkSpec>().ok(),
+            Some(SinkSpec::Wav {
+                path: "/tmp/x.wav".into()
+            })
+        );
+        assert!(matches!(
+            "wav".parse::<SinkSpec>(),
+            Err(SinkError::MissingPath)
+        ));
+        assert!(matches!(
+            "pulse".parse::<SinkSpec>(),
+            Err(SinkError::UnknownBackend(_))
+        ));
+        assert!(matches!(
+            "null:x".parse::<SinkSpec>(),
+            Err(SinkError::UnknownBackend(_))
+        ));
+    }
+}

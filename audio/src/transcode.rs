@@ -1,0 +1,327 @@
+//! The stored-media pipeline: any audio file in, loudness-normalised mono Ogg Opus out;
+//! and back from Ogg Opus to samples.
+//!
+//! Two passes over the input, streaming both times, so memory does not grow with the
+//! file: the first measures loudness (EBU R128) at the file's own rate, the second applies
+//! the gain, resamples to 48 kHz and encodes. The output is written to a temporary file
+//! beside the target and renamed into place only when complete, so a failure never leaves
+//! a half-written file where a good one is expected.
+
+use std::fs::File;
+use std::io::{BufReader, BufWriter};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use crate::SAMPLE_RATE;
+use crate::codec::{CodecError, Decoder, Encoder, EncoderSettings};
+use crate::decode::MediaReader;
+use crate::error::{MediaError, MediaErrorKind};
+use crate::loudness::{Gain, LoudnessTarget, Measurement, Meter};
+use crate::ogg_opus::{OggOpusReader, OggOpusWriter, OpusHead};
+use crate::resample::Resampler48k;
+
+/// Settings of [`transcode_file`].
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct TranscodeOptions {
+    /// Loudness to normalise to.
+    pub loudness: LoudnessTarget,
+    /// Opus settings.
+    pub encoder: EncoderSettings,
+    /// Longer inputs are refused (before they are decoded, where the container says how
+    /// long it is; otherwise as soon as the limit is passed). Default 1 hour.
+    pub max_duration: Duration,
+}
+
+impl Default for TranscodeOptions {
+    fn default() -> Self {
+        Self {
+            loudness: LoudnessTarget::default(),
+            encoder: EncoderSettings::default(),
+            max_duration: Duration::from_secs(3600),
+        }
+    }
+}
+
+/// Which pass is running.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Phase {
+    /// Pass 1: measuring loudness.
+    Measuring,
+    /// Pass 2: normalising, resampling and encoding.
+    Encoding,
+}
+
+/// Progress through a transcode, reported about once per second of audio.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Progress {
+    /// The pass.
+    pub phase: Phase,
+    /// Audio processed in this pass.
+    pub done: Duration,
+    /// Length of the input, if known.
+    pub total: Option<Duration>,
+}
+
+impl Progress {
+    /// Overall completion from 0 to 1 (both passes), if the length is known.
+    pub fn fraction(&self) -> Option<f64> {
+        let total = self.total?.as_secs_f64();
+        if total <= 0.0 {
+            return None;
+        }
+        let pass = (self.done.as_secs_f64() / total).min(1.0);
+        Some(match self.phase {
+            Phase::Measuring => pass * 0.4,
+            Phase::Encoding => 0.4 + pass * 0.6,
+        })
+    }
+}
+
+/// What a transcode did.
+#[derive(Clone, Debug, PartialEq)]
+pub struct TranscodeReport {
+    /// Sample rate of the input.
+    pub input_rate: u32,
+    /// Channels of the input.
+    pub input_channels: usize,
+    /// Length of the audio.
+    pub duration: Duration,
+    /// Loudness of the input (after downmix).
+    pub input_loudness: Measurement,
+    /// The gain applied.
+    pub gain: Gain,
+    /// Opus packets written.
+    pub packets: u64,
+    /// Size of the output file, bytes.
+    pub bytes: u64,
+}
+
+/// Transcodes `input` (any supported format) to a normalised mono Ogg Opus file at `output`.
+pub fn transcode_file(
+    input: &Path,
+    output: &Path,
+    opts: &TranscodeOptions,
+    progress: &mut dyn FnMut(&Progress),
+) -> Result<TranscodeReport, MediaError> {
+    // Pass 1: loudness.
+    let mut reader = MediaReader::open(input, opts.max_duration)?;
+    let total = reader.declared_duration();
+    let rate = reader.sample_rate();
+    let err = |kind| MediaError::new(input, kind);
+    let mut meter = Meter::new(rate).map_err(|e| err(e.into()))?;
+    let mut block = Vec::new();
+    let mut reported = 0u64;
+    while reader.read(&mut block)? {
+        meter.add(&block).map_err(|e| err(e.into()))?;
+        block.clear();
+        report(
+            &mut reported,
+            reader.frames_read(),
+            rate,
+            Phase::Measuring,
+            total,
+            progress,
+        );
+    }
+    let input_loudness = meter.measurement().map_err(|e| err(e.into()))?;
+    let gain = opts.loudness.gain_for(&input_loudness);
+    let factor = gain.linear();
+
+    // Pass 2: gain, resample, encode.
+    let mut reader = MediaReader::open(input, opts.max_duration)?;
+    let mut resampler = Resampler48k::new(rate).map_err(err)?;
+    let mut encoder = Encoder::new(&opts.encoder).map_err(|e| err(e.into()))?;
+    let frame = encoder.frame_samples();
+    let pre_skip = encoder.lookahead().map_err(|e| err(e.into()))?;
+    let head = OpusHead {
+        channels: 1,
+        pre_skip,
+        input_rate: rate,
+        output_gain: 0,
+    };
+
+    let partial = partial_path(output);
+    let out_err = |e| MediaError::new(output, MediaErrorKind::Write(e));
+    let file = File::create(&partial).map_err(out_err)?;
+    let result = (|| {
+        let serial = 0x4441_4c41
+            ^ (reader
+                .declared_duration()
+                .map_or(0, |d| d.as_millis() as u32));
+        let comments = [format!("DALABA_GAIN_DB={:.2}", gain.db)];
+        let mut writer =
+            OggOpusWriter::new(BufWriter::new(file), serial, &head, &comments).map_err(out_err)?;
+        let mut pcm = Vec::new();
+        let mut used = 0;
+        let mut produced: u64 = 0;
+        let mut packets = 0u64;
+        let mut reported = 0u64;
+        let mut encode_ready = |pcm: &mut Vec<f32>,
+                                used: &mut usize,
+                                writer: &mut OggOpusWriter<_>|
+         -> Result<(), MediaError> {
+            while pcm.len() - *used >= frame {
+                let packet = encoder
+                    .encode(&pcm[*used..*used + frame])
+                    .map_err(|e| MediaError::new(input, e.into()))?;
+                writer.write_packet(packet, frame as u64).map_err(out_err)?;
+                *used += frame;
+                packets += 1;
+            }
+            pcm.drain(..*used);
+            *used = 0;
+            Ok(())
+        };
+        // The encoder's look-ahead is made up with leading silence the decoder skips.
+        pcm.resize(usize::from(pre_skip), 0.0);
+        while reader.read(&mut block)? {
+            for s in &mut block {
+                *s *= factor;
+            }
+            let before = pcm.len();
+            resampler.push(&block, &mut pcm).map_err(err)?;
+            produced += (pcm.len() - before) as u64;
+            block.clear();
+            encode_ready(&mut pcm, &mut used, &mut writer)?;
+            report(
+                &mut reported,
+                reader.frames_read(),
+                rate,
+                Phase::Encoding,
+                total,
+                progress,
+            );
+        }
+        let before = pcm.len();
+        resampler.finish(&mut pcm).map_err(err)?;
+        produced += (pcm.len() - before) as u64;
+        // Pad the last frame with silence; the final granule position trims it.
+        let rest = pcm.len() % frame;
+        if rest != 0 {
+            pcm.resize(pcm.len() + frame - rest, 0.0);
+        }
+        encode_ready(&mut pcm, &mut used, &mut writer)?;
+        let mut out = writer.finish(produced).map_err(out_err)?;
+        std::io::Write::flush(&mut out).map_err(out_err)?;
+        drop(out);
+        Ok((produced, packets))
+    })();
+    let (produced, packets) = match result {
+        Ok(v) => v,
+        Err(e) => {
+            let _ = std::fs::remove_file(&partial);
+            return Err(e);
+        }
+    };
+    std::fs::rename(&partial, output).map_err(out_err)?;
+    let bytes = std::fs::metadata(output).map_err(out_err)?.len();
+    Ok(TranscodeReport {
+        input_rate: rate,
+        input_channels: reader.channels(),
+        duration: Duration::from_secs_f64(produced as f64 / f64::from(SAMPLE_RATE)),
+        input_loudness,
+        gain,
+        packets,
+        bytes,
+    })
+}
+
+fn partial_path(output: &Path) -> PathBuf {
+    let name = output
+        .file_name()
+        .map_or_else(|| "output".into(), |n| n.to_string_lossy().into_owned());
+    output.with_file_name(format!(".{name}.partial"))
+}
+
+fn report(
+    reported: &mut u64,
+    frames: u64,
+    rate: u32,
+    phase: Phase,
+    total: Option<Duration>,
+    progress: &mut dyn FnMut(&Progress),
+) {
+    let seconds = frames / u64::from(rate.max(1));
+    if seconds > *reported {
+        *reported = seconds;
+        progress(&Progress {
+            phase,
+            done: Duration::from_secs_f64(frames as f64 / f64::from(rate.max(1))),
+            total,
+        });
+    }
+}
+
+/// A decoded Ogg Opus file.
+#[derive(Clone, Debug, PartialEq)]
+pub struct DecodedOpus {
+    /// Its header.
+    pub head: OpusHead,
+    /// Mono samples at 48 kHz, pre-skip removed and the end trimmed to the final granule.
+    pub samples: Vec<f32>,
+}
+
+/// Decodes a whole Ogg Opus file (ours or any mono/stereo one) to mono 48 kHz samples.
+pub fn decode_ogg_opus_file(
+    path: &Path,
+    max_duration: Duration,
+) -> Result<DecodedOpus, MediaError> {
+    let err = |kind| MediaError::new(path, kind);
+    let file = File::open(path).map_err(|e| err(MediaErrorKind::Read(e)))?;
+    if file
+        .metadata()
+        .map_err(|e| err(MediaErrorKind::Read(e)))?
+        .len()
+        == 0
+    {
+        return Err(err(MediaErrorKind::Empty));
+    }
+    let mut reader = OggOpusReader::new(BufReader::new(file)).map_err(err)?;
+    let head = reader.head().clone();
+    let mut decoder = Decoder::new().map_err(|e: CodecError| err(e.into()))?;
+    let limit = (max_duration.as_secs_f64() * f64::from(SAMPLE_RATE)) as usize;
+    let mut samples = Vec::new();
+    while let Some(packet) = reader.next_packet().map_err(err)? {
+        decoder
+            .decode(&packet, &mut samples)
+            .map_err(|e| err(e.into()))?;
+        if samples.len() > limit + usize::from(head.pre_skip) {
+            return Err(err(MediaErrorKind::TooLong {
+                limit: max_duration,
+            }));
+        }
+    }
+    let pre_skip = usize::from(head.pre_skip);
+    let end = usize::try_from(reader.last_granule()).unwrap_or(usize::MAX);
+    if end < pre_skip || samples.len() < pre_skip {
+        return Err(err(MediaErrorKind::NoAudio));
+    }
+    samples.truncate(end);
+    samples.drain(..pre_skip);
+    if head.output_gain != 0 {
+        let g = 10f32.powf(f32::from(head.output_gain) / 256.0 / 20.0);
+        samples.iter_mut().for_each(|s| *s *= g);
+    }
+    Ok(DecodedOpus { head, samples })
+}
+
+/// Writes mono 48 kHz samples as a 16-bit WAV file.
+pub fn write_wav(path: &Path, samples: &[f32]) -> Result<(), MediaError> {
+    let err = |e| MediaError::new(path, MediaErrorKind::Wav(e));
+    let spec = hound::WavSpec {
+        channels: 1,
+        sample_rate: SAMPLE_RATE,
+        bits_per_sample: 16,
+        sample_format: hound::SampleFormat::Int,
+    };
+    let mut w = hound::WavWriter::create(path, spec).map_err(err)?;
+    for &s in samples {
+        w.write_sample(to_i16(s)).map_err(err)?;
+    }
+    w.finalize().map_err(err)
+}
+
+/// Converts a sample to 16 bits, clamping.
+pub fn to_i16(s: f32) -> i16 {
+    (s.clamp(-1.0, 1.0) * 32767.0).round() as i16
+}
