@@ -2,5 +2,7 @@
 # The whole test suite. Installs missing system packages first.
 set -euo pipefail
 cd "$(dirname "$0")"
-scripts/install-deps.sh
+# ffmpeg makes MP3/AAC/FLAC/Vorbis test inputs and checks our Ogg Opus output; opus-tools
+# (opusinfo) checks it too.
+scripts/install-deps.sh ffmpeg opus-tools
 cargo test --workspace --locked

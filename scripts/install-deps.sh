@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
-# Installs the Debian/Ubuntu packages Dalaba needs to build and test, if any are missing.
-# Sourced or run by ./run.sh and ./test.sh; safe to run again (does nothing when all are there).
+# Installs the Debian/Ubuntu packages Dalaba needs to build, plus any named as arguments
+# (./test.sh adds the tools the tests check our output with), if any are missing.
+# Run by ./run.sh and ./test.sh; safe to run again (does nothing when all are there).
 set -euo pipefail
 
 # Build: pkg-config and the ALSA headers for cpal, cmake and a C compiler for libopus.
-packages=(pkg-config cmake build-essential libasound2-dev)
+packages=(pkg-config cmake build-essential libasound2-dev "$@")
 
 missing=()
 for p in "${packages[@]}"; do

@@ -101,6 +101,16 @@ pub enum MediaErrorKind {
     /// Not an Ogg Opus file, or an Ogg Opus file this reader does not support.
     #[error("not a supported Ogg Opus file: {0}")]
     NotOggOpus(&'static str),
+    /// Audio pages are missing: the granule positions jump.
+    #[error(
+        "the Ogg Opus stream is corrupt: pages are missing or damaged (granule position {granule} after {decoded} decoded samples)"
+    )]
+    OggGap {
+        /// The page's granule position.
+        granule: u64,
+        /// Samples decoded up to that page.
+        decoded: u64,
+    },
     /// The Ogg container is damaged.
     #[error("the Ogg stream is corrupt: {0}")]
     Ogg(#[source] ogg::OggReadError),

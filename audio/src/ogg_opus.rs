@@ -224,7 +224,7 @@ impl<R: Read + Seek> OggOpusReader<R> {
     }
 
     /// The next audio packet, or `None` at the end of the stream.
-    pub fn next_packet(&mut self) -> Result<Option<Vec<u8>>, MediaErrorKind> {
+    pub fn next_packet(&mut self) -> Result<Option<AudioPacket>, MediaErrorKind> {
         loop {
             if self.ended {
                 return Ok(None);
@@ -235,13 +235,29 @@ impl<R: Read + Seek> OggOpusReader<R> {
             if packet.stream_serial() != self.serial {
                 continue; // another logical stream (multiplexed), not ours
             }
-            if packet.last_in_page() {
-                self.last_granule = packet.absgp_page();
+            let page_granule = packet.last_in_page().then(|| packet.absgp_page());
+            if let Some(g) = page_granule {
+                self.last_granule = g;
             }
             self.ended = packet.last_in_stream();
-            return Ok(Some(packet.data));
+            return Ok(Some(AudioPacket {
+                data: packet.data,
+                page_granule,
+                last: self.ended,
+            }));
         }
     }
+}
+
+/// One audio packet and where it sits in the stream.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AudioPacket {
+    /// The Opus packet.
+    pub data: Vec<u8>,
+    /// If the packet ends its page: the page's granule position.
+    pub page_granule: Option<u64>,
+    /// The last packet of the stream.
+    pub last: bool,
 }
 
 #[cfg(test)]

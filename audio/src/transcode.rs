@@ -172,8 +172,6 @@ pub fn transcode_file(
             *used = 0;
             Ok(())
         };
-        // The encoder's look-ahead is made up with leading silence the decoder skips.
-        pcm.resize(usize::from(pre_skip), 0.0);
         while reader.read(&mut block)? {
             for s in &mut block {
                 *s *= factor;
@@ -195,7 +193,10 @@ pub fn transcode_file(
         let before = pcm.len();
         resampler.finish(&mut pcm).map_err(err)?;
         produced += (pcm.len() - before) as u64;
-        // Pad the last frame with silence; the final granule position trims it.
+        // The decoder's output lags the input by the look-ahead (the pre-skip it drops), so
+        // push that much silence through to get the last samples out, then pad the last
+        // frame; the final granule position trims the excess.
+        pcm.resize(pcm.len() + usize::from(pre_skip), 0.0);
         let rest = pcm.len() % frame;
         if rest != 0 {
             pcm.resize(pcm.len() + frame - rest, 0.0);
@@ -281,10 +282,23 @@ pub fn decode_ogg_opus_file(
     let mut decoder = Decoder::new().map_err(|e: CodecError| err(e.into()))?;
     let limit = (max_duration.as_secs_f64() * f64::from(SAMPLE_RATE)) as usize;
     let mut samples = Vec::new();
+    // Granule positions count decoded samples; a page that is missing (damaged and
+    // skipped by the Ogg reader) shows up as a jump.
+    let mut granule_base: Option<u64> = None;
     while let Some(packet) = reader.next_packet().map_err(err)? {
         decoder
-            .decode(&packet, &mut samples)
+            .decode(&packet.data, &mut samples)
             .map_err(|e| err(e.into()))?;
+        if let Some(granule) = packet
+            .page_granule
+            .filter(|&g| g != u64::MAX && !packet.last)
+        {
+            let decoded = samples.len() as u64;
+            let base = *granule_base.get_or_insert(granule.wrapping_sub(decoded));
+            if granule.wrapping_sub(base) != decoded {
+                return Err(err(MediaErrorKind::OggGap { granule, decoded }));
+            }
+        }
         if samples.len() > limit + usize::from(head.pre_skip) {
             return Err(err(MediaErrorKind::TooLong {
                 limit: max_duration,
