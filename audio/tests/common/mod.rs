@@ -95,12 +95,12 @@ pub fn best_correlation(a: &[f32], b: &[f32], max_lag: isize) -> (f64, isize) {
     let mut best = (f64::MIN, 0);
     for lag in -max_lag..=max_lag {
         let (mut ab, mut aa, mut bb) = (0.0f64, 0.0f64, 0.0f64);
-        for i in start..end {
+        for (i, &x) in a.iter().enumerate().take(end).skip(start) {
             let j = i as isize + lag;
             if j < 0 || j as usize >= b.len() {
                 continue;
             }
-            let (x, y) = (f64::from(a[i]), f64::from(b[j as usize]));
+            let (x, y) = (f64::from(x), f64::from(b[j as usize]));
             ab += x * y;
             aa += x * x;
             bb += y * y;
