@@ -88,10 +88,11 @@ pub fn to_stereo(mono: &[f32]) -> Vec<f32> {
 }
 
 /// The best normalised cross-correlation of `a` against `b` over lags in ±`max_lag`,
-/// compared on the middle of the signals. Returns (correlation, lag).
+/// compared on the middle of the signals (at most 2 s of it). Returns (correlation, lag).
 pub fn best_correlation(a: &[f32], b: &[f32], max_lag: isize) -> (f64, isize) {
     let n = a.len().min(b.len());
-    let (start, end) = (n / 10, n * 9 / 10);
+    let half = (n * 4 / 10).min(48_000);
+    let (start, end) = (n / 2 - half, n / 2 + half);
     let mut best = (f64::MIN, 0);
     for lag in -max_lag..=max_lag {
         let (mut ab, mut aa, mut bb) = (0.0f64, 0.0f64, 0.0f64);
