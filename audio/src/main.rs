@@ -101,10 +101,24 @@ fn main() -> ExitCode {
     match run(Cli::parse()) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            eprintln!("error: {}", describe(&e));
             ExitCode::FAILURE
         }
     }
+}
+
+/// The error and its causes on one line, leaving out causes whose text the message
+/// already contains (our errors spell out their cause).
+fn describe(e: &anyhow::Error) -> String {
+    let mut text = e.to_string();
+    for cause in e.chain().skip(1) {
+        let cause = cause.to_string();
+        if !text.contains(&cause) {
+            text.push_str(": ");
+            text.push_str(&cause);
+        }
+    }
+    text
 }
 
 fn run(cli: Cli) -> anyhow::Result<()> {
@@ -195,7 +209,13 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 sink.write(&block)?;
             }
             sink.finish()?;
-            writeln!(out, "played {} on {}", input.display(), sink.backend())?;
+            writeln!(
+                out,
+                "played {} on {} ({} underruns)",
+                input.display(),
+                sink.backend(),
+                sink.underruns()
+            )?;
         }
         Command::Devices => {
             for (name, description) in output_devices()? {

@@ -141,7 +141,11 @@ fn five_percent_loss_with_fec_leaves_no_gap_longer_than_a_frame() {
         check_counters_add_up(&run);
         let c = run.playout.counters();
         assert_eq!(run.slots.len(), frames.len(), "every slot played");
-        assert_eq!(c.late, c.duplicates.min(c.late), "only duplicates arrive late: {c:?}");
+        assert_eq!(
+            c.late,
+            c.duplicates.min(c.late),
+            "only duplicates arrive late: {c:?}"
+        );
         assert_eq!(run.playout.decode_errors(), 0);
 
         // Walk the slots against what the network dropped.
@@ -156,14 +160,25 @@ fn five_percent_loss_with_fec_leaves_no_gap_longer_than_a_frame() {
                 // Concealment only where FEC could not help: the next frame was lost too.
                 Playout::Conceal { .. } => assert!(lost && next_lost, "seed {seed} slot {k}"),
             }
-            gap = if matches!(slot, Playout::Conceal { .. }) { gap + 1 } else { 0 };
+            gap = if matches!(slot, Playout::Conceal { .. }) {
+                gap + 1
+            } else {
+                0
+            };
             longest_gap = longest_gap.max(gap);
             // A gap longer than one frame needs three losses in a row.
             if gap > 1 {
-                assert!(k >= 1 && run.lost_in_network[k - 1] && lost && next_lost, "seed {seed} slot {k}");
+                assert!(
+                    k >= 1 && run.lost_in_network[k - 1] && lost && next_lost,
+                    "seed {seed} slot {k}"
+                );
             }
         }
-        let triple_losses = run.lost_in_network.windows(3).filter(|w| w.iter().all(|&l| l)).count();
+        let triple_losses = run
+            .lost_in_network
+            .windows(3)
+            .filter(|w| w.iter().all(|&l| l))
+            .count();
         if triple_losses == 0 {
             assert!(longest_gap <= 1, "seed {seed}: gap of {longest_gap} frames");
         }
@@ -174,7 +189,10 @@ fn five_percent_loss_with_fec_leaves_no_gap_longer_than_a_frame() {
             c.fec_recovered,
             c.concealed
         );
-        assert!(c.fec_recovered as f64 >= 0.85 * lost as f64, "FEC recovers most losses: {c:?}");
+        assert!(
+            c.fec_recovered as f64 >= 0.85 * lost as f64,
+            "FEC recovers most losses: {c:?}"
+        );
 
         // The output still sounds like the input: compare aligned, frame by frame.
         let (corr, lag) = common::best_correlation(&run.output, &pcm, 400);
@@ -200,6 +218,9 @@ fn hostile_network_never_panics_and_counts_add_up() {
         let run = run(&frames, &net, seed, 100_000);
         check_counters_add_up(&run);
         let c = run.playout.counters();
-        assert!(c.late > 0, "jitter beyond the latency makes frames late: {c:?}");
+        assert!(
+            c.late > 0,
+            "jitter beyond the latency makes frames late: {c:?}"
+        );
     }
 }

@@ -261,4 +261,8 @@ impl Sink for CpalSink {
     fn backend(&self) -> &'static str {
         "cpal"
     }
+
+    fn underruns(&self) -> u64 {
+        self.stats.underruns.load(Ordering::Relaxed)
+    }
 }

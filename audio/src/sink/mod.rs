@@ -74,6 +74,11 @@ pub trait Sink: Send {
     fn finish(&mut self) -> Result<(), SinkError>;
     /// The backend's name.
     fn backend(&self) -> &'static str;
+    /// Times the device found no audio ready while audio was being written (gaps heard as
+    /// silence). Always 0 for sinks without a clock of their own.
+    fn underruns(&self) -> u64 {
+        0
+    }
 }
 
 /// Which sink to open, parsed from `cpal[:DEVICE]`, `wav:PATH` or `null`.
