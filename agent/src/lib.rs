@@ -6,6 +6,7 @@
 //!
 //! What it is not: it decides what its own speaker plays, never what others play.
 //!
-//! Status: empty. Nothing here is implemented yet (see the controller–agent issue).
+//! Status: the installer commands (`check-config`, `devices`) exist; the daemon comes with
+//! the controller–agent issue.
 
 #![forbid(unsafe_code)]

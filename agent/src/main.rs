@@ -1,0 +1,68 @@
+//! `dalaba-agent`: the daemon on a speaker terminal, and its installer tools.
+//!
+//! ```text
+//! dalaba-agent check-config [FILE]   # default /etc/dalaba/agent.toml
+//! dalaba-agent devices
+//! ```
+
+use std::io::Write as _;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use dalaba_firmware_config::{Config, ConfigError};
+
+#[derive(Parser)]
+#[command(name = "dalaba-agent", version, about = "Dalaba speaker terminal")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Check a configuration file: print the effective configuration, or every error.
+    CheckConfig {
+        /// The file.
+        #[arg(default_value = "/etc/dalaba/agent.toml")]
+        file: PathBuf,
+    },
+    /// List the sound output devices (names for `audio.device = "cpal:NAME"`).
+    Devices,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let mut out = std::io::stdout().lock();
+    let result = match cli.command {
+        Command::CheckConfig { file } => match Config::load(&file) {
+            Ok(config) => writeln!(out, "# {}: OK\n{}", file.display(), config.to_toml())
+                .map_err(anyhow::Error::from),
+            Err(ConfigError::Read(e)) => {
+                Err(anyhow::anyhow!("{}: cannot read: {e}", file.display()))
+            }
+            Err(e) => {
+                eprintln!("{}: invalid configuration", file.display());
+                for line in e.lines() {
+                    eprintln!("  {line}");
+                }
+                return ExitCode::FAILURE;
+            }
+        },
+        Command::Devices => dalaba_audio::sink::output_devices()
+            .map_err(anyhow::Error::from)
+            .and_then(|devices| {
+                for (name, description) in devices {
+                    writeln!(out, "{name}\t{description}")?;
+                }
+                Ok(())
+            }),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,59 @@
+//! The installer's commands, as a real process.
+
+use std::path::Path;
+use std::process::Command;
+
+fn agent(args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_dalaba-agent"))
+        .args(args)
+        .output()
+        .expect("run dalaba-agent")
+}
+
+#[test]
+fn check_config_prints_the_effective_config() {
+    let example =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../firmware-config/examples/lcus.toml");
+    let out = agent(&["check-config", example.to_str().expect("utf-8")]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    // Defaults are written out.
+    for line in [
+        "board = \"lcus\"",
+        "hold_ms = 5000",
+        "max_on_s = 7200",
+        "volume = 80",
+        "offline = true",
+    ] {
+        assert!(text.contains(line), "missing {line:?} in:\n{text}");
+    }
+}
+
+#[test]
+fn check_config_lists_every_error_and_fails() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("agent.toml");
+    std::fs::write(
+        &file,
+        "[identity]\narea_code = \"12\"\n[audio]\nvolume = 300\n",
+    )
+    .expect("write");
+    let out = agent(&["check-config", file.to_str().expect("utf-8")]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("invalid configuration"), "{err}");
+    assert!(err.contains("line 2: identity.area_code"), "{err}");
+    assert!(
+        err.contains("line 4: audio.volume: 300 is out of range (0 to 100)"),
+        "{err}"
+    );
+    assert!(err.contains("controller.url: missing (required)"), "{err}");
+
+    let out = agent(&["check-config", "/nonexistent/agent.toml"]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("/nonexistent/agent.toml: cannot read"));
+}
