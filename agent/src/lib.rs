@@ -10,3 +10,5 @@
 //! the controller–agent issue.
 
 #![forbid(unsafe_code)]
+
+pub mod relay;
