@@ -190,15 +190,13 @@ impl Task {
                     self.perform(actions).await;
                 }
                 Some(Command::AllOff(reply)) => {
-                    let actions = self.sequencer.all_off();
+                    // Its only action is SwitchOff, which is sent below in any case: "all
+                    // off" always reaches the board, even if the relay should already be off.
+                    let _ = self.sequencer.all_off();
                     for (_, waiter) in self.waiting.drain() {
                         let _ = waiter.send(Err(PowerError::Cancelled));
                     }
-                    self.perform(actions).await;
-                    // Off even if the sequence thought it was off already.
-                    if self.applied != Some(RelayState::Off) {
-                        self.apply(RelayState::Off).await;
-                    }
+                    self.apply(RelayState::Off).await;
                     let _ = reply.send(());
                 }
                 Some(Command::Status(reply)) => {
