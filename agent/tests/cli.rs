@@ -57,3 +57,34 @@ fn check_config_lists_every_error_and_fails() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("/nonexistent/agent.toml: cannot read"));
 }
+
+#[test]
+fn devices_lists_alsa_pcms_by_name() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let conf = dir.path().join("asound.conf");
+    let raw = dir.path().join("out.raw");
+    std::fs::write(
+        &conf,
+        format!(
+            "pcm.village_speaker {{\n type file\n slave.pcm \"discard\"\n file \"{}\"\n format \"raw\"\n hint {{ show on description \"Dalaba test speaker\" }}\n}}\npcm.discard {{ type null }}\n",
+            raw.display()
+        ),
+    )
+    .expect("write config");
+    let out = Command::new(env!("CARGO_BIN_EXE_dalaba-agent"))
+        .arg("devices")
+        .env("ALSA_CONFIG_PATH", &conf)
+        .output()
+        .expect("run");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.lines()
+            .any(|l| l == "village_speaker\tDalaba test speaker"),
+        "{text}"
+    );
+}

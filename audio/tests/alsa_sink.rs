@@ -109,3 +109,52 @@ fn cpal_plays_through_alsa_into_a_file() {
         window.len()
     );
 }
+
+#[test]
+fn cpal_device_chosen_by_name() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let wav = dir.path().join("in.wav");
+    let opus = dir.path().join("in.opus");
+    let raw = dir.path().join("named.raw");
+    let conf = dir.path().join("asound.conf");
+    common::write_wav(&wav, 48_000, 1, &common::speech_like(48_000, 1.0, 0.5));
+    transcode_file(&wav, &opus, &TranscodeOptions::default(), &mut |_| {}).expect("transcode");
+    std::fs::write(
+        &conf,
+        format!(
+            "pcm.village_speaker {{ type plug slave {{ pcm \"to_file\" format S16_LE channels 1 rate 48000 }} hint {{ show on description \"test\" }} }}\n\
+             pcm.to_file {{ type file slave.pcm \"discard\" file \"{}\" format \"raw\" }}\n\
+             pcm.discard {{ type null }}\n",
+            raw.display()
+        ),
+    )
+    .expect("write config");
+    let play = |device: &str| {
+        Command::new(env!("CARGO_BIN_EXE_dalaba-audio"))
+            .args([
+                "play",
+                opus.to_str().expect("utf-8"),
+                "--sink",
+                &format!("cpal:{device}"),
+            ])
+            .env("ALSA_CONFIG_PATH", &conf)
+            .output()
+            .expect("run dalaba-audio")
+    };
+    let out = play("village_speaker");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let len = std::fs::metadata(&raw)
+        .expect("the named device was used")
+        .len();
+    assert!(len >= 2 * 48_000, "{len} bytes for 1 s of 16-bit audio");
+
+    let out = play("no_such_device");
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("no output device named \"no_such_device\"")
+    );
+}
