@@ -11,5 +11,6 @@
 
 #![forbid(unsafe_code)]
 
+pub mod config_store;
 pub mod output;
 pub mod relay;

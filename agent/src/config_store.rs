@@ -1,0 +1,204 @@
+//! The agent's configuration file, and pushing a new one safely.
+//!
+//! A pushed configuration is validated in full before anything is written (an invalid one
+//! changes nothing). A valid one replaces the file atomically, keeping the old one beside
+//! it, and is on *trial*: unless [`ConfigStore::confirm`] is called (the agent reached the
+//! controller with it) before the deadline, [`ConfigStore::poll`] puts the old file back.
+//! A trial survives a restart: if the agent dies under the new configuration, it starts
+//! again on it with a fresh deadline, and rolls back if it still cannot reach the
+//! controller. Time is an argument; nothing here reads a clock.
+
+use std::fs;
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use dalaba_firmware_config::{Config, ConfigError};
+
+/// Why a push or rollback failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The pushed configuration is invalid; the current one stays.
+    #[error("the pushed configuration {version:?} is invalid, keeping the current one:\n{source}")]
+    Invalid {
+        /// The pushed version label.
+        version: String,
+        /// Every problem.
+        #[source]
+        source: ConfigError,
+    },
+    /// The configuration file on disk is invalid.
+    #[error("{}: {source}", path.display())]
+    Load {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: ConfigError,
+    },
+    /// Reading or writing the files failed.
+    #[error("{}: {source}", path.display())]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// What a rollback did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Rollback {
+    /// The version that was abandoned.
+    pub from: String,
+    /// The version restored.
+    pub to: String,
+}
+
+/// The configuration in use and any pushed one on trial.
+#[derive(Debug)]
+pub struct ConfigStore {
+    path: PathBuf,
+    config: Config,
+    version: String,
+    trial_deadline: Option<Instant>,
+    confirm_within: Duration,
+}
+
+fn sibling(path: &Path, suffix: &str) -> PathBuf {
+    let mut name = path
+        .file_name()
+        .map(|n| n.to_os_string())
+        .unwrap_or_default();
+    name.push(suffix);
+    path.with_file_name(name)
+}
+
+fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> StoreError + '_ {
+    move |source| StoreError::Io {
+        path: path.to_owned(),
+        source,
+    }
+}
+
+/// Writes `text` to `path` atomically (temporary file, fsync, rename).
+fn write_atomic(path: &Path, text: &str) -> Result<(), StoreError> {
+    let tmp = sibling(path, ".tmp");
+    let mut f = fs::File::create(&tmp).map_err(io_err(&tmp))?;
+    f.write_all(text.as_bytes()).map_err(io_err(&tmp))?;
+    f.sync_all().map_err(io_err(&tmp))?;
+    fs::rename(&tmp, path).map_err(io_err(path))
+}
+
+fn read_version(path: &Path) -> String {
+    fs::read_to_string(sibling(path, ".version"))
+        .map(|v| v.trim().to_owned())
+        .ok()
+        .filter(|v| !v.is_empty())
+        .unwrap_or_else(|| "local".into())
+}
+
+impl ConfigStore {
+    /// Loads the file at `path`. Pushed configurations must be confirmed within
+    /// `confirm_within`; a trial interrupted by a restart resumes with a fresh deadline
+    /// from `now`.
+    pub fn load(path: &Path, now: Instant, confirm_within: Duration) -> Result<Self, StoreError> {
+        let config = Config::load(path).map_err(|source| StoreError::Load {
+            path: path.to_owned(),
+            source,
+        })?;
+        let trial = sibling(path, ".previous").exists();
+        Ok(Self {
+            path: path.to_owned(),
+            config,
+            version: read_version(path),
+            trial_deadline: trial.then(|| now + confirm_within),
+            confirm_within,
+        })
+    }
+
+    /// The configuration in use.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// Its version label (reported in status).
+    pub fn version(&self) -> &str {
+        &self.version
+    }
+
+    /// Whether the configuration in use is a pushed one still on trial.
+    pub fn on_trial(&self) -> bool {
+        self.trial_deadline.is_some()
+    }
+
+    /// When [`Self::poll`] must next be called.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        self.trial_deadline
+    }
+
+    /// Validates and applies a pushed configuration, on trial until confirmed.
+    pub fn push(
+        &mut self,
+        version: &str,
+        document: &str,
+        now: Instant,
+    ) -> Result<&Config, StoreError> {
+        let config = Config::parse(document).map_err(|source| StoreError::Invalid {
+            version: version.to_owned(),
+            source,
+        })?;
+        let previous = sibling(&self.path, ".previous");
+        // Keep the last *confirmed* file: a push during a trial replaces only the trial.
+        if !previous.exists() {
+            let old = fs::read_to_string(&self.path).map_err(io_err(&self.path))?;
+            write_atomic(&sibling(&self.path, ".previous.version"), &self.version)?;
+            write_atomic(&previous, &old)?;
+        }
+        write_atomic(&self.path, document)?;
+        write_atomic(&sibling(&self.path, ".version"), version)?;
+        self.config = config;
+        self.version = version.to_owned();
+        self.trial_deadline = Some(now + self.confirm_within);
+        Ok(&self.config)
+    }
+
+    /// The agent reached the controller with the configuration on trial: keep it.
+    pub fn confirm(&mut self) -> Result<(), StoreError> {
+        if self.trial_deadline.take().is_some() {
+            for suffix in [".previous", ".previous.version"] {
+                let p = sibling(&self.path, suffix);
+                if p.exists() {
+                    fs::remove_file(&p).map_err(io_err(&p))?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Rolls back a trial whose deadline has passed at `now`.
+    pub fn poll(&mut self, now: Instant) -> Result<Option<Rollback>, StoreError> {
+        if !self.trial_deadline.is_some_and(|d| now >= d) {
+            return Ok(None);
+        }
+        let previous = sibling(&self.path, ".previous");
+        let text = fs::read_to_string(&previous).map_err(io_err(&previous))?;
+        let config = Config::parse(&text).map_err(|source| StoreError::Load {
+            path: previous.clone(),
+            source,
+        })?;
+        let prev_version_path = sibling(&self.path, ".previous.version");
+        let to = fs::read_to_string(&prev_version_path)
+            .map(|v| v.trim().to_owned())
+            .unwrap_or_else(|_| "local".into());
+        write_atomic(&self.path, &text)?;
+        write_atomic(&sibling(&self.path, ".version"), &to)?;
+        fs::remove_file(&previous).map_err(io_err(&previous))?;
+        let _ = fs::remove_file(&prev_version_path);
+        let from = std::mem::replace(&mut self.version, to.clone());
+        self.config = config;
+        self.trial_deadline = None;
+        Ok(Some(Rollback { from, to }))
+    }
+}

@@ -1,0 +1,102 @@
+//! Pushing a configuration to a terminal: validated first, applied atomically, and rolled
+//! back unless confirmed in time, even across a restart.
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use dalaba_agent::config_store::{ConfigStore, Rollback, StoreError};
+
+const CONFIRM: Duration = Duration::from_secs(300);
+
+fn example(name: &str) -> String {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../firmware-config/examples")
+        .join(name);
+    std::fs::read_to_string(path).expect("example")
+}
+
+fn setup() -> (tempfile::TempDir, std::path::PathBuf) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("agent.toml");
+    std::fs::write(&path, example("lcus.toml")).expect("write");
+    (dir, path)
+}
+
+#[test]
+fn an_invalid_push_changes_nothing() {
+    let (_dir, path) = setup();
+    let t0 = Instant::now();
+    let mut store = ConfigStore::load(&path, t0, CONFIRM).expect("load");
+    assert_eq!(store.version(), "local");
+    let bad = example("lcus.toml").replace("warm_up_ms = 1500", "warm_up_ms = 99999");
+    let err = store.push("v2", &bad, t0).expect_err("invalid");
+    assert!(matches!(err, StoreError::Invalid { .. }), "{err}");
+    assert!(
+        err.to_string()
+            .contains("relay.warm_up_ms: 99999 is out of range"),
+        "{err}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(&path).expect("read"),
+        example("lcus.toml")
+    );
+    assert!(!store.on_trial());
+}
+
+#[test]
+fn a_confirmed_push_stays() {
+    let (_dir, path) = setup();
+    let t0 = Instant::now();
+    let mut store = ConfigStore::load(&path, t0, CONFIRM).expect("load");
+    let new = example("modbus.toml");
+    store.push("2026-11-23.1", &new, t0).expect("valid");
+    assert_eq!(store.version(), "2026-11-23.1");
+    assert!(store.on_trial());
+    store.confirm().expect("confirm");
+    assert_eq!(store.poll(t0 + 2 * CONFIRM).expect("poll"), None);
+    let reloaded = ConfigStore::load(&path, t0, CONFIRM).expect("reload");
+    assert_eq!(reloaded.version(), "2026-11-23.1");
+    assert!(!reloaded.on_trial());
+    assert_eq!(std::fs::read_to_string(&path).expect("read"), new);
+}
+
+#[test]
+fn an_unconfirmed_push_rolls_back_even_after_a_restart() {
+    let (_dir, path) = setup();
+    let t0 = Instant::now();
+    let mut store = ConfigStore::load(&path, t0, CONFIRM).expect("load");
+    store
+        .push("v2", &example("modbus.toml"), t0)
+        .expect("valid");
+    store
+        .push("v3", &example("no-relay.toml"), t0)
+        .expect("a second push replaces the trial");
+    assert_eq!(
+        store
+            .poll(t0 + CONFIRM - Duration::from_secs(1))
+            .expect("poll"),
+        None
+    );
+
+    // The agent restarts under v3 (maybe v3 made it crash): the trial resumes.
+    let t1 = t0 + Duration::from_secs(10);
+    let mut store = ConfigStore::load(&path, t1, CONFIRM).expect("reload");
+    assert_eq!(store.version(), "v3");
+    assert!(store.on_trial());
+    assert_eq!(store.poll_timeout(), Some(t1 + CONFIRM));
+    let rolled = store.poll(t1 + CONFIRM).expect("poll");
+    assert_eq!(
+        rolled,
+        Some(Rollback {
+            from: "v3".into(),
+            to: "local".into()
+        }),
+        "back to the last confirmed file"
+    );
+    assert_eq!(
+        std::fs::read_to_string(&path).expect("read"),
+        example("lcus.toml")
+    );
+    let reloaded = ConfigStore::load(&path, t1, CONFIRM).expect("reload");
+    assert_eq!((reloaded.version(), reloaded.on_trial()), ("local", false));
+}
