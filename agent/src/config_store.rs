@@ -179,7 +179,7 @@ impl ConfigStore {
 
     /// Rolls back a trial whose deadline has passed at `now`.
     pub fn poll(&mut self, now: Instant) -> Result<Option<Rollback>, StoreError> {
-        if !self.trial_deadline.is_some_and(|d| now >= d) {
+        if self.trial_deadline.is_none_or(|d| now < d) {
             return Ok(None);
         }
         let previous = sibling(&self.path, ".previous");
