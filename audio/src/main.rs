@@ -36,7 +36,7 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Any audio file (MP3, WAV, FLAC, AAC/M4A, Ogg Vorbis/Opus) to normalised mono Ogg Opus.
+    /// Any audio file (MP3, WAV, FLAC, AAC/M4A, Ogg Vorbis, Ogg Opus) to normalised mono Ogg Opus.
     Transcode {
         /// Input file.
         input: PathBuf,

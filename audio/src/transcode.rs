@@ -17,7 +17,7 @@ use crate::codec::{CodecError, Decoder, Encoder, EncoderSettings};
 use crate::decode::MediaReader;
 use crate::error::{MediaError, MediaErrorKind};
 use crate::loudness::{Gain, LoudnessTarget, Measurement, Meter};
-use crate::ogg_opus::{OggOpusReader, OggOpusWriter, OpusHead};
+use crate::ogg_opus::{OggOpusReader, OggOpusWriter, OpusFileSource, OpusHead};
 use crate::resample::Resampler48k;
 
 /// Settings of [`transcode_file`].
@@ -96,6 +96,82 @@ pub struct TranscodeReport {
     pub bytes: u64,
 }
 
+/// Where the file pipeline reads mono samples from: symphonia for everything it decodes,
+/// our own Ogg Opus reader for Opus (which symphonia does not decode).
+enum Source {
+    Symphonia(MediaReader),
+    Opus(OpusFileSource, PathBuf),
+}
+
+impl Source {
+    fn open(path: &Path, max_duration: Duration) -> Result<Self, MediaError> {
+        match MediaReader::open(path, max_duration) {
+            Ok(reader) => Ok(Self::Symphonia(reader)),
+            Err(e)
+                if matches!(
+                    e.kind,
+                    MediaErrorKind::UnsupportedCodec(_) | MediaErrorKind::NoAudioTrack
+                ) =>
+            {
+                // An Ogg file symphonia cannot decode: Opus, if it has an OpusHead.
+                OpusFileSource::open(path)
+                    .map(|s| Self::Opus(s, path.to_owned()))
+                    .map_err(|_| e)
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    fn sample_rate(&self) -> u32 {
+        match self {
+            Self::Symphonia(r) => r.sample_rate(),
+            Self::Opus(..) => SAMPLE_RATE,
+        }
+    }
+
+    fn channels(&self) -> usize {
+        match self {
+            Self::Symphonia(r) => r.channels(),
+            Self::Opus(s, _) => s.channels(),
+        }
+    }
+
+    fn declared_duration(&self) -> Option<Duration> {
+        match self {
+            Self::Symphonia(r) => r.declared_duration(),
+            Self::Opus(..) => None,
+        }
+    }
+
+    fn frames_read(&self) -> u64 {
+        match self {
+            Self::Symphonia(r) => r.frames_read(),
+            Self::Opus(s, _) => s.frames_read(),
+        }
+    }
+
+    fn read(&mut self, out: &mut Vec<f32>, max_duration: Duration) -> Result<bool, MediaError> {
+        match self {
+            Self::Symphonia(r) => r.read(out),
+            Self::Opus(s, path) => {
+                let more = s.read(out).map_err(|k| MediaError::new(path, k))?;
+                if s.frames_read() as f64 > max_duration.as_secs_f64() * f64::from(SAMPLE_RATE) {
+                    return Err(MediaError::new(
+                        path,
+                        MediaErrorKind::TooLong {
+                            limit: max_duration,
+                        },
+                    ));
+                }
+                if !more && s.frames_read() == 0 {
+                    return Err(MediaError::new(path, MediaErrorKind::NoAudio));
+                }
+                Ok(more)
+            }
+        }
+    }
+}
+
 /// Transcodes `input` (any supported format) to a normalised mono Ogg Opus file at `output`.
 pub fn transcode_file(
     input: &Path,
@@ -104,14 +180,14 @@ pub fn transcode_file(
     progress: &mut dyn FnMut(&Progress),
 ) -> Result<TranscodeReport, MediaError> {
     // Pass 1: loudness.
-    let mut reader = MediaReader::open(input, opts.max_duration)?;
+    let mut reader = Source::open(input, opts.max_duration)?;
     let total = reader.declared_duration();
     let rate = reader.sample_rate();
     let err = |kind| MediaError::new(input, kind);
     let mut meter = Meter::new(rate).map_err(|e| err(e.into()))?;
     let mut block = Vec::new();
     let mut reported = 0u64;
-    while reader.read(&mut block)? {
+    while reader.read(&mut block, opts.max_duration)? {
         meter.add(&block).map_err(|e| err(e.into()))?;
         block.clear();
         report(
@@ -128,7 +204,7 @@ pub fn transcode_file(
     let factor = gain.linear();
 
     // Pass 2: gain, resample, encode.
-    let mut reader = MediaReader::open(input, opts.max_duration)?;
+    let mut reader = Source::open(input, opts.max_duration)?;
     let mut resampler = Resampler48k::new(rate).map_err(err)?;
     let mut encoder = Encoder::new(&opts.encoder).map_err(|e| err(e.into()))?;
     let frame = encoder.frame_samples();
@@ -172,7 +248,7 @@ pub fn transcode_file(
             *used = 0;
             Ok(())
         };
-        while reader.read(&mut block)? {
+        while reader.read(&mut block, opts.max_duration)? {
             for s in &mut block {
                 *s *= factor;
             }

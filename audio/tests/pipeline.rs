@@ -207,8 +207,19 @@ fn standard_tools_accept_our_files_and_we_read_theirs() {
     assert_eq!(decoded.samples.len(), 96_000);
     let (corr, _) = best_correlation(&decoded.samples, &signal, 10);
     assert!(corr > MIN_CORRELATION, "opusenc file: correlation {corr}");
-    // And it transcodes like any other input (symphonia does not decode Opus; we refuse
-    // it clearly rather than guess).
+
+    // Opus is a common upload too (voice notes from phones): it transcodes like any other
+    // input, through our own Ogg Opus reader since symphonia has no Opus decoder.
+    let again = dir.path().join("again.opus");
+    let report = transcode(&theirs_opus, &again);
+    assert_eq!((report.input_rate, report.input_channels), (48_000, 2));
+    let out = decode(&again);
+    assert_eq!(out.len(), 96_000, "same length through a second transcode");
+    let (corr, lag) = best_correlation(&out, &signal, 10);
+    assert!(
+        corr > MIN_CORRELATION && lag.abs() <= 2,
+        "opus input: correlation {corr} at {lag}"
+    );
 }
 
 #[test]
