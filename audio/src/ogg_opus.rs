@@ -260,30 +260,6 @@ pub struct AudioPacket {
     pub last: bool,
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn head_layout_is_rfc7845() {
-        let head = OpusHead {
-            channels: 1,
-            pre_skip: 312,
-            input_rate: 44_100,
-            output_gain: 0,
-        };
-        let b = head.to_bytes();
-        assert_eq!(
-            b,
-            [
-                b'O', b'p', b'u', b's', b'H', b'e', b'a', b'd', 1, 1, 0x38, 0x01, 0x44, 0xac, 0, 0,
-                0, 0, 0
-            ]
-        );
-        assert_eq!(OpusHead::parse(&b).expect("valid"), head);
-    }
-}
-
 /// An Ogg Opus file read as mono 48 kHz samples, block by block, with the pre-skip
 /// dropped and the end trimmed to the final granule position. The file-pipeline source
 /// for Opus inputs (symphonia has no Opus decoder).
@@ -371,5 +347,29 @@ impl OpusFileSource {
             out.append(&mut block);
             return Ok(true);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn head_layout_is_rfc7845() {
+        let head = OpusHead {
+            channels: 1,
+            pre_skip: 312,
+            input_rate: 44_100,
+            output_gain: 0,
+        };
+        let b = head.to_bytes();
+        assert_eq!(
+            b,
+            [
+                b'O', b'p', b'u', b's', b'H', b'e', b'a', b'd', 1, 1, 0x38, 0x01, 0x44, 0xac, 0, 0,
+                0, 0, 0
+            ]
+        );
+        assert_eq!(OpusHead::parse(&b).expect("valid"), head);
     }
 }
