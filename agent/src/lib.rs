@@ -14,3 +14,4 @@
 pub mod config_store;
 pub mod output;
 pub mod relay;
+pub mod session;
