@@ -11,6 +11,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod cache;
 pub mod config_store;
 pub mod output;
 pub mod relay;
