@@ -6,13 +6,14 @@
 //!
 //! What it is not: it decides what its own speaker plays, never what others play.
 //!
-//! Status: the installer commands (`check-config`, `devices`) exist; the daemon comes with
-//! the controller–agent issue.
+//! Status: the daemon connects, enrols, logs in, keeps the clock and verifies commands;
+//! playback of stored media and live streams is still to come.
 
 #![forbid(unsafe_code)]
 
 pub mod cache;
 pub mod config_store;
+pub mod daemon;
 pub mod output;
 pub mod relay;
 pub mod session;

@@ -1,6 +1,7 @@
 //! `dalaba-agent`: the daemon on a speaker terminal, and its installer tools.
 //!
 //! ```text
+//! dalaba-agent run [--config FILE] [--state-dir DIR]
 //! dalaba-agent check-config [FILE]   # default /etc/dalaba/agent.toml
 //! dalaba-agent devices
 //! ```
@@ -21,6 +22,15 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Run the agent: connect to the controller and stay connected.
+    Run {
+        /// The configuration file.
+        #[arg(long, default_value = "/etc/dalaba/agent.toml")]
+        config: PathBuf,
+        /// Identity key, enrolled id and command sequence live here.
+        #[arg(long, default_value = "/var/lib/dalaba/state")]
+        state_dir: PathBuf,
+    },
     /// Check a configuration file: print the effective configuration, or every error.
     CheckConfig {
         /// The file.
@@ -35,6 +45,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let mut out = std::io::stdout().lock();
     let result = match cli.command {
+        Command::Run { config, state_dir } => run(&config, &state_dir),
         Command::CheckConfig { file } => match Config::load(&file) {
             Ok(config) => writeln!(out, "# {}: OK\n{}", file.display(), config.to_toml())
                 .map_err(anyhow::Error::from),
@@ -65,4 +76,18 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+fn run(config: &std::path::Path, state_dir: &std::path::Path) -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
+        .init();
+    let config = Config::load(config).map_err(|e| anyhow::anyhow!("{}: {e}", config.display()))?;
+    let runtime = tokio::runtime::Runtime::new()?;
+    runtime.block_on(dalaba_agent::daemon::run(config, state_dir, async {
+        let _ = tokio::signal::ctrl_c().await;
+    }))
 }

@@ -1,12 +1,86 @@
 //! # dalaba-controller
 //!
-//! The central service: axum HTTP API and web console, the agents' WebSocket endpoint,
-//! storage, scheduler, arbitration mirror, live-stream fan-out, media library, users and
-//! audit.
+//! The central service: the HTTP API, the agents' WebSocket endpoint, storage, and (to
+//! come) the scheduler, live-stream fan-out, media library and web console.
 //!
 //! What it is not: it never decodes audio on the live path, and never touches speaker
 //! hardware.
 //!
-//! Status: empty. Nothing here is implemented yet (see the controller–agent issue).
+//! [`serve`] takes a bound listener and a shutdown future, so tests bind port 0 and never
+//! wait for start-up.
 
 #![forbid(unsafe_code)]
+
+pub mod agent_link;
+pub mod api;
+pub mod auth;
+pub mod hub;
+pub mod identity;
+pub mod openapi;
+pub mod storage;
+
+use std::future::Future;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use crate::api::AppState;
+use crate::storage::{SqliteStorage, Storage};
+
+/// Microseconds since the epoch: controller time.
+pub fn now_us() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_micros() as u64)
+}
+
+/// What the first start did.
+#[derive(Debug)]
+pub struct FirstStart {
+    /// The admin's password, to show once.
+    pub admin_password: Option<String>,
+}
+
+/// Opens the data directory: database, identity, first admin.
+pub fn open(data_dir: &std::path::Path) -> anyhow::Result<(AppState, FirstStart)> {
+    std::fs::create_dir_all(data_dir)?;
+    let storage: Arc<dyn Storage> = Arc::new(SqliteStorage::open(&data_dir.join("dalaba.sqlite"))?);
+    let identity = Arc::new(identity::load_or_create(data_dir)?);
+    let mut first = FirstStart {
+        admin_password: None,
+    };
+    if storage.user_count()? == 0 {
+        // No default credentials: a random password, shown once (or set from the
+        // environment for unattended installs).
+        let password = std::env::var("DALABA_ADMIN_PASSWORD")
+            .ok()
+            .filter(|p| p.len() >= 12)
+            .unwrap_or_else(|| auth::random_secret(15));
+        storage.create_user("admin", &auth::hash_password(&password)?, "admin")?;
+        first.admin_password = Some(password);
+    }
+    Ok((
+        AppState {
+            storage,
+            hub: Arc::default(),
+            identity,
+        },
+        first,
+    ))
+}
+
+/// Serves the API and the agent endpoint on `listener` until `shutdown` completes.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    state: AppState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    axum::serve(listener, api::router(state))
+        .with_graceful_shutdown(shutdown)
+        .await?;
+    Ok(())
+}
+
+/// Where the data directory is by default.
+pub fn default_data_dir() -> PathBuf {
+    PathBuf::from("dalaba-data")
+}

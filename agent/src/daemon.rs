@@ -1,0 +1,323 @@
+//! The agent daemon: keeps one connection to the controller alive, forever.
+//!
+//! It owns the [`Session`] (the protocol), the WebSocket (the transport), the agent's
+//! persistent state (identity key, enrolled id, last command sequence) and the relay task.
+//! It reconnects with exponential backoff and jitter.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as B64;
+use dalaba_firmware_config::Config;
+use dalaba_protocol::command::Command;
+use dalaba_protocol::control::{AgentMessage, CacheUsage, StatusReport};
+use dalaba_protocol::{AgentId, Volume};
+use ed25519_dalek::SigningKey;
+use futures_util::{SinkExt as _, StreamExt as _};
+use tokio_tungstenite::tungstenite::Message;
+
+use crate::session::{Backoff, Event, Session, SessionConfig};
+
+/// The agent's clock: monotonic, expressed as microseconds since the epoch at start, so a
+/// wall-clock step never corrupts clock-sync samples (PROTOCOL.md section 9).
+#[derive(Debug, Clone, Copy)]
+pub struct AgentClock {
+    start: Instant,
+    start_us: u64,
+}
+
+impl AgentClock {
+    /// Starts the clock now.
+    pub fn new() -> Self {
+        let start_us = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_micros() as u64);
+        Self {
+            start: Instant::now(),
+            start_us,
+        }
+    }
+
+    /// Microseconds.
+    pub fn now(&self) -> u64 {
+        self.start_us + self.start.elapsed().as_micros() as u64
+    }
+
+    /// The `Instant` of agent time `us`.
+    pub fn instant_of(&self, us: u64) -> Instant {
+        self.start + Duration::from_micros(us.saturating_sub(self.start_us))
+    }
+}
+
+impl Default for AgentClock {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// What the agent keeps between runs, in its state directory.
+#[derive(Debug)]
+pub struct AgentState {
+    dir: PathBuf,
+    /// The identity key, made at first start.
+    pub key: SigningKey,
+    /// The id, once enrolled.
+    pub agent_id: Option<AgentId>,
+    /// The highest command sequence number accepted.
+    pub last_seq: u64,
+}
+
+impl AgentState {
+    /// Loads the state from `dir`, creating the identity key on first start.
+    pub fn load(dir: &Path) -> anyhow::Result<Self> {
+        std::fs::create_dir_all(dir)?;
+        let key_path = dir.join("identity.key");
+        let seed: [u8; 32] = if key_path.exists() {
+            let bytes = B64.decode(std::fs::read_to_string(&key_path)?.trim())?;
+            bytes
+                .try_into()
+                .map_err(|_| anyhow::anyhow!("{}: not a 32-byte key", key_path.display()))?
+        } else {
+            let seed: [u8; 32] = rand::random();
+            write_private(&key_path, &B64.encode(seed))?;
+            seed
+        };
+        let agent_id = match std::fs::read_to_string(dir.join("agent_id")) {
+            Ok(text) => Some(text.trim().parse()?),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+            Err(e) => return Err(e.into()),
+        };
+        let last_seq = match std::fs::read_to_string(dir.join("last_seq")) {
+            Ok(text) => text.trim().parse()?,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => 0,
+            Err(e) => return Err(e.into()),
+        };
+        Ok(Self {
+            dir: dir.to_owned(),
+            key: SigningKey::from_bytes(&seed),
+            agent_id,
+            last_seq,
+        })
+    }
+
+    /// Persists the enrolled id.
+    pub fn set_agent_id(&mut self, id: AgentId) -> anyhow::Result<()> {
+        write_atomic(&self.dir.join("agent_id"), id.as_str())?;
+        self.agent_id = Some(id);
+        Ok(())
+    }
+
+    /// Persists the sequence number of an accepted command, before it is obeyed.
+    pub fn set_last_seq(&mut self, seq: u64) -> anyhow::Result<()> {
+        write_atomic(&self.dir.join("last_seq"), &seq.to_string())?;
+        self.last_seq = seq;
+        Ok(())
+    }
+}
+
+fn write_atomic(path: &Path, text: &str) -> std::io::Result<()> {
+    let tmp = path.with_extension("tmp");
+    let mut f = std::fs::File::create(&tmp)?;
+    std::io::Write::write_all(&mut f, text.as_bytes())?;
+    f.sync_all()?;
+    std::fs::rename(&tmp, path)
+}
+
+fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
+    use std::io::Write as _;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt as _;
+        options.mode(0o600);
+    }
+    let mut f = options.open(path)?;
+    f.write_all(text.as_bytes())?;
+    f.sync_all()
+}
+
+/// How a connection ended.
+enum Ended {
+    /// Reconnect after a backoff.
+    Retry(String),
+    /// Do not reconnect (revoked, enrolment refused).
+    Stop(String),
+    /// Shutdown requested.
+    Shutdown,
+}
+
+/// What the daemon is doing, for status reports.
+#[derive(Debug)]
+struct Runtime {
+    volume: Volume,
+    config_version: String,
+    uptime_start: Instant,
+}
+
+/// Runs the agent until `shutdown` resolves or the controller revokes it.
+pub async fn run(
+    config: Config,
+    state_dir: &Path,
+    shutdown: impl std::future::Future<Output = ()>,
+) -> anyhow::Result<()> {
+    let mut state = AgentState::load(state_dir)?;
+    let clock = AgentClock::new();
+    let mut backoff = Backoff::default();
+    let mut runtime = Runtime {
+        volume: config.audio.volume,
+        config_version: "local".into(),
+        uptime_start: Instant::now(),
+    };
+    tokio::pin!(shutdown);
+    loop {
+        let started = Instant::now();
+        let ended = tokio::select! {
+            ended = connect_once(&config, &mut state, &clock, &mut runtime) => ended,
+            () = &mut shutdown => Ended::Shutdown,
+        };
+        match ended {
+            Ended::Shutdown => return Ok(()),
+            Ended::Stop(why) => anyhow::bail!("the controller refused this agent: {why}"),
+            Ended::Retry(why) => {
+                if started.elapsed() > Duration::from_secs(60) {
+                    backoff.reset();
+                }
+                let delay = backoff.next_delay(rand::random::<f64>());
+                tracing::warn!(
+                    "disconnected ({why}); reconnecting in {:.1} s",
+                    delay.as_secs_f64()
+                );
+                tokio::select! {
+                    () = tokio::time::sleep(delay) => {}
+                    () = &mut shutdown => return Ok(()),
+                }
+            }
+        }
+    }
+}
+
+async fn connect_once(
+    config: &Config,
+    state: &mut AgentState,
+    clock: &AgentClock,
+    runtime: &mut Runtime,
+) -> Ended {
+    let url = config.controller.url.as_str();
+    let (mut ws, _) = match tokio_tungstenite::connect_async(url).await {
+        Ok(v) => v,
+        Err(e) => return Ended::Retry(format!("connecting to {url}: {e}")),
+    };
+    let mut session = Session::new(
+        SessionConfig {
+            agent_id: state.agent_id.clone(),
+            enrolment_token: config.controller.enrolment_token.clone(),
+            controller_key: config.controller.public_key,
+            software: concat!("dalaba-agent/", env!("CARGO_PKG_VERSION")).into(),
+            last_command_seq: state.last_seq,
+        },
+        state.key.clone(),
+        clock.now(),
+    );
+    let status_every = Duration::from_secs(60);
+    let mut next_status = Instant::now() + status_every;
+    loop {
+        // Send everything the session has, then handle its events.
+        while let Some(message) = session.poll_transmit(clock.now()) {
+            if let Err(e) = ws.send(Message::Text(message.to_json().into())).await {
+                return Ended::Retry(format!("sending: {e}"));
+            }
+        }
+        while let Some(event) = session.poll_event() {
+            match event {
+                Event::Enrolled(id) => {
+                    tracing::info!(agent = %id, "enrolled");
+                    if let Err(e) = state.set_agent_id(id) {
+                        return Ended::Stop(format!("cannot store the agent id: {e}"));
+                    }
+                }
+                Event::Ready => {
+                    // A line on stdout that scripts and tests can wait for.
+                    println!(
+                        "session ready as {}",
+                        state.agent_id.as_ref().map_or("?", |a| a.as_str())
+                    );
+                    session.send(AgentMessage::Status(status(runtime, &session, clock)));
+                }
+                Event::Command(command) => {
+                    if let Err(e) = state.set_last_seq(command.seq) {
+                        tracing::error!("cannot persist the command sequence, not obeying: {e}");
+                        continue;
+                    }
+                    obey(command.command, runtime);
+                    session.send(AgentMessage::Status(status(runtime, &session, clock)));
+                }
+                Event::Rejected(e) => tracing::warn!("refused a command: {e}"),
+                Event::ControllerError(e) => {
+                    tracing::warn!("controller: {:?}: {}", e.code, e.message)
+                }
+                Event::Closed { reason, retry } => {
+                    let _ = ws.close(None).await;
+                    return if retry {
+                        Ended::Retry(reason)
+                    } else {
+                        Ended::Stop(reason)
+                    };
+                }
+            }
+        }
+        if session.is_ready() && Instant::now() >= next_status {
+            next_status = Instant::now() + status_every;
+            session.send(AgentMessage::Status(status(runtime, &session, clock)));
+            continue;
+        }
+        let wake = session
+            .poll_timeout()
+            .map(|t| clock.instant_of(t))
+            .unwrap_or_else(|| Instant::now() + Duration::from_secs(3600))
+            .min(next_status);
+        tokio::select! {
+            frame = ws.next() => match frame {
+                Some(Ok(Message::Text(text))) => session.handle_message(text.as_bytes(), clock.now()),
+                Some(Ok(Message::Close(_))) | None => return Ended::Retry("the controller closed the connection".into()),
+                Some(Ok(_)) => {}
+                Some(Err(e)) => return Ended::Retry(format!("receiving: {e}")),
+            },
+            () = tokio::time::sleep_until(wake.into()) => {}
+        }
+    }
+}
+
+fn obey(command: Command, runtime: &mut Runtime) {
+    match command {
+        Command::SetVolume(v) => {
+            tracing::info!(volume = v.volume.percent(), "volume set");
+            runtime.volume = v.volume;
+        }
+        other => tracing::info!(
+            command = other.kind(),
+            "command accepted; not handled by this agent version yet"
+        ),
+    }
+}
+
+fn status(runtime: &Runtime, session: &Session, _clock: &AgentClock) -> StatusReport {
+    StatusReport {
+        playing: None,
+        queued: Vec::new(),
+        relays: Vec::new(),
+        volume: runtime.volume,
+        last_error: None,
+        firmware_version: env!("CARGO_PKG_VERSION").into(),
+        config_version: runtime.config_version.clone(),
+        schedule_version: 0,
+        cache: CacheUsage {
+            used_bytes: 0,
+            capacity_bytes: 0,
+            items: 0,
+        },
+        clock_offset_us: session.clock().map(|e| e.offset_us),
+        uptime_s: runtime.uptime_start.elapsed().as_secs(),
+    }
+}

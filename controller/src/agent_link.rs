@@ -1,0 +1,309 @@
+//! The agents' WebSocket endpoint (`/agent/ws`): the controller's side of
+//! `PROTOCOL.md` section 3. One task per connection owns the socket.
+
+use std::time::Duration;
+
+use axum::extract::State;
+use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
+use axum::response::Response;
+use dalaba_protocol::auth::{enrol_message, login_message, verify_proof};
+use dalaba_protocol::control::{
+    AgentMessage, ControllerMessage, Enrolled, ErrorCode, ErrorMessage, LoginOk, Pong, Welcome,
+};
+use dalaba_protocol::keys::Challenge;
+use dalaba_protocol::limits::MAX_CONTROL_MESSAGE;
+use dalaba_protocol::{AgentId, Timestamp, decode_agent_message, version};
+use futures_util::StreamExt as _;
+
+use crate::api::AppState;
+use crate::auth::token_hash;
+use crate::hub::Outgoing;
+use crate::now_us;
+
+/// Agents send a heartbeat this often.
+pub const HEARTBEAT_MS: u32 = 10_000;
+/// And a full status this often.
+pub const STATUS_MS: u32 = 60_000;
+/// Time allowed for `hello` and for `enrol`/`login`.
+const HANDSHAKE: Duration = Duration::from_secs(10);
+
+/// `GET /agent/ws`
+pub async fn agent_ws(ws: WebSocketUpgrade, State(state): State<AppState>) -> Response {
+    ws.max_message_size(MAX_CONTROL_MESSAGE)
+        .on_upgrade(move |socket| async move {
+            if let Err(reason) = serve(socket, state).await {
+                tracing::info!("agent connection ended: {reason}");
+            }
+        })
+}
+
+fn error(code: ErrorCode, message: impl Into<String>) -> Message {
+    text(&ControllerMessage::Error(ErrorMessage {
+        code,
+        message: message.into(),
+        supported_versions: if code == ErrorCode::UnsupportedVersion {
+            version::SUPPORTED_VERSIONS.to_vec()
+        } else {
+            Vec::new()
+        },
+    }))
+}
+
+fn text(m: &ControllerMessage) -> Message {
+    Message::Text(m.to_json().into())
+}
+
+/// Reads the next text frame as an agent message, within `limit`.
+async fn next_message(socket: &mut WebSocket, limit: Duration) -> Result<AgentMessage, String> {
+    loop {
+        let frame = tokio::time::timeout(limit, socket.next())
+            .await
+            .map_err(|_| "timed out waiting for the agent".to_owned())?
+            .ok_or_else(|| "connection closed".to_owned())?
+            .map_err(|e| e.to_string())?;
+        match frame {
+            Message::Text(t) => {
+                return decode_agent_message(t.as_bytes()).map_err(|e| e.to_string());
+            }
+            Message::Close(_) => return Err("agent closed the connection".into()),
+            _ => continue,
+        }
+    }
+}
+
+async fn serve(mut socket: WebSocket, state: AppState) -> Result<(), String> {
+    // hello → welcome
+    let hello = match next_message(&mut socket, HANDSHAKE).await? {
+        AgentMessage::Hello(h) => h,
+        _ => {
+            let _ = socket
+                .send(error(
+                    ErrorCode::UnexpectedMessage,
+                    "the first message must be hello",
+                ))
+                .await;
+            return Err("no hello".into());
+        }
+    };
+    let Some(v) = version::negotiate(version::SUPPORTED_VERSIONS, &hello.versions) else {
+        let _ = socket
+            .send(error(
+                ErrorCode::UnsupportedVersion,
+                "no common protocol version",
+            ))
+            .await;
+        return Err(format!("unsupported versions {:?}", hello.versions));
+    };
+    let challenge = Challenge(rand::random());
+    let controller_id = state.identity.controller_id.clone();
+    socket
+        .send(text(&ControllerMessage::Welcome(Welcome {
+            version: v,
+            controller_id: controller_id.clone(),
+            challenge,
+            server_time: Timestamp(now_us()),
+        })))
+        .await
+        .map_err(|e| e.to_string())?;
+
+    // enrol or login
+    let (agent_id, ok) = match authenticate(&mut socket, &state, &controller_id, &challenge).await {
+        Ok(v) => v,
+        Err((code, why)) => {
+            let _ = socket.send(error(code, why.clone())).await;
+            return Err(why);
+        }
+    };
+    // Registered before the agent hears it is in, so it is online as soon as it knows.
+    let (conn_id, mut outbox) = state.hub.register(agent_id.clone());
+    if let Err(e) = socket.send(text(&ok)).await {
+        state.hub.unregister(&agent_id, conn_id);
+        return Err(e.to_string());
+    }
+    tracing::info!(agent = %agent_id, "agent online");
+    let result = session(&mut socket, &state, &agent_id, &mut outbox).await;
+    state.hub.unregister(&agent_id, conn_id);
+    tracing::info!(agent = %agent_id, "agent offline");
+    result
+}
+
+async fn authenticate(
+    socket: &mut WebSocket,
+    state: &AppState,
+    controller_id: &str,
+    challenge: &Challenge,
+) -> Result<(AgentId, ControllerMessage), (ErrorCode, String)> {
+    let message = next_message(socket, HANDSHAKE)
+        .await
+        .map_err(|e| (ErrorCode::MalformedMessage, e))?;
+    let storage_err = |e: crate::storage::StorageError| (ErrorCode::Internal, e.to_string());
+    match message {
+        AgentMessage::Enrol(enrol) => {
+            let refused = || {
+                (
+                    ErrorCode::EnrolmentRefused,
+                    "unknown, used or expired enrolment token".to_owned(),
+                )
+            };
+            let agent = state
+                .storage
+                .agent_by_token(&token_hash(&enrol.token), now_us())
+                .map_err(storage_err)?
+                .ok_or_else(refused)?;
+            let proof = enrol_message(controller_id, challenge, &enrol.public_key, &enrol.token);
+            verify_proof(&enrol.public_key, &proof, &enrol.signature).map_err(|_| {
+                (
+                    ErrorCode::EnrolmentRefused,
+                    "bad enrolment proof".to_owned(),
+                )
+            })?;
+            state
+                .storage
+                .enrol_agent(&agent.id, &enrol.public_key)
+                .map_err(storage_err)?;
+            tracing::info!(agent = %agent.id, "agent enrolled");
+            let ok = ControllerMessage::Enrolled(Enrolled {
+                agent_id: agent.id.clone(),
+                heartbeat_interval_ms: HEARTBEAT_MS,
+                status_interval_ms: STATUS_MS,
+            });
+            Ok((agent.id, ok))
+        }
+        AgentMessage::Login(login) => {
+            let refused = || {
+                (
+                    ErrorCode::LoginRefused,
+                    "unknown agent or bad proof".to_owned(),
+                )
+            };
+            let agent = state
+                .storage
+                .agent(&login.agent_id)
+                .map_err(storage_err)?
+                .ok_or_else(refused)?;
+            if agent.retired {
+                return Err((ErrorCode::Revoked, "this agent has been retired".into()));
+            }
+            let key = agent.public_key.ok_or_else(refused)?;
+            let proof = login_message(controller_id, challenge, &login.agent_id);
+            verify_proof(&key, &proof, &login.signature).map_err(|_| refused())?;
+            // A controller restored from an old backup continues above the agent's seq.
+            if login.last_command_seq > agent.last_seq {
+                state
+                    .storage
+                    .next_seq(&agent.id, login.last_command_seq.saturating_sub(1))
+                    .map_err(storage_err)?;
+            }
+            let ok = ControllerMessage::LoginOk(LoginOk {
+                agent_id: agent.id.clone(),
+                heartbeat_interval_ms: HEARTBEAT_MS,
+                status_interval_ms: STATUS_MS,
+            });
+            Ok((agent.id, ok))
+        }
+        _ => Err((
+            ErrorCode::UnexpectedMessage,
+            "expected enrol or login".into(),
+        )),
+    }
+}
+
+async fn session(
+    socket: &mut WebSocket,
+    state: &AppState,
+    agent_id: &AgentId,
+    outbox: &mut tokio::sync::mpsc::Receiver<Outgoing>,
+) -> Result<(), String> {
+    let idle = Duration::from_millis(u64::from(HEARTBEAT_MS) * 3);
+    let _ = state.storage.touch_agent(agent_id, now_us(), None);
+    loop {
+        tokio::select! {
+            frame = tokio::time::timeout(idle, socket.next()) => {
+                let frame = frame
+                    .map_err(|_| "no heartbeat for three intervals".to_owned())?
+                    .ok_or_else(|| "connection closed".to_owned())?
+                    .map_err(|e| e.to_string())?;
+                let received = now_us();
+                let bytes = match frame {
+                    Message::Text(t) => t,
+                    Message::Close(_) => return Ok(()),
+                    _ => continue,
+                };
+                let message = match decode_agent_message(bytes.as_bytes()) {
+                    Ok(m) => m,
+                    Err(e) => {
+                        socket.send(error(ErrorCode::MalformedMessage, e.to_string())).await.map_err(|e| e.to_string())?;
+                        continue;
+                    }
+                };
+                match message {
+                    AgentMessage::Ping(ping) => {
+                        let pong = ControllerMessage::Pong(Pong { id: ping.id, t1: ping.t1, t2: received, t3: now_us() });
+                        socket.send(text(&pong)).await.map_err(|e| e.to_string())?;
+                    }
+                    AgentMessage::Heartbeat(_) => {
+                        let _ = state.storage.touch_agent(agent_id, received, None);
+                    }
+                    AgentMessage::Status(status) => {
+                        let json = serde_json::to_string(&status).unwrap_or_default();
+                        let _ = state.storage.touch_agent(agent_id, received, Some(&json));
+                    }
+                    AgentMessage::Goodbye(g) => {
+                        tracing::info!(agent = %agent_id, reason = %g.reason, "agent said goodbye");
+                        return Ok(());
+                    }
+                    AgentMessage::Rejected(r) => {
+                        tracing::warn!(agent = %agent_id, reason = ?r.reason, detail = %r.detail, "agent refused a command");
+                    }
+                    AgentMessage::Receipt(r) => {
+                        tracing::info!(agent = %agent_id, broadcast = %r.broadcast_id, state = ?r.state, "receipt");
+                        let (name, detail) = receipt_state(&r.state);
+                        let record = crate::storage::ReceiptRecord {
+                            broadcast_id: r.broadcast_id.0,
+                            agent_id: agent_id.to_string(),
+                            state: name.to_owned(),
+                            detail,
+                            at: r.at.0,
+                        };
+                        if let Err(e) = state.storage.record_receipt(&record) {
+                            tracing::warn!(agent = %agent_id, "storing a receipt: {e}");
+                        }
+                    }
+                    other => {
+                        tracing::debug!(agent = %agent_id, message = ?other, "agent message");
+                        let _ = state.storage.touch_agent(agent_id, received, None);
+                    }
+                }
+            }
+            Some(out) = outbox.recv() => {
+                let frame = match out {
+                    Outgoing::Text(t) => Message::Text(t.into()),
+                    Outgoing::Binary(b) => Message::Binary(b),
+                    Outgoing::Close(code, why) => {
+                        let _ = socket.send(error(code, why.clone())).await;
+                        return Err(why);
+                    }
+                };
+                socket.send(frame).await.map_err(|e| e.to_string())?;
+            }
+        }
+    }
+}
+
+fn receipt_state(s: &dalaba_protocol::control::ReceiptState) -> (&'static str, Option<String>) {
+    use dalaba_protocol::control::ReceiptState as R;
+    match s {
+        R::Waiting => ("waiting", None),
+        R::Playing => ("playing", None),
+        R::Done => ("done", None),
+        R::Failed { reason, detail } => (
+            "failed",
+            Some(match detail {
+                Some(d) => format!("{reason:?}: {d}"),
+                None => format!("{reason:?}"),
+            }),
+        ),
+        R::Preempted { by } => ("preempted", Some(format!("by broadcast {}", by.0))),
+        R::Cancelled => ("cancelled", None),
+    }
+}

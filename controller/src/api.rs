@@ -1,0 +1,323 @@
+//! The HTTP API: `fn router(state) -> Router`, thin handlers, one [`AppError`] that hides
+//! internals, authentication as the [`AuthUser`] extractor.
+
+use std::sync::Arc;
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use dalaba_protocol::{AgentId, AreaCode};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+use crate::auth::{self, AuthUser};
+use crate::hub::{Hub, Outgoing};
+use crate::identity::Identity;
+use crate::now_us;
+use crate::storage::{AgentRecord, Storage, StorageError};
+
+/// Shared by every handler and connection task.
+#[derive(Clone)]
+pub struct AppState {
+    /// Persistent state.
+    pub storage: Arc<dyn Storage>,
+    /// Connected agents.
+    pub hub: Arc<Hub>,
+    /// The controller's id and command key.
+    pub identity: Arc<Identity>,
+}
+
+impl std::fmt::Debug for AppState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AppState").finish_non_exhaustive()
+    }
+}
+
+/// Every API error. The response is `{"error": {"code": ..., "message": ...}}`; internal
+/// details are logged, not returned.
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    /// No valid session.
+    #[error("log in first")]
+    Unauthorized,
+    /// Wrong name or password.
+    #[error("wrong user name or password")]
+    BadLogin,
+    /// The request is invalid; the message says why.
+    #[error("{0}")]
+    BadRequest(String),
+    /// No such thing.
+    #[error("{0} not found")]
+    NotFound(String),
+    /// It exists already.
+    #[error("{0}")]
+    Conflict(String),
+    /// Something failed inside; logged.
+    #[error("internal error")]
+    Internal(#[source] anyhow::Error),
+}
+
+impl From<StorageError> for AppError {
+    fn from(e: StorageError) -> Self {
+        match e {
+            StorageError::Conflict(what) => Self::Conflict(format!("{what} already exists")),
+            other => Self::Internal(other.into()),
+        }
+    }
+}
+
+impl IntoResponse for AppError {
+    fn into_response(self) -> Response {
+        let (status, code) = match &self {
+            Self::Unauthorized => (StatusCode::UNAUTHORIZED, "unauthorized"),
+            Self::BadLogin => (StatusCode::UNAUTHORIZED, "bad_login"),
+            Self::BadRequest(_) => (StatusCode::BAD_REQUEST, "bad_request"),
+            Self::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
+            Self::Conflict(_) => (StatusCode::CONFLICT, "conflict"),
+            Self::Internal(e) => {
+                tracing::error!("internal error: {e:#}");
+                (StatusCode::INTERNAL_SERVER_ERROR, "internal")
+            }
+        };
+        (
+            status,
+            Json(json!({"error": {"code": code, "message": self.to_string()}})),
+        )
+            .into_response()
+    }
+}
+
+/// The whole HTTP surface.
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/healthz", get(|| async { "ok" }))
+        .route("/metrics", get(metrics))
+        .route(
+            "/api/openapi.json",
+            get(|| async { Json(crate::openapi::document()) }),
+        )
+        .route("/api/login", post(login))
+        .route("/api/logout", post(logout))
+        .route("/api/controller", get(controller_info))
+        .route("/api/agents", get(list_agents).post(create_agent))
+        .route("/api/agents/{id}", get(get_agent).delete(retire_agent))
+        .route("/agent/ws", get(crate::agent_link::agent_ws))
+        .layer(tower_http::limit::RequestBodyLimitLayer::new(1024 * 1024))
+        .with_state(state)
+}
+
+#[derive(Deserialize)]
+struct LoginRequest {
+    name: String,
+    password: String,
+}
+
+#[derive(Serialize)]
+struct LoginResponse {
+    token: String,
+    expires_at: u64,
+}
+
+async fn login(
+    State(state): State<AppState>,
+    Json(req): Json<LoginRequest>,
+) -> Result<Json<LoginResponse>, AppError> {
+    let user = state.storage.user_by_name(&req.name)?;
+    // Verify against a dummy hash for unknown users too, so timing does not tell names.
+    let ok = match &user {
+        Some(u) => auth::verify_password(&req.password, &u.password_hash),
+        None => auth::verify_password(&req.password, dummy_hash()),
+    };
+    let user = user.filter(|_| ok).ok_or(AppError::BadLogin)?;
+    let token = auth::random_secret(32);
+    let expires_at = now_us() + auth::SESSION_MICROS;
+    state
+        .storage
+        .create_session(&auth::token_hash(&token), user.id, expires_at)?;
+    Ok(Json(LoginResponse { token, expires_at }))
+}
+
+/// The argon2 hash of a random password nobody knows.
+fn dummy_hash() -> &'static str {
+    static HASH: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    HASH.get_or_init(|| auth::hash_password(&auth::random_secret(16)).unwrap_or_default())
+}
+
+async fn logout(
+    State(state): State<AppState>,
+    _user: AuthUser,
+    headers: axum::http::HeaderMap,
+) -> Result<StatusCode, AppError> {
+    if let Some(token) = headers
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+    {
+        state.storage.delete_session(&auth::token_hash(token))?;
+    }
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn controller_info(
+    State(state): State<AppState>,
+    _user: AuthUser,
+) -> Json<serde_json::Value> {
+    Json(json!({
+        "controller_id": state.identity.controller_id,
+        "public_key": state.identity.signer.public_key().to_base64(),
+        "protocol_versions": dalaba_protocol::SUPPORTED_VERSIONS,
+    }))
+}
+
+/// An agent as the API shows it.
+#[derive(Serialize)]
+struct AgentView {
+    id: String,
+    name: String,
+    area_code: String,
+    groups: Vec<String>,
+    enrolled: bool,
+    retired: bool,
+    online: bool,
+    last_seen: Option<u64>,
+    status: Option<serde_json::Value>,
+}
+
+fn view(state: &AppState, a: AgentRecord) -> AgentView {
+    AgentView {
+        online: state.hub.is_online(&a.id),
+        id: a.id.to_string(),
+        name: a.name,
+        area_code: a.area_code.to_string(),
+        groups: a.groups,
+        enrolled: a.public_key.is_some(),
+        retired: a.retired,
+        last_seen: a.last_seen,
+        status: a.status_json.and_then(|s| serde_json::from_str(&s).ok()),
+    }
+}
+
+async fn list_agents(
+    State(state): State<AppState>,
+    _user: AuthUser,
+) -> Result<Json<Vec<AgentView>>, AppError> {
+    let agents = state.storage.agents()?;
+    Ok(Json(agents.into_iter().map(|a| view(&state, a)).collect()))
+}
+
+fn parse_agent_id(id: &str) -> Result<AgentId, AppError> {
+    id.parse()
+        .map_err(|e| AppError::BadRequest(format!("agent id: {e}")))
+}
+
+async fn get_agent(
+    State(state): State<AppState>,
+    _user: AuthUser,
+    Path(id): Path<String>,
+) -> Result<Json<AgentView>, AppError> {
+    let id = parse_agent_id(&id)?;
+    let agent = state
+        .storage
+        .agent(&id)?
+        .ok_or_else(|| AppError::NotFound(format!("agent {id}")))?;
+    Ok(Json(view(&state, agent)))
+}
+
+#[derive(Deserialize)]
+struct CreateAgent {
+    id: String,
+    name: String,
+    area_code: String,
+    #[serde(default)]
+    groups: Vec<String>,
+}
+
+/// Enrolment tokens are valid for 7 days.
+const TOKEN_MICROS: u64 = 7 * 24 * 3600 * 1_000_000;
+
+async fn create_agent(
+    State(state): State<AppState>,
+    user: AuthUser,
+    Json(req): Json<CreateAgent>,
+) -> Result<(StatusCode, Json<serde_json::Value>), AppError> {
+    let id = parse_agent_id(&req.id)?;
+    let area_code: AreaCode = req
+        .area_code
+        .parse()
+        .map_err(|e| AppError::BadRequest(format!("area_code: {e}")))?;
+    if req.name.trim().is_empty() || req.name.len() > 200 {
+        return Err(AppError::BadRequest("name: 1 to 200 characters".into()));
+    }
+    if let Some(g) = req
+        .groups
+        .iter()
+        .find(|g| g.trim().is_empty() || g.len() > 64)
+    {
+        return Err(AppError::BadRequest(format!(
+            "group {g:?}: 1 to 64 characters"
+        )));
+    }
+    let token = auth::random_secret(18);
+    let expires = now_us() + TOKEN_MICROS;
+    state.storage.create_agent(&AgentRecord {
+        id: id.clone(),
+        name: req.name,
+        area_code,
+        groups: req.groups,
+        public_key: None,
+        token_hash: Some(auth::token_hash(&token)),
+        token_expires_at: Some(expires),
+        last_seq: 0,
+        retired: false,
+        last_seen: None,
+        status_json: None,
+    })?;
+    tracing::info!(user = %user.name, agent = %id, "agent created");
+    let agent = state
+        .storage
+        .agent(&id)?
+        .ok_or_else(|| AppError::NotFound(format!("agent {id}")))?;
+    Ok((
+        StatusCode::CREATED,
+        Json(json!({
+            "agent": view(&state, agent),
+            "enrolment_token": token,
+            "enrolment_token_expires_at": expires,
+        })),
+    ))
+}
+
+async fn retire_agent(
+    State(state): State<AppState>,
+    user: AuthUser,
+    Path(id): Path<String>,
+) -> Result<StatusCode, AppError> {
+    let id = parse_agent_id(&id)?;
+    if !state.storage.retire_agent(&id)? {
+        return Err(AppError::NotFound(format!("agent {id}")));
+    }
+    let _ = state.hub.send(
+        &id,
+        Outgoing::Close(
+            dalaba_protocol::control::ErrorCode::Revoked,
+            "this agent has been retired".into(),
+        ),
+    );
+    tracing::info!(user = %user.name, agent = %id, "agent retired");
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn metrics(State(state): State<AppState>) -> String {
+    use std::sync::atomic::Ordering::Relaxed;
+    let m = &state.hub.metrics;
+    format!(
+        "# HELP dalaba_agents_online Agents connected now.\n# TYPE dalaba_agents_online gauge\ndalaba_agents_online {}\n\
+         # HELP dalaba_messages_sent_total Messages queued to agents.\n# TYPE dalaba_messages_sent_total counter\ndalaba_messages_sent_total {}\n\
+         # HELP dalaba_messages_dropped_total Messages dropped because an agent's queue was full.\n# TYPE dalaba_messages_dropped_total counter\ndalaba_messages_dropped_total {}\n",
+        state.hub.online_count(),
+        m.sent.load(Relaxed),
+        m.dropped.load(Relaxed),
+    )
+}

@@ -1,0 +1,63 @@
+//! The OpenAPI 3.1 document served at `/api/openapi.json`. Kept beside the router; a test
+//! checks that every route is documented.
+
+use serde_json::{Value, json};
+
+fn error_response() -> Value {
+    json!({"description": "error", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}})
+}
+
+/// The document.
+pub fn document() -> Value {
+    let secured = json!([{"bearer": []}]);
+    json!({
+        "openapi": "3.1.0",
+        "info": {
+            "title": "Dalaba controller API",
+            "version": env!("CARGO_PKG_VERSION"),
+            "description": "Emergency broadcast and loudspeaker controller. Authenticate with POST /api/login and send the token as `Authorization: Bearer <token>`. Errors are always {\"error\": {\"code\", \"message\"}}."
+        },
+        "components": {
+            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
+            "schemas": {
+                "Error": {"type": "object", "required": ["error"], "properties": {"error": {"type": "object", "required": ["code", "message"], "properties": {
+                    "code": {"type": "string", "enum": ["unauthorized", "bad_login", "bad_request", "not_found", "conflict", "internal"]},
+                    "message": {"type": "string"}}}}},
+                "Agent": {"type": "object", "properties": {
+                    "id": {"type": "string"}, "name": {"type": "string"},
+                    "area_code": {"type": "string", "pattern": "^[0-9]{12}$"},
+                    "groups": {"type": "array", "items": {"type": "string"}},
+                    "enrolled": {"type": "boolean"}, "retired": {"type": "boolean"}, "online": {"type": "boolean"},
+                    "last_seen": {"type": ["integer", "null"], "description": "µs since the epoch"},
+                    "status": {"description": "the agent's last status report (PROTOCOL.md 4.5)"}}}
+            }
+        },
+        "paths": {
+            "/healthz": {"get": {"summary": "Liveness", "responses": {"200": {"description": "ok"}}}},
+            "/metrics": {"get": {"summary": "Prometheus metrics", "responses": {"200": {"description": "text exposition format"}}}},
+            "/api/openapi.json": {"get": {"summary": "This document", "responses": {"200": {"description": "OpenAPI 3.1"}}}},
+            "/api/login": {"post": {
+                "summary": "Log in",
+                "requestBody": {"required": true, "content": {"application/json": {"schema": {"type": "object", "required": ["name", "password"], "properties": {"name": {"type": "string"}, "password": {"type": "string"}}}}}},
+                "responses": {"200": {"description": "session", "content": {"application/json": {"schema": {"type": "object", "properties": {"token": {"type": "string"}, "expires_at": {"type": "integer"}}}}}}, "401": error_response()}}},
+            "/api/logout": {"post": {"summary": "End the session", "security": secured, "responses": {"204": {"description": "done"}, "401": error_response()}}},
+            "/api/controller": {"get": {"summary": "Controller id and the public key agents pin", "security": secured,
+                "responses": {"200": {"description": "identity"}, "401": error_response()}}},
+            "/api/agents": {
+                "get": {"summary": "Every agent with live status", "security": secured,
+                    "responses": {"200": {"description": "agents", "content": {"application/json": {"schema": {"type": "array", "items": {"$ref": "#/components/schemas/Agent"}}}}}, "401": error_response()}},
+                "post": {"summary": "Create an agent; returns its one-time enrolment token (shown once)", "security": secured,
+                    "requestBody": {"required": true, "content": {"application/json": {"schema": {"type": "object", "required": ["id", "name", "area_code"], "properties": {
+                        "id": {"type": "string"}, "name": {"type": "string"}, "area_code": {"type": "string"}, "groups": {"type": "array", "items": {"type": "string"}}}}}}},
+                    "responses": {"201": {"description": "created"}, "400": error_response(), "401": error_response(), "409": error_response()}}
+            },
+            "/api/agents/{id}": {
+                "parameters": [{"name": "id", "in": "path", "required": true, "schema": {"type": "string"}}],
+                "get": {"summary": "One agent", "security": secured, "responses": {"200": {"description": "agent"}, "401": error_response(), "404": error_response()}},
+                "delete": {"summary": "Retire (revoke) an agent: it is disconnected and cannot log in again", "security": secured,
+                    "responses": {"204": {"description": "retired"}, "401": error_response(), "404": error_response()}}
+            },
+            "/agent/ws": {"get": {"summary": "The agents' WebSocket endpoint (PROTOCOL.md)", "responses": {"101": {"description": "switching protocols"}}}}
+        }
+    })
+}

@@ -1,0 +1,542 @@
+//! Controller state behind a trait: SQLite in the data directory by default; a PostgreSQL
+//! backend for multi-node deployments implements the same trait.
+//!
+//! Queries are short; the SQLite connection sits behind a mutex and is used from async
+//! code directly (each call is microseconds, far below a scheduler tick).
+
+use std::path::Path;
+use std::sync::Mutex;
+
+use dalaba_protocol::keys::PublicKey;
+use dalaba_protocol::{AgentId, AreaCode};
+use rusqlite::{Connection, OptionalExtension, params};
+
+/// A storage failure.
+#[derive(Debug, thiserror::Error)]
+pub enum StorageError {
+    /// The database refused.
+    #[error("database: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    /// A stored value no longer parses (hand-edited or corrupted database).
+    #[error("database holds an invalid {what}: {value:?}")]
+    Corrupt {
+        /// What it is.
+        what: &'static str,
+        /// The value.
+        value: String,
+    },
+    /// A unique name or id is taken.
+    #[error("{0} already exists")]
+    Conflict(String),
+}
+
+/// A user account.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct User {
+    /// Row id.
+    pub id: i64,
+    /// Login name.
+    pub name: String,
+    /// Argon2 PHC string.
+    pub password_hash: String,
+    /// `admin`, `operator`, ...
+    pub role: String,
+}
+
+/// An agent as the controller knows it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AgentRecord {
+    /// Its id.
+    pub id: AgentId,
+    /// Display name.
+    pub name: String,
+    /// Where it is.
+    pub area_code: AreaCode,
+    /// Named groups it belongs to.
+    pub groups: Vec<String>,
+    /// Its identity key, once enrolled.
+    pub public_key: Option<PublicKey>,
+    /// SHA-256 of its enrolment token, until used.
+    pub token_hash: Option<String>,
+    /// When the token stops working, µs.
+    pub token_expires_at: Option<u64>,
+    /// The last command sequence number used for it.
+    pub last_seq: u64,
+    /// Retired agents cannot log in.
+    pub retired: bool,
+    /// Last message from it, µs.
+    pub last_seen: Option<u64>,
+    /// Its last status report (JSON), for the console.
+    pub status_json: Option<String>,
+}
+
+/// Everything the controller persists.
+pub trait Storage: Send + Sync {
+    /// A value from the key-value table.
+    fn meta(&self, key: &str) -> Result<Option<String>, StorageError>;
+    /// Sets a value in the key-value table.
+    fn set_meta(&self, key: &str, value: &str) -> Result<(), StorageError>;
+
+    /// Number of user accounts.
+    fn user_count(&self) -> Result<u64, StorageError>;
+    /// Creates a user.
+    fn create_user(&self, name: &str, password_hash: &str, role: &str)
+    -> Result<i64, StorageError>;
+    /// A user by name.
+    fn user_by_name(&self, name: &str) -> Result<Option<User>, StorageError>;
+    /// A user by id.
+    fn user_by_id(&self, id: i64) -> Result<Option<User>, StorageError>;
+    /// Stores a session (by the token's hash).
+    fn create_session(
+        &self,
+        token_hash: &str,
+        user_id: i64,
+        expires_at: u64,
+    ) -> Result<(), StorageError>;
+    /// The user of a live session.
+    fn session_user(&self, token_hash: &str, now: u64) -> Result<Option<i64>, StorageError>;
+    /// Ends a session.
+    fn delete_session(&self, token_hash: &str) -> Result<(), StorageError>;
+
+    /// Creates an agent.
+    fn create_agent(&self, agent: &AgentRecord) -> Result<(), StorageError>;
+    /// One agent.
+    fn agent(&self, id: &AgentId) -> Result<Option<AgentRecord>, StorageError>;
+    /// Every agent, by id.
+    fn agents(&self) -> Result<Vec<AgentRecord>, StorageError>;
+    /// The agent whose unused, unexpired enrolment token hashes to `token_hash`.
+    fn agent_by_token(
+        &self,
+        token_hash: &str,
+        now: u64,
+    ) -> Result<Option<AgentRecord>, StorageError>;
+    /// Registers an agent's key and consumes its token.
+    fn enrol_agent(&self, id: &AgentId, key: &PublicKey) -> Result<(), StorageError>;
+    /// Records that the agent was heard from, with its status if given.
+    fn touch_agent(
+        &self,
+        id: &AgentId,
+        now: u64,
+        status_json: Option<&str>,
+    ) -> Result<(), StorageError>;
+    /// Takes the next command sequence number for an agent (at least `floor + 1`).
+    fn next_seq(&self, id: &AgentId, floor: u64) -> Result<u64, StorageError>;
+    /// Retires (revokes) an agent.
+    fn retire_agent(&self, id: &AgentId) -> Result<bool, StorageError>;
+
+    /// Records a broadcast; returns its id.
+    fn create_broadcast(
+        &self,
+        created_by: i64,
+        created_at: u64,
+        spec_json: &str,
+    ) -> Result<u64, StorageError>;
+    /// Sets (or replaces) one agent's receipt for a broadcast.
+    fn record_receipt(&self, receipt: &ReceiptRecord) -> Result<(), StorageError>;
+    /// Every receipt of a broadcast, by agent id.
+    fn receipts(&self, broadcast_id: u64) -> Result<Vec<ReceiptRecord>, StorageError>;
+}
+
+/// One agent's latest receipt for one broadcast.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct ReceiptRecord {
+    /// The broadcast.
+    pub broadcast_id: u64,
+    /// The agent.
+    pub agent_id: String,
+    /// `waiting`, `playing`, `done`, `failed`, `preempted`, `cancelled`.
+    pub state: String,
+    /// Failure reason and detail.
+    pub detail: Option<String>,
+    /// When (controller time, µs).
+    pub at: u64,
+}
+
+const MIGRATIONS: &[&str] = &[
+    // 1: accounts, sessions, agents.
+    "CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+     CREATE TABLE users (
+        id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE, password_hash TEXT NOT NULL,
+        role TEXT NOT NULL, created_at INTEGER NOT NULL DEFAULT (unixepoch()));
+     CREATE TABLE sessions (
+        token_hash TEXT PRIMARY KEY, user_id INTEGER NOT NULL REFERENCES users(id),
+        expires_at INTEGER NOT NULL);
+     CREATE TABLE agents (
+        id TEXT PRIMARY KEY, name TEXT NOT NULL, area_code TEXT NOT NULL,
+        public_key TEXT, token_hash TEXT UNIQUE, token_expires_at INTEGER,
+        last_seq INTEGER NOT NULL DEFAULT 0, retired INTEGER NOT NULL DEFAULT 0,
+        last_seen INTEGER, status_json TEXT);
+     CREATE TABLE agent_groups (
+        agent_id TEXT NOT NULL REFERENCES agents(id), name TEXT NOT NULL,
+        PRIMARY KEY (agent_id, name));
+     CREATE TABLE broadcasts (
+        id INTEGER PRIMARY KEY, created_by INTEGER REFERENCES users(id),
+        created_at INTEGER NOT NULL, spec_json TEXT NOT NULL, stopped_at INTEGER);
+     CREATE TABLE receipts (
+        broadcast_id INTEGER NOT NULL REFERENCES broadcasts(id), agent_id TEXT NOT NULL,
+        state TEXT NOT NULL, detail TEXT, at INTEGER NOT NULL,
+        PRIMARY KEY (broadcast_id, agent_id));",
+];
+
+/// SQLite storage in one file.
+pub struct SqliteStorage {
+    conn: Mutex<Connection>,
+}
+
+impl std::fmt::Debug for SqliteStorage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SqliteStorage").finish_non_exhaustive()
+    }
+}
+
+impl SqliteStorage {
+    /// Opens (creating and migrating) the database at `path`.
+    pub fn open(path: &Path) -> Result<Self, StorageError> {
+        let conn = Connection::open(path)?;
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        conn.pragma_update(None, "foreign_keys", "ON")?;
+        conn.busy_timeout(std::time::Duration::from_secs(5))?;
+        let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
+        for (i, migration) in MIGRATIONS.iter().enumerate().skip(version.max(0) as usize) {
+            let tx = conn.unchecked_transaction()?;
+            tx.execute_batch(migration)?;
+            tx.pragma_update(None, "user_version", i as i64 + 1)?;
+            tx.commit()?;
+        }
+        Ok(Self {
+            conn: Mutex::new(conn),
+        })
+    }
+
+    fn conn(&self) -> std::sync::MutexGuard<'_, Connection> {
+        // A panic while holding the lock cannot leave SQLite inconsistent (transactions
+        // roll back), so a poisoned lock is still usable.
+        self.conn
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+fn parse<T: std::str::FromStr>(what: &'static str, value: String) -> Result<T, StorageError> {
+    value
+        .parse()
+        .map_err(|_| StorageError::Corrupt { what, value })
+}
+
+fn to_u64(v: Option<i64>) -> Option<u64> {
+    v.map(|v| v.max(0) as u64)
+}
+
+impl SqliteStorage {
+    fn agent_row(
+        &self,
+        conn: &Connection,
+        row: &rusqlite::Row<'_>,
+    ) -> Result<AgentRecord, StorageError> {
+        let id: AgentId = parse("agent id", row.get(0)?)?;
+        let area: AreaCode = parse("area code", row.get(2)?)?;
+        let key: Option<String> = row.get(3)?;
+        let public_key = match key {
+            Some(k) => Some(
+                PublicKey::from_base64(&k).map_err(|_| StorageError::Corrupt {
+                    what: "public key",
+                    value: k,
+                })?,
+            ),
+            None => None,
+        };
+        let mut stmt =
+            conn.prepare_cached("SELECT name FROM agent_groups WHERE agent_id = ?1 ORDER BY name")?;
+        let groups = stmt
+            .query_map([id.as_str()], |r| r.get(0))?
+            .collect::<Result<Vec<String>, _>>()?;
+        Ok(AgentRecord {
+            id,
+            name: row.get(1)?,
+            area_code: area,
+            groups,
+            public_key,
+            token_hash: row.get(4)?,
+            token_expires_at: to_u64(row.get(5)?),
+            last_seq: to_u64(row.get(6)?).unwrap_or(0),
+            retired: row.get::<_, i64>(7)? != 0,
+            last_seen: to_u64(row.get(8)?),
+            status_json: row.get(9)?,
+        })
+    }
+
+    fn query_agents(
+        &self,
+        sql: &str,
+        params: impl rusqlite::Params,
+    ) -> Result<Vec<AgentRecord>, StorageError> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare(sql)?;
+        let mut rows = stmt.query(params)?;
+        let mut out = Vec::new();
+        while let Some(row) = rows.next()? {
+            out.push(self.agent_row(&conn, row)?);
+        }
+        Ok(out)
+    }
+}
+
+const AGENT_COLUMNS: &str = "id, name, area_code, public_key, token_hash, token_expires_at, last_seq, retired, last_seen, status_json";
+
+impl Storage for SqliteStorage {
+    fn meta(&self, key: &str) -> Result<Option<String>, StorageError> {
+        Ok(self
+            .conn()
+            .query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0))
+            .optional()?)
+    }
+
+    fn set_meta(&self, key: &str, value: &str) -> Result<(), StorageError> {
+        self.conn().execute(
+            "INSERT INTO meta (key, value) VALUES (?1, ?2) ON CONFLICT(key) DO UPDATE SET value = ?2",
+            [key, value],
+        )?;
+        Ok(())
+    }
+
+    fn user_count(&self) -> Result<u64, StorageError> {
+        let n: i64 = self
+            .conn()
+            .query_row("SELECT count(*) FROM users", [], |r| r.get(0))?;
+        Ok(n.max(0) as u64)
+    }
+
+    fn create_user(
+        &self,
+        name: &str,
+        password_hash: &str,
+        role: &str,
+    ) -> Result<i64, StorageError> {
+        let conn = self.conn();
+        match conn.execute(
+            "INSERT INTO users (name, password_hash, role) VALUES (?1, ?2, ?3)",
+            [name, password_hash, role],
+        ) {
+            Ok(_) => Ok(conn.last_insert_rowid()),
+            Err(rusqlite::Error::SqliteFailure(e, _))
+                if e.code == rusqlite::ErrorCode::ConstraintViolation =>
+            {
+                Err(StorageError::Conflict(format!("user {name:?}")))
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    fn user_by_name(&self, name: &str) -> Result<Option<User>, StorageError> {
+        Ok(self
+            .conn()
+            .query_row(
+                "SELECT id, name, password_hash, role FROM users WHERE name = ?1",
+                [name],
+                |r| {
+                    Ok(User {
+                        id: r.get(0)?,
+                        name: r.get(1)?,
+                        password_hash: r.get(2)?,
+                        role: r.get(3)?,
+                    })
+                },
+            )
+            .optional()?)
+    }
+
+    fn user_by_id(&self, id: i64) -> Result<Option<User>, StorageError> {
+        Ok(self
+            .conn()
+            .query_row(
+                "SELECT id, name, password_hash, role FROM users WHERE id = ?1",
+                [id],
+                |r| {
+                    Ok(User {
+                        id: r.get(0)?,
+                        name: r.get(1)?,
+                        password_hash: r.get(2)?,
+                        role: r.get(3)?,
+                    })
+                },
+            )
+            .optional()?)
+    }
+
+    fn create_session(
+        &self,
+        token_hash: &str,
+        user_id: i64,
+        expires_at: u64,
+    ) -> Result<(), StorageError> {
+        self.conn().execute(
+            "INSERT INTO sessions (token_hash, user_id, expires_at) VALUES (?1, ?2, ?3)",
+            params![token_hash, user_id, expires_at as i64],
+        )?;
+        Ok(())
+    }
+
+    fn session_user(&self, token_hash: &str, now: u64) -> Result<Option<i64>, StorageError> {
+        Ok(self
+            .conn()
+            .query_row(
+                "SELECT user_id FROM sessions WHERE token_hash = ?1 AND expires_at > ?2",
+                params![token_hash, now as i64],
+                |r| r.get(0),
+            )
+            .optional()?)
+    }
+
+    fn delete_session(&self, token_hash: &str) -> Result<(), StorageError> {
+        self.conn()
+            .execute("DELETE FROM sessions WHERE token_hash = ?1", [token_hash])?;
+        Ok(())
+    }
+
+    fn create_agent(&self, a: &AgentRecord) -> Result<(), StorageError> {
+        let conn = self.conn();
+        let tx = conn.unchecked_transaction()?;
+        let inserted = tx.execute(
+            "INSERT INTO agents (id, name, area_code, token_hash, token_expires_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+            params![
+                a.id.as_str(),
+                a.name,
+                a.area_code.as_str(),
+                a.token_hash,
+                a.token_expires_at.map(|t| t as i64)
+            ],
+        );
+        match inserted {
+            Ok(_) => {}
+            Err(rusqlite::Error::SqliteFailure(e, _))
+                if e.code == rusqlite::ErrorCode::ConstraintViolation =>
+            {
+                return Err(StorageError::Conflict(format!("agent {}", a.id)));
+            }
+            Err(e) => return Err(e.into()),
+        }
+        for g in &a.groups {
+            tx.execute(
+                "INSERT OR IGNORE INTO agent_groups (agent_id, name) VALUES (?1, ?2)",
+                [a.id.as_str(), g],
+            )?;
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    fn agent(&self, id: &AgentId) -> Result<Option<AgentRecord>, StorageError> {
+        Ok(self
+            .query_agents(
+                &format!("SELECT {AGENT_COLUMNS} FROM agents WHERE id = ?1"),
+                [id.as_str()],
+            )?
+            .pop())
+    }
+
+    fn agents(&self) -> Result<Vec<AgentRecord>, StorageError> {
+        self.query_agents(
+            &format!("SELECT {AGENT_COLUMNS} FROM agents ORDER BY id"),
+            [],
+        )
+    }
+
+    fn agent_by_token(
+        &self,
+        token_hash: &str,
+        now: u64,
+    ) -> Result<Option<AgentRecord>, StorageError> {
+        Ok(self
+            .query_agents(
+                &format!(
+                    "SELECT {AGENT_COLUMNS} FROM agents WHERE token_hash = ?1 AND token_expires_at > ?2 AND retired = 0"
+                ),
+                params![token_hash, now as i64],
+            )?
+            .pop())
+    }
+
+    fn enrol_agent(&self, id: &AgentId, key: &PublicKey) -> Result<(), StorageError> {
+        self.conn().execute(
+            "UPDATE agents SET public_key = ?2, token_hash = NULL, token_expires_at = NULL WHERE id = ?1",
+            [id.as_str(), &key.to_base64()],
+        )?;
+        Ok(())
+    }
+
+    fn touch_agent(
+        &self,
+        id: &AgentId,
+        now: u64,
+        status_json: Option<&str>,
+    ) -> Result<(), StorageError> {
+        let conn = self.conn();
+        match status_json {
+            Some(s) => conn.execute(
+                "UPDATE agents SET last_seen = ?2, status_json = ?3 WHERE id = ?1",
+                params![id.as_str(), now as i64, s],
+            )?,
+            None => conn.execute(
+                "UPDATE agents SET last_seen = ?2 WHERE id = ?1",
+                params![id.as_str(), now as i64],
+            )?,
+        };
+        Ok(())
+    }
+
+    fn next_seq(&self, id: &AgentId, floor: u64) -> Result<u64, StorageError> {
+        let seq: i64 = self.conn().query_row(
+            "UPDATE agents SET last_seq = max(last_seq, ?2) + 1 WHERE id = ?1 RETURNING last_seq",
+            params![id.as_str(), floor as i64],
+            |r| r.get(0),
+        )?;
+        Ok(seq.max(0) as u64)
+    }
+
+    fn retire_agent(&self, id: &AgentId) -> Result<bool, StorageError> {
+        let n = self
+            .conn()
+            .execute("UPDATE agents SET retired = 1 WHERE id = ?1", [id.as_str()])?;
+        Ok(n > 0)
+    }
+
+    fn create_broadcast(
+        &self,
+        created_by: i64,
+        created_at: u64,
+        spec_json: &str,
+    ) -> Result<u64, StorageError> {
+        let conn = self.conn();
+        conn.execute(
+            "INSERT INTO broadcasts (created_by, created_at, spec_json) VALUES (?1, ?2, ?3)",
+            params![created_by, created_at as i64, spec_json],
+        )?;
+        Ok(conn.last_insert_rowid().max(0) as u64)
+    }
+
+    fn record_receipt(&self, r: &ReceiptRecord) -> Result<(), StorageError> {
+        self.conn().execute(
+            "INSERT INTO receipts (broadcast_id, agent_id, state, detail, at) VALUES (?1, ?2, ?3, ?4, ?5)
+             ON CONFLICT(broadcast_id, agent_id) DO UPDATE SET state = ?3, detail = ?4, at = ?5",
+            params![r.broadcast_id as i64, r.agent_id, r.state, r.detail, r.at as i64],
+        )?;
+        Ok(())
+    }
+
+    fn receipts(&self, broadcast_id: u64) -> Result<Vec<ReceiptRecord>, StorageError> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare(
+            "SELECT broadcast_id, agent_id, state, detail, at FROM receipts WHERE broadcast_id = ?1 ORDER BY agent_id",
+        )?;
+        let rows = stmt.query_map([broadcast_id as i64], |r| {
+            Ok(ReceiptRecord {
+                broadcast_id: r.get::<_, i64>(0)?.max(0) as u64,
+                agent_id: r.get(1)?,
+                state: r.get(2)?,
+                detail: r.get(3)?,
+                at: r.get::<_, i64>(4)?.max(0) as u64,
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+}
