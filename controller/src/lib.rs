@@ -14,6 +14,7 @@
 pub mod agent_link;
 pub mod api;
 pub mod auth;
+pub mod demo;
 pub mod hub;
 pub mod identity;
 pub mod openapi;

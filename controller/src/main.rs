@@ -2,6 +2,7 @@
 //!
 //! ```text
 //! dalaba-controller serve [--data-dir DIR] [--listen ADDR]
+//! dalaba-controller demo  [--data-dir DIR] [--listen ADDR]   # plus three demo speakers
 //! ```
 
 use std::net::SocketAddr;
@@ -28,6 +29,15 @@ enum Command {
         #[arg(long, default_value = "dalaba-data")]
         data_dir: PathBuf,
         /// Address for the API, the console and the agents' endpoint.
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        listen: SocketAddr,
+    },
+    /// Run the controller with three demo speaker agents (WAV sinks) beside it.
+    Demo {
+        /// Database, keys, media, and the demo speakers' files live here.
+        #[arg(long, default_value = "dalaba-demo")]
+        data_dir: PathBuf,
+        /// Address for the API and the agents' endpoint.
         #[arg(long, default_value = "127.0.0.1:8080")]
         listen: SocketAddr,
     },
@@ -60,5 +70,52 @@ async fn main() -> anyhow::Result<()> {
             })
             .await
         }
+        Command::Demo { data_dir, listen } => demo(&data_dir, listen).await,
     }
+}
+
+async fn demo(data_dir: &std::path::Path, listen: SocketAddr) -> anyhow::Result<()> {
+    let (state, first) = dalaba_controller::open(data_dir)?;
+    let listener = tokio::net::TcpListener::bind(listen).await?;
+    let addr = listener.local_addr()?;
+    let agent_url = format!("ws://{addr}/agent/ws");
+    let agents = dalaba_controller::demo::prepare(&state, &data_dir.join("speakers"), &agent_url)?;
+    let agent_bin = dalaba_controller::demo::agent_binary()?;
+    let server = tokio::spawn(dalaba_controller::serve(listener, state, async {
+        let _ = tokio::signal::ctrl_c().await;
+    }));
+    let mut children = Vec::new();
+    for (config, state_dir) in &agents {
+        let log = std::fs::File::create(state_dir.with_file_name("agent.log"))?;
+        let child = tokio::process::Command::new(&agent_bin)
+            .arg("run")
+            .arg("--config")
+            .arg(config)
+            .arg("--state-dir")
+            .arg(state_dir)
+            .stdout(std::process::Stdio::null())
+            .stderr(log)
+            .kill_on_drop(true)
+            .spawn()?;
+        children.push(child);
+    }
+    println!();
+    println!("Dalaba demo is running.");
+    println!("  API:            http://{addr}/api  (OpenAPI: http://{addr}/api/openapi.json)");
+    match first.admin_password {
+        Some(p) => println!("  log in as:      admin / {p}   (shown once; state in {})", data_dir.display()),
+        None => println!("  log in as:      admin (password shown on the first start)"),
+    }
+    println!(
+        "  demo speakers:  {} agent processes; WAV output and logs under {}",
+        agents.len(),
+        data_dir.join("speakers").display()
+    );
+    for (id, name, area, group) in dalaba_controller::demo::DEMO_AGENTS {
+        println!("                  {id:<10} {name}  area {area}  group {group}");
+    }
+    println!("  stop with Ctrl-C.");
+    server.await??;
+    drop(children);
+    Ok(())
 }

@@ -1,0 +1,66 @@
+//! `dalaba-controller demo`: the controller plus three demo speakers, each a real
+//! `dalaba-agent` process with a WAV sink, in two villages of one county and two groups.
+
+use std::path::{Path, PathBuf};
+
+use dalaba_protocol::{AgentId, AreaCode};
+
+use crate::api::AppState;
+use crate::storage::AgentRecord;
+use crate::{auth, now_us};
+
+/// The demo speakers: id, name, area code, group.
+pub const DEMO_AGENTS: &[(&str, &str, &str, &str)] = &[
+    ("dongcun-1", "东村 1号喇叭", "330106001001", "east"),
+    ("dongcun-2", "东村 2号喇叭", "330106001001", "east"),
+    ("xicun-1", "西村 1号喇叭", "330106002003", "west"),
+];
+
+/// Creates the demo agents that do not exist yet and writes each one's configuration
+/// under `dir`. Returns `(config file, state directory)` per agent.
+pub fn prepare(state: &AppState, dir: &Path, agent_url: &str) -> anyhow::Result<Vec<(PathBuf, PathBuf)>> {
+    let mut out = Vec::new();
+    for &(id, name, area, group) in DEMO_AGENTS {
+        let agent_id: AgentId = id.parse()?;
+        let agent_dir = dir.join(id);
+        std::fs::create_dir_all(&agent_dir)?;
+        let config = agent_dir.join("agent.toml");
+        let state_dir = agent_dir.join("state");
+        if state.storage.agent(&agent_id)?.is_none() {
+            let token = auth::random_secret(18);
+            state.storage.create_agent(&AgentRecord {
+                id: agent_id,
+                name: name.into(),
+                area_code: area.parse::<AreaCode>()?,
+                groups: vec![group.into()],
+                public_key: None,
+                token_hash: Some(auth::token_hash(&token)),
+                token_expires_at: Some(now_us() + 24 * 3600 * 1_000_000),
+                last_seq: 0,
+                retired: false,
+                last_seen: None,
+                status_json: None,
+            })?;
+            let _ = std::fs::remove_dir_all(&state_dir);
+            std::fs::write(
+                &config,
+                format!(
+                    "# Demo speaker {id}: plays into {wav}\n[identity]\narea_code = \"{area}\"\nname = \"{name}\"\n\n[controller]\nurl = \"{agent_url}\"\npublic_key = \"{key}\"\nenrolment_token = \"{token}\"\n\n[audio]\ndevice = \"wav:{wav}\"\n\n[cache]\ndir = \"{cache}\"\n",
+                    wav = agent_dir.join("speaker.wav").display(),
+                    key = state.identity.signer.public_key(),
+                    cache = agent_dir.join("cache").display(),
+                ),
+            )?;
+        }
+        out.push((config, state_dir));
+    }
+    Ok(out)
+}
+
+/// The agent binary, installed beside this one.
+pub fn agent_binary() -> anyhow::Result<PathBuf> {
+    let me = std::env::current_exe()?;
+    let agent = me.with_file_name("dalaba-agent");
+    anyhow::ensure!(agent.exists(), "{} not found: build the workspace (cargo build --workspace)", agent.display());
+    Ok(agent)
+}
