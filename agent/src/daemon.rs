@@ -11,8 +11,17 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
 use dalaba_firmware_config::Config;
 use dalaba_protocol::command::Command;
-use dalaba_protocol::control::{AgentMessage, CacheUsage, StatusReport};
-use dalaba_protocol::{AgentId, Volume};
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use dalaba_audio::sink::SinkSpec;
+use dalaba_protocol::command::MediaRef;
+use dalaba_protocol::control::{AgentMessage, FailReason, Receipt, ReceiptState, StatusReport};
+use dalaba_protocol::{AgentId, BroadcastId, Timestamp, Volume};
+
+use crate::cache::MediaCache;
+use crate::output::effective_volume;
+use crate::player::{PlayJob, PlayerHandle};
 use ed25519_dalek::SigningKey;
 use futures_util::{SinkExt as _, StreamExt as _};
 use tokio_tungstenite::tungstenite::Message;
@@ -148,12 +157,23 @@ enum Ended {
     Shutdown,
 }
 
-/// What the daemon is doing, for status reports.
-#[derive(Debug)]
+/// What the daemon is doing, and the services its connections share.
 struct Runtime {
+    config: Config,
     volume: Volume,
     config_version: String,
     uptime_start: Instant,
+    /// Controller minus agent clock, µs, as last estimated (for the player's receipts).
+    offset_us: Arc<AtomicI64>,
+    cache: Arc<Mutex<MediaCache>>,
+    http: reqwest::Client,
+    /// `http://host:port` of the controller, for media downloads.
+    base_url: String,
+    player: PlayerHandle,
+    receipts_tx: tokio::sync::mpsc::UnboundedSender<Receipt>,
+    receipts_rx: tokio::sync::mpsc::UnboundedReceiver<Receipt>,
+    /// Receipts made while disconnected, sent on reconnect.
+    pending: std::collections::VecDeque<Receipt>,
 }
 
 /// Runs the agent until `shutdown` resolves or the controller revokes it.
@@ -165,10 +185,50 @@ pub async fn run(
     let mut state = AgentState::load(state_dir)?;
     let clock = AgentClock::new();
     let mut backoff = Backoff::default();
+    let offset_us = Arc::new(AtomicI64::new(0));
+    let (receipts_tx, receipts_rx) = tokio::sync::mpsc::unbounded_channel();
+    let sink: SinkSpec = config.audio.device.parse()?;
+    let player = crate::player::spawn(
+        sink,
+        {
+            let offset = Arc::clone(&offset_us);
+            Box::new(move || {
+                Timestamp(
+                    clock
+                        .now()
+                        .saturating_add_signed(offset.load(Ordering::Relaxed)),
+                )
+            })
+        },
+        receipts_tx.clone(),
+    );
+    let cache = MediaCache::open(&config.cache.dir, config.cache.max_bytes)?;
+    let base_url = {
+        let mut url = config.controller.url.clone();
+        let scheme = if url.scheme() == "wss" {
+            "https"
+        } else {
+            "http"
+        };
+        url.set_path("");
+        let _ = url.set_scheme(scheme);
+        url.as_str().trim_end_matches('/').to_owned()
+    };
     let mut runtime = Runtime {
         volume: config.audio.volume,
         config_version: "local".into(),
         uptime_start: Instant::now(),
+        offset_us,
+        cache: Arc::new(Mutex::new(cache)),
+        http: reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(10))
+            .build()?,
+        base_url,
+        player,
+        receipts_tx,
+        receipts_rx,
+        pending: std::collections::VecDeque::new(),
+        config: config.clone(),
     };
     tokio::pin!(shutdown);
     loop {
@@ -244,13 +304,16 @@ async fn connect_once(
                         state.agent_id.as_ref().map_or("?", |a| a.as_str())
                     );
                     session.send(AgentMessage::Status(status(runtime, &session, clock)));
+                    while let Some(r) = runtime.pending.pop_front() {
+                        session.send(AgentMessage::Receipt(r));
+                    }
                 }
                 Event::Command(command) => {
                     if let Err(e) = state.set_last_seq(command.seq) {
                         tracing::error!("cannot persist the command sequence, not obeying: {e}");
                         continue;
                     }
-                    obey(command.command, runtime);
+                    obey(command.command, runtime, &session, clock);
                     session.send(AgentMessage::Status(status(runtime, &session, clock)));
                 }
                 Event::Rejected(e) => tracing::warn!("refused a command: {e}"),
@@ -277,7 +340,17 @@ async fn connect_once(
             .map(|t| clock.instant_of(t))
             .unwrap_or_else(|| Instant::now() + Duration::from_secs(3600))
             .min(next_status);
+        if let Some(e) = session.clock() {
+            runtime.offset_us.store(e.offset_us, Ordering::Relaxed);
+        }
         tokio::select! {
+            Some(receipt) = runtime.receipts_rx.recv() => {
+                if session.is_ready() {
+                    session.send(AgentMessage::Receipt(receipt));
+                } else {
+                    runtime.pending.push_back(receipt);
+                }
+            }
             frame = ws.next() => match frame {
                 Some(Ok(Message::Text(text))) => session.handle_message(text.as_bytes(), clock.now()),
                 Some(Ok(Message::Close(_))) | None => return Ended::Retry("the controller closed the connection".into()),
@@ -289,17 +362,143 @@ async fn connect_once(
     }
 }
 
-fn obey(command: Command, runtime: &mut Runtime) {
+fn obey(command: Command, runtime: &mut Runtime, session: &Session, clock: &AgentClock) {
     match command {
         Command::SetVolume(v) => {
             tracing::info!(volume = v.volume.percent(), "volume set");
             runtime.volume = v.volume;
         }
+        Command::PlayMedia(play) => {
+            let _ = runtime.receipts_tx.send(Receipt {
+                broadcast_id: play.broadcast_id,
+                entry_id: None,
+                state: ReceiptState::Waiting,
+                at: session.controller_time(clock.now()).unwrap_or_default(),
+            });
+            let Some(estimate) = session.clock() else {
+                fail(
+                    runtime,
+                    play.broadcast_id,
+                    FailReason::Other,
+                    "no clock estimate yet",
+                    session,
+                    clock,
+                );
+                return;
+            };
+            let start = clock.instant_of(estimate.to_agent_time(play.start_at));
+            let local = crate::output::local_time_of_day(play.start_at);
+            let volume = effective_volume(
+                &runtime.config.audio,
+                play.priority,
+                play.volume.or(Some(runtime.volume)),
+                local,
+            );
+            let job_base = (
+                play.broadcast_id,
+                start,
+                volume,
+                play.priority,
+                play.repeat,
+                play.gap_ms,
+            );
+            let (cache, http, base, player, receipts) = (
+                Arc::clone(&runtime.cache),
+                runtime.http.clone(),
+                runtime.base_url.clone(),
+                runtime.player.clone(),
+                runtime.receipts_tx.clone(),
+            );
+            let at = session.controller_time(clock.now()).unwrap_or_default();
+            tokio::spawn(async move {
+                match fetch(&cache, &http, &base, &play.media).await {
+                    Ok(file) => {
+                        let (broadcast, start, volume, priority, repeat, gap_ms) = job_base;
+                        player.play(PlayJob {
+                            broadcast,
+                            file,
+                            start,
+                            volume,
+                            priority,
+                            repeat,
+                            gap_ms,
+                        });
+                    }
+                    Err(e) => {
+                        tracing::warn!(broadcast = %play.broadcast_id, "fetching media: {e:#}");
+                        let _ = receipts.send(Receipt {
+                            broadcast_id: play.broadcast_id,
+                            entry_id: None,
+                            state: ReceiptState::Failed {
+                                reason: FailReason::FetchFailed,
+                                detail: Some(format!("{e:#}")),
+                            },
+                            at,
+                        });
+                    }
+                }
+            });
+        }
+        Command::Stop(stop) => runtime.player.stop(stop.broadcast_id),
+        Command::StopAll => runtime.player.stop_all(),
         other => tracing::info!(
             command = other.kind(),
             "command accepted; not handled by this agent version yet"
         ),
     }
+}
+
+fn fail(
+    runtime: &Runtime,
+    broadcast: BroadcastId,
+    reason: FailReason,
+    why: &str,
+    session: &Session,
+    clock: &AgentClock,
+) {
+    let _ = runtime.receipts_tx.send(Receipt {
+        broadcast_id: broadcast,
+        entry_id: None,
+        state: ReceiptState::Failed {
+            reason,
+            detail: Some(why.into()),
+        },
+        at: session.controller_time(clock.now()).unwrap_or_default(),
+    });
+}
+
+/// The cached file for `media`, downloading (or resuming) it first if needed.
+async fn fetch(
+    cache: &Mutex<MediaCache>,
+    http: &reqwest::Client,
+    base: &str,
+    media: &MediaRef,
+) -> anyhow::Result<PathBuf> {
+    if let Some(path) = lock(cache).get(&media.hash) {
+        return Ok(path);
+    }
+    let mut download = lock(cache).begin(media)?;
+    let mut request = http.get(format!("{base}{}", media.url));
+    if download.offset() > 0 {
+        request = request.header("range", format!("bytes={}-", download.offset()));
+    }
+    let response = request.send().await?.error_for_status()?;
+    let mut stream = response.bytes_stream();
+    while let Some(chunk) = stream.next().await {
+        download.write(&chunk?)?;
+    }
+    anyhow::ensure!(
+        download.is_complete(),
+        "the download ended early at byte {}",
+        download.offset()
+    );
+    Ok(lock(cache).finish(download)?)
+}
+
+fn lock(cache: &Mutex<MediaCache>) -> std::sync::MutexGuard<'_, MediaCache> {
+    cache
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 fn status(runtime: &Runtime, session: &Session, _clock: &AgentClock) -> StatusReport {
@@ -312,11 +511,7 @@ fn status(runtime: &Runtime, session: &Session, _clock: &AgentClock) -> StatusRe
         firmware_version: env!("CARGO_PKG_VERSION").into(),
         config_version: runtime.config_version.clone(),
         schedule_version: 0,
-        cache: CacheUsage {
-            used_bytes: 0,
-            capacity_bytes: 0,
-            items: 0,
-        },
+        cache: lock(&runtime.cache).usage(),
         clock_offset_us: session.clock().map(|e| e.offset_us),
         uptime_s: runtime.uptime_start.elapsed().as_secs(),
     }

@@ -15,5 +15,6 @@ pub mod cache;
 pub mod config_store;
 pub mod daemon;
 pub mod output;
+pub mod player;
 pub mod relay;
 pub mod session;

@@ -30,6 +30,13 @@ pub fn effective_volume(
     volume
 }
 
+/// The local time of day at controller time `t`. Dalaba's deployments are in China, so
+/// local time is UTC+8 (Asia/Shanghai has no daylight saving).
+pub fn local_time_of_day(t: dalaba_protocol::Timestamp) -> TimeOfDay {
+    let minutes = (t.as_micros() / 60_000_000 + 8 * 60) % (24 * 60);
+    TimeOfDay(minutes as u16)
+}
+
 /// Opens a sink; [`ResilientSink`] calls it again after a failure. A function so tests can
 /// substitute a failing one.
 pub type Opener = Box<dyn FnMut() -> Result<Box<dyn Sink>, SinkError> + Send>;

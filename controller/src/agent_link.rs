@@ -264,10 +264,12 @@ async fn session(
                             state: name.to_owned(),
                             detail,
                             at: r.at.0,
+                            started_at: None,
                         };
                         if let Err(e) = state.storage.record_receipt(&record) {
                             tracing::warn!(agent = %agent_id, "storing a receipt: {e}");
                         }
+                        state.receipts_changed.notify_waiters();
                     }
                     other => {
                         tracing::debug!(agent = %agent_id, message = ?other, "agent message");

@@ -27,6 +27,12 @@ pub struct AppState {
     pub hub: Arc<Hub>,
     /// The controller's id and command key.
     pub identity: Arc<Identity>,
+    /// Where transcoded media files live.
+    pub media_dir: std::path::PathBuf,
+    /// Largest upload, bytes.
+    pub max_upload: u64,
+    /// Signalled whenever a receipt arrives (for long-polling clients).
+    pub receipts_changed: Arc<tokio::sync::Notify>,
 }
 
 impl std::fmt::Debug for AppState {
@@ -54,6 +60,9 @@ pub enum AppError {
     /// It exists already.
     #[error("{0}")]
     Conflict(String),
+    /// The upload is over the size limit.
+    #[error("{0}")]
+    TooLarge(String),
     /// Something failed inside; logged.
     #[error("internal error")]
     Internal(#[source] anyhow::Error),
@@ -76,6 +85,7 @@ impl IntoResponse for AppError {
             Self::BadRequest(_) => (StatusCode::BAD_REQUEST, "bad_request"),
             Self::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
             Self::Conflict(_) => (StatusCode::CONFLICT, "conflict"),
+            Self::TooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, "too_large"),
             Self::Internal(e) => {
                 tracing::error!("internal error: {e:#}");
                 (StatusCode::INTERNAL_SERVER_ERROR, "internal")
@@ -104,7 +114,21 @@ pub fn router(state: AppState) -> Router {
         .route("/api/agents", get(list_agents).post(create_agent))
         .route("/api/agents/{id}", get(get_agent).delete(retire_agent))
         .route("/agent/ws", get(crate::agent_link::agent_ws))
-        .layer(tower_http::limit::RequestBodyLimitLayer::new(1024 * 1024))
+        .route("/api/media", get(crate::media::list))
+        .route("/api/media/{id}", get(crate::media::get))
+        .route("/media/{hash}", get(crate::media::download))
+        .route("/api/broadcasts", post(crate::broadcast::create))
+        .route("/api/broadcasts/{id}", get(crate::broadcast::get))
+        .route("/api/broadcasts/{id}/stop", post(crate::broadcast::stop))
+        // Request bodies: 1 MiB for everything but uploads, which the upload handler
+        // limits itself while streaming them to disk.
+        .layer(axum::extract::DefaultBodyLimit::max(1024 * 1024))
+        .route(
+            "/api/media",
+            post(crate::media::upload).layer(axum::extract::DefaultBodyLimit::max(
+                crate::media::MAX_UPLOAD as usize + 64 * 1024,
+            )),
+        )
         .with_state(state)
 }
 

@@ -18,7 +18,11 @@ pub const DEMO_AGENTS: &[(&str, &str, &str, &str)] = &[
 
 /// Creates the demo agents that do not exist yet and writes each one's configuration
 /// under `dir`. Returns `(config file, state directory)` per agent.
-pub fn prepare(state: &AppState, dir: &Path, agent_url: &str) -> anyhow::Result<Vec<(PathBuf, PathBuf)>> {
+pub fn prepare(
+    state: &AppState,
+    dir: &Path,
+    agent_url: &str,
+) -> anyhow::Result<Vec<(PathBuf, PathBuf)>> {
     let mut out = Vec::new();
     for &(id, name, area, group) in DEMO_AGENTS {
         let agent_id: AgentId = id.parse()?;
@@ -61,6 +65,10 @@ pub fn prepare(state: &AppState, dir: &Path, agent_url: &str) -> anyhow::Result<
 pub fn agent_binary() -> anyhow::Result<PathBuf> {
     let me = std::env::current_exe()?;
     let agent = me.with_file_name("dalaba-agent");
-    anyhow::ensure!(agent.exists(), "{} not found: build the workspace (cargo build --workspace)", agent.display());
+    anyhow::ensure!(
+        agent.exists(),
+        "{} not found: build the workspace (cargo build --workspace)",
+        agent.display()
+    );
     Ok(agent)
 }

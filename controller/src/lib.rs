@@ -14,9 +14,11 @@
 pub mod agent_link;
 pub mod api;
 pub mod auth;
+pub mod broadcast;
 pub mod demo;
 pub mod hub;
 pub mod identity;
+pub mod media;
 pub mod openapi;
 pub mod storage;
 
@@ -64,6 +66,12 @@ pub fn open(data_dir: &std::path::Path) -> anyhow::Result<(AppState, FirstStart)
             storage,
             hub: Arc::default(),
             identity,
+            media_dir: media::media_dir(data_dir),
+            receipts_changed: Arc::default(),
+            max_upload: std::env::var("DALABA_MAX_UPLOAD_MB")
+                .ok()
+                .and_then(|v| v.parse::<u64>().ok())
+                .map_or(media::MAX_UPLOAD, |mb| mb * 1024 * 1024),
         },
         first,
     ))

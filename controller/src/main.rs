@@ -103,7 +103,10 @@ async fn demo(data_dir: &std::path::Path, listen: SocketAddr) -> anyhow::Result<
     println!("Dalaba demo is running.");
     println!("  API:            http://{addr}/api  (OpenAPI: http://{addr}/api/openapi.json)");
     match first.admin_password {
-        Some(p) => println!("  log in as:      admin / {p}   (shown once; state in {})", data_dir.display()),
+        Some(p) => println!(
+            "  log in as:      admin / {p}   (shown once; state in {})",
+            data_dir.display()
+        ),
         None => println!("  log in as:      admin (password shown on the first start)"),
     }
     println!(

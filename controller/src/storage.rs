@@ -124,6 +124,26 @@ pub trait Storage: Send + Sync {
     /// Retires (revokes) an agent.
     fn retire_agent(&self, id: &AgentId) -> Result<bool, StorageError>;
 
+    /// Adds a media item being transcoded; returns its id.
+    fn create_media(&self, name: &str, now: u64) -> Result<u64, StorageError>;
+    /// Transcoding progress, 0 to 1.
+    fn media_progress(&self, id: u64, progress: f64) -> Result<(), StorageError>;
+    /// Transcoding finished.
+    fn media_ready(
+        &self,
+        id: u64,
+        hash: &str,
+        size: u64,
+        duration_ms: u64,
+        gain_db: f64,
+    ) -> Result<(), StorageError>;
+    /// Transcoding failed; `error` says why, for the operator.
+    fn media_failed(&self, id: u64, error: &str) -> Result<(), StorageError>;
+    /// One media item.
+    fn media(&self, id: u64) -> Result<Option<MediaRecord>, StorageError>;
+    /// The library, newest first.
+    fn media_list(&self) -> Result<Vec<MediaRecord>, StorageError>;
+
     /// Records a broadcast; returns its id.
     fn create_broadcast(
         &self,
@@ -131,10 +151,37 @@ pub trait Storage: Send + Sync {
         created_at: u64,
         spec_json: &str,
     ) -> Result<u64, StorageError>;
+    /// The stored description of a broadcast.
+    fn broadcast_spec(&self, id: u64) -> Result<Option<String>, StorageError>;
     /// Sets (or replaces) one agent's receipt for a broadcast.
     fn record_receipt(&self, receipt: &ReceiptRecord) -> Result<(), StorageError>;
     /// Every receipt of a broadcast, by agent id.
     fn receipts(&self, broadcast_id: u64) -> Result<Vec<ReceiptRecord>, StorageError>;
+}
+
+/// A media library item.
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+pub struct MediaRecord {
+    /// Its id.
+    pub id: u64,
+    /// The uploaded file's name.
+    pub name: String,
+    /// `transcoding`, `ready` or `failed`.
+    pub state: String,
+    /// Transcoding progress, 0 to 1.
+    pub progress: f64,
+    /// Why it failed.
+    pub error: Option<String>,
+    /// SHA-256 of the Ogg Opus file, once ready.
+    pub hash: Option<String>,
+    /// Its size, bytes.
+    pub size: Option<u64>,
+    /// Its duration, ms.
+    pub duration_ms: Option<u64>,
+    /// The loudness gain applied, dB.
+    pub gain_db: Option<f64>,
+    /// When uploaded, µs.
+    pub created_at: u64,
 }
 
 /// One agent's latest receipt for one broadcast.
@@ -150,6 +197,8 @@ pub struct ReceiptRecord {
     pub detail: Option<String>,
     /// When (controller time, µs).
     pub at: u64,
+    /// When it started playing (controller time, µs), once it has.
+    pub started_at: Option<u64>,
 }
 
 const MIGRATIONS: &[&str] = &[
@@ -176,6 +225,14 @@ const MIGRATIONS: &[&str] = &[
         broadcast_id INTEGER NOT NULL REFERENCES broadcasts(id), agent_id TEXT NOT NULL,
         state TEXT NOT NULL, detail TEXT, at INTEGER NOT NULL,
         PRIMARY KEY (broadcast_id, agent_id));",
+    // 2: media library.
+    "CREATE TABLE media (
+        id INTEGER PRIMARY KEY, name TEXT NOT NULL, state TEXT NOT NULL,
+        progress REAL NOT NULL DEFAULT 0, error TEXT, hash TEXT, size INTEGER,
+        duration_ms INTEGER, gain_db REAL, created_at INTEGER NOT NULL);
+     CREATE INDEX media_hash ON media(hash);",
+    // 3: when each agent started playing.
+    "ALTER TABLE receipts ADD COLUMN started_at INTEGER;",
 ];
 
 /// SQLite storage in one file.
@@ -278,6 +335,34 @@ impl SqliteStorage {
             out.push(self.agent_row(&conn, row)?);
         }
         Ok(out)
+    }
+}
+
+impl SqliteStorage {
+    fn query_media(
+        &self,
+        clause: &str,
+        params: impl rusqlite::Params,
+    ) -> Result<Vec<MediaRecord>, StorageError> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare(&format!(
+            "SELECT id, name, state, progress, error, hash, size, duration_ms, gain_db, created_at FROM media {clause}"
+        ))?;
+        let rows = stmt.query_map(params, |r| {
+            Ok(MediaRecord {
+                id: r.get::<_, i64>(0)?.max(0) as u64,
+                name: r.get(1)?,
+                state: r.get(2)?,
+                progress: r.get(3)?,
+                error: r.get(4)?,
+                hash: r.get(5)?,
+                size: to_u64(r.get(6)?),
+                duration_ms: to_u64(r.get(7)?),
+                gain_db: r.get(8)?,
+                created_at: to_u64(r.get(9)?).unwrap_or(0),
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
     }
 }
 
@@ -500,6 +585,54 @@ impl Storage for SqliteStorage {
         Ok(n > 0)
     }
 
+    fn create_media(&self, name: &str, now: u64) -> Result<u64, StorageError> {
+        let conn = self.conn();
+        conn.execute(
+            "INSERT INTO media (name, state, created_at) VALUES (?1, 'transcoding', ?2)",
+            params![name, now as i64],
+        )?;
+        Ok(conn.last_insert_rowid().max(0) as u64)
+    }
+
+    fn media_progress(&self, id: u64, progress: f64) -> Result<(), StorageError> {
+        self.conn().execute(
+            "UPDATE media SET progress = ?2 WHERE id = ?1",
+            params![id as i64, progress],
+        )?;
+        Ok(())
+    }
+
+    fn media_ready(
+        &self,
+        id: u64,
+        hash: &str,
+        size: u64,
+        duration_ms: u64,
+        gain_db: f64,
+    ) -> Result<(), StorageError> {
+        self.conn().execute(
+            "UPDATE media SET state = 'ready', progress = 1, hash = ?2, size = ?3, duration_ms = ?4, gain_db = ?5 WHERE id = ?1",
+            params![id as i64, hash, size as i64, duration_ms as i64, gain_db],
+        )?;
+        Ok(())
+    }
+
+    fn media_failed(&self, id: u64, error: &str) -> Result<(), StorageError> {
+        self.conn().execute(
+            "UPDATE media SET state = 'failed', error = ?2 WHERE id = ?1",
+            params![id as i64, error],
+        )?;
+        Ok(())
+    }
+
+    fn media(&self, id: u64) -> Result<Option<MediaRecord>, StorageError> {
+        Ok(self.query_media("WHERE id = ?1", [id as i64])?.pop())
+    }
+
+    fn media_list(&self) -> Result<Vec<MediaRecord>, StorageError> {
+        self.query_media("ORDER BY id DESC", [])
+    }
+
     fn create_broadcast(
         &self,
         created_by: i64,
@@ -514,11 +647,30 @@ impl Storage for SqliteStorage {
         Ok(conn.last_insert_rowid().max(0) as u64)
     }
 
+    fn broadcast_spec(&self, id: u64) -> Result<Option<String>, StorageError> {
+        Ok(self
+            .conn()
+            .query_row(
+                "SELECT spec_json FROM broadcasts WHERE id = ?1",
+                [id as i64],
+                |r| r.get(0),
+            )
+            .optional()?)
+    }
+
     fn record_receipt(&self, r: &ReceiptRecord) -> Result<(), StorageError> {
         self.conn().execute(
-            "INSERT INTO receipts (broadcast_id, agent_id, state, detail, at) VALUES (?1, ?2, ?3, ?4, ?5)
-             ON CONFLICT(broadcast_id, agent_id) DO UPDATE SET state = ?3, detail = ?4, at = ?5",
-            params![r.broadcast_id as i64, r.agent_id, r.state, r.detail, r.at as i64],
+            "INSERT INTO receipts (broadcast_id, agent_id, state, detail, at, started_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+             ON CONFLICT(broadcast_id, agent_id) DO UPDATE SET state = ?3, detail = ?4, at = ?5,
+                 started_at = coalesce(?6, started_at)",
+            params![
+                r.broadcast_id as i64,
+                r.agent_id,
+                r.state,
+                r.detail,
+                r.at as i64,
+                (r.state == "playing").then_some(r.at as i64)
+            ],
         )?;
         Ok(())
     }
@@ -526,7 +678,7 @@ impl Storage for SqliteStorage {
     fn receipts(&self, broadcast_id: u64) -> Result<Vec<ReceiptRecord>, StorageError> {
         let conn = self.conn();
         let mut stmt = conn.prepare(
-            "SELECT broadcast_id, agent_id, state, detail, at FROM receipts WHERE broadcast_id = ?1 ORDER BY agent_id",
+            "SELECT broadcast_id, agent_id, state, detail, at, started_at FROM receipts WHERE broadcast_id = ?1 ORDER BY agent_id",
         )?;
         let rows = stmt.query_map([broadcast_id as i64], |r| {
             Ok(ReceiptRecord {
@@ -535,6 +687,7 @@ impl Storage for SqliteStorage {
                 state: r.get(2)?,
                 detail: r.get(3)?,
                 at: r.get::<_, i64>(4)?.max(0) as u64,
+                started_at: to_u64(r.get(5)?),
             })
         })?;
         Ok(rows.collect::<Result<_, _>>()?)

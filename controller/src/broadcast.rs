@@ -1,0 +1,286 @@
+//! Broadcasts of stored media to a target: agent ids, area-code prefixes, groups, or all.
+//! The target is resolved when the broadcast is made; each agent gets its own signed
+//! `play_media` (its own sequence number) and reports receipts.
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use axum::Json;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use dalaba_protocol::command::{Command, MediaRef, OnPreempt, PlayMedia, SignedCommand, Stop};
+use dalaba_protocol::{
+    AgentId, BroadcastId, MediaHash, Mode, PlatformLevel, Priority, Timestamp, Volume,
+};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+use crate::api::{AppError, AppState};
+use crate::auth::AuthUser;
+use crate::hub::Outgoing;
+use crate::now_us;
+use crate::storage::{AgentRecord, ReceiptRecord};
+
+/// Who a broadcast is for. Any mix; an agent matching any part is included.
+#[derive(Clone, Debug, Default, Deserialize, Serialize)]
+pub struct Target {
+    /// Agent ids (point to point).
+    #[serde(default)]
+    pub agents: Vec<String>,
+    /// Area-code prefixes: 6 digits for a county, 9 for a township, 12 for a village.
+    #[serde(default)]
+    pub areas: Vec<String>,
+    /// Group names.
+    #[serde(default)]
+    pub groups: Vec<String>,
+    /// Everyone.
+    #[serde(default)]
+    pub all: bool,
+}
+
+impl Target {
+    /// The agents (not retired) this target selects.
+    pub fn resolve(&self, agents: &[AgentRecord]) -> Result<Vec<AgentId>, AppError> {
+        for a in &self.areas {
+            if a.is_empty() || a.len() > 12 || !a.bytes().all(|b| b.is_ascii_digit()) {
+                return Err(AppError::BadRequest(format!(
+                    "area prefix {a:?}: 1 to 12 digits"
+                )));
+            }
+        }
+        for id in &self.agents {
+            if !agents.iter().any(|r| r.id.as_str() == id) {
+                return Err(AppError::BadRequest(format!("no agent {id:?}")));
+            }
+        }
+        let chosen: BTreeSet<AgentId> = agents
+            .iter()
+            .filter(|r| !r.retired)
+            .filter(|r| {
+                self.all
+                    || self.agents.iter().any(|id| id == r.id.as_str())
+                    || self.areas.iter().any(|p| r.area_code.has_prefix(p))
+                    || self.groups.iter().any(|g| r.groups.contains(g))
+            })
+            .map(|r| r.id.clone())
+            .collect();
+        if chosen.is_empty() {
+            return Err(AppError::BadRequest("the target selects no speaker".into()));
+        }
+        Ok(chosen.into_iter().collect())
+    }
+}
+
+/// `POST /api/broadcasts`
+#[derive(Debug, Deserialize)]
+pub struct CreateBroadcast {
+    /// A ready media item.
+    pub media_id: u64,
+    /// Who.
+    pub target: Target,
+    /// Default `scheduled`.
+    #[serde(default = "default_priority")]
+    pub priority: Priority,
+    /// Volume for this broadcast.
+    pub volume: Option<Volume>,
+    /// Start this long from now (default 3 s, time for every agent to fetch the file).
+    pub start_in_ms: Option<u64>,
+    /// Times to play (default 1).
+    #[serde(default = "one")]
+    pub repeat: u16,
+    /// Silence between repetitions.
+    #[serde(default)]
+    pub gap_ms: u32,
+    /// Real, test or drill.
+    #[serde(default)]
+    pub mode: Mode,
+}
+
+fn default_priority() -> Priority {
+    Priority::Scheduled
+}
+
+fn one() -> u16 {
+    1
+}
+
+/// What a broadcast was sent to, stored with it.
+#[derive(Debug, Serialize, Deserialize)]
+struct Spec {
+    media_id: u64,
+    media_hash: String,
+    target: Target,
+    agents: Vec<String>,
+    priority: Priority,
+    start_at: u64,
+}
+
+/// Signs `command` for `agent` and queues it.
+pub fn send_command(state: &AppState, agent: &AgentId, command: Command) -> Result<u64, String> {
+    let seq = state
+        .storage
+        .next_seq(agent, 0)
+        .map_err(|e| e.to_string())?;
+    let now = now_us();
+    let signed = SignedCommand {
+        seq,
+        audience: agent.clone(),
+        issued_at: Timestamp(now),
+        not_before: Timestamp(now.saturating_sub(2_000_000)),
+        not_after: Timestamp(now + 120_000_000),
+        command,
+    };
+    let envelope = state.identity.signer.sign(&signed);
+    let text = dalaba_protocol::ControllerMessage::Signed(envelope).to_json();
+    state
+        .hub
+        .send(agent, Outgoing::Text(text))
+        .map_err(|e| e.to_string())?;
+    Ok(seq)
+}
+
+/// `POST /api/broadcasts`
+pub async fn create(
+    State(state): State<AppState>,
+    user: AuthUser,
+    Json(req): Json<CreateBroadcast>,
+) -> Result<(StatusCode, Json<serde_json::Value>), AppError> {
+    let media = state
+        .storage
+        .media(req.media_id)?
+        .ok_or_else(|| AppError::NotFound(format!("media {}", req.media_id)))?;
+    let (Some(hash), Some(size), Some(duration_ms)) = (&media.hash, media.size, media.duration_ms)
+    else {
+        return Err(AppError::BadRequest(format!(
+            "media {} is not ready ({})",
+            media.id, media.state
+        )));
+    };
+    let hash: MediaHash = hash
+        .parse()
+        .map_err(|e| AppError::Internal(anyhow::anyhow!("stored hash: {e}")))?;
+    let agents = req.target.resolve(&state.storage.agents()?)?;
+    let start_at = now_us() + req.start_in_ms.unwrap_or(3000).min(24 * 3600 * 1000) * 1000;
+    let spec = Spec {
+        media_id: media.id,
+        media_hash: hash.to_string(),
+        target: req.target.clone(),
+        agents: agents.iter().map(ToString::to_string).collect(),
+        priority: req.priority,
+        start_at,
+    };
+    let id = state.storage.create_broadcast(
+        user.id,
+        now_us(),
+        &serde_json::to_string(&spec).unwrap_or_default(),
+    )?;
+    let play = PlayMedia {
+        broadcast_id: BroadcastId(id),
+        media: MediaRef {
+            hash,
+            size,
+            duration_ms,
+            url: format!("/media/{hash}"),
+        },
+        start_at: Timestamp(start_at),
+        priority: req.priority,
+        level: PlatformLevel::County,
+        volume: req.volume,
+        repeat: req.repeat.max(1),
+        gap_ms: req.gap_ms,
+        mode: req.mode,
+        severity: None,
+        on_preempt: OnPreempt::Resume,
+        expires_at: Some(Timestamp(start_at + (duration_ms + 600_000) * 1000)),
+    };
+    let mut unreachable = Vec::new();
+    for agent in &agents {
+        if let Err(why) = send_command(&state, agent, Command::PlayMedia(play.clone())) {
+            state.storage.record_receipt(&ReceiptRecord {
+                broadcast_id: id,
+                agent_id: agent.to_string(),
+                state: "failed".into(),
+                detail: Some(format!("not sent: {why}")),
+                at: now_us(),
+                started_at: None,
+            })?;
+            unreachable.push(agent.to_string());
+        }
+    }
+    tracing::info!(user = %user.name, broadcast = id, agents = agents.len(), "broadcast sent");
+    Ok((
+        StatusCode::CREATED,
+        Json(
+            json!({"id": id, "start_at": start_at, "agents": spec.agents, "unreachable": unreachable}),
+        ),
+    ))
+}
+
+/// Query of `GET /api/broadcasts/{id}`.
+#[derive(Debug, Deserialize)]
+pub struct WaitQuery {
+    /// Wait (at most this many ms, 60 s at most) until every agent's receipt is final.
+    pub wait_ms: Option<u64>,
+}
+
+fn is_final(state: &str) -> bool {
+    matches!(state, "done" | "failed" | "cancelled")
+}
+
+/// `GET /api/broadcasts/{id}`: the broadcast and one receipt per agent.
+pub async fn get(
+    State(state): State<AppState>,
+    _user: AuthUser,
+    Path(id): Path<u64>,
+    Query(q): Query<WaitQuery>,
+) -> Result<Json<serde_json::Value>, AppError> {
+    let spec = broadcast_spec(&state, id)?;
+    let deadline =
+        tokio::time::Instant::now() + Duration::from_millis(q.wait_ms.unwrap_or(0).min(60_000));
+    loop {
+        // Register interest before reading, so a receipt between the two is not missed.
+        let notified = state.receipts_changed.notified();
+        let receipts = state.storage.receipts(id)?;
+        let all_final = spec.agents.iter().all(|a| {
+            receipts
+                .iter()
+                .any(|r| &r.agent_id == a && is_final(&r.state))
+        });
+        if all_final || tokio::time::Instant::now() >= deadline {
+            return Ok(Json(
+                json!({"id": id, "agents": spec.agents, "start_at": spec.start_at, "receipts": receipts}),
+            ));
+        }
+        let _ = tokio::time::timeout_at(deadline, notified).await;
+    }
+}
+
+fn broadcast_spec(state: &AppState, id: u64) -> Result<Spec, AppError> {
+    let json = state
+        .storage
+        .broadcast_spec(id)?
+        .ok_or_else(|| AppError::NotFound(format!("broadcast {id}")))?;
+    serde_json::from_str(&json).map_err(|e| AppError::Internal(e.into()))
+}
+
+/// `POST /api/broadcasts/{id}/stop`
+pub async fn stop(
+    State(state): State<AppState>,
+    user: AuthUser,
+    Path(id): Path<u64>,
+) -> Result<StatusCode, AppError> {
+    let spec = broadcast_spec(&state, id)?;
+    for agent in &spec.agents {
+        if let Ok(agent) = agent.parse::<AgentId>() {
+            let _ = send_command(
+                &state,
+                &agent,
+                Command::Stop(Stop {
+                    broadcast_id: BroadcastId(id),
+                }),
+            );
+        }
+    }
+    tracing::info!(user = %user.name, broadcast = id, "broadcast stopped");
+    Ok(StatusCode::NO_CONTENT)
+}

@@ -1,0 +1,211 @@
+//! Stored-media broadcasts end to end, with real processes: upload, transcode, target by
+//! agent, area, group and all; each agent's WAV output compared with the source; start
+//! times compared across agents; bad uploads refused with nothing left behind.
+
+mod common;
+
+use std::path::Path;
+
+use common::*;
+use serde_json::{Value, json};
+
+const TONE_HZ: f64 = 1000.0;
+
+/// A 1.5 s, 1 kHz tone at 44.1 kHz, as WAV bytes.
+fn tone_wav() -> Vec<u8> {
+    let mut cursor = std::io::Cursor::new(Vec::new());
+    let spec = hound::WavSpec {
+        channels: 1,
+        sample_rate: 44_100,
+        bits_per_sample: 16,
+        sample_format: hound::SampleFormat::Int,
+    };
+    let mut w = hound::WavWriter::new(&mut cursor, spec).expect("wav");
+    for i in 0..(44_100 * 3 / 2) {
+        let s = (2.0 * std::f64::consts::PI * TONE_HZ * f64::from(i) / 44_100.0).sin() * 0.3;
+        w.write_sample((s * 32767.0) as i16).expect("sample");
+    }
+    w.finalize().expect("finalize");
+    cursor.into_inner()
+}
+
+fn upload(api: &Api, name: &str, bytes: Vec<u8>) -> (u16, Value) {
+    let form = reqwest::blocking::multipart::Form::new().part(
+        "file",
+        reqwest::blocking::multipart::Part::bytes(bytes).file_name(name.to_owned()),
+    );
+    let resp = api
+        .http
+        .post(format!("{}/api/media?wait=true", api.base))
+        .bearer_auth(&api.token)
+        .multipart(form)
+        .send()
+        .expect("upload");
+    let status = resp.status().as_u16();
+    (status, resp.json().unwrap_or(Value::Null))
+}
+
+/// Samples in an agent's WAV for one broadcast, if it played it.
+fn played(dir: &Path, broadcast: u64) -> Option<Vec<f32>> {
+    let path = dir.join(format!("speaker-b{broadcast}.wav"));
+    let mut r = hound::WavReader::open(path).ok()?;
+    Some(
+        r.samples::<i16>()
+            .map(|s| f32::from(s.expect("sample")) / 32768.0)
+            .collect(),
+    )
+}
+
+/// The tone, not something else: right length, loud enough, 1 kHz by its zero crossings.
+fn assert_is_the_tone(samples: &[f32], who: &str) {
+    assert!(
+        (samples.len() as i64 - 72_000).abs() <= 960,
+        "{who}: {} samples",
+        samples.len()
+    );
+    let mid = &samples[12_000..60_000];
+    let rms = (mid.iter().map(|s| s * s).sum::<f32>() / mid.len() as f32).sqrt();
+    assert!(rms > 0.05, "{who}: rms {rms}");
+    let crossings = mid
+        .windows(2)
+        .filter(|w| (w[0] < 0.0) != (w[1] < 0.0))
+        .count();
+    let hz = crossings as f64 / 2.0 / (mid.len() as f64 / 48_000.0);
+    assert!((hz - TONE_HZ).abs() < 10.0, "{who}: {hz} Hz");
+}
+
+#[test]
+fn upload_and_broadcast_to_targets() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = dir.path().join("controller");
+    let (ctl, password) = start_controller_env(&data, &[("DALABA_MAX_UPLOAD_MB", "1")]);
+    let api = Api::login(&ctl.addr, &password);
+
+    // Three speakers: two in village 001 (group east), one in village 002 of another
+    // township (group west).
+    let speakers = [
+        ("v1", "330106001001", "east"),
+        ("v2", "330106001002", "east"),
+        ("w1", "330106002001", "west"),
+    ];
+    let mut agents = Vec::new();
+    for (id, area, group) in speakers {
+        let (status, created) = api.call(
+            "POST",
+            "/api/agents",
+            Some(json!({"id": id, "name": id, "area_code": area, "groups": [group]})),
+        );
+        assert_eq!(status, 201, "{created}");
+        let adir = dir.path().join(id);
+        std::fs::create_dir_all(&adir).expect("mkdir");
+        let token = created["enrolment_token"].as_str().expect("token");
+        let config = agent_config_wav(&adir, &ctl.addr, &ctl.public_key, token, area);
+        let proc = start_agent(&config, &adir.join("state"));
+        proc.wait_for(&format!("session ready as {id}"));
+        agents.push((id, adir, proc));
+    }
+
+    // Bad uploads: clear errors, nothing left behind.
+    let (status, err) = upload(&api, "empty.mp3", Vec::new());
+    assert_eq!(status, 400, "{err}");
+    assert_eq!(err["error"]["message"], "empty.mp3: the file is empty");
+    let (status, err) = upload(&api, "huge.wav", vec![0u8; 2 * 1024 * 1024]);
+    assert_eq!(status, 413, "{err}");
+    assert_eq!(
+        err["error"]["message"],
+        "huge.wav: larger than the upload limit of 1 MiB"
+    );
+    let (status, corrupt) = upload(&api, "notice.mp3", b"this is not audio at all".repeat(100));
+    assert_eq!(status, 201, "{corrupt}");
+    assert_eq!(corrupt["state"], "failed");
+    assert!(
+        corrupt["error"]
+            .as_str()
+            .is_some_and(|e| e.starts_with("notice.mp3: not a recognised audio format")),
+        "{corrupt}"
+    );
+    let incoming: Vec<_> = std::fs::read_dir(data.join("media/incoming"))
+        .expect("dir")
+        .collect();
+    assert!(incoming.is_empty(), "no leftovers: {incoming:?}");
+
+    let (status, media) = upload(&api, "tone.wav", tone_wav());
+    assert_eq!(
+        (status, media["state"].as_str()),
+        (201, Some("ready")),
+        "{media}"
+    );
+    let media_id = media["id"].as_u64().expect("id");
+
+    let cases: [(Value, &[&str]); 4] = [
+        (json!({"agents": ["v2"]}), &["v2"]),
+        (json!({"areas": ["330106001"]}), &["v1", "v2"]),
+        (json!({"groups": ["west"]}), &["w1"]),
+        (json!({"all": true}), &["v1", "v2", "w1"]),
+    ];
+    for (target, expected) in cases {
+        let (status, sent) = api.call(
+            "POST",
+            "/api/broadcasts",
+            Some(json!({"media_id": media_id, "target": target, "start_in_ms": 1500})),
+        );
+        assert_eq!(status, 201, "{sent}");
+        let id = sent["id"].as_u64().expect("id");
+        let chosen: Vec<&str> = sent["agents"]
+            .as_array()
+            .expect("agents")
+            .iter()
+            .filter_map(Value::as_str)
+            .collect();
+        assert_eq!(chosen, expected, "{target}");
+
+        let (_, result) = api.call("GET", &format!("/api/broadcasts/{id}?wait_ms=20000"), None);
+        let receipts = result["receipts"].as_array().expect("receipts");
+        let mut starts = Vec::new();
+        for r in receipts {
+            assert_eq!(r["state"], "done", "{target}: {r}");
+            starts.push(r["started_at"].as_u64().expect("started"));
+        }
+        assert_eq!(receipts.len(), expected.len(), "{target}: {result}");
+        // Everyone started together, at the commanded time.
+        let start_at = sent["start_at"].as_u64().expect("start_at");
+        let spread = starts.iter().max().expect("max") - starts.iter().min().expect("min");
+        assert!(spread <= 5_000, "{target}: start times spread {spread} µs");
+        assert!(
+            starts.iter().all(|&s| s.abs_diff(start_at) <= 50_000),
+            "{target}: {starts:?} vs {start_at}"
+        );
+
+        for (agent, adir, _) in &agents {
+            match (expected.contains(agent), played(adir, id)) {
+                (true, Some(samples)) => assert_is_the_tone(&samples, agent),
+                (true, None) => panic!("{agent} should have played broadcast {id}"),
+                (false, Some(_)) => panic!("{agent} played broadcast {id} it was not targeted by"),
+                (false, None) => {}
+            }
+        }
+    }
+
+    // Unknown or empty targets are refused.
+    let (status, err) = api.call(
+        "POST",
+        "/api/broadcasts",
+        Some(json!({"media_id": media_id, "target": {"areas": ["44"]}})),
+    );
+    assert_eq!(status, 400, "{err}");
+    assert_eq!(err["error"]["message"], "the target selects no speaker");
+    let (status, _) = api.call(
+        "POST",
+        "/api/broadcasts",
+        Some(json!({"media_id": media_id, "target": {"agents": ["nobody"]}})),
+    );
+    assert_eq!(status, 400);
+
+    // The agents kept the file: one download each, verified.
+    for (agent, adir, _) in &agents {
+        let cached = std::fs::read_dir(adir.join("cache"))
+            .expect("cache dir")
+            .count();
+        assert_eq!(cached, 1, "{agent}");
+    }
+}

@@ -1,0 +1,268 @@
+//! Real processes for end-to-end tests: the controller binary, agent binaries, and an
+//! HTTP client for the API. The agent binary is found beside the controller's;
+//! `cargo test --workspace` builds both.
+
+#![allow(dead_code, unreachable_pub)]
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+pub const WAIT: Duration = Duration::from_secs(20);
+
+pub struct Proc {
+    pub child: Child,
+    pub lines: mpsc::Receiver<String>,
+}
+
+impl Proc {
+    pub fn spawn(cmd: &mut Command) -> Self {
+        let mut child = cmd
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn");
+        let stdout = child.stdout.take().expect("stdout");
+        let (tx, lines) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        Self { child, lines }
+    }
+
+    /// The first line containing `needle`, waiting at most [`WAIT`].
+    pub fn wait_for(&self, needle: &str) -> String {
+        let deadline = std::time::Instant::now() + WAIT;
+        loop {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok(line) if line.contains(needle) => return line,
+                Ok(_) => {}
+                Err(e) => panic!("no line with {needle:?} ({e})"),
+            }
+        }
+    }
+
+    pub fn stop(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+pub fn controller_bin() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_dalaba-controller"))
+}
+
+pub fn agent_bin() -> PathBuf {
+    let path = controller_bin().with_file_name("dalaba-agent");
+    assert!(
+        path.exists(),
+        "{} is missing: run the tests with `cargo test --workspace`",
+        path.display()
+    );
+    path
+}
+
+pub struct Controller {
+    pub proc: Proc,
+    pub addr: String,
+    pub public_key: String,
+}
+
+pub fn start_controller(data: &Path, listen: &str) -> (Controller, Option<String>) {
+    let proc = Proc::spawn(
+        Command::new(controller_bin())
+            .args(["serve", "--data-dir"])
+            .arg(data)
+            .args(["--listen", listen]),
+    );
+    let addr = proc
+        .wait_for("listening on http://")
+        .rsplit("//")
+        .next()
+        .expect("addr")
+        .to_owned();
+    let public_key = proc
+        .wait_for("controller public key")
+        .rsplit(' ')
+        .next()
+        .expect("key")
+        .to_owned();
+    // The password line comes only on the first start.
+    let password = (listen.ends_with(":0")).then(|| {
+        let line = proc.wait_for("first start");
+        line.split("password ")
+            .nth(1)
+            .and_then(|s| s.split(' ').next())
+            .expect("password")
+            .to_owned()
+    });
+    (
+        Controller {
+            proc,
+            addr,
+            public_key,
+        },
+        password,
+    )
+}
+
+pub struct Api {
+    pub base: String,
+    pub token: String,
+    pub http: reqwest::blocking::Client,
+}
+
+/// One HTTP call: status and body text.
+pub fn request(
+    http: &reqwest::blocking::Client,
+    method: &str,
+    url: &str,
+    token: Option<&str>,
+    body: Option<&str>,
+) -> (u16, String) {
+    let method = reqwest::Method::from_bytes(method.as_bytes()).expect("method");
+    let mut req = http
+        .request(method, url)
+        .header("content-type", "application/json");
+    if let Some(t) = token {
+        req = req.bearer_auth(t);
+    }
+    if let Some(b) = body {
+        req = req.body(b.to_owned());
+    }
+    let resp = req.send().expect("request");
+    let status = resp.status().as_u16();
+    (status, resp.text().expect("body"))
+}
+
+impl Api {
+    pub fn login(addr: &str, password: &str) -> Self {
+        let http = reqwest::blocking::Client::new();
+        let base = format!("http://{addr}");
+        let (status, body) = request(
+            &http,
+            "POST",
+            &format!("{base}/api/login"),
+            None,
+            Some(&json!({"name": "admin", "password": password}).to_string()),
+        );
+        assert_eq!(status, 200, "{body}");
+        let token = serde_json::from_str::<Value>(&body).expect("json")["token"]
+            .as_str()
+            .expect("token")
+            .to_owned();
+        Self { base, token, http }
+    }
+
+    pub fn call(&self, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
+        let body = body.map(|b| b.to_string());
+        let (status, text) = request(
+            &self.http,
+            method,
+            &format!("{}{path}", self.base),
+            Some(&self.token),
+            body.as_deref(),
+        );
+        (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+    }
+}
+
+pub fn agent_config(dir: &Path, addr: &str, public_key: &str, token: &str, area: &str) -> PathBuf {
+    let path = dir.join("agent.toml");
+    std::fs::write(
+        &path,
+        format!(
+            "[identity]\narea_code = \"{area}\"\n[controller]\nurl = \"ws://{addr}/agent/ws\"\npublic_key = \"{public_key}\"\nenrolment_token = \"{token}\"\n[audio]\ndevice = \"null\"\n"
+        ),
+    )
+    .expect("write agent config");
+    path
+}
+
+pub fn start_agent(config: &Path, state: &Path) -> Proc {
+    Proc::spawn(
+        Command::new(agent_bin())
+            .arg("run")
+            .arg("--config")
+            .arg(config)
+            .arg("--state-dir")
+            .arg(state),
+    )
+}
+
+/// An agent configuration with a WAV sink (`<dir>/speaker-b<broadcast>.wav`) and a cache
+/// in `dir`.
+pub fn agent_config_wav(
+    dir: &Path,
+    addr: &str,
+    public_key: &str,
+    token: &str,
+    area: &str,
+) -> PathBuf {
+    let path = dir.join("agent.toml");
+    std::fs::write(
+        &path,
+        format!(
+            "[identity]\narea_code = \"{area}\"\n[controller]\nurl = \"ws://{addr}/agent/ws\"\npublic_key = \"{public_key}\"\nenrolment_token = \"{token}\"\n[audio]\ndevice = \"wav:{wav}\"\n[cache]\ndir = \"{cache}\"\nmax_mb = 64\n",
+            wav = dir.join("speaker.wav").display(),
+            cache = dir.join("cache").display(),
+        ),
+    )
+    .expect("write agent config");
+    path
+}
+
+/// Starts the controller with extra environment variables.
+pub fn start_controller_env(data: &Path, env: &[(&str, &str)]) -> (Controller, String) {
+    let mut cmd = Command::new(controller_bin());
+    cmd.args(["serve", "--data-dir"])
+        .arg(data)
+        .args(["--listen", "127.0.0.1:0"]);
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let proc = Proc::spawn(&mut cmd);
+    let addr = proc
+        .wait_for("listening on http://")
+        .rsplit("//")
+        .next()
+        .expect("addr")
+        .to_owned();
+    let public_key = proc
+        .wait_for("controller public key")
+        .rsplit(' ')
+        .next()
+        .expect("key")
+        .to_owned();
+    let line = proc.wait_for("first start");
+    let password = line
+        .split("password ")
+        .nth(1)
+        .and_then(|s| s.split(' ').next())
+        .expect("password")
+        .to_owned();
+    (
+        Controller {
+            proc,
+            addr,
+            public_key,
+        },
+        password,
+    )
+}
