@@ -21,7 +21,10 @@ use dalaba_protocol::{AgentId, BroadcastId, Timestamp, Volume};
 
 use crate::cache::MediaCache;
 use crate::output::effective_volume;
-use crate::player::{PlayJob, PlayerHandle};
+use crate::player::{LiveJob, PlayJob, PlayerHandle};
+use dalaba_audio::jitter::Frame;
+use dalaba_protocol::StreamId;
+use dalaba_protocol::audio_frame::{self, FrameFlags};
 use ed25519_dalek::SigningKey;
 use futures_util::{SinkExt as _, StreamExt as _};
 use tokio_tungstenite::tungstenite::Message;
@@ -174,6 +177,8 @@ struct Runtime {
     receipts_rx: tokio::sync::mpsc::UnboundedReceiver<Receipt>,
     /// Receipts made while disconnected, sent on reconnect.
     pending: std::collections::VecDeque<Receipt>,
+    /// Live streams being played: where their frames go.
+    live: std::collections::HashMap<StreamId, std::sync::mpsc::Sender<Frame>>,
 }
 
 /// Runs the agent until `shutdown` resolves or the controller revokes it.
@@ -228,6 +233,7 @@ pub async fn run(
         receipts_tx,
         receipts_rx,
         pending: std::collections::VecDeque::new(),
+        live: std::collections::HashMap::new(),
         config: config.clone(),
     };
     tokio::pin!(shutdown);
@@ -353,6 +359,7 @@ async fn connect_once(
             }
             frame = ws.next() => match frame {
                 Some(Ok(Message::Text(text))) => session.handle_message(text.as_bytes(), clock.now()),
+                Some(Ok(Message::Binary(bytes))) => live_frame(runtime, &bytes),
                 Some(Ok(Message::Close(_))) | None => return Ended::Retry("the controller closed the connection".into()),
                 Some(Ok(_)) => {}
                 Some(Err(e)) => return Ended::Retry(format!("receiving: {e}")),
@@ -439,6 +446,29 @@ fn obey(command: Command, runtime: &mut Runtime, session: &Session, clock: &Agen
                 }
             });
         }
+        Command::StartLive(live) => {
+            let (tx, frames) = std::sync::mpsc::channel();
+            runtime.live.insert(live.stream_id, tx);
+            let now = session.controller_time(clock.now()).unwrap_or_default();
+            let volume = effective_volume(
+                &runtime.config.audio,
+                live.priority,
+                live.volume.or(Some(runtime.volume)),
+                crate::output::local_time_of_day(now),
+            );
+            runtime.player.live(LiveJob {
+                broadcast: live.broadcast_id,
+                latency_us: u64::from(live.latency_ms) * 1000,
+                volume,
+                priority: live.priority,
+                frames,
+                idle_timeout: Duration::from_millis(u64::from(live.idle_timeout_ms.max(500))),
+            });
+        }
+        Command::StopLive(stop) => {
+            // Dropping the sender ends the stream once what is buffered has played.
+            runtime.live.remove(&stop.stream_id);
+        }
         Command::Stop(stop) => runtime.player.stop(stop.broadcast_id),
         Command::StopAll => runtime.player.stop_all(),
         other => tracing::info!(
@@ -465,6 +495,29 @@ fn fail(
         },
         at: session.controller_time(clock.now()).unwrap_or_default(),
     });
+}
+
+/// Routes one audio frame to its live stream; frames of unknown streams (not announced by
+/// a verified `start_live`) and malformed frames are dropped.
+fn live_frame(runtime: &mut Runtime, bytes: &[u8]) {
+    let Ok(frame) = audio_frame::decode_message(bytes) else {
+        return;
+    };
+    let h = frame.header;
+    let Some(tx) = runtime.live.get(&h.stream_id) else {
+        return;
+    };
+    let frame = Frame {
+        seq: h.seq,
+        capture_us: h.capture_time.0,
+        samples: u32::from(h.samples),
+        fec: h.flags.contains(FrameFlags::FEC),
+        end_of_stream: h.flags.contains(FrameFlags::END_OF_STREAM),
+        payload: frame.payload.to_vec(),
+    };
+    if tx.send(frame).is_err() {
+        runtime.live.remove(&h.stream_id);
+    }
 }
 
 /// The cached file for `media`, downloading (or resuming) it first if needed.

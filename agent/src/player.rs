@@ -10,6 +10,8 @@ use std::path::PathBuf;
 use std::sync::mpsc::{self, RecvTimeoutError};
 use std::time::{Duration, Instant};
 
+use dalaba_audio::jitter::{Frame, JitterConfig};
+use dalaba_audio::playout::LivePlayout;
 use dalaba_audio::sink::{Sink, SinkSpec, VolumeRamp};
 use dalaba_audio::transcode::decode_ogg_opus_file;
 use dalaba_protocol::control::{FailReason, Receipt, ReceiptState};
@@ -34,8 +36,54 @@ pub struct PlayJob {
     pub gap_ms: u32,
 }
 
+/// One live stream to play: frames arrive on `frames` until the sender is dropped.
+#[derive(Debug)]
+pub struct LiveJob {
+    /// The broadcast.
+    pub broadcast: BroadcastId,
+    /// Play each frame this long after its capture time, µs.
+    pub latency_us: u64,
+    /// Volume, caps already applied.
+    pub volume: Volume,
+    /// Arbitration priority.
+    pub priority: Priority,
+    /// The stream's frames, as they arrive.
+    pub frames: mpsc::Receiver<Frame>,
+    /// Give up after this long without a frame.
+    pub idle_timeout: Duration,
+}
+
+enum Job {
+    Media(PlayJob),
+    Live(LiveJob),
+}
+
+impl Job {
+    fn broadcast(&self) -> BroadcastId {
+        match self {
+            Self::Media(j) => j.broadcast,
+            Self::Live(j) => j.broadcast,
+        }
+    }
+
+    fn priority(&self) -> Priority {
+        match self {
+            Self::Media(j) => j.priority,
+            Self::Live(j) => j.priority,
+        }
+    }
+
+    fn start(&self) -> Instant {
+        match self {
+            Self::Media(j) => j.start,
+            // Live audio is due as soon as it arrives.
+            Self::Live(_) => Instant::now(),
+        }
+    }
+}
+
 enum PlayerCommand {
-    Play(PlayJob),
+    Play(Job),
     Stop(BroadcastId),
     StopAll,
 }
@@ -52,7 +100,12 @@ pub struct PlayerHandle {
 impl PlayerHandle {
     /// Queues a job.
     pub fn play(&self, job: PlayJob) {
-        let _ = self.tx.send(PlayerCommand::Play(job));
+        let _ = self.tx.send(PlayerCommand::Play(Job::Media(job)));
+    }
+
+    /// Starts a live stream.
+    pub fn live(&self, job: LiveJob) {
+        let _ = self.tx.send(PlayerCommand::Play(Job::Live(job)));
     }
 
     /// Stops one broadcast (receipt `cancelled`).
@@ -95,7 +148,7 @@ struct Player {
     now: ControllerClock,
     receipts: tokio::sync::mpsc::UnboundedSender<Receipt>,
     rx: mpsc::Receiver<PlayerCommand>,
-    queue: Vec<PlayJob>,
+    queue: Vec<Job>,
 }
 
 /// How a play ended.
@@ -120,8 +173,8 @@ impl Player {
     fn next_index(&self) -> Option<usize> {
         (0..self.queue.len()).min_by_key(|&i| {
             (
-                std::cmp::Reverse(self.queue[i].priority),
-                self.queue[i].start,
+                std::cmp::Reverse(self.queue[i].priority()),
+                self.queue[i].start(),
             )
         })
     }
@@ -130,18 +183,18 @@ impl Player {
     fn take(&mut self, command: PlayerCommand) {
         match command {
             PlayerCommand::Play(job) => self.queue.push(job),
-            PlayerCommand::Stop(b) => self.cancel_queued(|j| j.broadcast == b),
+            PlayerCommand::Stop(b) => self.cancel_queued(|j| j.broadcast() == b),
             PlayerCommand::StopAll => self.cancel_queued(|_| true),
         }
     }
 
-    fn cancel_queued(&mut self, pred: impl Fn(&PlayJob) -> bool) {
+    fn cancel_queued(&mut self, pred: impl Fn(&Job) -> bool) {
         let (gone, keep): (Vec<_>, Vec<_>) = std::mem::take(&mut self.queue)
             .into_iter()
             .partition(|j| pred(j));
         self.queue = keep;
         for j in gone {
-            self.receipt(j.broadcast, ReceiptState::Cancelled);
+            self.receipt(j.broadcast(), ReceiptState::Cancelled);
         }
     }
 
@@ -155,7 +208,7 @@ impl Player {
                 continue;
             };
             let wait = self.queue[i]
-                .start
+                .start()
                 .saturating_duration_since(Instant::now());
             if !wait.is_zero() {
                 match self.rx.recv_timeout(wait) {
@@ -168,7 +221,11 @@ impl Player {
                 }
             }
             let job = self.queue.remove(i);
-            let outcome = self.play(&job);
+            let broadcast = job.broadcast();
+            let outcome = match job {
+                Job::Media(job) => self.play(&job),
+                Job::Live(job) => self.play_live(job),
+            };
             let state = match outcome {
                 Outcome::Done => ReceiptState::Done,
                 Outcome::Preempted(by) => ReceiptState::Preempted { by },
@@ -178,7 +235,131 @@ impl Player {
                     detail: Some(detail),
                 },
             };
-            self.receipt(job.broadcast, state);
+            self.receipt(broadcast, state);
+        }
+    }
+
+    /// Handles commands that arrived while `current` plays; `Some` ends it.
+    fn interrupt(&mut self, current: BroadcastId, priority: Priority) -> Option<Outcome> {
+        while let Ok(command) = self.rx.try_recv() {
+            match command {
+                PlayerCommand::Play(new) if new.priority() > priority => {
+                    let by = new.broadcast();
+                    self.queue.push(new);
+                    return Some(Outcome::Preempted(by));
+                }
+                PlayerCommand::Stop(b) if b == current => return Some(Outcome::Cancelled),
+                PlayerCommand::StopAll => {
+                    self.cancel_queued(|_| true);
+                    return Some(Outcome::Cancelled);
+                }
+                other => self.take(other),
+            }
+        }
+        None
+    }
+
+    fn play_live(&mut self, job: LiveJob) -> Outcome {
+        let config = JitterConfig {
+            latency_us: job.latency_us,
+            ..JitterConfig::default()
+        };
+        let mut playout = match LivePlayout::new(config) {
+            Ok(p) => p,
+            Err(e) => return Outcome::Failed(FailReason::DeviceError, e.to_string()),
+        };
+        let mut sink: Option<Box<dyn Sink>> = None;
+        let mut ramp = VolumeRamp::new(0.0, 10);
+        ramp.set_percent(job.volume.percent());
+        let mut pcm = Vec::new();
+        let mut last_frame = Instant::now();
+        let mut ended = false;
+        loop {
+            if let Some(outcome) = self.interrupt(job.broadcast, job.priority) {
+                if let Some(mut s) = sink {
+                    let _ = s.finish();
+                }
+                return outcome;
+            }
+            loop {
+                match job.frames.try_recv() {
+                    Ok(frame) => {
+                        playout.push(frame, (self.now)().0);
+                        last_frame = Instant::now();
+                    }
+                    Err(mpsc::TryRecvError::Empty) => break,
+                    Err(mpsc::TryRecvError::Disconnected) => {
+                        ended = true;
+                        break;
+                    }
+                }
+            }
+            pcm.clear();
+            while playout.poll((self.now)().0, &mut pcm).is_some() {}
+            if !pcm.is_empty() {
+                if sink.is_none() {
+                    match self.open_sink(job.broadcast) {
+                        Ok(s) => sink = Some(s),
+                        Err(e) => return Outcome::Failed(FailReason::DeviceError, e.to_string()),
+                    }
+                    self.receipt(job.broadcast, ReceiptState::Playing);
+                }
+                ramp.apply(&mut pcm);
+                if let Some(Err(e)) = sink.as_mut().map(|s| s.write(&pcm)) {
+                    return Outcome::Failed(FailReason::DeviceError, e.to_string());
+                }
+            }
+            let drained = playout.is_finished()
+                || (ended
+                    && playout.next_due().is_none_or(|_| {
+                        playout.counters().received
+                            == playout.counters().played
+                                + playout.counters().late
+                                + playout.counters().duplicates
+                                + playout.counters().overflow
+                    }));
+            if drained {
+                return match sink {
+                    Some(mut s) => match s.finish() {
+                        Ok(()) => Outcome::Done,
+                        Err(e) => Outcome::Failed(FailReason::DeviceError, e.to_string()),
+                    },
+                    None => Outcome::Failed(
+                        FailReason::StreamTimeout,
+                        "the stream ended before any audio arrived".into(),
+                    ),
+                };
+            }
+            if last_frame.elapsed() > job.idle_timeout {
+                if let Some(mut s) = sink {
+                    let _ = s.finish();
+                }
+                return Outcome::Failed(
+                    FailReason::StreamTimeout,
+                    "no audio for the idle timeout".into(),
+                );
+            }
+            // Sleep until the next slot is due, or a frame or command arrives.
+            let now = (self.now)().0;
+            let wait_us = playout
+                .next_due()
+                .map_or(20_000, |due| due.saturating_sub(now))
+                .min(20_000);
+            if ended {
+                std::thread::sleep(Duration::from_micros(wait_us.max(1000)));
+            } else {
+                match job
+                    .frames
+                    .recv_timeout(Duration::from_micros(wait_us.max(500)))
+                {
+                    Ok(frame) => {
+                        playout.push(frame, (self.now)().0);
+                        last_frame = Instant::now();
+                    }
+                    Err(RecvTimeoutError::Timeout) => {}
+                    Err(RecvTimeoutError::Disconnected) => ended = true,
+                }
+            }
         }
     }
 
@@ -221,25 +402,9 @@ impl Player {
             };
             for chunk in pieces.iter().flat_map(|p| p.chunks(960)) {
                 // Between blocks: anything new?
-                while let Ok(command) = self.rx.try_recv() {
-                    match command {
-                        PlayerCommand::Play(new) if new.priority > job.priority => {
-                            let by = new.broadcast;
-                            self.queue.push(new);
-                            let _ = sink.finish();
-                            return Outcome::Preempted(by);
-                        }
-                        PlayerCommand::Stop(b) if b == job.broadcast => {
-                            let _ = sink.finish();
-                            return Outcome::Cancelled;
-                        }
-                        PlayerCommand::StopAll => {
-                            self.cancel_queued(|_| true);
-                            let _ = sink.finish();
-                            return Outcome::Cancelled;
-                        }
-                        other => self.take(other),
-                    }
+                if let Some(outcome) = self.interrupt(job.broadcast, job.priority) {
+                    let _ = sink.finish();
+                    return outcome;
                 }
                 block.clear();
                 block.extend_from_slice(chunk);

@@ -54,6 +54,8 @@ impl LivePlayout {
         let playout = self.jitter.pop(now)?;
         let samples = playout.samples() as usize;
         let result = match &playout {
+            // An empty end-of-stream frame carries no audio.
+            Playout::Packet { payload, .. } if payload.is_empty() => Ok(0),
             Playout::Packet { payload, .. } => self.decoder.decode(payload, out),
             Playout::Fec { next_payload, .. } => self.decoder.recover(next_payload, samples, out),
             Playout::Conceal { .. } => self.decoder.conceal(samples, out),

@@ -120,6 +120,8 @@ pub fn router(state: AppState) -> Router {
         .route("/api/broadcasts", post(crate::broadcast::create))
         .route("/api/broadcasts/{id}", get(crate::broadcast::get))
         .route("/api/broadcasts/{id}/stop", post(crate::broadcast::stop))
+        .route("/api/live", post(crate::live::create))
+        .route("/api/live/{id}/source", get(crate::live::source))
         // Request bodies: 1 MiB for everything but uploads, which the upload handler
         // limits itself while streaming them to disk.
         .layer(axum::extract::DefaultBodyLimit::max(1024 * 1024))

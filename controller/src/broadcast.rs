@@ -234,7 +234,7 @@ pub async fn get(
     Path(id): Path<u64>,
     Query(q): Query<WaitQuery>,
 ) -> Result<Json<serde_json::Value>, AppError> {
-    let spec = broadcast_spec(&state, id)?;
+    let spec = broadcast_targets(&state, id)?;
     let deadline =
         tokio::time::Instant::now() + Duration::from_millis(q.wait_ms.unwrap_or(0).min(60_000));
     loop {
@@ -255,7 +255,14 @@ pub async fn get(
     }
 }
 
-fn broadcast_spec(state: &AppState, id: u64) -> Result<Spec, AppError> {
+/// The agents and start time of any broadcast, stored media or live.
+#[derive(Debug, Deserialize)]
+struct Targets {
+    agents: Vec<String>,
+    start_at: u64,
+}
+
+fn broadcast_targets(state: &AppState, id: u64) -> Result<Targets, AppError> {
     let json = state
         .storage
         .broadcast_spec(id)?
@@ -269,7 +276,7 @@ pub async fn stop(
     user: AuthUser,
     Path(id): Path<u64>,
 ) -> Result<StatusCode, AppError> {
-    let spec = broadcast_spec(&state, id)?;
+    let spec = broadcast_targets(&state, id)?;
     for agent in &spec.agents {
         if let Ok(agent) = agent.parse::<AgentId>() {
             let _ = send_command(

@@ -18,6 +18,7 @@ pub mod broadcast;
 pub mod demo;
 pub mod hub;
 pub mod identity;
+pub mod live;
 pub mod media;
 pub mod openapi;
 pub mod storage;

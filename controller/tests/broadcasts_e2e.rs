@@ -209,3 +209,149 @@ fn upload_and_broadcast_to_targets() {
         assert_eq!(cached, 1, "{agent}");
     }
 }
+
+/// Streams `seconds` of a 1 kHz tone as a live source would: Opus frames with FEC,
+/// capture-timestamped, in real time, then an end-of-stream frame.
+fn stream_tone(addr: &str, token: &str, id: u64, stream_id: u32, seconds: usize) {
+    use dalaba_audio::codec::{Encoder, EncoderSettings};
+    use dalaba_protocol::audio_frame::{AudioHeader, FrameFlags};
+    use dalaba_protocol::{StreamId, Timestamp};
+    use futures_util::SinkExt as _;
+    use tokio_tungstenite::tungstenite::Message;
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest as _;
+
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    rt.block_on(async {
+        let mut request = format!("ws://{addr}/api/live/{id}/source")
+            .into_client_request()
+            .expect("request");
+        request.headers_mut().insert(
+            "authorization",
+            format!("Bearer {token}").parse().expect("header"),
+        );
+        let (mut ws, _) = tokio_tungstenite::connect_async(request)
+            .await
+            .expect("source connects");
+        let mut encoder = Encoder::new(&EncoderSettings::live()).expect("encoder");
+        // The source paces itself like a microphone: one 20 ms frame every 20 ms.
+        let mut tick = tokio::time::interval(std::time::Duration::from_millis(20));
+        let frames = seconds * 50;
+        for seq in 0..frames {
+            tick.tick().await;
+            let pcm: Vec<f32> = (0..960)
+                .map(|i| {
+                    let n = (seq * 960 + i) as f64;
+                    ((2.0 * std::f64::consts::PI * TONE_HZ * n / 48_000.0).sin() * 0.3) as f32
+                })
+                .collect();
+            let packet = encoder.encode(&pcm).expect("encode").to_vec();
+            let header = AudioHeader {
+                stream_id: StreamId(stream_id),
+                seq: seq as u32,
+                // Same machine, same clock as the controller.
+                capture_time: Timestamp(dalaba_controller::now_us()),
+                samples: 960,
+                flags: FrameFlags::FEC,
+            };
+            ws.send(Message::Binary(
+                header.to_frame(&packet).expect("frame").into(),
+            ))
+            .await
+            .expect("send");
+        }
+        let end = AudioHeader {
+            stream_id: StreamId(stream_id),
+            seq: frames as u32,
+            capture_time: Timestamp(dalaba_controller::now_us()),
+            samples: 0,
+            flags: FrameFlags::END_OF_STREAM,
+        };
+        ws.send(Message::Binary(end.to_frame(&[]).expect("frame").into()))
+            .await
+            .expect("send");
+        let _ = ws.close(None).await;
+    });
+}
+
+#[test]
+fn live_call_reaches_its_targets_in_order_without_gaps() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (ctl, password) = start_controller_env(&dir.path().join("controller"), &[]);
+    let api = Api::login(&ctl.addr, &password);
+    let mut agents = Vec::new();
+    for (id, area) in [
+        ("v1", "330106001001"),
+        ("v2", "330106001002"),
+        ("w1", "330106002001"),
+    ] {
+        let (_, created) = api.call(
+            "POST",
+            "/api/agents",
+            Some(json!({"id": id, "name": id, "area_code": area})),
+        );
+        let adir = dir.path().join(id);
+        std::fs::create_dir_all(&adir).expect("mkdir");
+        let token = created["enrolment_token"].as_str().expect("token");
+        let proc = start_agent(
+            &agent_config_wav(&adir, &ctl.addr, &ctl.public_key, token, area),
+            &adir.join("state"),
+        );
+        proc.wait_for(&format!("session ready as {id}"));
+        agents.push((id, adir, proc));
+    }
+
+    let (status, live) = api.call(
+        "POST",
+        "/api/live",
+        Some(json!({"target": {"areas": ["330106001"]}})),
+    );
+    assert_eq!(status, 201, "{live}");
+    let id = live["id"].as_u64().expect("id");
+    let stream_id = live["stream_id"].as_u64().expect("stream") as u32;
+    stream_tone(&ctl.addr, &api.token, id, stream_id, 2);
+
+    let (_, result) = api.call("GET", &format!("/api/broadcasts/{id}?wait_ms=20000"), None);
+    let receipts = result["receipts"].as_array().expect("receipts");
+    assert_eq!(receipts.len(), 2, "{result}");
+    for r in receipts {
+        assert_eq!(r["state"], "done", "{r}");
+    }
+    for (agent, adir, _) in &agents {
+        let played = played(adir, id);
+        if *agent == "w1" {
+            assert!(played.is_none(), "w1 is outside the target");
+            continue;
+        }
+        let samples = played.unwrap_or_else(|| panic!("{agent} played nothing"));
+        // Two seconds of tone (give or take the codec's delay and the last frame).
+        assert!(
+            (samples.len() as i64 - 96_000).abs() <= 2 * 960,
+            "{agent}: {} samples",
+            samples.len()
+        );
+        // No gap: no run of silence longer than one frame once the tone has begun.
+        let start = samples.iter().position(|s| s.abs() > 0.05).expect("tone");
+        let end = samples.iter().rposition(|s| s.abs() > 0.05).expect("tone");
+        let mut run = 0;
+        let mut longest = 0;
+        for s in &samples[start..end] {
+            run = if s.abs() < 0.01 { run + 1 } else { 0 };
+            longest = longest.max(run);
+        }
+        assert!(longest < 960, "{agent}: a silent gap of {longest} samples");
+        assert_is_the_tone_anywhere(&samples[start..end], agent);
+    }
+}
+
+/// 1 kHz by zero crossings, over whatever length was played.
+fn assert_is_the_tone_anywhere(samples: &[f32], who: &str) {
+    let crossings = samples
+        .windows(2)
+        .filter(|w| (w[0] < 0.0) != (w[1] < 0.0))
+        .count();
+    let hz = crossings as f64 / 2.0 / (samples.len() as f64 / 48_000.0);
+    assert!((hz - TONE_HZ).abs() < 15.0, "{who}: {hz} Hz");
+}

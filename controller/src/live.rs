@@ -1,0 +1,220 @@
+//! Live broadcasts: a source (the operator's browser, a village head's handheld,
+//! `dalaba-talk`) streams Opus audio frames over a WebSocket; the controller checks each
+//! frame's header and forwards the very same bytes, shared, to every targeted agent's
+//! queue. It never decodes audio. Frames that arrive after their play time are dropped,
+//! and a slow agent's full queue drops frames for that agent only.
+//!
+//! Capture times are controller time: a source keeps its clock in step by sending `ping`
+//! text messages on the same socket, answered with `pong` as for agents.
+
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use axum::Json;
+use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::Response;
+use bytes::Bytes;
+use dalaba_protocol::audio_frame::{self, FrameFlags};
+use dalaba_protocol::command::{Command, StartLive, StopLive};
+use dalaba_protocol::control::{ControllerMessage, Pong};
+use dalaba_protocol::limits::MAX_AUDIO_FRAME;
+use dalaba_protocol::{AgentId, BroadcastId, Mode, PlatformLevel, Priority, StreamId, Volume};
+use futures_util::StreamExt as _;
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+use crate::api::{AppError, AppState};
+use crate::auth::AuthUser;
+use crate::broadcast::{Target, send_command};
+use crate::hub::Outgoing;
+use crate::now_us;
+
+/// `POST /api/live`
+#[derive(Debug, Deserialize)]
+pub struct CreateLive {
+    /// Who hears it.
+    pub target: Target,
+    /// Default `live`.
+    #[serde(default = "live_priority")]
+    pub priority: Priority,
+    /// Volume for the call.
+    pub volume: Option<Volume>,
+    /// Play each frame this long after capture (default 150 ms), the same on every agent.
+    pub latency_ms: Option<u32>,
+    /// Real, test or drill.
+    #[serde(default)]
+    pub mode: Mode,
+}
+
+fn live_priority() -> Priority {
+    Priority::Live
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct LiveSpec {
+    kind: String,
+    stream_id: u32,
+    latency_ms: u32,
+    target: Target,
+    agents: Vec<String>,
+    start_at: u64,
+}
+
+/// Default live latency, ms.
+pub const DEFAULT_LATENCY_MS: u32 = 150;
+
+/// `POST /api/live`: announces a live stream to its target. The source then connects to
+/// `source_url`.
+pub async fn create(
+    State(state): State<AppState>,
+    user: AuthUser,
+    Json(req): Json<CreateLive>,
+) -> Result<(StatusCode, Json<serde_json::Value>), AppError> {
+    let agents = req.target.resolve(&state.storage.agents()?)?;
+    let latency_ms = req.latency_ms.unwrap_or(DEFAULT_LATENCY_MS).clamp(20, 5000);
+    let stream_id: u32 = rand::random();
+    let spec = LiveSpec {
+        kind: "live".into(),
+        stream_id,
+        latency_ms,
+        target: req.target.clone(),
+        agents: agents.iter().map(ToString::to_string).collect(),
+        start_at: now_us(),
+    };
+    let id = state.storage.create_broadcast(
+        user.id,
+        now_us(),
+        &serde_json::to_string(&spec).unwrap_or_default(),
+    )?;
+    let start = StartLive {
+        broadcast_id: BroadcastId(id),
+        stream_id: StreamId(stream_id),
+        priority: req.priority,
+        level: PlatformLevel::County,
+        volume: req.volume,
+        mode: req.mode,
+        latency_ms,
+        idle_timeout_ms: 5000,
+    };
+    let mut unreachable = Vec::new();
+    for agent in &agents {
+        if send_command(&state, agent, Command::StartLive(start.clone())).is_err() {
+            unreachable.push(agent.to_string());
+        }
+    }
+    tracing::info!(user = %user.name, broadcast = id, agents = agents.len(), "live call announced");
+    Ok((
+        StatusCode::CREATED,
+        Json(json!({
+            "id": id,
+            "stream_id": stream_id,
+            "latency_ms": latency_ms,
+            "agents": spec.agents,
+            "unreachable": unreachable,
+            "source_url": format!("/api/live/{id}/source"),
+        })),
+    ))
+}
+
+/// `GET /api/live/{id}/source`: the source's WebSocket.
+pub async fn source(
+    ws: WebSocketUpgrade,
+    State(state): State<AppState>,
+    user: AuthUser,
+    Path(id): Path<u64>,
+) -> Result<Response, AppError> {
+    let json = state
+        .storage
+        .broadcast_spec(id)?
+        .ok_or_else(|| AppError::NotFound(format!("live broadcast {id}")))?;
+    let spec: LiveSpec = serde_json::from_str(&json)
+        .map_err(|_| AppError::NotFound(format!("live broadcast {id}")))?;
+    if spec.kind != "live" {
+        return Err(AppError::BadRequest(format!(
+            "broadcast {id} is not a live call"
+        )));
+    }
+    tracing::info!(user = %user.name, broadcast = id, "live source connected");
+    Ok(ws
+        .max_message_size(MAX_AUDIO_FRAME.max(64 * 1024))
+        .on_upgrade(move |socket| relay(socket, state, id, spec)))
+}
+
+async fn relay(mut socket: WebSocket, state: AppState, id: u64, spec: LiveSpec) {
+    let agents: Vec<AgentId> = spec.agents.iter().filter_map(|a| a.parse().ok()).collect();
+    let latency_us = u64::from(spec.latency_ms) * 1000;
+    let (mut forwarded, mut late, mut invalid) = (0u64, 0u64, 0u64);
+    loop {
+        let frame = match tokio::time::timeout(Duration::from_secs(10), socket.next()).await {
+            Ok(Some(Ok(f))) => f,
+            _ => break,
+        };
+        match frame {
+            Message::Binary(bytes) => {
+                let Ok(parsed) = audio_frame::decode_message(&bytes) else {
+                    invalid += 1;
+                    continue;
+                };
+                let header = parsed.header;
+                if header.stream_id.0 != spec.stream_id {
+                    invalid += 1;
+                    continue;
+                }
+                // Too late to be played anywhere: do not send it.
+                if header.capture_time.0 + latency_us < now_us() {
+                    late += 1;
+                    state
+                        .hub
+                        .metrics
+                        .dropped
+                        .fetch_add(agents.len() as u64, Ordering::Relaxed);
+                    continue;
+                }
+                let shared: Bytes = bytes;
+                for agent in &agents {
+                    let _ = state.hub.send(agent, Outgoing::Binary(shared.clone()));
+                }
+                forwarded += 1;
+                if header.flags.contains(FrameFlags::END_OF_STREAM) {
+                    break;
+                }
+            }
+            Message::Text(text) => {
+                // Clock sync for the source.
+                if let Ok(dalaba_protocol::AgentMessage::Ping(ping)) =
+                    dalaba_protocol::decode_agent_message(text.as_bytes())
+                {
+                    let t2 = now_us();
+                    let pong = ControllerMessage::Pong(Pong {
+                        id: ping.id,
+                        t1: ping.t1,
+                        t2,
+                        t3: now_us(),
+                    });
+                    if socket
+                        .send(Message::Text(pong.to_json().into()))
+                        .await
+                        .is_err()
+                    {
+                        break;
+                    }
+                }
+            }
+            Message::Close(_) => break,
+            _ => {}
+        }
+    }
+    for agent in &agents {
+        let _ = send_command(
+            &state,
+            agent,
+            Command::StopLive(StopLive {
+                broadcast_id: BroadcastId(id),
+                stream_id: StreamId(spec.stream_id),
+            }),
+        );
+    }
+    tracing::info!(broadcast = id, forwarded, late, invalid, "live call ended");
+}
