@@ -72,3 +72,28 @@ pub fn agent_binary() -> anyhow::Result<PathBuf> {
     );
     Ok(agent)
 }
+
+/// The demo clip in the media library: an attention tone, made here (no file shipped).
+/// Added on the first start; found again on later ones.
+pub async fn ensure_clip(
+    state: &AppState,
+    data_dir: &Path,
+) -> anyhow::Result<crate::storage::MediaRecord> {
+    if let Some(existing) = state
+        .storage
+        .media_list()?
+        .into_iter()
+        .find(|m| m.state == "ready")
+    {
+        return Ok(existing);
+    }
+    let spec = dalaba_audio::tone::ToneSpec {
+        frequencies_hz: vec![660.0, 880.0],
+        pattern: dalaba_audio::tone::Pattern::Alternate { step_ms: 400 },
+        duration_ms: 4000,
+        ..Default::default()
+    };
+    let wav = data_dir.join("demo-chime.wav");
+    dalaba_audio::transcode::write_wav(&wav, &spec.render()?)?;
+    crate::media::import(state, "demo-chime.wav", &wav).await
+}

@@ -48,6 +48,8 @@ pub struct Hub {
     next_id: AtomicU64,
     /// Counters.
     pub metrics: HubMetrics,
+    /// Signalled whenever an agent comes online or goes offline.
+    pub changed: tokio::sync::Notify,
 }
 
 /// Why a message could not be queued.
@@ -73,7 +75,9 @@ impl Hub {
     pub fn register(&self, agent: AgentId) -> (u64, mpsc::Receiver<Outgoing>) {
         let (tx, rx) = mpsc::channel(QUEUE);
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
-        if let Some(old) = self.conns().insert(agent, Conn { id, tx }) {
+        let old = self.conns().insert(agent, Conn { id, tx });
+        self.changed.notify_waiters();
+        if let Some(old) = old {
             let _ = old.tx.try_send(Outgoing::Close(
                 dalaba_protocol::control::ErrorCode::UnexpectedMessage,
                 "replaced by a newer connection".into(),
@@ -87,6 +91,7 @@ impl Hub {
         let mut conns = self.conns();
         if conns.get(agent).is_some_and(|c| c.id == conn_id) {
             conns.remove(agent);
+            self.changed.notify_waiters();
         }
     }
 

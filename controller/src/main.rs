@@ -81,6 +81,8 @@ async fn demo(data_dir: &std::path::Path, listen: SocketAddr) -> anyhow::Result<
     let agent_url = format!("ws://{addr}/agent/ws");
     let agents = dalaba_controller::demo::prepare(&state, &data_dir.join("speakers"), &agent_url)?;
     let agent_bin = dalaba_controller::demo::agent_binary()?;
+    let clip = dalaba_controller::demo::ensure_clip(&state, data_dir).await?;
+    let hub = state.hub.clone();
     let server = tokio::spawn(dalaba_controller::serve(listener, state, async {
         let _ = tokio::signal::ctrl_c().await;
     }));
@@ -117,6 +119,31 @@ async fn demo(data_dir: &std::path::Path, listen: SocketAddr) -> anyhow::Result<
     for (id, name, area, group) in dalaba_controller::demo::DEMO_AGENTS {
         println!("                  {id:<10} {name}  area {area}  group {group}");
     }
+    println!(
+        "  demo clip:      media {} ({}, {:.1} s)",
+        clip.id,
+        clip.name,
+        clip.duration_ms.unwrap_or(0) as f64 / 1000.0
+    );
+    println!("  play it in village 330106001 (东村):");
+    println!(
+        "    curl -s -X POST http://{addr}/api/broadcasts -H 'authorization: Bearer <token>' \\"
+    );
+    println!("         -H 'content-type: application/json' \\");
+    println!(
+        "         -d '{{\"media_id\": {}, \"target\": {{\"areas\": [\"330106001\"]}}}}'",
+        clip.id
+    );
+    // Wait (bounded) for the speakers to enrol and connect.
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(15);
+    loop {
+        let changed = hub.changed.notified();
+        if hub.online_count() >= agents.len() || tokio::time::Instant::now() >= deadline {
+            break;
+        }
+        let _ = tokio::time::timeout_at(deadline, changed).await;
+    }
+    println!("  speakers online: {}/{}", hub.online_count(), agents.len());
     println!("  stop with Ctrl-C.");
     server.await??;
     drop(children);

@@ -122,6 +122,21 @@ pub async fn upload(
     Err(AppError::BadRequest("upload: no `file` field".into()))
 }
 
+/// Adds a local file to the library (the demo's clip); waits for the transcode. The file
+/// itself is left in place.
+pub async fn import(state: &AppState, name: &str, file: &Path) -> anyhow::Result<MediaRecord> {
+    let incoming = state.media_dir.join("incoming");
+    tokio::fs::create_dir_all(&incoming).await?;
+    let temp = incoming.join(format!("{}.upload", crate::auth::random_secret(12)));
+    tokio::fs::copy(file, &temp).await?;
+    let id = state.storage.create_media(name, now_us())?;
+    transcode(state.clone(), id, name.to_owned(), temp).await;
+    state
+        .storage
+        .media(id)?
+        .ok_or_else(|| anyhow::anyhow!("media {id} vanished"))
+}
+
 async fn transcode(state: AppState, id: u64, name: String, upload: PathBuf) {
     let dir = state.media_dir.clone();
     let out = dir.join("incoming").join(format!("{id}.opus"));
