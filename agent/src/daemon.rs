@@ -177,6 +177,9 @@ struct Runtime {
     receipts_rx: tokio::sync::mpsc::UnboundedReceiver<Receipt>,
     /// Receipts made while disconnected, sent on reconnect.
     pending: std::collections::VecDeque<Receipt>,
+    /// Broadcasts accepted since start: a controller resends running broadcasts after a
+    /// reconnect, and one already playing (or played) must not start again.
+    seen: std::collections::HashSet<BroadcastId>,
     /// Live streams being played: where their frames go.
     live: std::collections::HashMap<StreamId, std::sync::mpsc::Sender<Frame>>,
 }
@@ -234,6 +237,7 @@ pub async fn run(
         receipts_rx,
         pending: std::collections::VecDeque::new(),
         live: std::collections::HashMap::new(),
+        seen: std::collections::HashSet::new(),
         config: config.clone(),
     };
     tokio::pin!(shutdown);
@@ -374,6 +378,12 @@ fn obey(command: Command, runtime: &mut Runtime, session: &Session, clock: &Agen
         Command::SetVolume(v) => {
             tracing::info!(volume = v.volume.percent(), "volume set");
             runtime.volume = v.volume;
+        }
+        Command::PlayMedia(play) if !runtime.seen.insert(play.broadcast_id) => {
+            tracing::debug!(broadcast = %play.broadcast_id, "already have this broadcast");
+        }
+        Command::StartLive(live) if !runtime.seen.insert(live.broadcast_id) => {
+            tracing::debug!(broadcast = %live.broadcast_id, "already have this live call");
         }
         Command::PlayMedia(play) => {
             let _ = runtime.receipts_tx.send(Receipt {

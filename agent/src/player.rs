@@ -393,12 +393,21 @@ impl Player {
         let mut ramp = VolumeRamp::new(0.0, 10);
         ramp.set_percent(job.volume.percent());
         let gap = vec![0.0f32; (job.gap_ms as usize) * 48];
+        // Started late (the agent restarted or reconnected mid-broadcast): join where the
+        // others are, not at the beginning.
+        let late = Instant::now().saturating_duration_since(job.start);
+        let skip = if late > Duration::from_millis(100) {
+            ((late.as_secs_f64() * 48_000.0) as usize).min(samples.len())
+        } else {
+            0
+        };
+        let (full, first) = (&samples[..], &samples[skip..]);
         let mut block = Vec::with_capacity(960);
         for round in 0..job.repeat.max(1) {
             let pieces: [&[f32]; 2] = if round == 0 {
-                [&[], &samples]
+                [&[], first]
             } else {
-                [&gap, &samples]
+                [&gap, full]
             };
             for chunk in pieces.iter().flat_map(|p| p.chunks(960)) {
                 // Between blocks: anything new?

@@ -339,7 +339,6 @@ impl Session {
 
     fn start(&mut self, heartbeat: Duration, now: u64) {
         let heartbeat = heartbeat.max(Duration::from_secs(1));
-        self.clock.reset();
         self.state = State::Ready {
             heartbeat,
             next_heartbeat: now + heartbeat.as_micros() as u64,

@@ -121,6 +121,13 @@ async fn serve(mut socket: WebSocket, state: AppState) -> Result<(), String> {
         return Err(e.to_string());
     }
     tracing::info!(agent = %agent_id, "agent online");
+    // Whatever is still running for it, it hears again.
+    let resend = crate::broadcast::active(&state).for_agent(&agent_id, now_us());
+    for command in resend {
+        if let Err(e) = crate::broadcast::send_command(&state, &agent_id, command) {
+            tracing::warn!(agent = %agent_id, "resending a running broadcast: {e}");
+        }
+    }
     let result = session(&mut socket, &state, &agent_id, &mut outbox).await;
     state.hub.unregister(&agent_id, conn_id);
     tracing::info!(agent = %agent_id, "agent offline");

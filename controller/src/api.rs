@@ -31,6 +31,8 @@ pub struct AppState {
     pub media_dir: std::path::PathBuf,
     /// Largest upload, bytes.
     pub max_upload: u64,
+    /// Broadcasts still running, resent to an agent that reconnects.
+    pub active: Arc<std::sync::Mutex<crate::broadcast::Active>>,
     /// Signalled whenever a receipt arrives (for long-polling clients).
     pub receipts_changed: Arc<tokio::sync::Notify>,
 }

@@ -115,6 +115,44 @@ struct Spec {
     start_at: u64,
 }
 
+/// Broadcasts in progress: what each targeted agent was told, until when. An agent that
+/// reconnects (restarted, or its link dropped) is told again, with a fresh signature, and
+/// joins in step; agents ignore a broadcast they are already playing.
+#[derive(Debug, Default)]
+pub struct Active {
+    running: std::collections::HashMap<u64, (Vec<AgentId>, Command, u64)>,
+}
+
+impl Active {
+    /// Records broadcast `id`: `command` to `agents`, relevant until `until` (µs).
+    pub fn insert(&mut self, id: u64, agents: Vec<AgentId>, command: Command, until: u64) {
+        self.running.insert(id, (agents, command, until));
+    }
+
+    /// Forgets broadcast `id` (stopped or ended).
+    pub fn remove(&mut self, id: u64) {
+        self.running.remove(&id);
+    }
+
+    /// The commands still relevant for `agent` at `now`.
+    pub fn for_agent(&mut self, agent: &AgentId, now: u64) -> Vec<Command> {
+        self.running.retain(|_, (_, _, until)| *until > now);
+        self.running
+            .values()
+            .filter(|(agents, _, _)| agents.contains(agent))
+            .map(|(_, command, _)| command.clone())
+            .collect()
+    }
+}
+
+/// Locks the running-broadcast table.
+pub fn active(state: &AppState) -> std::sync::MutexGuard<'_, Active> {
+    state
+        .active
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
 /// Signs `command` for `agent` and queues it.
 pub fn send_command(state: &AppState, agent: &AgentId, command: Command) -> Result<u64, String> {
     let seq = state
@@ -193,6 +231,8 @@ pub async fn create(
         on_preempt: OnPreempt::Resume,
         expires_at: Some(Timestamp(start_at + (duration_ms + 600_000) * 1000)),
     };
+    let until = play.expires_at.map_or(start_at, |t| t.0);
+    active(&state).insert(id, agents.clone(), Command::PlayMedia(play.clone()), until);
     let mut unreachable = Vec::new();
     for agent in &agents {
         if let Err(why) = send_command(&state, agent, Command::PlayMedia(play.clone())) {
@@ -277,6 +317,7 @@ pub async fn stop(
     Path(id): Path<u64>,
 ) -> Result<StatusCode, AppError> {
     let spec = broadcast_targets(&state, id)?;
+    active(&state).remove(id);
     for agent in &spec.agents {
         if let Ok(agent) = agent.parse::<AgentId>() {
             let _ = send_command(

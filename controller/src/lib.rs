@@ -69,6 +69,7 @@ pub fn open(data_dir: &std::path::Path) -> anyhow::Result<(AppState, FirstStart)
             identity,
             media_dir: media::media_dir(data_dir),
             receipts_changed: Arc::default(),
+            active: Arc::default(),
             max_upload: std::env::var("DALABA_MAX_UPLOAD_MB")
                 .ok()
                 .and_then(|v| v.parse::<u64>().ok())

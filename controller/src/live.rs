@@ -98,6 +98,12 @@ pub async fn create(
         latency_ms,
         idle_timeout_ms: 5000,
     };
+    crate::broadcast::active(&state).insert(
+        id,
+        agents.clone(),
+        Command::StartLive(start.clone()),
+        u64::MAX,
+    );
     let mut unreachable = Vec::new();
     for agent in &agents {
         if send_command(&state, agent, Command::StartLive(start.clone())).is_err() {
@@ -206,6 +212,7 @@ async fn relay(mut socket: WebSocket, state: AppState, id: u64, spec: LiveSpec) 
             _ => {}
         }
     }
+    crate::broadcast::active(&state).remove(id);
     for agent in &agents {
         let _ = send_command(
             &state,

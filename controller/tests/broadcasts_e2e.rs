@@ -213,6 +213,18 @@ fn upload_and_broadcast_to_targets() {
 /// Streams `seconds` of a 1 kHz tone as a live source would: Opus frames with FEC,
 /// capture-timestamped, in real time, then an end-of-stream frame.
 fn stream_tone(addr: &str, token: &str, id: u64, stream_id: u32, seconds: usize) {
+    stream_tone_with(addr, token, id, stream_id, seconds, |_| {});
+}
+
+/// [`stream_tone`], calling `on_frame(n)` before frame `n` is sent.
+fn stream_tone_with(
+    addr: &str,
+    token: &str,
+    id: u64,
+    stream_id: u32,
+    seconds: usize,
+    mut on_frame: impl FnMut(usize),
+) {
     use dalaba_audio::codec::{Encoder, EncoderSettings};
     use dalaba_protocol::audio_frame::{AudioHeader, FrameFlags};
     use dalaba_protocol::{StreamId, Timestamp};
@@ -241,6 +253,7 @@ fn stream_tone(addr: &str, token: &str, id: u64, stream_id: u32, seconds: usize)
         let frames = seconds * 50;
         for seq in 0..frames {
             tick.tick().await;
+            on_frame(seq);
             let pcm: Vec<f32> = (0..960)
                 .map(|i| {
                     let n = (seq * 960 + i) as f64;
@@ -354,4 +367,70 @@ fn assert_is_the_tone_anywhere(samples: &[f32], who: &str) {
         .count();
     let hz = crossings as f64 / 2.0 / (samples.len() as f64 / 48_000.0);
     assert!((hz - TONE_HZ).abs() < 15.0, "{who}: {hz} Hz");
+}
+
+#[test]
+fn an_agent_killed_mid_call_comes_back_and_resumes() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (ctl, password) = start_controller_env(&dir.path().join("controller"), &[]);
+    let api = Api::login(&ctl.addr, &password);
+    let (_, created) = api.call(
+        "POST",
+        "/api/agents",
+        Some(json!({"id": "v1", "name": "v1", "area_code": "330106001001"})),
+    );
+    let adir = dir.path().join("v1");
+    std::fs::create_dir_all(&adir).expect("mkdir");
+    let config = agent_config_wav(
+        &adir,
+        &ctl.addr,
+        &ctl.public_key,
+        created["enrolment_token"].as_str().expect("token"),
+        "330106001001",
+    );
+    let mut agent = Some(start_agent(&config, &adir.join("state")));
+    agent
+        .as_ref()
+        .expect("agent")
+        .wait_for("session ready as v1");
+
+    let (_, live) = api.call(
+        "POST",
+        "/api/live",
+        Some(json!({"target": {"agents": ["v1"]}})),
+    );
+    let id = live["id"].as_u64().expect("id");
+    let stream_id = live["stream_id"].as_u64().expect("stream") as u32;
+    // One second into a five-second call, the agent process dies and is started again.
+    stream_tone_with(&ctl.addr, &api.token, id, stream_id, 5, |frame| {
+        if frame == 50 {
+            agent.take().expect("running").stop();
+            agent = Some(start_agent(&config, &adir.join("state")));
+        }
+    });
+    agent
+        .as_ref()
+        .expect("agent")
+        .wait_for("session ready as v1");
+
+    let (_, result) = api.call("GET", &format!("/api/broadcasts/{id}?wait_ms=20000"), None);
+    let receipts = result["receipts"].as_array().expect("receipts");
+    assert_eq!(receipts.len(), 1, "{result}");
+    assert_eq!(receipts[0]["state"], "done", "{result}");
+    // The new process played the rest of the call: at least a second and a half of it
+    // (it reconnects after a backoff of 0.5 to 1.5 s), contiguous.
+    let samples = played(&adir, id).expect("the restarted agent played");
+    let start = samples.iter().position(|s| s.abs() > 0.05).expect("tone");
+    let end = samples.iter().rposition(|s| s.abs() > 0.05).expect("tone");
+    assert!(
+        end - start > 72_000,
+        "only {} samples after the restart",
+        end - start
+    );
+    let longest = samples[start..end]
+        .split(|s| s.abs() >= 0.01)
+        .map(<[f32]>::len)
+        .max()
+        .unwrap_or(0);
+    assert!(longest < 960, "a silent gap of {longest} samples");
 }
