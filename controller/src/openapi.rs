@@ -21,7 +21,7 @@ pub fn document() -> Value {
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
             "schemas": {
                 "Error": {"type": "object", "required": ["error"], "properties": {"error": {"type": "object", "required": ["code", "message"], "properties": {
-                    "code": {"type": "string", "enum": ["unauthorized", "bad_login", "bad_request", "not_found", "conflict", "internal"]},
+                    "code": {"type": "string", "enum": ["unauthorized", "bad_login", "bad_request", "not_found", "conflict", "too_large", "internal"]},
                     "message": {"type": "string"}}}}},
                 "Agent": {"type": "object", "properties": {
                     "id": {"type": "string"}, "name": {"type": "string"},
@@ -57,7 +57,39 @@ pub fn document() -> Value {
                 "delete": {"summary": "Retire (revoke) an agent: it is disconnected and cannot log in again", "security": secured,
                     "responses": {"204": {"description": "retired"}, "401": error_response(), "404": error_response()}}
             },
-            "/agent/ws": {"get": {"summary": "The agents' WebSocket endpoint (PROTOCOL.md)", "responses": {"101": {"description": "switching protocols"}}}}
+            "/agent/ws": {"get": {"summary": "The agents' WebSocket endpoint (PROTOCOL.md)", "responses": {"101": {"description": "switching protocols"}}}},
+            "/api/media": {
+                "get": {"summary": "The media library, newest first", "security": secured, "responses": {"200": {"description": "media items"}, "401": error_response()}},
+                "post": {"summary": "Upload an audio file (multipart field `file`); it is transcoded in the background. `?wait=true` answers when done.", "security": secured,
+                    "parameters": [{"name": "wait", "in": "query", "schema": {"type": "boolean"}}],
+                    "responses": {"201": {"description": "transcoded (with wait)"}, "202": {"description": "accepted, transcoding"}, "400": error_response(), "401": error_response(), "413": error_response()}}
+            },
+            "/api/media/{id}": {"get": {"summary": "One media item, with transcoding progress", "security": secured,
+                "parameters": [{"name": "id", "in": "path", "required": true, "schema": {"type": "integer"}}],
+                "responses": {"200": {"description": "media item"}, "401": error_response(), "404": error_response()}}},
+            "/media/{hash}": {"get": {"summary": "A transcoded Ogg Opus file by SHA-256 (for agents; supports Range)",
+                "parameters": [{"name": "hash", "in": "path", "required": true, "schema": {"type": "string"}}],
+                "responses": {"200": {"description": "the file"}, "206": {"description": "part of it"}, "404": error_response()}}},
+            "/api/broadcasts": {"post": {"summary": "Play a ready media item to a target (agents, area prefixes, groups, all)", "security": secured,
+                "requestBody": {"required": true, "content": {"application/json": {"schema": {"type": "object", "required": ["media_id", "target"], "properties": {
+                    "media_id": {"type": "integer"},
+                    "target": {"type": "object", "properties": {"agents": {"type": "array", "items": {"type": "string"}}, "areas": {"type": "array", "items": {"type": "string"}}, "groups": {"type": "array", "items": {"type": "string"}}, "all": {"type": "boolean"}}},
+                    "priority": {"type": "string", "enum": ["emergency", "live", "scheduled", "background"]},
+                    "volume": {"type": "integer", "minimum": 0, "maximum": 100},
+                    "start_in_ms": {"type": "integer"}, "repeat": {"type": "integer"}, "gap_ms": {"type": "integer"},
+                    "mode": {"type": "string", "enum": ["real", "test", "drill"]}}}}}},
+                "responses": {"201": {"description": "sent"}, "400": error_response(), "401": error_response(), "404": error_response()}}},
+            "/api/broadcasts/{id}": {"get": {"summary": "A broadcast and its receipts; `?wait_ms=N` waits until every receipt is final", "security": secured,
+                "parameters": [{"name": "id", "in": "path", "required": true, "schema": {"type": "integer"}}, {"name": "wait_ms", "in": "query", "schema": {"type": "integer"}}],
+                "responses": {"200": {"description": "receipts"}, "401": error_response(), "404": error_response()}}},
+            "/api/broadcasts/{id}/stop": {"post": {"summary": "Stop a broadcast everywhere", "security": secured,
+                "parameters": [{"name": "id", "in": "path", "required": true, "schema": {"type": "integer"}}],
+                "responses": {"204": {"description": "stop sent"}, "401": error_response(), "404": error_response()}}},
+            "/api/live": {"post": {"summary": "Announce a live call to a target; the source then connects to source_url", "security": secured,
+                "responses": {"201": {"description": "announced"}, "400": error_response(), "401": error_response()}}},
+            "/api/live/{id}/source": {"get": {"summary": "The live source's WebSocket: binary audio frames (PROTOCOL.md section 8)", "security": secured,
+                "parameters": [{"name": "id", "in": "path", "required": true, "schema": {"type": "integer"}}],
+                "responses": {"101": {"description": "switching protocols"}, "401": error_response(), "404": error_response()}}}
         }
     })
 }

@@ -134,7 +134,7 @@ pub struct MediaRef {
     /// Duration in milliseconds.
     pub duration_ms: u64,
     /// Download path, relative to the controller's base URL (for example
-    /// `/api/media/<hash>/file`); the server supports HTTP range requests.
+    /// `/media/<hash>`); the server supports HTTP range requests.
     pub url: String,
 }
 
