@@ -10,6 +10,8 @@
 //! wait for start-up.
 
 #![forbid(unsafe_code)]
+// The OpenAPI document is one large `json!` literal.
+#![recursion_limit = "512"]
 
 pub mod agent_link;
 pub mod api;

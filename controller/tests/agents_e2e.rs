@@ -112,3 +112,51 @@ fn enrol_restart_and_retire() {
         "{listed}"
     );
 }
+
+#[test]
+fn openapi_documents_every_route() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (ctl, _) = start_controller(&dir.path().join("controller"), "127.0.0.1:0");
+    let http = reqwest::blocking::Client::new();
+    let (status, body) = request(
+        &http,
+        "GET",
+        &format!("http://{}/api/openapi.json", ctl.addr),
+        None,
+        None,
+    );
+    assert_eq!(status, 200);
+    let doc: serde_json::Value = serde_json::from_str(&body).expect("json");
+    assert_eq!(doc["openapi"], "3.1.0");
+    // The router's routes, as registered in api.rs.
+    for path in [
+        "/healthz",
+        "/metrics",
+        "/api/openapi.json",
+        "/api/login",
+        "/api/logout",
+        "/api/controller",
+        "/api/agents",
+        "/api/agents/{id}",
+        "/agent/ws",
+        "/api/media",
+        "/api/media/{id}",
+        "/media/{hash}",
+        "/api/broadcasts",
+        "/api/broadcasts/{id}",
+        "/api/broadcasts/{id}/stop",
+        "/api/live",
+        "/api/live/{id}/source",
+    ] {
+        assert!(doc["paths"].get(path).is_some(), "{path} is not documented");
+    }
+    let (status, metrics) = request(
+        &http,
+        "GET",
+        &format!("http://{}/metrics", ctl.addr),
+        None,
+        None,
+    );
+    assert_eq!(status, 200);
+    assert!(metrics.contains("dalaba_agents_online 0"), "{metrics}");
+}
