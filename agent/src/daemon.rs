@@ -180,6 +180,8 @@ struct Runtime {
     /// Broadcasts accepted since start: a controller resends running broadcasts after a
     /// reconnect, and one already playing (or played) must not start again.
     seen: std::collections::HashSet<BroadcastId>,
+    /// What the player is playing.
+    playing: crate::player::NowPlayingCell,
     /// Live streams being played: where their frames go.
     live: std::collections::HashMap<StreamId, std::sync::mpsc::Sender<Frame>>,
 }
@@ -196,6 +198,7 @@ pub async fn run(
     let offset_us = Arc::new(AtomicI64::new(0));
     let (receipts_tx, receipts_rx) = tokio::sync::mpsc::unbounded_channel();
     let sink: SinkSpec = config.audio.device.parse()?;
+    let playing: crate::player::NowPlayingCell = Arc::default();
     let player = crate::player::spawn(
         sink,
         {
@@ -209,6 +212,7 @@ pub async fn run(
             })
         },
         receipts_tx.clone(),
+        Arc::clone(&playing),
     );
     let cache = MediaCache::open(&config.cache.dir, config.cache.max_bytes)?;
     let base_url = {
@@ -237,6 +241,7 @@ pub async fn run(
         receipts_rx,
         pending: std::collections::VecDeque::new(),
         live: std::collections::HashMap::new(),
+        playing,
         seen: std::collections::HashSet::new(),
         config: config.clone(),
     };
@@ -357,6 +362,8 @@ async fn connect_once(
             Some(receipt) = runtime.receipts_rx.recv() => {
                 if session.is_ready() {
                     session.send(AgentMessage::Receipt(receipt));
+                    // What is playing changed: the console sees it at once.
+                    session.send(AgentMessage::Status(status(runtime, &session, clock)));
                 } else {
                     runtime.pending.push_back(receipt);
                 }
@@ -433,6 +440,7 @@ fn obey(command: Command, runtime: &mut Runtime, session: &Session, clock: &Agen
                         let (broadcast, start, volume, priority, repeat, gap_ms) = job_base;
                         player.play(PlayJob {
                             broadcast,
+                            hash: play.media.hash,
                             file,
                             start,
                             volume,
@@ -468,6 +476,7 @@ fn obey(command: Command, runtime: &mut Runtime, session: &Session, clock: &Agen
             );
             runtime.player.live(LiveJob {
                 broadcast: live.broadcast_id,
+                stream_id: live.stream_id,
                 latency_us: u64::from(live.latency_ms) * 1000,
                 volume,
                 priority: live.priority,
@@ -566,7 +575,7 @@ fn lock(cache: &Mutex<MediaCache>) -> std::sync::MutexGuard<'_, MediaCache> {
 
 fn status(runtime: &Runtime, session: &Session, _clock: &AgentClock) -> StatusReport {
     StatusReport {
-        playing: None,
+        playing: runtime.playing.lock().ok().and_then(|p| p.clone()),
         queued: Vec::new(),
         relays: Vec::new(),
         volume: runtime.volume,

@@ -14,7 +14,7 @@ use dalaba_audio::jitter::{Frame, JitterConfig};
 use dalaba_audio::playout::LivePlayout;
 use dalaba_audio::sink::{Sink, SinkSpec, VolumeRamp};
 use dalaba_audio::transcode::decode_ogg_opus_file;
-use dalaba_protocol::control::{FailReason, Receipt, ReceiptState};
+use dalaba_protocol::control::{FailReason, NowPlaying, PlaySource, Receipt, ReceiptState};
 use dalaba_protocol::{BroadcastId, Priority, Timestamp, Volume};
 
 /// One stored-media play.
@@ -22,6 +22,8 @@ use dalaba_protocol::{BroadcastId, Priority, Timestamp, Volume};
 pub struct PlayJob {
     /// The broadcast.
     pub broadcast: BroadcastId,
+    /// The media's hash (for status).
+    pub hash: dalaba_protocol::MediaHash,
     /// The verified Ogg Opus file.
     pub file: PathBuf,
     /// When the first sample must sound.
@@ -41,6 +43,8 @@ pub struct PlayJob {
 pub struct LiveJob {
     /// The broadcast.
     pub broadcast: BroadcastId,
+    /// The stream (for status).
+    pub stream_id: dalaba_protocol::StreamId,
     /// Play each frame this long after its capture time, µs.
     pub latency_us: u64,
     /// Volume, caps already applied.
@@ -88,6 +92,9 @@ enum PlayerCommand {
     StopAll,
 }
 
+/// What is audible now, for status reports.
+pub type NowPlayingCell = std::sync::Arc<std::sync::Mutex<Option<NowPlaying>>>;
+
 /// Converts the agent's clock to controller time for receipts.
 pub type ControllerClock = Box<dyn Fn() -> Timestamp + Send>;
 
@@ -124,6 +131,7 @@ pub fn spawn(
     sink: SinkSpec,
     now: ControllerClock,
     receipts: tokio::sync::mpsc::UnboundedSender<Receipt>,
+    playing: NowPlayingCell,
 ) -> PlayerHandle {
     let (tx, rx) = mpsc::channel();
     std::thread::Builder::new()
@@ -135,6 +143,7 @@ pub fn spawn(
                 receipts,
                 rx,
                 queue: Vec::new(),
+                playing,
             }
             .run()
         })
@@ -149,6 +158,7 @@ struct Player {
     receipts: tokio::sync::mpsc::UnboundedSender<Receipt>,
     rx: mpsc::Receiver<PlayerCommand>,
     queue: Vec<Job>,
+    playing: NowPlayingCell,
 }
 
 /// How a play ended.
@@ -222,6 +232,22 @@ impl Player {
             }
             let job = self.queue.remove(i);
             let broadcast = job.broadcast();
+            let (source, priority) = match &job {
+                Job::Media(j) => (PlaySource::Media { hash: j.hash }, j.priority),
+                Job::Live(j) => (
+                    PlaySource::Live {
+                        stream_id: j.stream_id,
+                    },
+                    j.priority,
+                ),
+            };
+            self.set_playing(Some(NowPlaying {
+                broadcast_id: broadcast,
+                source,
+                priority,
+                mode: dalaba_protocol::Mode::Real,
+                since: (self.now)(),
+            }));
             let outcome = match job {
                 Job::Media(job) => self.play(&job),
                 Job::Live(job) => self.play_live(job),
@@ -235,7 +261,14 @@ impl Player {
                     detail: Some(detail),
                 },
             };
+            self.set_playing(None);
             self.receipt(broadcast, state);
+        }
+    }
+
+    fn set_playing(&self, now: Option<NowPlaying>) {
+        if let Ok(mut cell) = self.playing.lock() {
+            *cell = now;
         }
     }
 

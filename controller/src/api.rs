@@ -114,7 +114,11 @@ pub fn router(state: AppState) -> Router {
         .route("/api/logout", post(logout))
         .route("/api/controller", get(controller_info))
         .route("/api/agents", get(list_agents).post(create_agent))
-        .route("/api/agents/{id}", get(get_agent).delete(retire_agent))
+        .route(
+            "/api/agents/{id}",
+            get(get_agent).patch(edit_agent).delete(retire_agent),
+        )
+        .route("/api/areas", get(areas))
         .route("/agent/ws", get(crate::agent_link::agent_ws))
         .route("/api/media", get(crate::media::list))
         .route("/api/media/{id}", get(crate::media::get))
@@ -317,6 +321,111 @@ async fn create_agent(
     ))
 }
 
+#[derive(Deserialize)]
+struct EditAgent {
+    name: Option<String>,
+    area_code: Option<String>,
+    groups: Option<Vec<String>>,
+}
+
+async fn edit_agent(
+    State(state): State<AppState>,
+    user: AuthUser,
+    Path(id): Path<String>,
+    Json(req): Json<EditAgent>,
+) -> Result<Json<AgentView>, AppError> {
+    let id = parse_agent_id(&id)?;
+    let agent = state
+        .storage
+        .agent(&id)?
+        .ok_or_else(|| AppError::NotFound(format!("agent {id}")))?;
+    let name = req.name.unwrap_or(agent.name);
+    if name.trim().is_empty() || name.len() > 200 {
+        return Err(AppError::BadRequest("name: 1 to 200 characters".into()));
+    }
+    let area_code = match req.area_code {
+        Some(a) => a
+            .parse()
+            .map_err(|e| AppError::BadRequest(format!("area_code: {e}")))?,
+        None => agent.area_code,
+    };
+    let groups = req.groups.unwrap_or(agent.groups);
+    if let Some(g) = groups.iter().find(|g| g.trim().is_empty() || g.len() > 64) {
+        return Err(AppError::BadRequest(format!(
+            "group {g:?}: 1 to 64 characters"
+        )));
+    }
+    state
+        .storage
+        .update_agent(&id, &name, &area_code, &groups)?;
+    tracing::info!(user = %user.name, agent = %id, "agent edited");
+    let agent = state
+        .storage
+        .agent(&id)?
+        .ok_or_else(|| AppError::NotFound(format!("agent {id}")))?;
+    Ok(Json(view(&state, agent)))
+}
+
+/// One node of the area tree.
+#[derive(Serialize)]
+struct AreaNode {
+    code: String,
+    level: &'static str,
+    agents: usize,
+    online: usize,
+    children: Vec<AreaNode>,
+}
+
+const LEVELS: [(usize, &str); 5] = [
+    (2, "province"),
+    (4, "city"),
+    (6, "county"),
+    (9, "township"),
+    (12, "village"),
+];
+
+fn area_tree(agents: &[(String, bool)], prefix: &str, level: usize) -> Vec<AreaNode> {
+    let Some(&(len, name)) = LEVELS.get(level) else {
+        return Vec::new();
+    };
+    let mut codes: Vec<&str> = agents
+        .iter()
+        .filter(|(code, _)| code.starts_with(prefix))
+        .map(|(code, _)| &code[..len])
+        .collect();
+    codes.dedup();
+    codes
+        .into_iter()
+        .map(|code| {
+            let inside: Vec<_> = agents.iter().filter(|(c, _)| c.starts_with(code)).collect();
+            AreaNode {
+                code: code.to_owned(),
+                level: name,
+                agents: inside.len(),
+                online: inside.iter().filter(|(_, online)| *online).count(),
+                children: area_tree(agents, code, level + 1),
+            }
+        })
+        .collect()
+}
+
+/// `GET /api/areas`: the area tree (province → city → county → township → village) of
+/// the agents' area codes, with agent counts.
+async fn areas(
+    State(state): State<AppState>,
+    _user: AuthUser,
+) -> Result<Json<Vec<AreaNode>>, AppError> {
+    let mut agents: Vec<(String, bool)> = state
+        .storage
+        .agents()?
+        .into_iter()
+        .filter(|a| !a.retired)
+        .map(|a| (a.area_code.to_string(), state.hub.is_online(&a.id)))
+        .collect();
+    agents.sort();
+    Ok(Json(area_tree(&agents, "", 0)))
+}
+
 async fn retire_agent(
     State(state): State<AppState>,
     user: AuthUser,
@@ -343,9 +452,11 @@ async fn metrics(State(state): State<AppState>) -> String {
     format!(
         "# HELP dalaba_agents_online Agents connected now.\n# TYPE dalaba_agents_online gauge\ndalaba_agents_online {}\n\
          # HELP dalaba_messages_sent_total Messages queued to agents.\n# TYPE dalaba_messages_sent_total counter\ndalaba_messages_sent_total {}\n\
-         # HELP dalaba_messages_dropped_total Messages dropped because an agent's queue was full.\n# TYPE dalaba_messages_dropped_total counter\ndalaba_messages_dropped_total {}\n",
+         # HELP dalaba_messages_dropped_total Messages dropped because an agent's queue was full.\n# TYPE dalaba_messages_dropped_total counter\ndalaba_messages_dropped_total {}\n\
+         # HELP dalaba_broadcasts_active Broadcasts still running.\n# TYPE dalaba_broadcasts_active gauge\ndalaba_broadcasts_active {}\n",
         state.hub.online_count(),
         m.sent.load(Relaxed),
         m.dropped.load(Relaxed),
+        crate::broadcast::active(&state).count(crate::now_us()),
     )
 }

@@ -134,6 +134,12 @@ impl Active {
         self.running.remove(&id);
     }
 
+    /// How many broadcasts are still running at `now`.
+    pub fn count(&mut self, now: u64) -> usize {
+        self.running.retain(|_, (_, _, until)| *until > now);
+        self.running.len()
+    }
+
     /// The commands still relevant for `agent` at `now`.
     pub fn for_agent(&mut self, agent: &AgentId, now: u64) -> Vec<Command> {
         self.running.retain(|_, (_, _, until)| *until > now);

@@ -54,9 +54,15 @@ pub fn document() -> Value {
             "/api/agents/{id}": {
                 "parameters": [{"name": "id", "in": "path", "required": true, "schema": {"type": "string"}}],
                 "get": {"summary": "One agent", "security": secured, "responses": {"200": {"description": "agent"}, "401": error_response(), "404": error_response()}},
+                "patch": {"summary": "Change an agent's name, area code or groups", "security": secured,
+                    "requestBody": {"required": true, "content": {"application/json": {"schema": {"type": "object", "properties": {
+                        "name": {"type": "string"}, "area_code": {"type": "string"}, "groups": {"type": "array", "items": {"type": "string"}}}}}}},
+                    "responses": {"200": {"description": "the agent"}, "400": error_response(), "401": error_response(), "404": error_response()}},
                 "delete": {"summary": "Retire (revoke) an agent: it is disconnected and cannot log in again", "security": secured,
                     "responses": {"204": {"description": "retired"}, "401": error_response(), "404": error_response()}}
             },
+            "/api/areas": {"get": {"summary": "The area tree of the agents' area codes, with counts", "security": secured,
+                "responses": {"200": {"description": "province → city → county → township → village"}, "401": error_response()}}},
             "/agent/ws": {"get": {"summary": "The agents' WebSocket endpoint (PROTOCOL.md)", "responses": {"101": {"description": "switching protocols"}}}},
             "/api/media": {
                 "get": {"summary": "The media library, newest first", "security": secured, "responses": {"200": {"description": "media items"}, "401": error_response()}},

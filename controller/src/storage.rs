@@ -121,6 +121,14 @@ pub trait Storage: Send + Sync {
     ) -> Result<(), StorageError>;
     /// Takes the next command sequence number for an agent (at least `floor + 1`).
     fn next_seq(&self, id: &AgentId, floor: u64) -> Result<u64, StorageError>;
+    /// Changes an agent's name, area code and groups.
+    fn update_agent(
+        &self,
+        id: &AgentId,
+        name: &str,
+        area_code: &AreaCode,
+        groups: &[String],
+    ) -> Result<bool, StorageError>;
     /// Retires (revokes) an agent.
     fn retire_agent(&self, id: &AgentId) -> Result<bool, StorageError>;
 
@@ -576,6 +584,36 @@ impl Storage for SqliteStorage {
             |r| r.get(0),
         )?;
         Ok(seq.max(0) as u64)
+    }
+
+    fn update_agent(
+        &self,
+        id: &AgentId,
+        name: &str,
+        area_code: &AreaCode,
+        groups: &[String],
+    ) -> Result<bool, StorageError> {
+        let conn = self.conn();
+        let tx = conn.unchecked_transaction()?;
+        let n = tx.execute(
+            "UPDATE agents SET name = ?2, area_code = ?3 WHERE id = ?1",
+            [id.as_str(), name, area_code.as_str()],
+        )?;
+        if n == 0 {
+            return Ok(false);
+        }
+        tx.execute(
+            "DELETE FROM agent_groups WHERE agent_id = ?1",
+            [id.as_str()],
+        )?;
+        for g in groups {
+            tx.execute(
+                "INSERT OR IGNORE INTO agent_groups (agent_id, name) VALUES (?1, ?2)",
+                [id.as_str(), g],
+            )?;
+        }
+        tx.commit()?;
+        Ok(true)
     }
 
     fn retire_agent(&self, id: &AgentId) -> Result<bool, StorageError> {
