@@ -22,7 +22,9 @@ use dalaba_protocol::{AgentId, BroadcastId, Timestamp, Volume};
 use crate::cache::MediaCache;
 use crate::output::effective_volume;
 use crate::player::{LiveJob, PlayJob, PlayerHandle};
+use crate::relay::sequencer::Timing;
 use dalaba_audio::jitter::Frame;
+use dalaba_firmware_config::Relay;
 use dalaba_protocol::StreamId;
 use dalaba_protocol::audio_frame::{self, FrameFlags};
 use ed25519_dalek::SigningKey;
@@ -182,6 +184,10 @@ struct Runtime {
     seen: std::collections::HashSet<BroadcastId>,
     /// What the player is playing.
     playing: crate::player::NowPlayingCell,
+    /// The relay task.
+    relay: crate::relay::controller::RelayHandle,
+    /// The relays as last read, for status.
+    relay_status: Arc<Mutex<Vec<dalaba_protocol::control::RelayStatus>>>,
     /// Live streams being played: where their frames go.
     live: std::collections::HashMap<StreamId, std::sync::mpsc::Sender<Frame>>,
 }
@@ -199,6 +205,36 @@ pub async fn run(
     let (receipts_tx, receipts_rx) = tokio::sync::mpsc::unbounded_channel();
     let sink: SinkSpec = config.audio.device.parse()?;
     let playing: crate::player::NowPlayingCell = Arc::default();
+    // Amplifier relays: switched off now (the task's first act), on around playback.
+    let (relay, _relay_task) = match &config.relay {
+        Relay::None => crate::relay::controller::spawn(
+            Box::new(crate::relay::NoBoard),
+            Vec::new(),
+            Timing {
+                warm_up: Duration::ZERO,
+                hold: Duration::ZERO,
+                max_on: Duration::from_secs(24 * 3600),
+            },
+        ),
+        Relay::Board(b) => crate::relay::controller::spawn(
+            crate::relay::board_for(&config.relay),
+            b.channels.clone(),
+            Timing {
+                warm_up: b.warm_up,
+                hold: b.hold,
+                max_on: b.max_on,
+            },
+        ),
+    };
+    let warm_up = match &config.relay {
+        Relay::Board(b) => b.warm_up,
+        Relay::None => Duration::ZERO,
+    };
+    let power = crate::player::Power {
+        relay: relay.clone(),
+        runtime: tokio::runtime::Handle::current(),
+        warm_up,
+    };
     let player = crate::player::spawn(
         sink,
         {
@@ -213,6 +249,7 @@ pub async fn run(
         },
         receipts_tx.clone(),
         Arc::clone(&playing),
+        Some(power),
     );
     let cache = MediaCache::open(&config.cache.dir, config.cache.max_bytes)?;
     let base_url = {
@@ -226,6 +263,29 @@ pub async fn run(
         let _ = url.set_scheme(scheme);
         url.as_str().trim_end_matches('/').to_owned()
     };
+    let relay_status: Arc<Mutex<Vec<dalaba_protocol::control::RelayStatus>>> = Arc::default();
+    {
+        // Read the relays back every few seconds, for status reports.
+        let (relay, cell) = (relay.clone(), Arc::clone(&relay_status));
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_secs(5));
+            loop {
+                tick.tick().await;
+                let Some(s) = relay.status().await else { break };
+                let states = s
+                    .channels
+                    .iter()
+                    .map(|c| dalaba_protocol::control::RelayStatus {
+                        channel: c.channel,
+                        state: c.state,
+                    })
+                    .collect();
+                if let Ok(mut cell) = cell.lock() {
+                    *cell = states;
+                }
+            }
+        });
+    }
     let mut runtime = Runtime {
         volume: config.audio.volume,
         config_version: "local".into(),
@@ -242,6 +302,8 @@ pub async fn run(
         pending: std::collections::VecDeque::new(),
         live: std::collections::HashMap::new(),
         playing,
+        relay: relay.clone(),
+        relay_status,
         seen: std::collections::HashSet::new(),
         config: config.clone(),
     };
@@ -253,8 +315,14 @@ pub async fn run(
             () = &mut shutdown => Ended::Shutdown,
         };
         match ended {
-            Ended::Shutdown => return Ok(()),
-            Ended::Stop(why) => anyhow::bail!("the controller refused this agent: {why}"),
+            Ended::Shutdown => {
+                runtime.relay.shutdown().await;
+                return Ok(());
+            }
+            Ended::Stop(why) => {
+                runtime.relay.shutdown().await;
+                anyhow::bail!("the controller refused this agent: {why}")
+            }
             Ended::Retry(why) => {
                 if started.elapsed() > Duration::from_secs(60) {
                     backoff.reset();
@@ -266,7 +334,10 @@ pub async fn run(
                 );
                 tokio::select! {
                     () = tokio::time::sleep(delay) => {}
-                    () = &mut shutdown => return Ok(()),
+                    () = &mut shutdown => {
+                        runtime.relay.shutdown().await;
+                        return Ok(());
+                    }
                 }
             }
         }
@@ -488,6 +559,10 @@ fn obey(command: Command, runtime: &mut Runtime, session: &Session, clock: &Agen
             // Dropping the sender ends the stream once what is buffered has played.
             runtime.live.remove(&stop.stream_id);
         }
+        Command::RelayAllOff => {
+            let relay = runtime.relay.clone();
+            tokio::spawn(async move { relay.all_off().await });
+        }
         Command::Stop(stop) => runtime.player.stop(stop.broadcast_id),
         Command::StopAll => runtime.player.stop_all(),
         other => tracing::info!(
@@ -576,8 +651,12 @@ fn lock(cache: &Mutex<MediaCache>) -> std::sync::MutexGuard<'_, MediaCache> {
 fn status(runtime: &Runtime, session: &Session, _clock: &AgentClock) -> StatusReport {
     StatusReport {
         playing: runtime.playing.lock().ok().and_then(|p| p.clone()),
+        relays: runtime
+            .relay_status
+            .lock()
+            .map(|r| r.clone())
+            .unwrap_or_default(),
         queued: Vec::new(),
-        relays: Vec::new(),
         volume: runtime.volume,
         last_error: None,
         firmware_version: env!("CARGO_PKG_VERSION").into(),

@@ -92,6 +92,18 @@ enum PlayerCommand {
     StopAll,
 }
 
+/// Amplifier power around playback: the relay task, the runtime it lives on, and the
+/// warm-up to switch on ahead of a job's start.
+#[derive(Debug, Clone)]
+pub struct Power {
+    /// The relay task.
+    pub relay: crate::relay::controller::RelayHandle,
+    /// The tokio runtime (the player is a plain thread).
+    pub runtime: tokio::runtime::Handle,
+    /// Relay warm-up; the relay goes on this long before a job's start.
+    pub warm_up: Duration,
+}
+
 /// What is audible now, for status reports.
 pub type NowPlayingCell = std::sync::Arc<std::sync::Mutex<Option<NowPlaying>>>;
 
@@ -132,6 +144,7 @@ pub fn spawn(
     now: ControllerClock,
     receipts: tokio::sync::mpsc::UnboundedSender<Receipt>,
     playing: NowPlayingCell,
+    power: Option<Power>,
 ) -> PlayerHandle {
     let (tx, rx) = mpsc::channel();
     std::thread::Builder::new()
@@ -144,6 +157,7 @@ pub fn spawn(
                 rx,
                 queue: Vec::new(),
                 playing,
+                power,
             }
             .run()
         })
@@ -159,6 +173,7 @@ struct Player {
     rx: mpsc::Receiver<PlayerCommand>,
     queue: Vec<Job>,
     playing: NowPlayingCell,
+    power: Option<Power>,
 }
 
 /// How a play ended.
@@ -217,9 +232,14 @@ impl Player {
                 }
                 continue;
             };
+            // Wake a warm-up early, so the amplifier is ready at the start.
+            let warm_up = self.power.as_ref().map_or(Duration::ZERO, |p| p.warm_up);
             let wait = self.queue[i]
                 .start()
-                .saturating_duration_since(Instant::now());
+                .checked_sub(warm_up)
+                .map_or(Duration::ZERO, |t| {
+                    t.saturating_duration_since(Instant::now())
+                });
             if !wait.is_zero() {
                 match self.rx.recv_timeout(wait) {
                     Ok(c) => {
@@ -232,6 +252,17 @@ impl Player {
             }
             let job = self.queue.remove(i);
             let broadcast = job.broadcast();
+            if let Some(power) = &self.power {
+                // Blocks through the warm-up; a failing board is reported by the relay
+                // task in status, and the audio plays anyway (the amplifier may have power).
+                if let Err(e) = power.runtime.block_on(power.relay.power_on(broadcast.0)) {
+                    tracing::warn!(broadcast = %broadcast, "amplifier power: {e}");
+                }
+                let late = job.start().saturating_duration_since(Instant::now());
+                if !late.is_zero() {
+                    std::thread::sleep(late);
+                }
+            }
             let (source, priority) = match &job {
                 Job::Media(j) => (PlaySource::Media { hash: j.hash }, j.priority),
                 Job::Live(j) => (
@@ -262,6 +293,9 @@ impl Player {
                 },
             };
             self.set_playing(None);
+            if let Some(power) = &self.power {
+                power.runtime.block_on(power.relay.release(broadcast.0));
+            }
             self.receipt(broadcast, state);
         }
     }
