@@ -20,6 +20,7 @@ use dalaba_protocol::control::{AgentMessage, FailReason, Receipt, ReceiptState, 
 use dalaba_protocol::{AgentId, BroadcastId, Timestamp, Volume};
 
 use crate::cache::MediaCache;
+use crate::config_store::ConfigStore;
 use crate::output::effective_volume;
 use crate::player::{LiveJob, PlayJob, PlayerHandle};
 use crate::relay::sequencer::Timing;
@@ -154,6 +155,8 @@ fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
 
 /// How a connection ended.
 enum Ended {
+    /// A pushed configuration was applied: reconnect with it at once.
+    Reload,
     /// Reconnect after a backoff.
     Retry(String),
     /// Do not reconnect (revoked, enrolment refused).
@@ -161,6 +164,9 @@ enum Ended {
     /// Shutdown requested.
     Shutdown,
 }
+
+/// The relays as last read back, and the board's current fault.
+type RelayCell = Arc<Mutex<(Vec<dalaba_protocol::control::RelayStatus>, Option<String>)>>;
 
 /// What the daemon is doing, and the services its connections share.
 struct Runtime {
@@ -182,22 +188,43 @@ struct Runtime {
     /// Broadcasts accepted since start: a controller resends running broadcasts after a
     /// reconnect, and one already playing (or played) must not start again.
     seen: std::collections::HashSet<BroadcastId>,
+    /// The configuration file, and a pushed one on trial.
+    store: ConfigStore,
+    /// A pushed configuration was applied: reconnect with it.
+    reload: bool,
+    /// The last error worth showing in the console.
+    last_error: Option<String>,
     /// What the player is playing.
     playing: crate::player::NowPlayingCell,
     /// The relay task.
     relay: crate::relay::controller::RelayHandle,
-    /// The relays as last read, for status.
-    relay_status: Arc<Mutex<Vec<dalaba_protocol::control::RelayStatus>>>,
+    /// The relays as last read, and the board's fault, for status.
+    relay_status: RelayCell,
     /// Live streams being played: where their frames go.
     live: std::collections::HashMap<StreamId, std::sync::mpsc::Sender<Frame>>,
 }
 
 /// Runs the agent until `shutdown` resolves or the controller revokes it.
+/// How long a pushed configuration has to prove itself (the agent reaching the controller
+/// with it) before it is rolled back: `DALABA_CONFIG_CONFIRM_S`, default 300 s.
+fn confirm_window() -> Duration {
+    Duration::from_secs(
+        std::env::var("DALABA_CONFIG_CONFIRM_S")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(300),
+    )
+}
+
+/// Runs the agent with the configuration file at `config_path` until `shutdown` resolves
+/// or the controller revokes it.
 pub async fn run(
-    config: Config,
+    config_path: &Path,
     state_dir: &Path,
     shutdown: impl std::future::Future<Output = ()>,
 ) -> anyhow::Result<()> {
+    let store = ConfigStore::load(config_path, Instant::now(), confirm_window())?;
+    let config = store.config().clone();
     let mut state = AgentState::load(state_dir)?;
     let clock = AgentClock::new();
     let mut backoff = Backoff::default();
@@ -263,7 +290,7 @@ pub async fn run(
         let _ = url.set_scheme(scheme);
         url.as_str().trim_end_matches('/').to_owned()
     };
-    let relay_status: Arc<Mutex<Vec<dalaba_protocol::control::RelayStatus>>> = Arc::default();
+    let relay_status: RelayCell = Arc::default();
     {
         // Read the relays back every few seconds, for status reports.
         let (relay, cell) = (relay.clone(), Arc::clone(&relay_status));
@@ -281,7 +308,7 @@ pub async fn run(
                     })
                     .collect();
                 if let Ok(mut cell) = cell.lock() {
-                    *cell = states;
+                    *cell = (states, s.fault.clone());
                 }
             }
         });
@@ -306,15 +333,24 @@ pub async fn run(
         relay_status,
         seen: std::collections::HashSet::new(),
         config: config.clone(),
+        reload: false,
+        last_error: None,
+        store,
     };
+    runtime.config_version = runtime.store.version().to_owned();
     tokio::pin!(shutdown);
     loop {
+        roll_back_if_due(&mut runtime);
         let started = Instant::now();
+        let config = runtime.config.clone();
         let ended = tokio::select! {
             ended = connect_once(&config, &mut state, &clock, &mut runtime) => ended,
             () = &mut shutdown => Ended::Shutdown,
         };
         match ended {
+            Ended::Reload => {
+                tracing::info!(version = %runtime.config_version, "reconnecting with the pushed configuration");
+            }
             Ended::Shutdown => {
                 runtime.relay.shutdown().await;
                 return Ok(());
@@ -327,7 +363,11 @@ pub async fn run(
                 if started.elapsed() > Duration::from_secs(60) {
                     backoff.reset();
                 }
-                let delay = backoff.next_delay(rand::random::<f64>());
+                let mut delay = backoff.next_delay(rand::random::<f64>());
+                // Wake in time to roll back a pushed configuration that cannot connect.
+                if let Some(deadline) = runtime.store.poll_timeout() {
+                    delay = delay.min(deadline.saturating_duration_since(Instant::now()));
+                }
                 tracing::warn!(
                     "disconnected ({why}); reconnecting in {:.1} s",
                     delay.as_secs_f64()
@@ -383,6 +423,23 @@ async fn connect_once(
                         return Ended::Stop(format!("cannot store the agent id: {e}"));
                     }
                 }
+                Event::Ready if runtime.store.on_trial() => {
+                    // Reached the controller with the pushed configuration: keep it.
+                    match runtime.store.confirm() {
+                        Ok(()) => {
+                            tracing::info!(version = %runtime.config_version, "pushed configuration confirmed")
+                        }
+                        Err(e) => tracing::error!("confirming the configuration: {e}"),
+                    }
+                    println!(
+                        "session ready as {}",
+                        state.agent_id.as_ref().map_or("?", |a| a.as_str())
+                    );
+                    session.send(AgentMessage::Status(status(runtime, &session, clock)));
+                    while let Some(r) = runtime.pending.pop_front() {
+                        session.send(AgentMessage::Receipt(r));
+                    }
+                }
                 Event::Ready => {
                     // A line on stdout that scripts and tests can wait for.
                     println!(
@@ -415,6 +472,11 @@ async fn connect_once(
                     };
                 }
             }
+        }
+        if runtime.reload {
+            runtime.reload = false;
+            let _ = ws.close(None).await;
+            return Ended::Reload;
         }
         if session.is_ready() && Instant::now() >= next_status {
             next_status = Instant::now() + status_every;
@@ -559,6 +621,25 @@ fn obey(command: Command, runtime: &mut Runtime, session: &Session, clock: &Agen
             // Dropping the sender ends the stream once what is buffered has played.
             runtime.live.remove(&stop.stream_id);
         }
+        Command::ConfigPush(push) => {
+            match runtime
+                .store
+                .push(&push.config_version, &push.document, Instant::now())
+            {
+                Ok(config) => {
+                    tracing::info!(version = %push.config_version, "configuration pushed; on trial until the controller is reached with it");
+                    runtime.volume = config.audio.volume;
+                    runtime.config = config.clone();
+                    runtime.config_version = push.config_version;
+                    runtime.last_error = None;
+                    runtime.reload = true;
+                }
+                Err(e) => {
+                    tracing::warn!("{e}");
+                    runtime.last_error = Some(e.to_string());
+                }
+            }
+        }
         Command::RelayAllOff => {
             let relay = runtime.relay.clone();
             tokio::spawn(async move { relay.all_off().await });
@@ -589,6 +670,24 @@ fn fail(
         },
         at: session.controller_time(clock.now()).unwrap_or_default(),
     });
+}
+
+/// Puts the previous configuration back if a pushed one was not confirmed in time.
+fn roll_back_if_due(runtime: &mut Runtime) {
+    match runtime.store.poll(Instant::now()) {
+        Ok(Some(rollback)) => {
+            tracing::warn!(from = %rollback.from, to = %rollback.to, "pushed configuration never reached the controller; rolled back");
+            runtime.config = runtime.store.config().clone();
+            runtime.volume = runtime.config.audio.volume;
+            runtime.config_version = rollback.to;
+            runtime.last_error = Some(format!(
+                "configuration {} rolled back: the controller was not reachable with it",
+                rollback.from
+            ));
+        }
+        Ok(None) => {}
+        Err(e) => tracing::error!("rolling back the configuration: {e}"),
+    }
 }
 
 /// Routes one audio frame to its live stream; frames of unknown streams (not announced by
@@ -658,7 +757,13 @@ fn status(runtime: &Runtime, session: &Session, _clock: &AgentClock) -> StatusRe
             .unwrap_or_default(),
         queued: Vec::new(),
         volume: runtime.volume,
-        last_error: None,
+        // A relay board fault is the most urgent thing to show; then our own last error.
+        last_error: runtime
+            .relay_status
+            .lock()
+            .ok()
+            .and_then(|r| r.1.clone())
+            .or_else(|| runtime.last_error.clone()),
         firmware_version: env!("CARGO_PKG_VERSION").into(),
         config_version: runtime.config_version.clone(),
         schedule_version: 0,

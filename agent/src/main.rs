@@ -85,7 +85,6 @@ fn run(config: &std::path::Path, state_dir: &std::path::Path) -> anyhow::Result<
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
         )
         .init();
-    let config = Config::load(config).map_err(|e| anyhow::anyhow!("{}: {e}", config.display()))?;
     let runtime = tokio::runtime::Runtime::new()?;
     runtime.block_on(dalaba_agent::daemon::run(config, state_dir, async {
         let _ = tokio::signal::ctrl_c().await;

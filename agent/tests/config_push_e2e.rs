@@ -1,0 +1,231 @@
+//! Pushing a configuration to a real agent: applied after validation, kept once the agent
+//! reaches the controller with it, rolled back when it cannot.
+
+use std::process::Stdio;
+use std::time::Duration;
+
+use dalaba_protocol::command::{Command as Cmd, ConfigPush, SignedCommand};
+use dalaba_protocol::control::*;
+use dalaba_protocol::keys::Challenge;
+use dalaba_protocol::{
+    AgentMessage, CommandSigner, ControllerMessage, Timestamp, decode_agent_message,
+};
+use ed25519_dalek::SigningKey;
+use futures_util::{SinkExt as _, StreamExt as _};
+use tokio::net::TcpListener;
+use tokio_tungstenite::WebSocketStream;
+use tokio_tungstenite::tungstenite::Message;
+
+type Ws = WebSocketStream<tokio::net::TcpStream>;
+
+fn now_us() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_micros() as u64)
+}
+
+fn config(url: &str, key: &str, dir: &std::path::Path, volume: u8) -> String {
+    format!(
+        "[identity]\nagent_id = \"pole-1\"\narea_code = \"330106001001\"\n[controller]\nurl = \"{url}\"\npublic_key = \"{key}\"\nenrolment_token = \"t0ken\"\n[audio]\ndevice = \"null\"\nvolume = {volume}\n[cache]\ndir = \"{}\"\n",
+        dir.join("cache").display()
+    )
+}
+
+/// Accepts the agent's next connection and logs it in.
+async fn accept(listener: &TcpListener) -> Ws {
+    let (stream, _) = tokio::time::timeout(Duration::from_secs(20), listener.accept())
+        .await
+        .expect("agent connects")
+        .expect("accept");
+    let mut ws = tokio_tungstenite::accept_async(stream)
+        .await
+        .expect("websocket");
+    expect(&mut ws, |m| {
+        matches!(m, AgentMessage::Hello(_)).then_some(())
+    })
+    .await;
+    let welcome = ControllerMessage::Welcome(Welcome {
+        version: 1,
+        controller_id: "test".into(),
+        challenge: Challenge([1; 32]),
+        server_time: Timestamp(now_us()),
+    });
+    ws.send(Message::Text(welcome.to_json().into()))
+        .await
+        .expect("welcome");
+    // First connection: enrolment with the token; later ones: login.
+    let enrol = expect(&mut ws, |m| match m {
+        AgentMessage::Enrol(_) => Some(true),
+        AgentMessage::Login(_) => Some(false),
+        _ => None,
+    })
+    .await;
+    let (agent_id, heartbeat_interval_ms, status_interval_ms) =
+        ("pole-1".parse().expect("id"), 10_000, 60_000);
+    let ok = if enrol {
+        ControllerMessage::Enrolled(Enrolled {
+            agent_id,
+            heartbeat_interval_ms,
+            status_interval_ms,
+        })
+    } else {
+        ControllerMessage::LoginOk(LoginOk {
+            agent_id,
+            heartbeat_interval_ms,
+            status_interval_ms,
+        })
+    };
+    ws.send(Message::Text(ok.to_json().into()))
+        .await
+        .expect("login_ok");
+    ws
+}
+
+/// Reads agent messages (answering pings) until `pred` picks one.
+async fn expect<T>(ws: &mut Ws, pred: impl Fn(&AgentMessage) -> Option<T>) -> T {
+    tokio::time::timeout(Duration::from_secs(20), async {
+        loop {
+            let Some(Ok(Message::Text(t))) = ws.next().await else {
+                continue;
+            };
+            let m = decode_agent_message(t.as_bytes()).expect("protocol");
+            if let AgentMessage::Ping(p) = &m {
+                let t2 = now_us();
+                let pong = ControllerMessage::Pong(Pong {
+                    id: p.id,
+                    t1: p.t1,
+                    t2,
+                    t3: t2,
+                });
+                ws.send(Message::Text(pong.to_json().into()))
+                    .await
+                    .expect("pong");
+                continue;
+            }
+            if let Some(v) = pred(&m) {
+                return v;
+            }
+        }
+    })
+    .await
+    .expect("the expected message did not come")
+}
+
+fn status(m: &AgentMessage) -> Option<StatusReport> {
+    match m {
+        AgentMessage::Status(s) => Some(s.clone()),
+        _ => None,
+    }
+}
+
+async fn push(ws: &mut Ws, signer: &CommandSigner, seq: u64, version: &str, document: String) {
+    let now = now_us();
+    let envelope = signer.sign(&SignedCommand {
+        seq,
+        audience: "pole-1".parse().expect("id"),
+        issued_at: Timestamp(now),
+        not_before: Timestamp(now - 1_000_000),
+        not_after: Timestamp(now + 60_000_000),
+        command: Cmd::ConfigPush(ConfigPush {
+            config_version: version.into(),
+            document,
+        }),
+    });
+    ws.send(Message::Text(
+        ControllerMessage::Signed(envelope).to_json().into(),
+    ))
+    .await
+    .expect("push");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pushed_config_is_kept_or_rolled_back() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let signer = CommandSigner::new(SigningKey::from_bytes(&[5; 32]));
+    let key = signer.public_key().to_base64();
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let url = format!("ws://{}/agent/ws", listener.local_addr().expect("addr"));
+    let path = dir.path().join("agent.toml");
+    std::fs::write(&path, config(&url, &key, dir.path(), 80)).expect("config");
+    let _agent = tokio::process::Command::new(env!("CARGO_BIN_EXE_dalaba-agent"))
+        .arg("run")
+        .arg("--config")
+        .arg(&path)
+        .arg("--state-dir")
+        .arg(dir.path().join("state"))
+        .env("DALABA_CONFIG_CONFIRM_S", "2")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("agent");
+
+    let mut ws = accept(&listener).await;
+    let s = expect(&mut ws, status).await;
+    assert_eq!(
+        (s.config_version.as_str(), s.volume.percent()),
+        ("local", 80)
+    );
+
+    // An invalid configuration changes nothing, and says why.
+    push(
+        &mut ws,
+        &signer,
+        1,
+        "bad",
+        config(&url, &key, dir.path(), 80).replace("volume = 80", "volume = 180"),
+    )
+    .await;
+    let s = expect(&mut ws, status).await;
+    assert_eq!(s.config_version, "local");
+    assert!(
+        s.last_error
+            .as_deref()
+            .is_some_and(|e| e.contains("audio.volume: 180 is out of range")),
+        "{s:?}"
+    );
+
+    // A good one: the agent reconnects with it and keeps it.
+    push(
+        &mut ws,
+        &signer,
+        2,
+        "v2",
+        config(&url, &key, dir.path(), 45),
+    )
+    .await;
+    let mut ws = accept(&listener).await;
+    let s = expect(&mut ws, status).await;
+    assert_eq!((s.config_version.as_str(), s.volume.percent()), ("v2", 45));
+    assert!(
+        !dir.path().join("agent.toml.previous").exists(),
+        "confirmed"
+    );
+
+    // One that points nowhere: the agent cannot connect, and comes back on v2.
+    let nowhere = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let dead_url = format!("ws://{}/agent/ws", nowhere.local_addr().expect("addr"));
+    drop(nowhere);
+    push(
+        &mut ws,
+        &signer,
+        3,
+        "v3",
+        config(&dead_url, &key, dir.path(), 20),
+    )
+    .await;
+    let mut ws = accept(&listener).await;
+    let s = expect(&mut ws, status).await;
+    assert_eq!((s.config_version.as_str(), s.volume.percent()), ("v2", 45));
+    assert!(
+        s.last_error
+            .as_deref()
+            .is_some_and(|e| e.contains("v3 rolled back")),
+        "{s:?}"
+    );
+    assert!(
+        std::fs::read_to_string(&path)
+            .expect("read")
+            .contains("volume = 45")
+    );
+}
