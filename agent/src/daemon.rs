@@ -753,7 +753,7 @@ fn status(runtime: &Runtime, session: &Session, _clock: &AgentClock) -> StatusRe
         relays: runtime
             .relay_status
             .lock()
-            .map(|r| r.clone())
+            .map(|r| r.0.clone())
             .unwrap_or_default(),
         queued: Vec::new(),
         volume: runtime.volume,
