@@ -257,11 +257,12 @@ pub async fn run(
         Relay::Board(b) => b.warm_up,
         Relay::None => Duration::ZERO,
     };
-    let power = crate::player::Power {
+    // Without a relay board there is nothing to switch: no round trip before each start.
+    let power = matches!(config.relay, Relay::Board(_)).then(|| crate::player::Power {
         relay: relay.clone(),
         runtime: tokio::runtime::Handle::current(),
         warm_up,
-    };
+    });
     let player = crate::player::spawn(
         sink,
         {
@@ -276,7 +277,7 @@ pub async fn run(
         },
         receipts_tx.clone(),
         Arc::clone(&playing),
-        Some(power),
+        power,
     );
     let cache = MediaCache::open(&config.cache.dir, config.cache.max_bytes)?;
     let base_url = {
@@ -571,10 +572,34 @@ fn obey(command: Command, runtime: &mut Runtime, session: &Session, clock: &Agen
                 match fetch(&cache, &http, &base, &play.media).await {
                     Ok(file) => {
                         let (broadcast, start, volume, priority, repeat, gap_ms) = job_base;
+                        // Decode now, ahead of the start, off the async threads.
+                        let decoded = tokio::task::spawn_blocking(move || {
+                            dalaba_audio::transcode::decode_ogg_opus_file(
+                                &file,
+                                Duration::from_secs(6 * 3600),
+                            )
+                        })
+                        .await;
+                        let samples = match decoded {
+                            Ok(Ok(d)) => Arc::new(d.samples),
+                            Ok(Err(e)) => {
+                                let _ = receipts.send(Receipt {
+                                    broadcast_id: broadcast,
+                                    entry_id: None,
+                                    state: ReceiptState::Failed {
+                                        reason: FailReason::MediaCorrupt,
+                                        detail: Some(e.to_string()),
+                                    },
+                                    at,
+                                });
+                                return;
+                            }
+                            Err(_) => return,
+                        };
                         player.play(PlayJob {
                             broadcast,
                             hash: play.media.hash,
-                            file,
+                            samples,
                             start,
                             volume,
                             priority,

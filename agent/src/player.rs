@@ -6,14 +6,12 @@
 //! highest priority and earliest start first. The output (a cpal device, or a WAV file per
 //! broadcast) is opened for a job and released after it.
 
-use std::path::PathBuf;
 use std::sync::mpsc::{self, RecvTimeoutError};
 use std::time::{Duration, Instant};
 
 use dalaba_audio::jitter::{Frame, JitterConfig};
 use dalaba_audio::playout::LivePlayout;
 use dalaba_audio::sink::{Sink, SinkSpec, VolumeRamp};
-use dalaba_audio::transcode::decode_ogg_opus_file;
 use dalaba_protocol::control::{FailReason, NowPlaying, PlaySource, Receipt, ReceiptState};
 use dalaba_protocol::{BroadcastId, Priority, Timestamp, Volume};
 
@@ -24,8 +22,9 @@ pub struct PlayJob {
     pub broadcast: BroadcastId,
     /// The media's hash (for status).
     pub hash: dalaba_protocol::MediaHash,
-    /// The verified Ogg Opus file.
-    pub file: PathBuf,
+    /// The decoded audio (mono, 48 kHz), decoded ahead of the start so that the start is
+    /// on time.
+    pub samples: std::sync::Arc<Vec<f32>>,
     /// When the first sample must sound.
     pub start: Instant,
     /// Volume, caps already applied.
@@ -448,27 +447,32 @@ impl Player {
     }
 
     fn play(&mut self, job: &PlayJob) -> Outcome {
-        let samples = match decode_ogg_opus_file(&job.file, Duration::from_secs(6 * 3600)) {
-            Ok(d) => d.samples,
-            Err(e) => return Outcome::Failed(FailReason::MediaCorrupt, e.to_string()),
-        };
+        // Every speaker's output follows one timeline: sample k belongs at start + k/48 kHz.
+        // Waking late (a busy scheduler, a restart, a reconnect) does not shift the
+        // timeline: the late part is skipped, so neighbours stay in step. The receipt's
+        // time is the timeline's origin in controller time.
+        let now = (self.now)();
+        let late = Instant::now().saturating_duration_since(job.start);
+        let started = Timestamp(now.0.saturating_sub(late.as_micros() as u64));
+        let samples: &[f32] = &job.samples;
+        let skip = ((late.as_secs_f64() * 48_000.0) as usize).min(samples.len());
+        if late > Duration::from_millis(20) {
+            tracing::info!(broadcast = %job.broadcast, late_ms = late.as_millis() as u64, "joining a broadcast in progress");
+        }
         let mut sink = match self.open_sink(job.broadcast) {
             Ok(s) => s,
             Err(e) => return Outcome::Failed(FailReason::DeviceError, e.to_string()),
         };
-        self.receipt(job.broadcast, ReceiptState::Playing);
+        let _ = self.receipts.send(Receipt {
+            broadcast_id: job.broadcast,
+            entry_id: None,
+            state: ReceiptState::Playing,
+            at: started,
+        });
         let mut ramp = VolumeRamp::new(0.0, 10);
         ramp.set_percent(job.volume.percent());
         let gap = vec![0.0f32; (job.gap_ms as usize) * 48];
-        // Started late (the agent restarted or reconnected mid-broadcast): join where the
-        // others are, not at the beginning.
-        let late = Instant::now().saturating_duration_since(job.start);
-        let skip = if late > Duration::from_millis(100) {
-            ((late.as_secs_f64() * 48_000.0) as usize).min(samples.len())
-        } else {
-            0
-        };
-        let (full, first) = (&samples[..], &samples[skip..]);
+        let (full, first) = (samples, &samples[skip..]);
         let mut block = Vec::with_capacity(960);
         for round in 0..job.repeat.max(1) {
             let pieces: [&[f32]; 2] = if round == 0 {

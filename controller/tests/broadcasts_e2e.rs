@@ -11,6 +11,16 @@ use serde_json::{Value, json};
 
 const TONE_HZ: f64 = 1000.0;
 
+/// These tests start several processes each and measure timing: on a 2-core machine they
+/// run one at a time, so one test's load does not skew another's measurements.
+static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    SERIAL
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
 /// A 1.5 s, 1 kHz tone at 44.1 kHz, as WAV bytes.
 fn tone_wav() -> Vec<u8> {
     let mut cursor = std::io::Cursor::new(Vec::new());
@@ -76,6 +86,7 @@ fn assert_is_the_tone(samples: &[f32], who: &str) {
 
 #[test]
 fn upload_and_broadcast_to_targets() {
+    let _serial = serial();
     let dir = tempfile::tempdir().expect("tempdir");
     let data = dir.path().join("controller");
     let (ctl, password) = start_controller_env(&data, &[("DALABA_MAX_UPLOAD_MB", "1")]);
@@ -170,6 +181,7 @@ fn upload_and_broadcast_to_targets() {
         // Everyone started together, at the commanded time.
         let start_at = sent["start_at"].as_u64().expect("start_at");
         let spread = starts.iter().max().expect("max") - starts.iter().min().expect("min");
+        eprintln!("{target}: start times spread {spread} µs");
         assert!(spread <= 5_000, "{target}: start times spread {spread} µs");
         assert!(
             starts.iter().all(|&s| s.abs_diff(start_at) <= 50_000),
@@ -291,6 +303,7 @@ fn stream_tone_with(
 
 #[test]
 fn live_call_reaches_its_targets_in_order_without_gaps() {
+    let _serial = serial();
     let dir = tempfile::tempdir().expect("tempdir");
     let (ctl, password) = start_controller_env(&dir.path().join("controller"), &[]);
     let api = Api::login(&ctl.addr, &password);
@@ -371,6 +384,7 @@ fn assert_is_the_tone_anywhere(samples: &[f32], who: &str) {
 
 #[test]
 fn an_agent_killed_mid_call_comes_back_and_resumes() {
+    let _serial = serial();
     let dir = tempfile::tempdir().expect("tempdir");
     let (ctl, password) = start_controller_env(&dir.path().join("controller"), &[]);
     let api = Api::login(&ctl.addr, &password);
