@@ -119,6 +119,7 @@ pub fn router(state: AppState) -> Router {
             get(get_agent).patch(edit_agent).delete(retire_agent),
         )
         .route("/api/areas", get(areas))
+        .route("/api/agents/{id}/config", post(push_config))
         .route("/agent/ws", get(crate::agent_link::agent_ws))
         .route("/api/media", get(crate::media::list))
         .route("/api/media/{id}", get(crate::media::get))
@@ -424,6 +425,45 @@ async fn areas(
         .collect();
     agents.sort();
     Ok(Json(area_tree(&agents, "", 0)))
+}
+
+#[derive(Deserialize)]
+struct PushConfig {
+    config_version: String,
+    document: String,
+}
+
+/// `POST /api/agents/{id}/config`: sends the agent a new configuration file (signed). The
+/// agent validates it, reconnects with it, and rolls it back if it cannot reach the
+/// controller with it; its status shows the version in use.
+async fn push_config(
+    State(state): State<AppState>,
+    user: AuthUser,
+    Path(id): Path<String>,
+    Json(req): Json<PushConfig>,
+) -> Result<StatusCode, AppError> {
+    let id = parse_agent_id(&id)?;
+    if req.config_version.trim().is_empty() || req.config_version.len() > 64 {
+        return Err(AppError::BadRequest(
+            "config_version: 1 to 64 characters".into(),
+        ));
+    }
+    if req.document.len() > dalaba_protocol::limits::MAX_CONFIG_DOCUMENT {
+        return Err(AppError::TooLarge("document: larger than 64 KiB".into()));
+    }
+    state
+        .storage
+        .agent(&id)?
+        .ok_or_else(|| AppError::NotFound(format!("agent {id}")))?;
+    let command =
+        dalaba_protocol::command::Command::ConfigPush(dalaba_protocol::command::ConfigPush {
+            config_version: req.config_version,
+            document: req.document,
+        });
+    crate::broadcast::send_command(&state, &id, command)
+        .map_err(|why| AppError::Conflict(format!("agent {id}: {why}")))?;
+    tracing::info!(user = %user.name, agent = %id, "configuration pushed");
+    Ok(StatusCode::ACCEPTED)
 }
 
 async fn retire_agent(

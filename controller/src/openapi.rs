@@ -61,6 +61,11 @@ pub fn document() -> Value {
                 "delete": {"summary": "Retire (revoke) an agent: it is disconnected and cannot log in again", "security": secured,
                     "responses": {"204": {"description": "retired"}, "401": error_response(), "404": error_response()}}
             },
+            "/api/agents/{id}/config": {"post": {"summary": "Push a new configuration file to an agent (signed; validated and rolled back by the agent if it cannot reach the controller with it)", "security": secured,
+                "parameters": [{"name": "id", "in": "path", "required": true, "schema": {"type": "string"}}],
+                "requestBody": {"required": true, "content": {"application/json": {"schema": {"type": "object", "required": ["config_version", "document"], "properties": {
+                    "config_version": {"type": "string"}, "document": {"type": "string", "description": "the whole agent.toml"}}}}}},
+                "responses": {"202": {"description": "sent"}, "400": error_response(), "401": error_response(), "404": error_response(), "409": error_response(), "413": error_response()}}},
             "/api/areas": {"get": {"summary": "The area tree of the agents' area codes, with counts", "security": secured,
                 "responses": {"200": {"description": "province → city → county → township → village"}, "401": error_response()}}},
             "/agent/ws": {"get": {"summary": "The agents' WebSocket endpoint (PROTOCOL.md)", "responses": {"101": {"description": "switching protocols"}}}},

@@ -53,6 +53,45 @@ fn enrol_restart_and_retire() {
         "{err}"
     );
 
+    let (status, _) = api.call(
+        "POST",
+        "/api/agents",
+        Some(json!({"id": "w-1", "name": "西村", "area_code": "330106002007"})),
+    );
+    assert_eq!(status, 201);
+
+    // Edit: rename and regroup; a bad area code is refused.
+    let (status, edited) = api.call(
+        "PATCH",
+        "/api/agents/village-1",
+        Some(json!({"name": "东村村委会", "groups": ["east", "school"]})),
+    );
+    assert_eq!(status, 200, "{edited}");
+    assert_eq!(edited["name"], "东村村委会");
+    assert_eq!(edited["groups"], json!(["east", "school"]));
+    let (status, _) = api.call(
+        "PATCH",
+        "/api/agents/village-1",
+        Some(json!({"area_code": "12"})),
+    );
+    assert_eq!(status, 400);
+
+    // The area tree: one province, city and county; two townships, one village each.
+    let (_, tree) = api.call("GET", "/api/areas", None);
+    assert_eq!(tree[0]["code"], "33");
+    let county = &tree[0]["children"][0]["children"][0];
+    assert_eq!(county["code"], "330106");
+    assert_eq!(county["level"], "county");
+    assert_eq!(county["agents"], 2);
+    let townships: Vec<&str> = county["children"]
+        .as_array()
+        .expect("townships")
+        .iter()
+        .filter_map(|t| t["code"].as_str())
+        .collect();
+    assert_eq!(townships, ["330106001", "330106002"]);
+    assert_eq!(county["children"][0]["children"][0]["code"], "330106001002");
+
     // The agent enrols with its one-time token and is online.
     let a_dir = dir.path().join("agent-1");
     std::fs::create_dir_all(&a_dir).expect("mkdir");
@@ -99,6 +138,32 @@ fn enrol_restart_and_retire() {
     let (_, listed) = api.call("GET", "/api/agents/village-1", None);
     assert_eq!(listed["online"].as_bool(), Some(true), "{listed}");
 
+    // A new configuration pushed from the controller: the agent applies it (reconnecting)
+    // and keeps it once it is back.
+    let pushed = std::fs::read_to_string(&config)
+        .expect("read")
+        .replace("device = \"null\"", "device = \"null\"\nvolume = 35");
+    let (status, err) = api.call(
+        "POST",
+        "/api/agents/village-1/config",
+        Some(json!({"config_version": "v2", "document": pushed})),
+    );
+    assert_eq!(status, 202, "{err}");
+    agent.wait_for("session ready as village-1");
+    assert_eq!(
+        std::fs::read_to_string(a_dir.join("agent.toml.version")).expect("version"),
+        "v2"
+    );
+    assert!(
+        std::fs::read_to_string(&config)
+            .expect("read")
+            .contains("volume = 35")
+    );
+    assert!(
+        !a_dir.join("agent.toml.previous").exists(),
+        "confirmed on reconnect"
+    );
+
     // Retired: disconnected, and it stops trying.
     let (status, _) = api.call("DELETE", "/api/agents/village-1", None);
     assert_eq!(status, 204);
@@ -138,6 +203,8 @@ fn openapi_documents_every_route() {
         "/api/controller",
         "/api/agents",
         "/api/agents/{id}",
+        "/api/agents/{id}/config",
+        "/api/areas",
         "/agent/ws",
         "/api/media",
         "/api/media/{id}",

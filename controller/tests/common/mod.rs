@@ -23,7 +23,11 @@ impl Proc {
     pub fn spawn(cmd: &mut Command) -> Self {
         let mut child = cmd
             .stdout(Stdio::piped())
-            .stderr(Stdio::null())
+            .stderr(if std::env::var_os("DALABA_E2E_LOGS").is_some() {
+                Stdio::inherit()
+            } else {
+                Stdio::null()
+            })
             .spawn()
             .expect("spawn");
         let stdout = child.stdout.take().expect("stdout");
