@@ -572,34 +572,10 @@ fn obey(command: Command, runtime: &mut Runtime, session: &Session, clock: &Agen
                 match fetch(&cache, &http, &base, &play.media).await {
                     Ok(file) => {
                         let (broadcast, start, volume, priority, repeat, gap_ms) = job_base;
-                        // Decode now, ahead of the start, off the async threads.
-                        let decoded = tokio::task::spawn_blocking(move || {
-                            dalaba_audio::transcode::decode_ogg_opus_file(
-                                &file,
-                                Duration::from_secs(6 * 3600),
-                            )
-                        })
-                        .await;
-                        let samples = match decoded {
-                            Ok(Ok(d)) => Arc::new(d.samples),
-                            Ok(Err(e)) => {
-                                let _ = receipts.send(Receipt {
-                                    broadcast_id: broadcast,
-                                    entry_id: None,
-                                    state: ReceiptState::Failed {
-                                        reason: FailReason::MediaCorrupt,
-                                        detail: Some(e.to_string()),
-                                    },
-                                    at,
-                                });
-                                return;
-                            }
-                            Err(_) => return,
-                        };
                         player.play(PlayJob {
                             broadcast,
                             hash: play.media.hash,
-                            samples,
+                            file,
                             start,
                             volume,
                             priority,

@@ -10,6 +10,7 @@ use std::sync::mpsc::{self, RecvTimeoutError};
 use std::time::{Duration, Instant};
 
 use dalaba_audio::jitter::{Frame, JitterConfig};
+use dalaba_audio::ogg_opus::OpusFileSource;
 use dalaba_audio::playout::LivePlayout;
 use dalaba_audio::sink::{Sink, SinkSpec, VolumeRamp};
 use dalaba_protocol::control::{FailReason, NowPlaying, PlaySource, Receipt, ReceiptState};
@@ -22,9 +23,9 @@ pub struct PlayJob {
     pub broadcast: BroadcastId,
     /// The media's hash (for status).
     pub hash: dalaba_protocol::MediaHash,
-    /// The decoded audio (mono, 48 kHz), decoded ahead of the start so that the start is
-    /// on time.
-    pub samples: std::sync::Arc<Vec<f32>>,
+    /// The verified Ogg Opus file. It is decoded block by block while it plays, so memory
+    /// does not grow with its length (an hour is 690 MB decoded).
+    pub file: std::path::PathBuf,
     /// When the first sample must sound.
     pub start: Instant,
     /// Volume, caps already applied.
@@ -454,8 +455,7 @@ impl Player {
         let now = (self.now)();
         let late = Instant::now().saturating_duration_since(job.start);
         let started = Timestamp(now.0.saturating_sub(late.as_micros() as u64));
-        let samples: &[f32] = &job.samples;
-        let skip = ((late.as_secs_f64() * 48_000.0) as usize).min(samples.len());
+        let mut skip = (late.as_secs_f64() * 48_000.0) as usize;
         if late > Duration::from_millis(20) {
             tracing::info!(broadcast = %job.broadcast, late_ms = late.as_millis() as u64, "joining a broadcast in progress");
         }
@@ -472,25 +472,38 @@ impl Player {
         let mut ramp = VolumeRamp::new(0.0, 10);
         ramp.set_percent(job.volume.percent());
         let gap = vec![0.0f32; (job.gap_ms as usize) * 48];
-        let (full, first) = (samples, &samples[skip..]);
         let mut block = Vec::with_capacity(960);
+        let mut decoded = Vec::new();
         for round in 0..job.repeat.max(1) {
-            let pieces: [&[f32]; 2] = if round == 0 {
-                [&[], first]
-            } else {
-                [&gap, full]
+            let mut source = match OpusFileSource::open(&job.file) {
+                Ok(s) => s,
+                Err(e) => return Outcome::Failed(FailReason::MediaCorrupt, e.to_string()),
             };
-            for chunk in pieces.iter().flat_map(|p| p.chunks(960)) {
-                // Between blocks: anything new?
-                if let Some(outcome) = self.interrupt(job.broadcast, job.priority) {
-                    let _ = sink.finish();
-                    return outcome;
+            let mut pending_gap: &[f32] = if round == 0 { &[] } else { &gap };
+            loop {
+                decoded.clear();
+                match source.read(&mut decoded) {
+                    Ok(true) => {}
+                    Ok(false) => break,
+                    Err(e) => return Outcome::Failed(FailReason::MediaCorrupt, e.to_string()),
                 }
-                block.clear();
-                block.extend_from_slice(chunk);
-                ramp.apply(&mut block);
-                if let Err(e) = sink.write(&block) {
-                    return Outcome::Failed(FailReason::DeviceError, e.to_string());
+                // Late: drop what is already past (only ever in the first round).
+                let dropped = skip.min(decoded.len());
+                skip -= dropped;
+                let audio = &decoded[dropped..];
+                let gap_now = std::mem::take(&mut pending_gap);
+                for chunk in gap_now.chunks(960).chain(audio.chunks(960)) {
+                    // Between blocks: anything new?
+                    if let Some(outcome) = self.interrupt(job.broadcast, job.priority) {
+                        let _ = sink.finish();
+                        return outcome;
+                    }
+                    block.clear();
+                    block.extend_from_slice(chunk);
+                    ramp.apply(&mut block);
+                    if let Err(e) = sink.write(&block) {
+                        return Outcome::Failed(FailReason::DeviceError, e.to_string());
+                    }
                 }
             }
         }
