@@ -424,30 +424,22 @@ async fn connect_once(
                         return Ended::Stop(format!("cannot store the agent id: {e}"));
                     }
                 }
-                Event::Ready if runtime.store.on_trial() => {
-                    // Reached the controller with the pushed configuration: keep it.
-                    match runtime.store.confirm() {
-                        Ok(()) => {
-                            tracing::info!(version = %runtime.config_version, "pushed configuration confirmed")
-                        }
-                        Err(e) => tracing::error!("confirming the configuration: {e}"),
-                    }
-                    println!(
-                        "session ready as {}",
-                        state.agent_id.as_ref().map_or("?", |a| a.as_str())
-                    );
-                    session.send(AgentMessage::Status(status(runtime, &session, clock)));
-                    while let Some(r) = runtime.pending.pop_front() {
-                        session.send(AgentMessage::Receipt(r));
-                    }
-                }
                 Event::Ready => {
+                    if runtime.store.on_trial() {
+                        // Reached the controller with the pushed configuration: keep it.
+                        match runtime.store.confirm() {
+                            Ok(()) => {
+                                tracing::info!(version = %runtime.config_version, "pushed configuration confirmed")
+                            }
+                            Err(e) => tracing::error!("confirming the configuration: {e}"),
+                        }
+                    }
                     // A line on stdout that scripts and tests can wait for.
                     println!(
                         "session ready as {}",
                         state.agent_id.as_ref().map_or("?", |a| a.as_str())
                     );
-                    session.send(AgentMessage::Status(status(runtime, &session, clock)));
+                    session.send(AgentMessage::Status(status(runtime, &session)));
                     while let Some(r) = runtime.pending.pop_front() {
                         session.send(AgentMessage::Receipt(r));
                     }
@@ -458,7 +450,7 @@ async fn connect_once(
                         continue;
                     }
                     obey(command.command, runtime, &session, clock);
-                    session.send(AgentMessage::Status(status(runtime, &session, clock)));
+                    session.send(AgentMessage::Status(status(runtime, &session)));
                 }
                 Event::Rejected(e) => tracing::warn!("refused a command: {e}"),
                 Event::ControllerError(e) => {
@@ -481,7 +473,7 @@ async fn connect_once(
         }
         if session.is_ready() && Instant::now() >= next_status {
             next_status = Instant::now() + status_every;
-            session.send(AgentMessage::Status(status(runtime, &session, clock)));
+            session.send(AgentMessage::Status(status(runtime, &session)));
             continue;
         }
         let wake = session
@@ -497,7 +489,7 @@ async fn connect_once(
                 if session.is_ready() {
                     session.send(AgentMessage::Receipt(receipt));
                     // What is playing changed: the console sees it at once.
-                    session.send(AgentMessage::Status(status(runtime, &session, clock)));
+                    session.send(AgentMessage::Status(status(runtime, &session)));
                 } else {
                     runtime.pending.push_back(receipt);
                 }
@@ -748,7 +740,7 @@ fn lock(cache: &Mutex<MediaCache>) -> std::sync::MutexGuard<'_, MediaCache> {
         .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
-fn status(runtime: &Runtime, session: &Session, _clock: &AgentClock) -> StatusReport {
+fn status(runtime: &Runtime, session: &Session) -> StatusReport {
     StatusReport {
         playing: runtime.playing.lock().ok().and_then(|p| p.clone()),
         relays: runtime

@@ -1,114 +1,22 @@
 //! Pushing a configuration to a real agent: applied after validation, kept once the agent
 //! reaches the controller with it, rolled back when it cannot.
 
-use std::process::Stdio;
-use std::time::Duration;
+mod common;
 
+use common::fake_controller::{Ws, accept, expect, now_us, spawn_agent};
 use dalaba_protocol::command::{Command as Cmd, ConfigPush, SignedCommand};
 use dalaba_protocol::control::*;
-use dalaba_protocol::keys::Challenge;
-use dalaba_protocol::{
-    AgentMessage, CommandSigner, ControllerMessage, Timestamp, decode_agent_message,
-};
+use dalaba_protocol::{AgentMessage, CommandSigner, ControllerMessage, Timestamp};
 use ed25519_dalek::SigningKey;
-use futures_util::{SinkExt as _, StreamExt as _};
+use futures_util::SinkExt as _;
 use tokio::net::TcpListener;
-use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::Message;
-
-type Ws = WebSocketStream<tokio::net::TcpStream>;
-
-fn now_us() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_micros() as u64)
-}
 
 fn config(url: &str, key: &str, dir: &std::path::Path, volume: u8) -> String {
     format!(
         "[identity]\nagent_id = \"pole-1\"\narea_code = \"330106001001\"\n[controller]\nurl = \"{url}\"\npublic_key = \"{key}\"\nenrolment_token = \"t0ken\"\n[audio]\ndevice = \"null\"\nvolume = {volume}\n[cache]\ndir = \"{}\"\n",
         dir.join("cache").display()
     )
-}
-
-/// Accepts the agent's next connection and logs it in.
-async fn accept(listener: &TcpListener) -> Ws {
-    let (stream, _) = tokio::time::timeout(Duration::from_secs(20), listener.accept())
-        .await
-        .expect("agent connects")
-        .expect("accept");
-    let mut ws = tokio_tungstenite::accept_async(stream)
-        .await
-        .expect("websocket");
-    expect(&mut ws, |m| {
-        matches!(m, AgentMessage::Hello(_)).then_some(())
-    })
-    .await;
-    let welcome = ControllerMessage::Welcome(Welcome {
-        version: 1,
-        controller_id: "test".into(),
-        challenge: Challenge([1; 32]),
-        server_time: Timestamp(now_us()),
-    });
-    ws.send(Message::Text(welcome.to_json().into()))
-        .await
-        .expect("welcome");
-    // First connection: enrolment with the token; later ones: login.
-    let enrol = expect(&mut ws, |m| match m {
-        AgentMessage::Enrol(_) => Some(true),
-        AgentMessage::Login(_) => Some(false),
-        _ => None,
-    })
-    .await;
-    let (agent_id, heartbeat_interval_ms, status_interval_ms) =
-        ("pole-1".parse().expect("id"), 10_000, 60_000);
-    let ok = if enrol {
-        ControllerMessage::Enrolled(Enrolled {
-            agent_id,
-            heartbeat_interval_ms,
-            status_interval_ms,
-        })
-    } else {
-        ControllerMessage::LoginOk(LoginOk {
-            agent_id,
-            heartbeat_interval_ms,
-            status_interval_ms,
-        })
-    };
-    ws.send(Message::Text(ok.to_json().into()))
-        .await
-        .expect("login_ok");
-    ws
-}
-
-/// Reads agent messages (answering pings) until `pred` picks one.
-async fn expect<T>(ws: &mut Ws, pred: impl Fn(&AgentMessage) -> Option<T>) -> T {
-    tokio::time::timeout(Duration::from_secs(20), async {
-        loop {
-            let Some(Ok(Message::Text(t))) = ws.next().await else {
-                continue;
-            };
-            let m = decode_agent_message(t.as_bytes()).expect("protocol");
-            if let AgentMessage::Ping(p) = &m {
-                let t2 = now_us();
-                let pong = ControllerMessage::Pong(Pong {
-                    id: p.id,
-                    t1: p.t1,
-                    t2,
-                    t3: t2,
-                });
-                ws.send(Message::Text(pong.to_json().into()))
-                    .await
-                    .expect("pong");
-                continue;
-            }
-            if let Some(v) = pred(&m) {
-                return v;
-            }
-        }
-    })
-    .await
-    .expect("the expected message did not come")
 }
 
 fn status(m: &AgentMessage) -> Option<StatusReport> {
@@ -147,20 +55,13 @@ async fn pushed_config_is_kept_or_rolled_back() {
     let url = format!("ws://{}/agent/ws", listener.local_addr().expect("addr"));
     let path = dir.path().join("agent.toml");
     std::fs::write(&path, config(&url, &key, dir.path(), 80)).expect("config");
-    let _agent = tokio::process::Command::new(env!("CARGO_BIN_EXE_dalaba-agent"))
-        .arg("run")
-        .arg("--config")
-        .arg(&path)
-        .arg("--state-dir")
-        .arg(dir.path().join("state"))
-        .env("DALABA_CONFIG_CONFIRM_S", "2")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("agent");
+    let _agent = spawn_agent(
+        &path,
+        &dir.path().join("state"),
+        &[("DALABA_CONFIG_CONFIRM_S", "2")],
+    );
 
-    let mut ws = accept(&listener).await;
+    let mut ws = accept(&listener, "pole-1").await;
     let s = expect(&mut ws, status).await;
     assert_eq!(
         (s.config_version.as_str(), s.volume.percent()),
@@ -194,7 +95,7 @@ async fn pushed_config_is_kept_or_rolled_back() {
         config(&url, &key, dir.path(), 45),
     )
     .await;
-    let mut ws = accept(&listener).await;
+    let mut ws = accept(&listener, "pole-1").await;
     let s = expect(&mut ws, status).await;
     assert_eq!((s.config_version.as_str(), s.volume.percent()), ("v2", 45));
     assert!(
@@ -214,7 +115,7 @@ async fn pushed_config_is_kept_or_rolled_back() {
         config(&dead_url, &key, dir.path(), 20),
     )
     .await;
-    let mut ws = accept(&listener).await;
+    let mut ws = accept(&listener, "pole-1").await;
     let s = expect(&mut ws, status).await;
     assert_eq!((s.config_version.as_str(), s.volume.percent()), ("v2", 45));
     assert!(

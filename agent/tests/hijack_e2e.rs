@@ -3,25 +3,15 @@
 //! agent obeys only fresh, correctly signed commands addressed to it, and says why it
 //! refuses the rest: replayed, unknown key, bad signature, stale, or for someone else.
 
-use std::process::Stdio;
-use std::time::Duration;
+mod common;
 
+use common::fake_controller::{accept, expect, now_us, spawn_agent, text};
 use dalaba_protocol::command::{Command as Cmd, SetVolume, SignedCommand};
 use dalaba_protocol::control::*;
 use dalaba_protocol::envelope::SignedEnvelope;
-use dalaba_protocol::keys::Challenge;
-use dalaba_protocol::{
-    AgentMessage, CommandSigner, ControllerMessage, Timestamp, Volume, decode_agent_message,
-};
+use dalaba_protocol::{AgentMessage, CommandSigner, ControllerMessage, Timestamp, Volume};
 use ed25519_dalek::SigningKey;
-use futures_util::{SinkExt as _, StreamExt as _};
-use tokio_tungstenite::tungstenite::Message;
-
-fn now_us() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_micros() as u64)
-}
+use futures_util::SinkExt as _;
 
 fn command(seq: u64, audience: &str, not_after: u64, volume: u8) -> SignedCommand {
     let now = now_us();
@@ -57,78 +47,9 @@ async fn forged_replayed_and_stale_commands_are_refused() {
         ),
     )
     .expect("config");
-    let mut agent = tokio::process::Command::new(env!("CARGO_BIN_EXE_dalaba-agent"))
-        .arg("run")
-        .arg("--config")
-        .arg(&config)
-        .arg("--state-dir")
-        .arg(dir.path().join("state"))
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("agent");
-
-    let (stream, _) = tokio::time::timeout(Duration::from_secs(20), listener.accept())
-        .await
-        .expect("agent connects")
-        .expect("accept");
-    let mut ws = tokio_tungstenite::accept_async(stream)
-        .await
-        .expect("websocket");
-    let send = |m: ControllerMessage| Message::Text(m.to_json().into());
-
-    // Reads agent messages, answering pings, until `pred` picks one.
-    macro_rules! expect {
-        ($ws:expr, $pred:expr) => {{
-            let found = tokio::time::timeout(Duration::from_secs(20), async {
-                loop {
-                    let Some(Ok(Message::Text(t))) = $ws.next().await else {
-                        continue;
-                    };
-                    let m =
-                        decode_agent_message(t.as_bytes()).expect("the agent speaks the protocol");
-                    if let AgentMessage::Ping(p) = &m {
-                        let t2 = now_us();
-                        $ws.send(send(ControllerMessage::Pong(Pong {
-                            id: p.id,
-                            t1: p.t1,
-                            t2,
-                            t3: t2,
-                        })))
-                        .await
-                        .expect("pong");
-                        continue;
-                    }
-                    if let Some(v) = $pred(&m) {
-                        break v;
-                    }
-                }
-            })
-            .await;
-            found.expect("the expected message did not come")
-        }};
-    }
-
-    expect!(ws, |m: &AgentMessage| matches!(m, AgentMessage::Hello(_))
-        .then_some(()));
-    ws.send(send(ControllerMessage::Welcome(Welcome {
-        version: 1,
-        controller_id: "rogue-test".into(),
-        challenge: Challenge([1; 32]),
-        server_time: Timestamp(now_us()),
-    })))
-    .await
-    .expect("welcome");
-    expect!(ws, |m: &AgentMessage| matches!(m, AgentMessage::Enrol(_))
-        .then_some(()));
-    ws.send(send(ControllerMessage::Enrolled(Enrolled {
-        agent_id: "village-9".parse().expect("id"),
-        heartbeat_interval_ms: 10_000,
-        status_interval_ms: 60_000,
-    })))
-    .await
-    .expect("enrolled");
+    let mut agent = spawn_agent(&config, &dir.path().join("state"), &[]);
+    let mut ws = accept(&listener, "village-9").await;
+    let send = |m: ControllerMessage| text(&m);
 
     let volume_is = |v: u8| {
         move |m: &AgentMessage| match m {
@@ -147,13 +68,13 @@ async fn forged_replayed_and_stale_commands_are_refused() {
     ws.send(send(ControllerMessage::Signed(genuine.clone())))
         .await
         .expect("send");
-    expect!(ws, volume_is(55));
+    expect(&mut ws, volume_is(55)).await;
 
     // The same bytes again: a replay.
     ws.send(send(ControllerMessage::Signed(genuine)))
         .await
         .expect("send");
-    let r = expect!(ws, rejected);
+    let r = expect(&mut ws, rejected).await;
     assert_eq!(
         (r.reason, r.seq),
         (RejectReason::Replayed, Some(1)),
@@ -170,7 +91,10 @@ async fn forged_replayed_and_stale_commands_are_refused() {
     )))))
     .await
     .expect("send");
-    assert_eq!(expect!(ws, rejected).reason, RejectReason::UnknownKey);
+    assert_eq!(
+        expect(&mut ws, rejected).await.reason,
+        RejectReason::UnknownKey
+    );
 
     // Someone else's signature under the pinned key's id.
     let forged = SignedEnvelope {
@@ -180,7 +104,10 @@ async fn forged_replayed_and_stale_commands_are_refused() {
     ws.send(send(ControllerMessage::Signed(forged)))
         .await
         .expect("send");
-    assert_eq!(expect!(ws, rejected).reason, RejectReason::BadSignature);
+    assert_eq!(
+        expect(&mut ws, rejected).await.reason,
+        RejectReason::BadSignature
+    );
 
     // Genuine but expired a minute ago.
     ws.send(send(ControllerMessage::Signed(controller.sign(&command(
@@ -191,7 +118,7 @@ async fn forged_replayed_and_stale_commands_are_refused() {
     )))))
     .await
     .expect("send");
-    assert_eq!(expect!(ws, rejected).reason, RejectReason::Stale);
+    assert_eq!(expect(&mut ws, rejected).await.reason, RejectReason::Stale);
 
     // Genuine but for the neighbouring speaker.
     ws.send(send(ControllerMessage::Signed(controller.sign(&command(
@@ -202,7 +129,10 @@ async fn forged_replayed_and_stale_commands_are_refused() {
     )))))
     .await
     .expect("send");
-    assert_eq!(expect!(ws, rejected).reason, RejectReason::WrongAudience);
+    assert_eq!(
+        expect(&mut ws, rejected).await.reason,
+        RejectReason::WrongAudience
+    );
 
     // Still obeys the real controller afterwards.
     ws.send(send(ControllerMessage::Signed(controller.sign(&command(
@@ -213,7 +143,7 @@ async fn forged_replayed_and_stale_commands_are_refused() {
     )))))
     .await
     .expect("send");
-    expect!(ws, volume_is(33));
+    expect(&mut ws, volume_is(33)).await;
 
     let _ = agent.kill().await;
 }

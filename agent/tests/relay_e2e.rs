@@ -4,28 +4,18 @@
 
 mod common;
 
-use std::process::Stdio;
-use std::time::Duration;
-
 use common::Line;
+use common::fake_controller::{accept, now_us, spawn_agent};
 use dalaba_audio::codec::{Encoder, EncoderSettings};
 use dalaba_protocol::audio_frame::{AudioHeader, FrameFlags};
 use dalaba_protocol::command::{Command as Cmd, SignedCommand, StartLive, StopLive};
-use dalaba_protocol::control::*;
-use dalaba_protocol::keys::Challenge;
 use dalaba_protocol::{
-    AgentMessage, BroadcastId, CommandSigner, ControllerMessage, Mode, PlatformLevel, Priority,
-    StreamId, Timestamp, decode_agent_message,
+    BroadcastId, CommandSigner, ControllerMessage, Mode, PlatformLevel, Priority, StreamId,
+    Timestamp,
 };
 use ed25519_dalek::SigningKey;
-use futures_util::{SinkExt as _, StreamExt as _};
+use futures_util::SinkExt as _;
 use tokio_tungstenite::tungstenite::Message;
-
-fn now_us() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_micros() as u64)
-}
 
 fn signed(signer: &CommandSigner, seq: u64, command: Cmd) -> Message {
     let now = now_us();
@@ -60,54 +50,13 @@ async fn amplifier_power_follows_the_audio() {
         ),
     )
     .expect("config");
-    let _agent = tokio::process::Command::new(env!("CARGO_BIN_EXE_dalaba-agent"))
-        .arg("run")
-        .arg("--config")
-        .arg(&config)
-        .arg("--state-dir")
-        .arg(dir.path().join("state"))
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("agent");
+    let _agent = spawn_agent(&config, &dir.path().join("state"), &[]);
 
     let off = [0xA0, 1, 0, 0xA1];
     let on = [0xA0, 1, 1, 0xA2];
     assert_eq!(line.read_exact(4), off, "off at start-up");
 
-    let (stream, _) = tokio::time::timeout(Duration::from_secs(20), listener.accept())
-        .await
-        .expect("connects")
-        .expect("accept");
-    let mut ws = tokio_tungstenite::accept_async(stream)
-        .await
-        .expect("websocket");
-    let next = |m: Option<Result<Message, _>>| -> Option<AgentMessage> {
-        match m {
-            Some(Ok(Message::Text(t))) => decode_agent_message(t.as_bytes()).ok(),
-            _ => None,
-        }
-    };
-    while !matches!(next(ws.next().await), Some(AgentMessage::Hello(_))) {}
-    let welcome = ControllerMessage::Welcome(Welcome {
-        version: 1,
-        controller_id: "test".into(),
-        challenge: Challenge([1; 32]),
-        server_time: Timestamp(now_us()),
-    });
-    ws.send(Message::Text(welcome.to_json().into()))
-        .await
-        .expect("welcome");
-    while !matches!(next(ws.next().await), Some(AgentMessage::Enrol(_))) {}
-    let enrolled = ControllerMessage::Enrolled(Enrolled {
-        agent_id: "pole-1".parse().expect("id"),
-        heartbeat_interval_ms: 10_000,
-        status_interval_ms: 60_000,
-    });
-    ws.send(Message::Text(enrolled.to_json().into()))
-        .await
-        .expect("enrolled");
+    let mut ws = accept(&listener, "pole-1").await;
 
     let start = Cmd::StartLive(StartLive {
         broadcast_id: BroadcastId(7),

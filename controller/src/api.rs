@@ -267,6 +267,19 @@ struct CreateAgent {
     groups: Vec<String>,
 }
 
+/// An agent's display name is 1 to 200 characters, each group name 1 to 64.
+fn check_name_and_groups(name: &str, groups: &[String]) -> Result<(), AppError> {
+    if name.trim().is_empty() || name.len() > 200 {
+        return Err(AppError::BadRequest("name: 1 to 200 characters".into()));
+    }
+    if let Some(g) = groups.iter().find(|g| g.trim().is_empty() || g.len() > 64) {
+        return Err(AppError::BadRequest(format!(
+            "group {g:?}: 1 to 64 characters"
+        )));
+    }
+    Ok(())
+}
+
 /// Enrolment tokens are valid for 7 days.
 const TOKEN_MICROS: u64 = 7 * 24 * 3600 * 1_000_000;
 
@@ -280,18 +293,7 @@ async fn create_agent(
         .area_code
         .parse()
         .map_err(|e| AppError::BadRequest(format!("area_code: {e}")))?;
-    if req.name.trim().is_empty() || req.name.len() > 200 {
-        return Err(AppError::BadRequest("name: 1 to 200 characters".into()));
-    }
-    if let Some(g) = req
-        .groups
-        .iter()
-        .find(|g| g.trim().is_empty() || g.len() > 64)
-    {
-        return Err(AppError::BadRequest(format!(
-            "group {g:?}: 1 to 64 characters"
-        )));
-    }
+    check_name_and_groups(&req.name, &req.groups)?;
     let token = auth::random_secret(18);
     let expires = now_us() + TOKEN_MICROS;
     state.storage.create_agent(&AgentRecord {
@@ -341,9 +343,6 @@ async fn edit_agent(
         .agent(&id)?
         .ok_or_else(|| AppError::NotFound(format!("agent {id}")))?;
     let name = req.name.unwrap_or(agent.name);
-    if name.trim().is_empty() || name.len() > 200 {
-        return Err(AppError::BadRequest("name: 1 to 200 characters".into()));
-    }
     let area_code = match req.area_code {
         Some(a) => a
             .parse()
@@ -351,11 +350,7 @@ async fn edit_agent(
         None => agent.area_code,
     };
     let groups = req.groups.unwrap_or(agent.groups);
-    if let Some(g) = groups.iter().find(|g| g.trim().is_empty() || g.len() > 64) {
-        return Err(AppError::BadRequest(format!(
-            "group {g:?}: 1 to 64 characters"
-        )));
-    }
+    check_name_and_groups(&name, &groups)?;
     state
         .storage
         .update_agent(&id, &name, &area_code, &groups)?;

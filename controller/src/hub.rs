@@ -5,8 +5,8 @@
 //! dropped and counted, so one slow agent never slows the others.
 
 use std::collections::HashMap;
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
 use dalaba_protocol::AgentId;
@@ -107,12 +107,22 @@ impl Hub {
 
     /// Queues `message` to `agent` without waiting.
     pub fn send(&self, agent: &AgentId, message: Outgoing) -> Result<(), SendError> {
-        let tx = self
-            .conns()
-            .get(agent)
-            .map(|c| c.tx.clone())
-            .ok_or(SendError::Offline)?;
-        match tx.try_send(message) {
+        let conns = self.conns();
+        self.queue(conns.get(agent), message)
+    }
+
+    /// Queues `message` (cheap to clone: audio is shared `Bytes`) to every agent in
+    /// `agents`, taking the registry lock once for all of them. The live fan-out path.
+    pub fn send_to_all(&self, agents: &[AgentId], message: &Outgoing) {
+        let conns = self.conns();
+        for agent in agents {
+            let _ = self.queue(conns.get(agent), message.clone());
+        }
+    }
+
+    fn queue(&self, conn: Option<&Conn>, message: Outgoing) -> Result<(), SendError> {
+        // `try_send` never waits, so holding the registry lock across it is fine.
+        match conn.ok_or(SendError::Offline)?.tx.try_send(message) {
             Ok(()) => {
                 self.metrics.sent.fetch_add(1, Ordering::Relaxed);
                 Ok(())
@@ -125,6 +135,3 @@ impl Hub {
         }
     }
 }
-
-/// A shared hub.
-pub type SharedHub = Arc<Hub>;

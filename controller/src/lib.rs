@@ -26,7 +26,6 @@ pub mod openapi;
 pub mod storage;
 
 use std::future::Future;
-use std::path::PathBuf;
 use std::sync::Arc;
 
 use crate::api::AppState;
@@ -91,9 +90,4 @@ pub async fn serve(
         .with_graceful_shutdown(shutdown)
         .await?;
     Ok(())
-}
-
-/// Where the data directory is by default.
-pub fn default_data_dir() -> PathBuf {
-    PathBuf::from("dalaba-data")
 }

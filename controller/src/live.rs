@@ -179,9 +179,7 @@ async fn relay(mut socket: WebSocket, state: AppState, id: u64, spec: LiveSpec) 
                     continue;
                 }
                 let shared: Bytes = bytes;
-                for agent in &agents {
-                    let _ = state.hub.send(agent, Outgoing::Binary(shared.clone()));
-                }
+                state.hub.send_to_all(&agents, &Outgoing::Binary(shared));
                 forwarded += 1;
                 if header.flags.contains(FrameFlags::END_OF_STREAM) {
                     break;

@@ -11,6 +11,8 @@ use std::time::Duration;
 
 use serialport::{SerialPort as _, TTYPort};
 
+pub mod fake_controller;
+
 /// A serial line: the agent opens `path` (a symlink to the pty's slave side); the test
 /// holds the master side. "Unplugging" closes the pty; "replugging" makes a new one and
 /// points the symlink at it, as udev keeps `/dev/ttyUSB0` stable.

@@ -89,12 +89,24 @@ pub struct Controller {
 }
 
 pub fn start_controller(data: &Path, listen: &str) -> (Controller, Option<String>) {
-    let proc = Proc::spawn(
-        Command::new(controller_bin())
-            .args(["serve", "--data-dir"])
-            .arg(data)
-            .args(["--listen", listen]),
-    );
+    spawn_controller(data, listen, &[])
+}
+
+/// Starts `dalaba-controller serve` with `env`; returns it and, on a first start (port
+/// 0 here means a fresh data directory), the admin password it shows once.
+fn spawn_controller(
+    data: &Path,
+    listen: &str,
+    env: &[(&str, &str)],
+) -> (Controller, Option<String>) {
+    let mut cmd = Command::new(controller_bin());
+    cmd.args(["serve", "--data-dir"])
+        .arg(data)
+        .args(["--listen", listen]);
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let proc = Proc::spawn(&mut cmd);
     let addr = proc
         .wait_for("listening on http://")
         .rsplit("//")
@@ -108,7 +120,7 @@ pub fn start_controller(data: &Path, listen: &str) -> (Controller, Option<String
         .expect("key")
         .to_owned();
     // The password line comes only on the first start.
-    let password = (listen.ends_with(":0")).then(|| {
+    let password = listen.ends_with(":0").then(|| {
         let line = proc.wait_for("first start");
         line.split("password ")
             .nth(1)
@@ -234,39 +246,9 @@ pub fn agent_config_wav(
 
 /// Starts the controller with extra environment variables.
 pub fn start_controller_env(data: &Path, env: &[(&str, &str)]) -> (Controller, String) {
-    let mut cmd = Command::new(controller_bin());
-    cmd.args(["serve", "--data-dir"])
-        .arg(data)
-        .args(["--listen", "127.0.0.1:0"]);
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
-    let proc = Proc::spawn(&mut cmd);
-    let addr = proc
-        .wait_for("listening on http://")
-        .rsplit("//")
-        .next()
-        .expect("addr")
-        .to_owned();
-    let public_key = proc
-        .wait_for("controller public key")
-        .rsplit(' ')
-        .next()
-        .expect("key")
-        .to_owned();
-    let line = proc.wait_for("first start");
-    let password = line
-        .split("password ")
-        .nth(1)
-        .and_then(|s| s.split(' ').next())
-        .expect("password")
-        .to_owned();
+    let (controller, password) = spawn_controller(data, "127.0.0.1:0", env);
     (
-        Controller {
-            proc,
-            addr,
-            public_key,
-        },
-        password,
+        controller,
+        password.expect("first start shows the admin password"),
     )
 }
