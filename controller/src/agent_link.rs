@@ -128,6 +128,10 @@ async fn serve(mut socket: WebSocket, state: AppState) -> Result<(), String> {
             tracing::warn!(agent = %agent_id, "resending a running broadcast: {e}");
         }
     }
+    // And its stored schedule, in case it changed while the agent was away.
+    if let Err(e) = crate::scheduler::sync(&state, state.clock.now_us(), Some(&agent_id)) {
+        tracing::warn!(agent = %agent_id, "sending the schedule: {e}");
+    }
     let result = session(&mut socket, &state, &agent_id, &mut outbox).await;
     state.hub.unregister(&agent_id, conn_id);
     tracing::info!(agent = %agent_id, "agent offline");

@@ -35,6 +35,10 @@ pub struct AppState {
     pub active: Arc<std::sync::Mutex<crate::broadcast::Active>>,
     /// Signalled whenever a receipt arrives (for long-polling clients).
     pub receipts_changed: Arc<tokio::sync::Notify>,
+    /// Controller time (injected, so the scheduler can be tested without waiting).
+    pub clock: Arc<dyn crate::clock::Clock>,
+    /// The scheduler's wake-up signal and what it last sent each agent.
+    pub scheduler: Arc<crate::scheduler::SchedulerState>,
 }
 
 impl std::fmt::Debug for AppState {
@@ -124,7 +128,34 @@ pub fn router(state: AppState) -> Router {
         .route("/api/media", get(crate::media::list))
         .route("/api/media/{id}", get(crate::media::get))
         .route("/media/{hash}", get(crate::media::download))
-        .route("/api/broadcasts", post(crate::broadcast::create))
+        .route(
+            "/api/broadcasts",
+            get(crate::broadcast::list).post(crate::broadcast::create),
+        )
+        .route(
+            "/api/playlists",
+            get(crate::programme::list_playlists).post(crate::programme::create_playlist),
+        )
+        .route(
+            "/api/playlists/{id}",
+            get(crate::programme::get_playlist)
+                .put(crate::programme::update_playlist)
+                .delete(crate::programme::delete_playlist),
+        )
+        .route(
+            "/api/schedules",
+            get(crate::programme::list_schedules).post(crate::programme::create_schedule),
+        )
+        .route(
+            "/api/schedules/{id}",
+            get(crate::programme::get_schedule)
+                .put(crate::programme::update_schedule)
+                .delete(crate::programme::delete_schedule),
+        )
+        .route(
+            "/api/quiet-hours",
+            get(crate::programme::get_quiet_hours).put(crate::programme::put_quiet_hours),
+        )
         .route("/api/broadcasts/{id}", get(crate::broadcast::get))
         .route("/api/broadcasts/{id}/stop", post(crate::broadcast::stop))
         .route("/api/live", post(crate::live::create))

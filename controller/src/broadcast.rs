@@ -22,7 +22,7 @@ use crate::now_us;
 use crate::storage::{AgentRecord, ReceiptRecord};
 
 /// Who a broadcast is for. Any mix; an agent matching any part is included.
-#[derive(Clone, Debug, Default, Deserialize, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize, Serialize)]
 pub struct Target {
     /// Agent ids (point to point).
     #[serde(default)]
@@ -324,6 +324,9 @@ pub async fn stop(
 ) -> Result<StatusCode, AppError> {
     let spec = broadcast_targets(&state, id)?;
     active(&state).remove(id);
+    state.storage.stop_broadcast(id, now_us())?;
+    // A scheduled item also leaves the agents' stored schedules.
+    state.scheduler.changed.notify_one();
     for agent in &spec.agents {
         if let Ok(agent) = agent.parse::<AgentId>() {
             let _ = send_command(
@@ -337,4 +340,53 @@ pub async fn stop(
     }
     tracing::info!(user = %user.name, broadcast = id, "broadcast stopped");
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// Query of `GET /api/broadcasts`.
+#[derive(Debug, Deserialize)]
+pub struct ListQuery {
+    /// At most this many (default 50, at most 500).
+    pub limit: Option<usize>,
+    /// Only broadcasts with smaller ids (the next page).
+    pub before: Option<u64>,
+}
+
+/// `GET /api/broadcasts`: the broadcast log, newest first: every broadcast (manual,
+/// scheduled, live, alert) with its receipts per agent and its coverage, the share of
+/// targeted speakers that confirmed playing.
+pub async fn list(
+    State(state): State<AppState>,
+    _user: AuthUser,
+    Query(q): Query<ListQuery>,
+) -> Result<Json<serde_json::Value>, AppError> {
+    let mut out = Vec::new();
+    for b in state
+        .storage
+        .broadcasts(q.limit.unwrap_or(50).clamp(1, 500), q.before)?
+    {
+        let spec: serde_json::Value = serde_json::from_str(&b.spec_json).unwrap_or_default();
+        let agents = spec["agents"].as_array().map_or(0, Vec::len);
+        let receipts = state.storage.receipts(b.id)?;
+        let confirmed = receipts.iter().filter(|r| r.started_at.is_some()).count();
+        out.push(json!({
+            "id": b.id,
+            "kind": spec["kind"].as_str().unwrap_or("media"),
+            "created_by": b.created_by,
+            "created_at": b.created_at,
+            "start_at": spec["start_at"],
+            "stopped_at": b.stopped_at,
+            "target": spec["target"],
+            "agents": spec["agents"],
+            "excluded": spec.get("excluded"),
+            "schedule_id": spec.get("schedule_id"),
+            "media_id": spec.get("media_id"),
+            "receipts": receipts,
+            "coverage": {
+                "targeted": agents,
+                "confirmed_playing": confirmed,
+                "ratio": if agents == 0 { 0.0 } else { confirmed as f64 / agents as f64 },
+            },
+        }));
+    }
+    Ok(Json(serde_json::Value::Array(out)))
 }

@@ -17,12 +17,16 @@ pub mod agent_link;
 pub mod api;
 pub mod auth;
 pub mod broadcast;
+pub mod clock;
 pub mod demo;
 pub mod hub;
 pub mod identity;
 pub mod live;
 pub mod media;
 pub mod openapi;
+pub mod programme;
+pub mod schedule;
+pub mod scheduler;
 pub mod storage;
 
 use std::future::Future;
@@ -71,6 +75,8 @@ pub fn open(data_dir: &std::path::Path) -> anyhow::Result<(AppState, FirstStart)
             media_dir: media::media_dir(data_dir),
             receipts_changed: Arc::default(),
             active: Arc::default(),
+            clock: Arc::new(clock::SystemClock),
+            scheduler: Arc::default(),
             max_upload: std::env::var("DALABA_MAX_UPLOAD_MB")
                 .ok()
                 .and_then(|v| v.parse::<u64>().ok())
@@ -86,8 +92,11 @@ pub async fn serve(
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
-    axum::serve(listener, api::router(state))
+    let scheduler = tokio::spawn(scheduler::run(state.clone()));
+    let served = axum::serve(listener, api::router(state))
         .with_graceful_shutdown(shutdown)
-        .await?;
+        .await;
+    scheduler.abort();
+    served?;
     Ok(())
 }

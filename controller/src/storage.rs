@@ -165,6 +165,86 @@ pub trait Storage: Send + Sync {
     fn record_receipt(&self, receipt: &ReceiptRecord) -> Result<(), StorageError>;
     /// Every receipt of a broadcast, by agent id.
     fn receipts(&self, broadcast_id: u64) -> Result<Vec<ReceiptRecord>, StorageError>;
+    /// Replaces the stored description of a broadcast.
+    fn set_broadcast_spec(&self, id: u64, spec_json: &str) -> Result<(), StorageError>;
+    /// Broadcasts, newest first: at most `limit`, with ids below `before` if given.
+    fn broadcasts(
+        &self,
+        limit: usize,
+        before: Option<u64>,
+    ) -> Result<Vec<BroadcastRecord>, StorageError>;
+    /// One broadcast.
+    fn broadcast(&self, id: u64) -> Result<Option<BroadcastRecord>, StorageError>;
+    /// Marks a broadcast stopped (cancelled) at `at`.
+    fn stop_broadcast(&self, id: u64, at: u64) -> Result<(), StorageError>;
+
+    /// Stores a new document of `kind` (`playlist`, `schedule`, `alert`); its id.
+    fn insert_doc(&self, kind: &str, json: &str, now: u64) -> Result<u64, StorageError>;
+    /// Replaces document `id` of `kind`; false if there is none.
+    fn update_doc(&self, kind: &str, id: u64, json: &str, now: u64) -> Result<bool, StorageError>;
+    /// One document.
+    fn doc(&self, kind: &str, id: u64) -> Result<Option<Doc>, StorageError>;
+    /// Every document of `kind`, by id.
+    fn docs(&self, kind: &str) -> Result<Vec<Doc>, StorageError>;
+    /// Deletes document `id` of `kind`; false if there was none.
+    fn delete_doc(&self, kind: &str, id: u64) -> Result<bool, StorageError>;
+
+    /// Records a schedule run unless one exists for the same schedule and start time.
+    /// True if this call recorded it: the caller owns the run (a run is played at most
+    /// once, whatever restarts and races happen).
+    fn claim_run(&self, run: &RunRecord) -> Result<bool, StorageError>;
+    /// Updates a claimed run's state, broadcasts and detail.
+    fn update_run(&self, run: &RunRecord) -> Result<(), StorageError>;
+    /// Runs starting at or after `from` (µs), of one schedule or all, earliest first.
+    fn runs(&self, schedule_id: Option<u64>, from: u64) -> Result<Vec<RunRecord>, StorageError>;
+    /// Deletes one schedule's runs starting after `after` (µs); returns them.
+    fn delete_runs_after(
+        &self,
+        schedule_id: u64,
+        after: u64,
+    ) -> Result<Vec<RunRecord>, StorageError>;
+}
+
+/// A stored JSON document.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Doc {
+    /// Its id (unique across kinds).
+    pub id: u64,
+    /// The document.
+    pub json: String,
+    /// Last change, µs.
+    pub updated_at: u64,
+}
+
+/// One start of a schedule.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct RunRecord {
+    /// The schedule.
+    pub schedule_id: u64,
+    /// Its planned start, µs.
+    pub fire_at: u64,
+    /// `planned` (sent to its speakers), `missed` (the controller was down past its end),
+    /// `quiet` (every speaker was in quiet hours), `failed` (could not be planned).
+    pub state: String,
+    /// The broadcasts it made, one per playlist item.
+    pub broadcasts: Vec<u64>,
+    /// Why, for `missed`, `quiet` and `failed`; speakers left out for quiet hours.
+    pub detail: Option<String>,
+}
+
+/// A broadcast as stored.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BroadcastRecord {
+    /// Its id.
+    pub id: u64,
+    /// Who made it (a schedule's broadcasts: the schedule's author).
+    pub created_by: Option<i64>,
+    /// When, µs.
+    pub created_at: u64,
+    /// What it is (JSON).
+    pub spec_json: String,
+    /// When it was stopped, µs.
+    pub stopped_at: Option<u64>,
 }
 
 /// A media library item.
@@ -241,6 +321,16 @@ const MIGRATIONS: &[&str] = &[
      CREATE INDEX media_hash ON media(hash);",
     // 3: when each agent started playing.
     "ALTER TABLE receipts ADD COLUMN started_at INTEGER;",
+    // 4: playlists, schedules and alerts (JSON documents), schedule runs.
+    "CREATE TABLE docs (
+        id INTEGER PRIMARY KEY AUTOINCREMENT, kind TEXT NOT NULL, json TEXT NOT NULL,
+        updated_at INTEGER NOT NULL);
+     CREATE INDEX docs_kind ON docs(kind, id);
+     CREATE TABLE schedule_runs (
+        schedule_id INTEGER NOT NULL, fire_at INTEGER NOT NULL, state TEXT NOT NULL,
+        broadcasts TEXT NOT NULL DEFAULT '[]', detail TEXT,
+        PRIMARY KEY (schedule_id, fire_at));
+     CREATE INDEX schedule_runs_fire_at ON schedule_runs(fire_at);",
 ];
 
 /// SQLite storage in one file.
@@ -713,6 +803,149 @@ impl Storage for SqliteStorage {
         Ok(())
     }
 
+    fn set_broadcast_spec(&self, id: u64, spec_json: &str) -> Result<(), StorageError> {
+        self.conn().execute(
+            "UPDATE broadcasts SET spec_json = ?2 WHERE id = ?1",
+            params![id as i64, spec_json],
+        )?;
+        Ok(())
+    }
+
+    fn broadcasts(
+        &self,
+        limit: usize,
+        before: Option<u64>,
+    ) -> Result<Vec<BroadcastRecord>, StorageError> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare(
+            "SELECT id, created_by, created_at, spec_json, stopped_at FROM broadcasts
+             WHERE id < ?1 ORDER BY id DESC LIMIT ?2",
+        )?;
+        let rows = stmt.query_map(
+            params![before.map_or(i64::MAX, |b| b as i64), limit as i64],
+            |r| {
+                Ok(BroadcastRecord {
+                    id: r.get::<_, i64>(0)?.max(0) as u64,
+                    created_by: r.get(1)?,
+                    created_at: r.get::<_, i64>(2)?.max(0) as u64,
+                    spec_json: r.get(3)?,
+                    stopped_at: to_u64(r.get(4)?),
+                })
+            },
+        )?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    fn broadcast(&self, id: u64) -> Result<Option<BroadcastRecord>, StorageError> {
+        Ok(self
+            .broadcasts(1, Some(id.saturating_add(1)))?
+            .pop()
+            .filter(|b| b.id == id))
+    }
+
+    fn stop_broadcast(&self, id: u64, at: u64) -> Result<(), StorageError> {
+        self.conn().execute(
+            "UPDATE broadcasts SET stopped_at = coalesce(stopped_at, ?2) WHERE id = ?1",
+            params![id as i64, at as i64],
+        )?;
+        Ok(())
+    }
+
+    fn insert_doc(&self, kind: &str, json: &str, now: u64) -> Result<u64, StorageError> {
+        let conn = self.conn();
+        conn.execute(
+            "INSERT INTO docs (kind, json, updated_at) VALUES (?1, ?2, ?3)",
+            params![kind, json, now as i64],
+        )?;
+        Ok(conn.last_insert_rowid().max(0) as u64)
+    }
+
+    fn update_doc(&self, kind: &str, id: u64, json: &str, now: u64) -> Result<bool, StorageError> {
+        Ok(self.conn().execute(
+            "UPDATE docs SET json = ?3, updated_at = ?4 WHERE kind = ?1 AND id = ?2",
+            params![kind, id as i64, json, now as i64],
+        )? == 1)
+    }
+
+    fn doc(&self, kind: &str, id: u64) -> Result<Option<Doc>, StorageError> {
+        Ok(self
+            .conn()
+            .query_row(
+                "SELECT id, json, updated_at FROM docs WHERE kind = ?1 AND id = ?2",
+                params![kind, id as i64],
+                doc_row,
+            )
+            .optional()?)
+    }
+
+    fn docs(&self, kind: &str) -> Result<Vec<Doc>, StorageError> {
+        let conn = self.conn();
+        let mut stmt =
+            conn.prepare("SELECT id, json, updated_at FROM docs WHERE kind = ?1 ORDER BY id")?;
+        let rows = stmt.query_map([kind], doc_row)?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    fn delete_doc(&self, kind: &str, id: u64) -> Result<bool, StorageError> {
+        Ok(self.conn().execute(
+            "DELETE FROM docs WHERE kind = ?1 AND id = ?2",
+            params![kind, id as i64],
+        )? == 1)
+    }
+
+    fn claim_run(&self, run: &RunRecord) -> Result<bool, StorageError> {
+        Ok(self.conn().execute(
+            "INSERT OR IGNORE INTO schedule_runs (schedule_id, fire_at, state, broadcasts, detail)
+             VALUES (?1, ?2, ?3, ?4, ?5)",
+            params![
+                run.schedule_id as i64,
+                run.fire_at as i64,
+                run.state,
+                serde_json::to_string(&run.broadcasts).unwrap_or_default(),
+                run.detail
+            ],
+        )? == 1)
+    }
+
+    fn update_run(&self, run: &RunRecord) -> Result<(), StorageError> {
+        self.conn().execute(
+            "UPDATE schedule_runs SET state = ?3, broadcasts = ?4, detail = ?5
+             WHERE schedule_id = ?1 AND fire_at = ?2",
+            params![
+                run.schedule_id as i64,
+                run.fire_at as i64,
+                run.state,
+                serde_json::to_string(&run.broadcasts).unwrap_or_default(),
+                run.detail
+            ],
+        )?;
+        Ok(())
+    }
+
+    fn runs(&self, schedule_id: Option<u64>, from: u64) -> Result<Vec<RunRecord>, StorageError> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare(
+            "SELECT schedule_id, fire_at, state, broadcasts, detail FROM schedule_runs
+             WHERE fire_at >= ?1 AND (?2 IS NULL OR schedule_id = ?2) ORDER BY fire_at, schedule_id",
+        )?;
+        let rows = stmt.query_map(params![from as i64, schedule_id.map(|s| s as i64)], run_row)?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    fn delete_runs_after(
+        &self,
+        schedule_id: u64,
+        after: u64,
+    ) -> Result<Vec<RunRecord>, StorageError> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare(
+            "DELETE FROM schedule_runs WHERE schedule_id = ?1 AND fire_at > ?2
+             RETURNING schedule_id, fire_at, state, broadcasts, detail",
+        )?;
+        let rows = stmt.query_map(params![schedule_id as i64, after as i64], run_row)?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
     fn receipts(&self, broadcast_id: u64) -> Result<Vec<ReceiptRecord>, StorageError> {
         let conn = self.conn();
         let mut stmt = conn.prepare(
@@ -730,4 +963,22 @@ impl Storage for SqliteStorage {
         })?;
         Ok(rows.collect::<Result<_, _>>()?)
     }
+}
+
+fn doc_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Doc> {
+    Ok(Doc {
+        id: r.get::<_, i64>(0)?.max(0) as u64,
+        json: r.get(1)?,
+        updated_at: r.get::<_, i64>(2)?.max(0) as u64,
+    })
+}
+
+fn run_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<RunRecord> {
+    Ok(RunRecord {
+        schedule_id: r.get::<_, i64>(0)?.max(0) as u64,
+        fire_at: r.get::<_, i64>(1)?.max(0) as u64,
+        state: r.get(2)?,
+        broadcasts: serde_json::from_str(&r.get::<_, String>(3)?).unwrap_or_default(),
+        detail: r.get(4)?,
+    })
 }

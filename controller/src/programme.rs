@@ -1,0 +1,322 @@
+//! The daily programme over HTTP: playlists, schedules (with their next start times and
+//! past runs) and quiet hours. Every change wakes the [`crate::scheduler`], which plans
+//! anew and re-sends the agents' schedules.
+
+use axum::Json;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use chrono::{DateTime, Utc};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::api::{AppError, AppState};
+use crate::auth::AuthUser;
+use crate::schedule::{PlaylistSpec, QuietHours, ScheduleSpec, parse_tz};
+use crate::scheduler::{self, PLAYLIST, SCHEDULE, StoredSchedule};
+
+fn bad(e: impl std::fmt::Display) -> AppError {
+    AppError::BadRequest(e.to_string())
+}
+
+fn changed(state: &AppState) {
+    state.scheduler.changed.notify_one();
+}
+
+fn check_playlist(state: &AppState, p: &PlaylistSpec) -> Result<(), AppError> {
+    p.check().map_err(bad)?;
+    for id in p.media_ids() {
+        let media = state
+            .storage
+            .media(id)?
+            .ok_or_else(|| bad(format!("no media {id}")))?;
+        if media.state == "failed" {
+            return Err(bad(format!("media {id} failed to transcode")));
+        }
+    }
+    Ok(())
+}
+
+fn playlist_json(id: u64, spec: &PlaylistSpec, updated_at: u64) -> Value {
+    json!({"id": id, "updated_at": updated_at, "name": spec.name,
+           "jingle_media_id": spec.jingle_media_id, "items": spec.items})
+}
+
+/// `GET /api/playlists`
+pub async fn list_playlists(
+    State(state): State<AppState>,
+    _user: AuthUser,
+) -> Result<Json<Value>, AppError> {
+    let mut out = Vec::new();
+    for d in state.storage.docs(PLAYLIST)? {
+        let spec: PlaylistSpec =
+            serde_json::from_str(&d.json).map_err(|e| AppError::Internal(e.into()))?;
+        out.push(playlist_json(d.id, &spec, d.updated_at));
+    }
+    Ok(Json(Value::Array(out)))
+}
+
+/// `POST /api/playlists`
+pub async fn create_playlist(
+    State(state): State<AppState>,
+    user: AuthUser,
+    Json(spec): Json<PlaylistSpec>,
+) -> Result<(StatusCode, Json<Value>), AppError> {
+    check_playlist(&state, &spec)?;
+    let now = state.clock.now_us();
+    let json = serde_json::to_string(&spec).map_err(|e| AppError::Internal(e.into()))?;
+    let id = state.storage.insert_doc(PLAYLIST, &json, now)?;
+    tracing::info!(user = %user.name, playlist = id, "playlist created");
+    Ok((StatusCode::CREATED, Json(playlist_json(id, &spec, now))))
+}
+
+/// `GET /api/playlists/{id}`
+pub async fn get_playlist(
+    State(state): State<AppState>,
+    _user: AuthUser,
+    Path(id): Path<u64>,
+) -> Result<Json<Value>, AppError> {
+    let d = state
+        .storage
+        .doc(PLAYLIST, id)?
+        .ok_or_else(|| AppError::NotFound(format!("playlist {id}")))?;
+    let spec: PlaylistSpec =
+        serde_json::from_str(&d.json).map_err(|e| AppError::Internal(e.into()))?;
+    Ok(Json(playlist_json(id, &spec, d.updated_at)))
+}
+
+/// `PUT /api/playlists/{id}`: schedules that play it are planned anew.
+pub async fn update_playlist(
+    State(state): State<AppState>,
+    user: AuthUser,
+    Path(id): Path<u64>,
+    Json(spec): Json<PlaylistSpec>,
+) -> Result<Json<Value>, AppError> {
+    check_playlist(&state, &spec)?;
+    let now = state.clock.now_us();
+    let json = serde_json::to_string(&spec).map_err(|e| AppError::Internal(e.into()))?;
+    if !state.storage.update_doc(PLAYLIST, id, &json, now)? {
+        return Err(AppError::NotFound(format!("playlist {id}")));
+    }
+    for (sid, s, _) in scheduler::schedules(&state)? {
+        if s.spec.playlist_id == id {
+            scheduler::forget_future(&state, sid, now)?;
+        }
+    }
+    changed(&state);
+    tracing::info!(user = %user.name, playlist = id, "playlist changed");
+    Ok(Json(playlist_json(id, &spec, now)))
+}
+
+/// `DELETE /api/playlists/{id}`: refused while a schedule uses it.
+pub async fn delete_playlist(
+    State(state): State<AppState>,
+    user: AuthUser,
+    Path(id): Path<u64>,
+) -> Result<StatusCode, AppError> {
+    if let Some((sid, s, _)) = scheduler::schedules(&state)?
+        .into_iter()
+        .find(|(_, s, _)| s.spec.playlist_id == id)
+    {
+        return Err(AppError::Conflict(format!(
+            "schedule {sid} ({}) plays this playlist",
+            s.spec.name
+        )));
+    }
+    if !state.storage.delete_doc(PLAYLIST, id)? {
+        return Err(AppError::NotFound(format!("playlist {id}")));
+    }
+    tracing::info!(user = %user.name, playlist = id, "playlist deleted");
+    Ok(StatusCode::NO_CONTENT)
+}
+
+fn check_schedule(state: &AppState, spec: &ScheduleSpec) -> Result<(), AppError> {
+    spec.compile().map_err(bad)?;
+    if scheduler::playlist(state, spec.playlist_id)?.is_none() {
+        return Err(bad(format!("no playlist {}", spec.playlist_id)));
+    }
+    spec.target.resolve(&state.storage.agents()?)?;
+    Ok(())
+}
+
+/// Query of `GET /api/schedules/{id}`.
+#[derive(Debug, Deserialize)]
+pub struct NextQuery {
+    /// How many next start times to list (default 10, at most 100).
+    pub next: Option<usize>,
+}
+
+fn iso(us: u64, tz: &str) -> String {
+    let t = DateTime::<Utc>::from_timestamp_micros(us as i64).unwrap_or_default();
+    match parse_tz(tz) {
+        Ok(tz) => t.with_timezone(&tz).to_rfc3339(),
+        Err(_) => t.to_rfc3339(),
+    }
+}
+
+fn schedule_json(
+    state: &AppState,
+    id: u64,
+    stored: &StoredSchedule,
+    updated_at: u64,
+    next: usize,
+) -> Result<Value, AppError> {
+    let now = state.clock.now_us();
+    let spec = &stored.spec;
+    let next_runs: Vec<Value> = match (spec.enabled, spec.compile()) {
+        (true, Ok(c)) => c
+            .occurrences(now, u64::MAX, next)
+            .into_iter()
+            .map(|t| json!({"at": t, "local": iso(t, &spec.time_zone)}))
+            .collect(),
+        _ => Vec::new(),
+    };
+    let runs = state
+        .storage
+        .runs(Some(id), now.saturating_sub(7 * 24 * 3600 * 1_000_000))?;
+    let runs: Vec<Value> = runs
+        .iter()
+        .map(|r| {
+            json!({"fire_at": r.fire_at, "local": iso(r.fire_at, &spec.time_zone),
+                   "state": r.state, "broadcasts": r.broadcasts, "detail": r.detail})
+        })
+        .collect();
+    let mut v = serde_json::to_value(spec).map_err(|e| AppError::Internal(e.into()))?;
+    if let Some(o) = v.as_object_mut() {
+        o.insert("id".into(), json!(id));
+        o.insert("created_by".into(), json!(stored.created_by));
+        o.insert("updated_at".into(), json!(updated_at));
+        o.insert("next_runs".into(), Value::Array(next_runs));
+        o.insert("runs".into(), Value::Array(runs));
+    }
+    Ok(v)
+}
+
+/// `GET /api/schedules`: every schedule with its next three start times.
+pub async fn list_schedules(
+    State(state): State<AppState>,
+    _user: AuthUser,
+) -> Result<Json<Value>, AppError> {
+    let mut out = Vec::new();
+    for (id, stored, updated_at) in scheduler::schedules(&state)? {
+        out.push(schedule_json(&state, id, &stored, updated_at, 3)?);
+    }
+    Ok(Json(Value::Array(out)))
+}
+
+/// `POST /api/schedules`
+pub async fn create_schedule(
+    State(state): State<AppState>,
+    user: AuthUser,
+    Json(spec): Json<ScheduleSpec>,
+) -> Result<(StatusCode, Json<Value>), AppError> {
+    check_schedule(&state, &spec)?;
+    let now = state.clock.now_us();
+    let stored = StoredSchedule {
+        spec,
+        created_by: user.id,
+    };
+    let json = serde_json::to_string(&stored).map_err(|e| AppError::Internal(e.into()))?;
+    let id = state.storage.insert_doc(SCHEDULE, &json, now)?;
+    changed(&state);
+    tracing::info!(user = %user.name, schedule = id, "schedule created");
+    Ok((
+        StatusCode::CREATED,
+        Json(schedule_json(&state, id, &stored, now, 10)?),
+    ))
+}
+
+/// `GET /api/schedules/{id}?next=N`: the schedule, its next N start times and its runs of
+/// the past week and the day ahead.
+pub async fn get_schedule(
+    State(state): State<AppState>,
+    _user: AuthUser,
+    Path(id): Path<u64>,
+    Query(q): Query<NextQuery>,
+) -> Result<Json<Value>, AppError> {
+    let d = state
+        .storage
+        .doc(SCHEDULE, id)?
+        .ok_or_else(|| AppError::NotFound(format!("schedule {id}")))?;
+    let stored: StoredSchedule =
+        serde_json::from_str(&d.json).map_err(|e| AppError::Internal(e.into()))?;
+    Ok(Json(schedule_json(
+        &state,
+        id,
+        &stored,
+        d.updated_at,
+        q.next.unwrap_or(10).min(100),
+    )?))
+}
+
+/// `PUT /api/schedules/{id}`: starts not yet begun are planned anew.
+pub async fn update_schedule(
+    State(state): State<AppState>,
+    user: AuthUser,
+    Path(id): Path<u64>,
+    Json(spec): Json<ScheduleSpec>,
+) -> Result<Json<Value>, AppError> {
+    check_schedule(&state, &spec)?;
+    let now = state.clock.now_us();
+    let old: StoredSchedule = state
+        .storage
+        .doc(SCHEDULE, id)?
+        .ok_or_else(|| AppError::NotFound(format!("schedule {id}")))
+        .and_then(|d| serde_json::from_str(&d.json).map_err(|e| AppError::Internal(e.into())))?;
+    let stored = StoredSchedule {
+        spec,
+        created_by: old.created_by,
+    };
+    let json = serde_json::to_string(&stored).map_err(|e| AppError::Internal(e.into()))?;
+    state.storage.update_doc(SCHEDULE, id, &json, now)?;
+    scheduler::forget_future(&state, id, now)?;
+    changed(&state);
+    tracing::info!(user = %user.name, schedule = id, "schedule changed");
+    Ok(Json(schedule_json(&state, id, &stored, now, 10)?))
+}
+
+/// `DELETE /api/schedules/{id}`: its starts not yet begun are withdrawn from the agents.
+pub async fn delete_schedule(
+    State(state): State<AppState>,
+    user: AuthUser,
+    Path(id): Path<u64>,
+) -> Result<StatusCode, AppError> {
+    let now = state.clock.now_us();
+    if !state.storage.delete_doc(SCHEDULE, id)? {
+        return Err(AppError::NotFound(format!("schedule {id}")));
+    }
+    scheduler::forget_future(&state, id, now)?;
+    changed(&state);
+    tracing::info!(user = %user.name, schedule = id, "schedule deleted");
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// `GET /api/quiet-hours`
+pub async fn get_quiet_hours(
+    State(state): State<AppState>,
+    _user: AuthUser,
+) -> Result<Json<Vec<QuietHours>>, AppError> {
+    Ok(Json(scheduler::quiet_hours(&state)?))
+}
+
+/// `PUT /api/quiet-hours`: replaces every rule; every schedule is planned anew.
+pub async fn put_quiet_hours(
+    State(state): State<AppState>,
+    user: AuthUser,
+    Json(rules): Json<Vec<QuietHours>>,
+) -> Result<Json<Vec<QuietHours>>, AppError> {
+    for (i, r) in rules.iter().enumerate() {
+        r.check().map_err(|e| bad(format!("rule {i}: {e}")))?;
+        if rules[..i].iter().any(|o| o.area == r.area) {
+            return Err(bad(format!("rule {i}: area {} appears twice", r.area)));
+        }
+    }
+    let now = state.clock.now_us();
+    let json = serde_json::to_string(&rules).map_err(|e| AppError::Internal(e.into()))?;
+    state.storage.set_meta(scheduler::QUIET_HOURS_KEY, &json)?;
+    for (sid, _, _) in scheduler::schedules(&state)? {
+        scheduler::forget_future(&state, sid, now)?;
+    }
+    changed(&state);
+    tracing::info!(user = %user.name, rules = rules.len(), "quiet hours set");
+    Ok(Json(rules))
+}

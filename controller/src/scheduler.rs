@@ -1,0 +1,465 @@
+//! The scheduler: turns schedules into broadcasts a day ahead, and keeps every agent's
+//! offline schedule up to date.
+//!
+//! How a schedule reaches a speaker:
+//! 1. [`tick`] looks at each enabled schedule's start times up to [`HORIZON_US`] ahead and
+//!    *claims* each one in storage (one row per schedule and start time). Only the caller
+//!    whose claim inserted the row plans it, so a restart or a second tick never plays a
+//!    start twice.
+//! 2. A claimed start becomes one broadcast per playlist item (one receipt per item per
+//!    agent), with its start time laid out end to end. Speakers in quiet hours at that
+//!    time are left out (and named in the run's detail).
+//! 3. [`sync`] sends each agent a signed `schedule_sync` with every upcoming item it is in.
+//!    The agent stores it and plays each item at its time, whether or not the controller is
+//!    reachable then; receipts follow when it is back. Scheduled content travels *only*
+//!    this way, so it is never played twice by two paths.
+//!
+//! Catch-up policy (a controller that was down): starts it had already planned were played
+//! by the agents from their stored schedules. A start it never planned is planned late if
+//! its playlist would still be playing (agents join it at the right offset, items already
+//! over are left out); one whose playlist would have ended is recorded as `missed` and not
+//! played late. It looks back at most [`LOOKBACK_US`].
+
+use std::collections::{BTreeMap, HashMap};
+use std::hash::{Hash as _, Hasher as _};
+
+use dalaba_protocol::command::{Command, MediaRef, PlayMedia, ScheduleEntry, ScheduleSync};
+use dalaba_protocol::{AgentId, BroadcastId, MediaHash, Mode, PlatformLevel, Timestamp};
+use serde::{Deserialize, Serialize};
+
+use crate::api::{AppError, AppState};
+use crate::broadcast::Target;
+use crate::schedule::{PlaylistSpec, QuietHours, ScheduleSpec, plan, quiet_rule};
+use crate::storage::RunRecord;
+
+/// How far ahead starts are planned and sent to agents.
+pub const HORIZON_US: u64 = 24 * 3600 * 1_000_000;
+/// How far back a controller that was down looks for starts it never planned.
+pub const LOOKBACK_US: u64 = 24 * 3600 * 1_000_000;
+/// Most entries in one agent's schedule (the signed message must stay under the protocol's
+/// payload limit; 200 entries are about 100 KB).
+pub const MAX_ENTRIES: usize = 200;
+
+/// Document kinds in storage.
+pub const PLAYLIST: &str = "playlist";
+/// Document kind of schedules.
+pub const SCHEDULE: &str = "schedule";
+/// Meta key of the quiet-hours rules.
+pub const QUIET_HOURS_KEY: &str = "quiet_hours";
+
+/// A stored schedule: the spec plus who wrote it.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct StoredSchedule {
+    /// The schedule.
+    #[serde(flatten)]
+    pub spec: ScheduleSpec,
+    /// Its author, who its broadcasts are attributed to.
+    pub created_by: i64,
+}
+
+/// What a scheduled broadcast's stored description holds.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct ScheduledSpec {
+    /// Always `scheduled`.
+    pub kind: String,
+    /// The schedule.
+    pub schedule_id: u64,
+    /// The run's planned start.
+    pub fire_at: u64,
+    /// Position in the run.
+    pub item: u32,
+    /// The media item.
+    pub media_id: u64,
+    /// The schedule's target.
+    pub target: Target,
+    /// The agents it was sent to.
+    pub agents: Vec<String>,
+    /// Agents left out, with why.
+    #[serde(default)]
+    pub excluded: Vec<(String, String)>,
+    /// When this item starts.
+    pub start_at: u64,
+    /// The command every agent gets.
+    pub play: PlayMedia,
+}
+
+/// The scheduler's in-memory state.
+#[derive(Debug, Default)]
+pub struct SchedulerState {
+    /// Signalled when schedules, playlists or quiet hours change.
+    pub changed: tokio::sync::Notify,
+    /// A fingerprint of the schedule last sent to each agent.
+    sent: std::sync::Mutex<HashMap<AgentId, u64>>,
+}
+
+/// What one [`tick`] did.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct TickReport {
+    /// Starts planned and sent.
+    pub planned: usize,
+    /// Starts recorded as missed.
+    pub missed: usize,
+    /// Starts left out because every speaker was in quiet hours.
+    pub quiet: usize,
+    /// Starts that could not be planned.
+    pub failed: usize,
+}
+
+impl TickReport {
+    /// Whether anything new was recorded.
+    pub fn changed(&self) -> bool {
+        self.planned + self.missed + self.quiet + self.failed > 0
+    }
+}
+
+/// Every schedule, by id.
+pub fn schedules(state: &AppState) -> Result<Vec<(u64, StoredSchedule, u64)>, AppError> {
+    state
+        .storage
+        .docs(SCHEDULE)?
+        .into_iter()
+        .map(|d| {
+            serde_json::from_str(&d.json)
+                .map(|s| (d.id, s, d.updated_at))
+                .map_err(|e| AppError::Internal(e.into()))
+        })
+        .collect()
+}
+
+/// One playlist.
+pub fn playlist(state: &AppState, id: u64) -> Result<Option<PlaylistSpec>, AppError> {
+    state
+        .storage
+        .doc(PLAYLIST, id)?
+        .map(|d| serde_json::from_str(&d.json).map_err(|e| AppError::Internal(e.into())))
+        .transpose()
+}
+
+/// The quiet-hours rules.
+pub fn quiet_hours(state: &AppState) -> Result<Vec<QuietHours>, AppError> {
+    Ok(match state.storage.meta(QUIET_HOURS_KEY)? {
+        Some(json) => serde_json::from_str(&json).map_err(|e| AppError::Internal(e.into()))?,
+        None => Vec::new(),
+    })
+}
+
+fn horizon_key(id: u64) -> String {
+    format!("schedule.{id}.planned_until")
+}
+
+/// Forgets a schedule's plans after `now` (it was edited or deleted): the runs not yet
+/// started are deleted and their broadcasts stopped; the next [`tick`] plans anew.
+pub fn forget_future(state: &AppState, schedule_id: u64, now: u64) -> Result<(), AppError> {
+    for run in state.storage.delete_runs_after(schedule_id, now)? {
+        for b in run.broadcasts {
+            state.storage.stop_broadcast(b, now)?;
+        }
+    }
+    state
+        .storage
+        .set_meta(&horizon_key(schedule_id), &now.to_string())?;
+    Ok(())
+}
+
+/// Plans every schedule's starts up to `now + HORIZON_US`.
+pub fn tick(state: &AppState, now: u64) -> Result<TickReport, AppError> {
+    let mut report = TickReport::default();
+    let schedules = schedules(state)?;
+    if schedules.is_empty() {
+        return Ok(report);
+    }
+    let agents = state.storage.agents()?;
+    let quiet = quiet_hours(state)?;
+    let until = now + HORIZON_US;
+    for (id, stored, updated_at) in schedules {
+        let spec = &stored.spec;
+        if !spec.enabled {
+            continue;
+        }
+        let compiled = match spec.compile() {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::warn!(schedule = id, "schedule cannot run: {e}");
+                continue;
+            }
+        };
+        let planned_until = state
+            .storage
+            .meta(&horizon_key(id))?
+            .and_then(|v| v.parse::<u64>().ok())
+            .unwrap_or(0);
+        // Never before the schedule was written, nor further back than the look-back.
+        let after = planned_until
+            .max(updated_at.saturating_sub(1))
+            .max(now.saturating_sub(LOOKBACK_US));
+        for fire_at in compiled.occurrences(after, until, 10_000) {
+            let mut run = RunRecord {
+                schedule_id: id,
+                fire_at,
+                state: "planning".into(),
+                broadcasts: Vec::new(),
+                detail: None,
+            };
+            if !state.storage.claim_run(&run)? {
+                continue; // planned before (a restart, or a concurrent tick)
+            }
+            match plan_run(state, id, &stored, &agents, &quiet, fire_at, now) {
+                Ok(Planned::Sent(broadcasts, excluded)) => {
+                    run.state = "planned".into();
+                    run.broadcasts = broadcasts;
+                    run.detail = (!excluded.is_empty()).then(|| excluded.join("; "));
+                    report.planned += 1;
+                }
+                Ok(Planned::Missed) => {
+                    run.state = "missed".into();
+                    run.detail = Some("the controller was not running before it ended".into());
+                    report.missed += 1;
+                }
+                Ok(Planned::Quiet(excluded)) => {
+                    run.state = "quiet".into();
+                    run.detail = Some(excluded.join("; "));
+                    report.quiet += 1;
+                }
+                Err(why) => {
+                    tracing::warn!(schedule = id, fire_at, "cannot plan: {why}");
+                    run.state = "failed".into();
+                    run.detail = Some(why);
+                    report.failed += 1;
+                }
+            }
+            state.storage.update_run(&run)?;
+        }
+        state
+            .storage
+            .set_meta(&horizon_key(id), &until.to_string())?;
+    }
+    if report.changed() {
+        tracing::info!(?report, "schedules planned");
+    }
+    Ok(report)
+}
+
+enum Planned {
+    Sent(Vec<u64>, Vec<String>),
+    Missed,
+    Quiet(Vec<String>),
+}
+
+fn plan_run(
+    state: &AppState,
+    schedule_id: u64,
+    stored: &StoredSchedule,
+    agents: &[crate::storage::AgentRecord],
+    quiet: &[QuietHours],
+    fire_at: u64,
+    now: u64,
+) -> Result<Planned, String> {
+    let spec = &stored.spec;
+    let playlist = playlist(state, spec.playlist_id)
+        .map_err(|e| e.to_string())?
+        .ok_or_else(|| format!("playlist {} no longer exists", spec.playlist_id))?;
+    let mut media = BTreeMap::new();
+    for id in playlist.media_ids() {
+        let m = state
+            .storage
+            .media(id)
+            .map_err(|e| e.to_string())?
+            .ok_or_else(|| format!("media {id} no longer exists"))?;
+        if let (Some(hash), Some(size), Some(duration_ms)) = (&m.hash, m.size, m.duration_ms) {
+            let hash: MediaHash = hash.parse().map_err(|e| format!("media {id}: {e}"))?;
+            media.insert(id, (hash, size, duration_ms));
+        }
+    }
+    let items = plan(&playlist, fire_at, |id| media.get(&id).map(|m| m.2))?;
+    if items.last().is_none_or(|i| i.end_at <= now) {
+        return Ok(Planned::Missed);
+    }
+    let chosen = spec.target.resolve(agents).map_err(|e| e.to_string())?;
+    let mut included = Vec::new();
+    let mut excluded = Vec::new();
+    for id in chosen {
+        let area = agents
+            .iter()
+            .find(|a| a.id == id)
+            .map(|a| a.area_code.to_string())
+            .unwrap_or_default();
+        match quiet_rule(quiet, &area) {
+            Some(rule) if rule.contains(fire_at) => excluded.push(format!(
+                "{id}: quiet hours {}-{} ({})",
+                rule.start, rule.end, rule.area
+            )),
+            _ => included.push(id.to_string()),
+        }
+    }
+    if included.is_empty() {
+        return Ok(Planned::Quiet(excluded));
+    }
+    let window = u64::from(spec.window_min) * 60_000_000;
+    let mut broadcasts = Vec::new();
+    for item in items.iter().filter(|i| i.end_at > now) {
+        let (hash, size, duration_ms) = media[&item.media_id];
+        let id = state
+            .storage
+            .create_broadcast(stored.created_by, now, "{}")
+            .map_err(|e| e.to_string())?;
+        let play = PlayMedia {
+            broadcast_id: BroadcastId(id),
+            media: MediaRef {
+                hash,
+                size,
+                duration_ms,
+                url: format!("/media/{hash}"),
+            },
+            start_at: Timestamp(item.start_at),
+            priority: spec.priority,
+            level: PlatformLevel::County,
+            volume: spec.volume,
+            repeat: item.repeat,
+            gap_ms: item.gap_ms,
+            mode: Mode::Real,
+            severity: None,
+            on_preempt: spec.on_preempt,
+            expires_at: Some(Timestamp(item.end_at + window)),
+        };
+        let described = ScheduledSpec {
+            kind: "scheduled".into(),
+            schedule_id,
+            fire_at,
+            item: item.index,
+            media_id: item.media_id,
+            target: spec.target.clone(),
+            agents: included.clone(),
+            excluded: excluded
+                .iter()
+                .map(|e| {
+                    let (a, why) = e.split_once(": ").unwrap_or((e, ""));
+                    (a.to_owned(), why.to_owned())
+                })
+                .collect(),
+            start_at: item.start_at,
+            play,
+        };
+        state
+            .storage
+            .set_broadcast_spec(
+                id,
+                &serde_json::to_string(&described).map_err(|e| e.to_string())?,
+            )
+            .map_err(|e| e.to_string())?;
+        broadcasts.push(id);
+    }
+    Ok(Planned::Sent(broadcasts, excluded))
+}
+
+/// Every agent's upcoming scheduled items at `now`, earliest first, at most
+/// [`MAX_ENTRIES`] each.
+pub fn entries(
+    state: &AppState,
+    now: u64,
+) -> Result<HashMap<String, Vec<ScheduleEntry>>, AppError> {
+    let mut out: HashMap<String, Vec<ScheduleEntry>> = HashMap::new();
+    for run in state.storage.runs(None, now.saturating_sub(LOOKBACK_US))? {
+        if run.state != "planned" {
+            continue;
+        }
+        for b in &run.broadcasts {
+            let Some(record) = state.storage.broadcast(*b)? else {
+                continue;
+            };
+            if record.stopped_at.is_some() {
+                continue;
+            }
+            let Ok(spec) = serde_json::from_str::<ScheduledSpec>(&record.spec_json) else {
+                continue;
+            };
+            if spec.play.expires_at.is_some_and(|t| t.0 <= now) {
+                continue;
+            }
+            for agent in &spec.agents {
+                out.entry(agent.clone()).or_default().push(ScheduleEntry {
+                    entry_id: u64::from(spec.item),
+                    play: spec.play.clone(),
+                });
+            }
+        }
+    }
+    for list in out.values_mut() {
+        list.sort_by_key(|e| (e.play.start_at, e.play.broadcast_id));
+        list.truncate(MAX_ENTRIES);
+    }
+    Ok(out)
+}
+
+fn fingerprint(entries: &[ScheduleEntry]) -> u64 {
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    for e in entries {
+        e.play.broadcast_id.0.hash(&mut h);
+        e.play.start_at.0.hash(&mut h);
+    }
+    entries.len().hash(&mut h);
+    h.finish()
+}
+
+/// Sends each agent its schedule if it changed since it was last sent (or, for `force`,
+/// regardless: an agent that just logged in). Returns how many agents were sent one.
+pub fn sync(state: &AppState, now: u64, force: Option<&AgentId>) -> Result<usize, AppError> {
+    let mut all = entries(state, now)?;
+    let agents = state.storage.agents()?;
+    let mut sent = state
+        .scheduler
+        .sent
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let mut to_send = Vec::new();
+    for agent in agents.iter().filter(|a| !a.retired) {
+        let list = all.remove(agent.id.as_str()).unwrap_or_default();
+        let print = fingerprint(&list);
+        let forced = force == Some(&agent.id);
+        // An agent never sent anything has nothing to forget: skip it until it has entries.
+        let last = sent.get(&agent.id).copied();
+        if forced || last.map_or(!list.is_empty(), |l| l != print) {
+            to_send.push((agent.id.clone(), list, print));
+        }
+    }
+    if to_send.is_empty() {
+        return Ok(0);
+    }
+    let version = state
+        .storage
+        .meta("schedule.version")?
+        .and_then(|v| v.parse::<u64>().ok())
+        .unwrap_or(0)
+        + 1;
+    state
+        .storage
+        .set_meta("schedule.version", &version.to_string())?;
+    let mut count = 0;
+    for (agent, entries, print) in to_send {
+        let command = Command::ScheduleSync(ScheduleSync {
+            schedule_version: version,
+            entries,
+        });
+        match crate::broadcast::send_command(state, &agent, command) {
+            Ok(_) => {
+                sent.insert(agent, print);
+                count += 1;
+            }
+            // Offline: it gets its schedule when it logs in.
+            Err(e) => tracing::debug!(agent = %agent, "schedule not sent: {e}"),
+        }
+    }
+    Ok(count)
+}
+
+/// Runs the scheduler until the process ends: plans and syncs every 30 s, and at once when
+/// schedules change.
+pub async fn run(state: AppState) {
+    loop {
+        let now = state.clock.now_us();
+        if let Err(e) = tick(&state, now).and_then(|_| sync(&state, now, None)) {
+            tracing::error!("scheduler: {e}");
+        }
+        let changed = state.scheduler.changed.notified();
+        let _ = tokio::time::timeout(std::time::Duration::from_secs(30), changed).await;
+    }
+}
