@@ -15,7 +15,7 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use dalaba_audio::sink::SinkSpec;
-use dalaba_protocol::command::MediaRef;
+use dalaba_protocol::command::{MediaRef, PlayMedia};
 use dalaba_protocol::control::{AgentMessage, FailReason, Receipt, ReceiptState, StatusReport};
 use dalaba_protocol::{AgentId, BroadcastId, Timestamp, Volume};
 
@@ -131,7 +131,7 @@ impl AgentState {
     }
 }
 
-fn write_atomic(path: &Path, text: &str) -> std::io::Result<()> {
+pub(crate) fn write_atomic(path: &Path, text: &str) -> std::io::Result<()> {
     let tmp = path.with_extension("tmp");
     let mut f = std::fs::File::create(&tmp)?;
     std::io::Write::write_all(&mut f, text.as_bytes())?;
@@ -202,7 +202,15 @@ struct Runtime {
     relay_status: RelayCell,
     /// Live streams being played: where their frames go.
     live: std::collections::HashMap<StreamId, std::sync::mpsc::Sender<Frame>>,
+    /// The offline schedule.
+    schedule: crate::schedule::ScheduleStore,
+    /// One download at a time per file.
+    fetching: FetchLocks,
 }
+
+/// A lock per media hash, so two plays of one file never download it at once.
+type FetchLocks =
+    Arc<Mutex<std::collections::HashMap<dalaba_protocol::MediaHash, Arc<tokio::sync::Mutex<()>>>>>;
 
 /// Runs the agent until `shutdown` resolves or the controller revokes it.
 /// How long a pushed configuration has to prove itself (the agent reaching the controller
@@ -333,12 +341,37 @@ pub async fn run(
         relay: relay.clone(),
         relay_status,
         seen: std::collections::HashSet::new(),
+        schedule: crate::schedule::ScheduleStore::load(state_dir),
+        fetching: Arc::default(),
         config: config.clone(),
         reload: false,
         last_error: None,
         store,
     };
     runtime.config_version = runtime.store.version().to_owned();
+    // The stored schedule plays whether or not the controller is reachable. Until a clock
+    // estimate exists, controller time is taken to be this machine's clock.
+    let upcoming: Vec<_> = runtime
+        .schedule
+        .upcoming(Timestamp(clock.now()))
+        .cloned()
+        .collect();
+    if !upcoming.is_empty() {
+        tracing::info!(
+            entries = upcoming.len(),
+            version = runtime.schedule.version(),
+            "playing the stored schedule"
+        );
+    }
+    for entry in upcoming {
+        runtime.seen.insert(entry.play.broadcast_id);
+        queue_play(
+            &runtime,
+            entry.play,
+            Some(entry.entry_id),
+            Timestamp(clock.now()),
+        );
+    }
     tokio::pin!(shutdown);
     loop {
         roll_back_if_due(&mut runtime);
@@ -519,13 +552,14 @@ fn obey(command: Command, runtime: &mut Runtime, session: &Session, clock: &Agen
             tracing::debug!(broadcast = %live.broadcast_id, "already have this live call");
         }
         Command::PlayMedia(play) => {
+            let at = session.controller_time(clock.now()).unwrap_or_default();
             let _ = runtime.receipts_tx.send(Receipt {
                 broadcast_id: play.broadcast_id,
                 entry_id: None,
                 state: ReceiptState::Waiting,
-                at: session.controller_time(clock.now()).unwrap_or_default(),
+                at,
             });
-            let Some(estimate) = session.clock() else {
+            if session.clock().is_none() {
                 fail(
                     runtime,
                     play.broadcast_id,
@@ -535,60 +569,39 @@ fn obey(command: Command, runtime: &mut Runtime, session: &Session, clock: &Agen
                     clock,
                 );
                 return;
-            };
-            let start = clock.instant_of(estimate.to_agent_time(play.start_at));
-            let local = crate::output::local_time_of_day(play.start_at);
-            let volume = effective_volume(
-                &runtime.config.audio,
-                play.priority,
-                play.volume.or(Some(runtime.volume)),
-                local,
-            );
-            let job_base = (
-                play.broadcast_id,
-                start,
-                volume,
-                play.priority,
-                play.repeat,
-                play.gap_ms,
-            );
-            let (cache, http, base, player, receipts) = (
-                Arc::clone(&runtime.cache),
-                runtime.http.clone(),
-                runtime.base_url.clone(),
-                runtime.player.clone(),
-                runtime.receipts_tx.clone(),
-            );
-            let at = session.controller_time(clock.now()).unwrap_or_default();
-            tokio::spawn(async move {
-                match fetch(&cache, &http, &base, &play.media).await {
-                    Ok(file) => {
-                        let (broadcast, start, volume, priority, repeat, gap_ms) = job_base;
-                        player.play(PlayJob {
-                            broadcast,
-                            hash: play.media.hash,
-                            file,
-                            start,
-                            volume,
-                            priority,
-                            repeat,
-                            gap_ms,
-                        });
+            }
+            queue_play(runtime, play, None, at);
+        }
+        Command::ScheduleSync(sync) => {
+            let version = sync.schedule_version;
+            match runtime.schedule.replace(sync) {
+                Ok(change) => {
+                    tracing::info!(
+                        version,
+                        added = change.added.len(),
+                        withdrawn = change.withdrawn.len(),
+                        "schedule stored"
+                    );
+                    // A line on stdout that scripts and tests can wait for.
+                    println!(
+                        "schedule version {version} stored: {} entries",
+                        runtime.schedule.len()
+                    );
+                    for b in change.withdrawn {
+                        runtime.player.stop(b);
                     }
-                    Err(e) => {
-                        tracing::warn!(broadcast = %play.broadcast_id, "fetching media: {e:#}");
-                        let _ = receipts.send(Receipt {
-                            broadcast_id: play.broadcast_id,
-                            entry_id: None,
-                            state: ReceiptState::Failed {
-                                reason: FailReason::FetchFailed,
-                                detail: Some(format!("{e:#}")),
-                            },
-                            at,
-                        });
+                    let at = session.controller_time(clock.now()).unwrap_or_default();
+                    for entry in change.added {
+                        if runtime.seen.insert(entry.play.broadcast_id) {
+                            queue_play(runtime, entry.play, Some(entry.entry_id), at);
+                        }
                     }
                 }
-            });
+                Err(e) => {
+                    tracing::warn!("{e}");
+                    runtime.last_error = Some(e.to_string());
+                }
+            }
         }
         Command::StartLive(live) => {
             let (tx, frames) = std::sync::mpsc::channel();
@@ -603,6 +616,8 @@ fn obey(command: Command, runtime: &mut Runtime, session: &Session, clock: &Agen
             runtime.player.live(LiveJob {
                 broadcast: live.broadcast_id,
                 stream_id: live.stream_id,
+                level: live.level,
+                mode: live.mode,
                 latency_us: u64::from(live.latency_ms) * 1000,
                 volume,
                 priority: live.priority,
@@ -644,6 +659,84 @@ fn obey(command: Command, runtime: &mut Runtime, session: &Session, clock: &Agen
             "command accepted; not handled by this agent version yet"
         ),
     }
+}
+
+/// Fetches `play`'s media (if not cached, retrying with backoff until the item could no
+/// longer play) and hands it to the player. `at` is controller time now.
+fn queue_play(runtime: &Runtime, play: PlayMedia, entry: Option<u64>, at: Timestamp) {
+    let local = crate::output::local_time_of_day(play.start_at);
+    let volume = effective_volume(
+        &runtime.config.audio,
+        play.priority,
+        play.volume.or(Some(runtime.volume)),
+        local,
+    );
+    let (cache, http, base, player, receipts, locks) = (
+        Arc::clone(&runtime.cache),
+        runtime.http.clone(),
+        runtime.base_url.clone(),
+        runtime.player.clone(),
+        runtime.receipts_tx.clone(),
+        Arc::clone(&runtime.fetching),
+    );
+    tokio::spawn(async move {
+        let lock = locks
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .entry(play.media.hash)
+            .or_default()
+            .clone();
+        // Keep trying (a flaky uplink) until the item could no longer play.
+        let give_up = play
+            .expires_at
+            .unwrap_or(Timestamp(play.start_at.0 + 600_000_000));
+        let deadline =
+            tokio::time::Instant::now() + Duration::from_micros(give_up.0.saturating_sub(at.0));
+        let mut delay = Duration::from_secs(2);
+        let fetched = loop {
+            let result = {
+                let _one_at_a_time = lock.lock().await;
+                fetch(&cache, &http, &base, &play.media).await
+            };
+            match result {
+                Err(e) if tokio::time::Instant::now() + delay < deadline => {
+                    tracing::warn!(broadcast = %play.broadcast_id, "fetching media (retrying in {} s): {e:#}", delay.as_secs());
+                    tokio::time::sleep(delay).await;
+                    delay = (delay * 2).min(Duration::from_secs(60));
+                }
+                other => break other,
+            }
+        };
+        match fetched {
+            Ok(file) => player.play(PlayJob {
+                broadcast: play.broadcast_id,
+                entry,
+                hash: play.media.hash,
+                file,
+                start: play.start_at,
+                volume,
+                priority: play.priority,
+                level: play.level,
+                repeat: play.repeat,
+                gap_ms: play.gap_ms,
+                mode: play.mode,
+                on_preempt: play.on_preempt,
+                expires_at: play.expires_at,
+            }),
+            Err(e) => {
+                tracing::warn!(broadcast = %play.broadcast_id, "fetching media: {e:#}");
+                let _ = receipts.send(Receipt {
+                    broadcast_id: play.broadcast_id,
+                    entry_id: entry,
+                    state: ReceiptState::Failed {
+                        reason: FailReason::FetchFailed,
+                        detail: Some(format!("{e:#}")),
+                    },
+                    at,
+                });
+            }
+        }
+    });
 }
 
 fn fail(
@@ -759,7 +852,7 @@ fn status(runtime: &Runtime, session: &Session) -> StatusReport {
             .or_else(|| runtime.last_error.clone()),
         firmware_version: env!("CARGO_PKG_VERSION").into(),
         config_version: runtime.config_version.clone(),
-        schedule_version: 0,
+        schedule_version: runtime.schedule.version(),
         cache: lock(&runtime.cache).usage(),
         clock_offset_us: session.clock().map(|e| e.offset_us),
         uptime_s: runtime.uptime_start.elapsed().as_secs(),

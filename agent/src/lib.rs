@@ -6,8 +6,9 @@
 //!
 //! What it is not: it decides what its own speaker plays, never what others play.
 //!
-//! Status: the daemon connects, enrols, logs in, keeps the clock and verifies commands;
-//! playback of stored media and live streams is still to come.
+//! Status: the daemon connects, enrols, logs in, keeps the clock, verifies commands,
+//! plays stored media and live streams with arbitration, switches relays, applies pushed
+//! configurations and keeps an offline schedule.
 
 #![forbid(unsafe_code)]
 
@@ -17,4 +18,5 @@ pub mod daemon;
 pub mod output;
 pub mod player;
 pub mod relay;
+pub mod schedule;
 pub mod session;

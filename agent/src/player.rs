@@ -1,10 +1,19 @@
 //! The player: one thread that owns the sound output and decides what is audible.
 //!
-//! Jobs (stored media to play at an instant) arrive through a [`PlayerHandle`]. The
-//! player waits for each job's start, plays it, and reports receipts. A job of higher
-//! priority than the one playing preempts it (receipt `preempted`); others wait their turn,
-//! highest priority and earliest start first. The output (a cpal device, or a WAV file per
-//! broadcast) is opened for a job and released after it.
+//! Jobs (stored media to play at a controller time, or a live stream) arrive through a
+//! [`PlayerHandle`]. The player waits for each job's start, plays it, and reports receipts.
+//!
+//! Arbitration: a job of higher priority than the one playing (or of the same priority
+//! from a higher platform level) preempts it; others wait their turn, highest priority,
+//! then highest level, then earliest start first. A preempted stored-media job follows its
+//! `on_preempt` rule: `resume` goes back in the queue at the sample where it was cut off,
+//! `restart` from its beginning, `skip` ends (receipt `preempted`). A job whose start passed
+//! while something more important played has lost its place on the timeline the same way
+//! and follows the same rule. Nothing starts or resumes after its `expires_at` (receipt
+//! `failed`, reason `expired`).
+//!
+//! The output (a cpal device, or a WAV file per broadcast) is opened for a job and released
+//! after it.
 
 use std::sync::mpsc::{self, RecvTimeoutError};
 use std::time::{Duration, Instant};
@@ -13,29 +22,52 @@ use dalaba_audio::jitter::{Frame, JitterConfig};
 use dalaba_audio::ogg_opus::OpusFileSource;
 use dalaba_audio::playout::LivePlayout;
 use dalaba_audio::sink::{Sink, SinkSpec, VolumeRamp};
+use dalaba_protocol::command::OnPreempt;
 use dalaba_protocol::control::{FailReason, NowPlaying, PlaySource, Receipt, ReceiptState};
-use dalaba_protocol::{BroadcastId, Priority, Timestamp, Volume};
+use dalaba_protocol::{BroadcastId, Mode, PlatformLevel, Priority, Timestamp, Volume};
 
 /// One stored-media play.
 #[derive(Clone, Debug)]
 pub struct PlayJob {
     /// The broadcast.
     pub broadcast: BroadcastId,
+    /// The schedule entry it comes from, if any (receipts carry it).
+    pub entry: Option<u64>,
     /// The media's hash (for status).
     pub hash: dalaba_protocol::MediaHash,
     /// The verified Ogg Opus file. It is decoded block by block while it plays, so memory
     /// does not grow with its length (an hour is 690 MB decoded).
     pub file: std::path::PathBuf,
-    /// When the first sample must sound.
-    pub start: Instant,
+    /// When the first sample must sound, in controller time.
+    pub start: Timestamp,
     /// Volume, caps already applied.
     pub volume: Volume,
     /// Arbitration priority.
     pub priority: Priority,
+    /// The issuing platform level (tie-break within one priority).
+    pub level: PlatformLevel,
     /// Times to play.
     pub repeat: u16,
     /// Silence between repetitions, ms.
     pub gap_ms: u32,
+    /// Real, test or drill (shown in status).
+    pub mode: Mode,
+    /// What to do when something more important cuts in.
+    pub on_preempt: OnPreempt,
+    /// Never start or resume after this (controller time).
+    pub expires_at: Option<Timestamp>,
+}
+
+/// A stored-media job in the queue, with where it stands.
+#[derive(Debug)]
+struct MediaJob {
+    job: PlayJob,
+    /// Set once the job lost its place on the timeline (preempted, or its start passed
+    /// while something more important played): the broadcast that displaced it.
+    displaced_by: Option<BroadcastId>,
+    /// Samples of the job's timeline (gaps included) already played; a resumed job
+    /// continues here.
+    position: usize,
 }
 
 /// One live stream to play: frames arrive on `frames` until the sender is dropped.
@@ -51,6 +83,10 @@ pub struct LiveJob {
     pub volume: Volume,
     /// Arbitration priority.
     pub priority: Priority,
+    /// The issuing platform level.
+    pub level: PlatformLevel,
+    /// Real, test or drill (shown in status).
+    pub mode: Mode,
     /// The stream's frames, as they arrive.
     pub frames: mpsc::Receiver<Frame>,
     /// Give up after this long without a frame.
@@ -58,32 +94,40 @@ pub struct LiveJob {
 }
 
 enum Job {
-    Media(PlayJob),
+    Media(MediaJob),
     Live(LiveJob),
 }
 
 impl Job {
     fn broadcast(&self) -> BroadcastId {
         match self {
-            Self::Media(j) => j.broadcast,
+            Self::Media(j) => j.job.broadcast,
             Self::Live(j) => j.broadcast,
         }
     }
 
-    fn priority(&self) -> Priority {
+    /// What arbitration compares: priority, then platform level.
+    fn rank(&self) -> (Priority, PlatformLevel) {
         match self {
-            Self::Media(j) => j.priority,
-            Self::Live(j) => j.priority,
+            Self::Media(j) => (j.job.priority, j.job.level),
+            Self::Live(j) => (j.priority, j.level),
         }
     }
 
-    fn start(&self) -> Instant {
+    /// Controller time at which it is due; `None`: due now (live audio, or a displaced job
+    /// waiting for the speaker to be free).
+    fn due(&self) -> Option<Timestamp> {
         match self {
-            Self::Media(j) => j.start,
-            // Live audio is due as soon as it arrives.
-            Self::Live(_) => Instant::now(),
+            Self::Media(j) if j.displaced_by.is_none() => Some(j.job.start),
+            _ => None,
         }
     }
+}
+
+/// Why something playing must end now.
+enum Interrupted {
+    By(BroadcastId),
+    Cancelled,
 }
 
 enum PlayerCommand {
@@ -119,7 +163,11 @@ pub struct PlayerHandle {
 impl PlayerHandle {
     /// Queues a job.
     pub fn play(&self, job: PlayJob) {
-        let _ = self.tx.send(PlayerCommand::Play(Job::Media(job)));
+        let _ = self.tx.send(PlayerCommand::Play(Job::Media(MediaJob {
+            job,
+            displaced_by: None,
+            position: 0,
+        })));
     }
 
     /// Starts a live stream.
@@ -158,6 +206,7 @@ pub fn spawn(
                 queue: Vec::new(),
                 playing,
                 power,
+                opened: std::collections::HashMap::new(),
             }
             .run()
         })
@@ -174,34 +223,79 @@ struct Player {
     queue: Vec<Job>,
     playing: NowPlayingCell,
     power: Option<Power>,
+    /// How many times each broadcast's output was opened (a resumed job gets a new WAV
+    /// file rather than overwriting the first part).
+    opened: std::collections::HashMap<BroadcastId, u32>,
 }
 
 /// How a play ended.
 enum Outcome {
     Done,
-    Preempted(BroadcastId),
+    /// Cut off by broadcast `by` after `position` samples of its timeline.
+    Preempted {
+        by: BroadcastId,
+        position: usize,
+    },
     Cancelled,
     Failed(FailReason, String),
 }
 
 impl Player {
-    fn receipt(&self, broadcast: BroadcastId, state: ReceiptState) {
+    fn receipt(&self, broadcast: BroadcastId, entry: Option<u64>, state: ReceiptState) {
         let _ = self.receipts.send(Receipt {
             broadcast_id: broadcast,
-            entry_id: None,
+            entry_id: entry,
             state,
             at: (self.now)(),
         });
     }
 
-    /// The next job: highest priority, then earliest start.
+    fn job_receipt(&self, job: &Job, state: ReceiptState) {
+        let entry = match job {
+            Job::Media(m) => m.job.entry,
+            Job::Live(_) => None,
+        };
+        self.receipt(job.broadcast(), entry, state);
+    }
+
+    /// The `Instant` of controller time `t`, by the current clock estimate.
+    fn instant(&self, t: Timestamp) -> Instant {
+        let now = (self.now)().0;
+        if t.0 >= now {
+            Instant::now() + Duration::from_micros(t.0 - now)
+        } else {
+            Instant::now()
+                .checked_sub(Duration::from_micros(now - t.0))
+                .unwrap_or_else(Instant::now)
+        }
+    }
+
+    fn start_of(&self, job: &Job) -> Instant {
+        job.due().map_or_else(Instant::now, |t| self.instant(t))
+    }
+
+    /// The next job: among those due (within the relay warm-up), the highest priority,
+    /// then highest level, then earliest planned start (first come); if none is due, the
+    /// one due first. A job due later never holds back one due now.
     fn next_index(&self) -> Option<usize> {
-        (0..self.queue.len()).min_by_key(|&i| {
-            (
-                std::cmp::Reverse(self.queue[i].priority()),
-                self.queue[i].start(),
-            )
-        })
+        let warm_up = self
+            .power
+            .as_ref()
+            .map_or(0, |p| p.warm_up.as_micros() as u64);
+        let horizon = (self.now)().0 + warm_up;
+        let planned = |job: &Job| match job {
+            Job::Media(m) => m.job.start.0,
+            Job::Live(_) => 0,
+        };
+        let due = (0..self.queue.len())
+            .filter(|&i| self.queue[i].due().is_none_or(|t| t.0 <= horizon))
+            .min_by_key(|&i| {
+                (
+                    std::cmp::Reverse(self.queue[i].rank()),
+                    planned(&self.queue[i]),
+                )
+            });
+        due.or_else(|| (0..self.queue.len()).min_by_key(|&i| planned(&self.queue[i])))
     }
 
     /// Takes a command that arrived while idle or waiting.
@@ -219,7 +313,20 @@ impl Player {
             .partition(|j| pred(j));
         self.queue = keep;
         for j in gone {
-            self.receipt(j.broadcast(), ReceiptState::Cancelled);
+            self.job_receipt(&j, ReceiptState::Cancelled);
+        }
+    }
+
+    /// After `by` played: queued stored-media jobs whose start has passed lost their place
+    /// on the timeline.
+    fn displace_overdue(&mut self, by: BroadcastId) {
+        let now = (self.now)();
+        for job in &mut self.queue {
+            if let Job::Media(m) = job {
+                if m.displaced_by.is_none() && m.job.start < now {
+                    m.displaced_by = Some(by);
+                }
+            }
         }
     }
 
@@ -234,23 +341,42 @@ impl Player {
             };
             // Wake a warm-up early, so the amplifier is ready at the start.
             let warm_up = self.power.as_ref().map_or(Duration::ZERO, |p| p.warm_up);
-            let wait = self.queue[i]
-                .start()
+            let wait = self
+                .start_of(&self.queue[i])
                 .checked_sub(warm_up)
                 .map_or(Duration::ZERO, |t| {
                     t.saturating_duration_since(Instant::now())
                 });
             if !wait.is_zero() {
-                match self.rx.recv_timeout(wait) {
+                // Wake at least once a second: the clock estimate may move.
+                match self.rx.recv_timeout(wait.min(Duration::from_secs(1))) {
                     Ok(c) => {
                         self.take(c);
                         continue;
                     }
+                    Err(RecvTimeoutError::Timeout) if wait > Duration::from_secs(1) => continue,
                     Err(RecvTimeoutError::Timeout) => {}
                     Err(RecvTimeoutError::Disconnected) => return,
                 }
             }
             let job = self.queue.remove(i);
+            // Rules that end a stored-media job before it sounds.
+            if let Job::Media(m) = &job {
+                if m.job.expires_at.is_some_and(|t| (self.now)() >= t) {
+                    self.job_receipt(
+                        &job,
+                        ReceiptState::Failed {
+                            reason: FailReason::Expired,
+                            detail: Some("its window passed before the speaker was free".into()),
+                        },
+                    );
+                    continue;
+                }
+                if let (Some(by), OnPreempt::Skip) = (m.displaced_by, m.job.on_preempt) {
+                    self.job_receipt(&job, ReceiptState::Preempted { by });
+                    continue;
+                }
+            }
             let broadcast = job.broadcast();
             if let Some(power) = &self.power {
                 // Blocks through the warm-up; a failing board is reported by the relay
@@ -258,34 +384,61 @@ impl Player {
                 if let Err(e) = power.runtime.block_on(power.relay.power_on(broadcast.0)) {
                     tracing::warn!(broadcast = %broadcast, "amplifier power: {e}");
                 }
-                let late = job.start().saturating_duration_since(Instant::now());
+                let late = self
+                    .start_of(&job)
+                    .saturating_duration_since(Instant::now());
                 if !late.is_zero() {
                     std::thread::sleep(late);
                 }
             }
-            let (source, priority) = match &job {
-                Job::Media(j) => (PlaySource::Media { hash: j.hash }, j.priority),
+            let (source, priority, mode) = match &job {
+                Job::Media(j) => (
+                    PlaySource::Media { hash: j.job.hash },
+                    j.job.priority,
+                    j.job.mode,
+                ),
                 Job::Live(j) => (
                     PlaySource::Live {
                         stream_id: j.stream_id,
                     },
                     j.priority,
+                    j.mode,
                 ),
             };
             self.set_playing(Some(NowPlaying {
                 broadcast_id: broadcast,
                 source,
                 priority,
-                mode: dalaba_protocol::Mode::Real,
+                mode,
                 since: (self.now)(),
             }));
-            let outcome = match job {
-                Job::Media(job) => self.play(&job),
-                Job::Live(job) => self.play_live(job),
+            let (outcome, entry, requeue) = match job {
+                Job::Media(mut m) => {
+                    let outcome = self.play(&m);
+                    let entry = m.job.entry;
+                    // A preempted job that resumes or restarts goes back in the queue.
+                    let requeue = match (&outcome, m.job.on_preempt) {
+                        (
+                            Outcome::Preempted { by, position },
+                            rule @ (OnPreempt::Resume | OnPreempt::Restart),
+                        ) => {
+                            m.displaced_by = Some(*by);
+                            m.position = if rule == OnPreempt::Resume {
+                                *position
+                            } else {
+                                0
+                            };
+                            Some(m)
+                        }
+                        _ => None,
+                    };
+                    (outcome, entry, requeue)
+                }
+                Job::Live(job) => (self.play_live(job), None, None),
             };
             let state = match outcome {
                 Outcome::Done => ReceiptState::Done,
-                Outcome::Preempted(by) => ReceiptState::Preempted { by },
+                Outcome::Preempted { by, .. } => ReceiptState::Preempted { by },
                 Outcome::Cancelled => ReceiptState::Cancelled,
                 Outcome::Failed(reason, detail) => ReceiptState::Failed {
                     reason,
@@ -296,7 +449,11 @@ impl Player {
             if let Some(power) = &self.power {
                 power.runtime.block_on(power.relay.release(broadcast.0));
             }
-            self.receipt(broadcast, state);
+            self.receipt(broadcast, entry, state);
+            self.displace_overdue(broadcast);
+            if let Some(m) = requeue {
+                self.queue.push(Job::Media(m));
+            }
         }
     }
 
@@ -306,19 +463,24 @@ impl Player {
         }
     }
 
-    /// Handles commands that arrived while `current` plays; `Some` ends it.
-    fn interrupt(&mut self, current: BroadcastId, priority: Priority) -> Option<Outcome> {
+    /// Handles commands that arrived while `current` plays; `Some(by)` means it must end:
+    /// cut off by broadcast `by`, or cancelled (`by == current`).
+    fn interrupt(
+        &mut self,
+        current: BroadcastId,
+        rank: (Priority, PlatformLevel),
+    ) -> Option<Interrupted> {
         while let Ok(command) = self.rx.try_recv() {
             match command {
-                PlayerCommand::Play(new) if new.priority() > priority => {
+                PlayerCommand::Play(new) if new.rank() > rank => {
                     let by = new.broadcast();
                     self.queue.push(new);
-                    return Some(Outcome::Preempted(by));
+                    return Some(Interrupted::By(by));
                 }
-                PlayerCommand::Stop(b) if b == current => return Some(Outcome::Cancelled),
+                PlayerCommand::Stop(b) if b == current => return Some(Interrupted::Cancelled),
                 PlayerCommand::StopAll => {
                     self.cancel_queued(|_| true);
-                    return Some(Outcome::Cancelled);
+                    return Some(Interrupted::Cancelled);
                 }
                 other => self.take(other),
             }
@@ -342,11 +504,14 @@ impl Player {
         let mut last_frame = Instant::now();
         let mut ended = false;
         loop {
-            if let Some(outcome) = self.interrupt(job.broadcast, job.priority) {
+            if let Some(why) = self.interrupt(job.broadcast, (job.priority, job.level)) {
                 if let Some(mut s) = sink {
                     let _ = s.finish();
                 }
-                return outcome;
+                return match why {
+                    Interrupted::By(by) => Outcome::Preempted { by, position: 0 },
+                    Interrupted::Cancelled => Outcome::Cancelled,
+                };
             }
             loop {
                 match job.frames.try_recv() {
@@ -369,7 +534,7 @@ impl Player {
                         Ok(s) => sink = Some(s),
                         Err(e) => return Outcome::Failed(FailReason::DeviceError, e.to_string()),
                     }
-                    self.receipt(job.broadcast, ReceiptState::Playing);
+                    self.receipt(job.broadcast, None, ReceiptState::Playing);
                 }
                 ramp.apply(&mut pcm);
                 if let Some(Err(e)) = sink.as_mut().map(|s| s.write(&pcm)) {
@@ -431,41 +596,63 @@ impl Player {
     }
 
     fn open_sink(
-        &self,
+        &mut self,
         broadcast: BroadcastId,
     ) -> Result<Box<dyn Sink>, dalaba_audio::sink::SinkError> {
+        let n = self.opened.entry(broadcast).or_insert(0);
+        *n += 1;
+        // A file per broadcast, so each one can be checked on its own; a resumed broadcast
+        // continues in `-2`, `-3`...
+        let suffix = if *n == 1 {
+            String::new()
+        } else {
+            format!("-{n}")
+        };
+        let per_broadcast = |path: &std::path::Path| {
+            let stem = path
+                .file_stem()
+                .map_or_else(|| "speaker".into(), |s| s.to_string_lossy().into_owned());
+            path.with_file_name(format!("{stem}-b{}{suffix}.wav", broadcast.0))
+        };
         match &self.sink {
-            // A file per broadcast, so each one can be checked on its own.
-            SinkSpec::Wav { path } => {
-                let stem = path
-                    .file_stem()
-                    .map_or_else(|| "speaker".into(), |s| s.to_string_lossy().into_owned());
-                let file = path.with_file_name(format!("{stem}-b{}.wav", broadcast.0));
-                SinkSpec::Wav { path: file }.open()
+            SinkSpec::Wav { path } => SinkSpec::Wav {
+                path: per_broadcast(path),
             }
+            .open(),
+            SinkSpec::WavRealTime { path } => SinkSpec::WavRealTime {
+                path: per_broadcast(path),
+            }
+            .open(),
             other => other.open(),
         }
     }
 
-    fn play(&mut self, job: &PlayJob) -> Outcome {
+    fn play(&mut self, m: &MediaJob) -> Outcome {
+        let job = &m.job;
         // Every speaker's output follows one timeline: sample k belongs at start + k/48 kHz.
         // Waking late (a busy scheduler, a restart, a reconnect) does not shift the
         // timeline: the late part is skipped, so neighbours stay in step. The receipt's
-        // time is the timeline's origin in controller time.
+        // time is the timeline's origin in controller time. A displaced job has left the
+        // timeline: it plays on from its position when the speaker is free.
         let now = (self.now)();
-        let late = Instant::now().saturating_duration_since(job.start);
-        let started = Timestamp(now.0.saturating_sub(late.as_micros() as u64));
-        let mut skip = (late.as_secs_f64() * 48_000.0) as usize;
-        if late > Duration::from_millis(20) {
-            tracing::info!(broadcast = %job.broadcast, late_ms = late.as_millis() as u64, "joining a broadcast in progress");
-        }
+        let (mut skip, started) = match m.displaced_by {
+            Some(_) => (m.position, now),
+            None => {
+                let late_us = now.0.saturating_sub(job.start.0);
+                if late_us > 20_000 {
+                    tracing::info!(broadcast = %job.broadcast, late_ms = late_us / 1000, "joining a broadcast in progress");
+                }
+                ((late_us * 48 / 1000) as usize, Timestamp(now.0 - late_us))
+            }
+        };
+        let mut position = skip;
         let mut sink = match self.open_sink(job.broadcast) {
             Ok(s) => s,
             Err(e) => return Outcome::Failed(FailReason::DeviceError, e.to_string()),
         };
         let _ = self.receipts.send(Receipt {
             broadcast_id: job.broadcast,
-            entry_id: None,
+            entry_id: job.entry,
             state: ReceiptState::Playing,
             at: started,
         });
@@ -487,22 +674,29 @@ impl Player {
                     Ok(false) => break,
                     Err(e) => return Outcome::Failed(FailReason::MediaCorrupt, e.to_string()),
                 }
-                // Late: drop what is already past (only ever in the first round).
-                let dropped = skip.min(decoded.len());
-                skip -= dropped;
-                let audio = &decoded[dropped..];
                 let gap_now = std::mem::take(&mut pending_gap);
-                for chunk in gap_now.chunks(960).chain(audio.chunks(960)) {
-                    // Between blocks: anything new?
-                    if let Some(outcome) = self.interrupt(job.broadcast, job.priority) {
-                        let _ = sink.finish();
-                        return outcome;
-                    }
-                    block.clear();
-                    block.extend_from_slice(chunk);
-                    ramp.apply(&mut block);
-                    if let Err(e) = sink.write(&block) {
-                        return Outcome::Failed(FailReason::DeviceError, e.to_string());
+                for part in [gap_now, &decoded[..]] {
+                    // What is already past (late, or played before a preemption) is
+                    // dropped; the timeline counts it all.
+                    let dropped = skip.min(part.len());
+                    skip -= dropped;
+                    for chunk in part[dropped..].chunks(960) {
+                        // Between blocks: anything new?
+                        if let Some(why) = self.interrupt(job.broadcast, (job.priority, job.level))
+                        {
+                            let _ = sink.finish();
+                            return match why {
+                                Interrupted::By(by) => Outcome::Preempted { by, position },
+                                Interrupted::Cancelled => Outcome::Cancelled,
+                            };
+                        }
+                        block.clear();
+                        block.extend_from_slice(chunk);
+                        ramp.apply(&mut block);
+                        if let Err(e) = sink.write(&block) {
+                            return Outcome::Failed(FailReason::DeviceError, e.to_string());
+                        }
+                        position += chunk.len();
                     }
                 }
             }

@@ -1,36 +1,63 @@
 //! The player on its own: a stored-media job into a WAV sink, on time and late, queue
-//! order by priority, and a cancelled job.
+//! order by priority, and a cancelled job; then preemption with a sink paced like a real
+//! device (`wav-rt`): resume, restart and skip, jobs displaced while something more
+//! important played, expiry, and two alerts of different platform levels.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use dalaba_agent::player::{PlayJob, spawn};
 use dalaba_audio::sink::SinkSpec;
 use dalaba_audio::transcode::{TranscodeOptions, transcode_file, write_wav};
+use dalaba_protocol::command::OnPreempt;
 use dalaba_protocol::control::{Receipt, ReceiptState};
-use dalaba_protocol::{BroadcastId, MediaHash, Priority, Timestamp, Volume};
+use dalaba_protocol::{BroadcastId, MediaHash, Mode, PlatformLevel, Priority, Timestamp, Volume};
 
 /// A 2 s, 1 kHz tone as an Ogg Opus file in `dir`.
 fn clip(dir: &std::path::Path) -> std::path::PathBuf {
-    let wav = dir.join("tone.wav");
-    let samples: Vec<f32> = (0..96_000)
+    clip_of(dir, "tone", 96_000)
+}
+
+fn clip_of(dir: &std::path::Path, name: &str, samples: usize) -> std::path::PathBuf {
+    let wav = dir.join(format!("{name}.wav"));
+    let samples: Vec<f32> = (0..samples)
         .map(|i| (i as f32 * 2.0 * std::f32::consts::PI * 1000.0 / 48_000.0).sin() * 0.3)
         .collect();
     write_wav(&wav, &samples).expect("wav");
-    let opus = dir.join("tone.opus");
+    let opus = dir.join(format!("{name}.opus"));
     transcode_file(&wav, &opus, &TranscodeOptions::default(), &mut |_| {}).expect("transcode");
     opus
 }
 
-fn job(file: &std::path::Path, broadcast: u64, start: Instant, priority: Priority) -> PlayJob {
+/// Controller time for these tests: the system clock.
+fn now() -> Timestamp {
+    Timestamp(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_micros() as u64,
+    )
+}
+
+fn at(offset: Duration, late: bool) -> Timestamp {
+    let us = offset.as_micros() as u64;
+    Timestamp(if late { now().0 - us } else { now().0 + us })
+}
+
+fn job(file: &std::path::Path, broadcast: u64, start: Timestamp, priority: Priority) -> PlayJob {
     PlayJob {
         broadcast: BroadcastId(broadcast),
+        entry: None,
         hash: MediaHash::of(b"unused"),
         file: file.to_owned(),
         start,
         volume: Volume::MAX,
         priority,
+        level: PlatformLevel::County,
         repeat: 1,
         gap_ms: 0,
+        mode: Mode::Real,
+        on_preempt: OnPreempt::Resume,
+        expires_at: None,
     }
 }
 
@@ -73,16 +100,10 @@ async fn on_time_late_ordered_and_cancelled() {
     let sink = SinkSpec::Wav {
         path: dir.path().join("out.wav"),
     };
-    let player = spawn(
-        sink,
-        Box::new(|| Timestamp(1)),
-        tx,
-        Default::default(),
-        None,
-    );
+    let player = spawn(sink, Box::new(now), tx, Default::default(), None);
 
     // On time: the whole clip.
-    player.play(job(&file, 1, Instant::now(), Priority::Scheduled));
+    player.play(job(&file, 1, now(), Priority::Scheduled));
     assert_eq!(
         until_final(&mut rx, 1).await,
         [ReceiptState::Playing, ReceiptState::Done]
@@ -94,7 +115,7 @@ async fn on_time_late_ordered_and_cancelled() {
     player.play(job(
         &file,
         2,
-        Instant::now() - Duration::from_millis(500),
+        at(Duration::from_millis(500), true),
         Priority::Scheduled,
     ));
     assert_eq!(
@@ -113,10 +134,10 @@ async fn on_time_late_ordered_and_cancelled() {
     player.play(job(
         &file,
         3,
-        Instant::now() + Duration::from_millis(300),
+        at(Duration::from_millis(300), false),
         Priority::Scheduled,
     ));
-    player.play(job(&file, 4, Instant::now(), Priority::Emergency));
+    player.play(job(&file, 4, now(), Priority::Emergency));
     assert_eq!(
         until_final(&mut rx, 4).await,
         [ReceiptState::Playing, ReceiptState::Done]
@@ -130,9 +151,170 @@ async fn on_time_late_ordered_and_cancelled() {
     player.play(job(
         &file,
         5,
-        Instant::now() + Duration::from_secs(30),
+        at(Duration::from_secs(30), false),
         Priority::Background,
     ));
     player.stop(BroadcastId(5));
     assert_eq!(until_final(&mut rx, 5).await, [ReceiptState::Cancelled]);
+}
+
+/// A player writing WAV files at a real device's pace, so a job is still sounding when the
+/// next command arrives.
+fn paced_player(
+    dir: &std::path::Path,
+) -> (
+    dalaba_agent::player::PlayerHandle,
+    tokio::sync::mpsc::UnboundedReceiver<Receipt>,
+) {
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    let sink = SinkSpec::WavRealTime {
+        path: dir.join("out.wav"),
+    };
+    (spawn(sink, Box::new(now), tx, Default::default(), None), rx)
+}
+
+/// Waits for broadcast `broadcast`'s next receipt.
+async fn next(
+    rx: &mut tokio::sync::mpsc::UnboundedReceiver<Receipt>,
+    broadcast: u64,
+) -> ReceiptState {
+    loop {
+        let r = tokio::time::timeout(Duration::from_secs(10), rx.recv())
+            .await
+            .expect("receipt")
+            .expect("open");
+        if r.broadcast_id.0 == broadcast {
+            return r.state;
+        }
+    }
+}
+
+fn len_of(dir: &std::path::Path, name: &str) -> i64 {
+    i64::from(wav_len(&dir.join(name)))
+}
+
+#[tokio::test]
+async fn preempted_content_resumes_restarts_or_is_skipped_by_its_rule() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let long = clip(dir.path()); // 2 s
+    let short = clip_of(dir.path(), "short", 24_000); // 0.5 s
+    let (player, mut rx) = paced_player(dir.path());
+    let by = |b| ReceiptState::Preempted { by: BroadcastId(b) };
+
+    for (n, rule) in [OnPreempt::Resume, OnPreempt::Restart, OnPreempt::Skip]
+        .into_iter()
+        .enumerate()
+    {
+        let (sched, alert) = (10 + 2 * n as u64, 11 + 2 * n as u64);
+        let mut scheduled = job(&long, sched, now(), Priority::Scheduled);
+        scheduled.on_preempt = rule;
+        player.play(scheduled);
+        assert_eq!(next(&mut rx, sched).await, ReceiptState::Playing);
+        // It is sounding now; an alert cuts in.
+        player.play(job(&short, alert, now(), Priority::Emergency));
+        assert_eq!(next(&mut rx, sched).await, by(alert), "{rule:?}");
+        assert_eq!(next(&mut rx, alert).await, ReceiptState::Playing);
+        assert_eq!(next(&mut rx, alert).await, ReceiptState::Done);
+        let first = len_of(dir.path(), &format!("out-b{sched}.wav"));
+        assert!(
+            first < 96_000 - 4800,
+            "{rule:?}: cut off early, {first} samples"
+        );
+        match rule {
+            OnPreempt::Resume => {
+                assert_eq!(next(&mut rx, sched).await, ReceiptState::Playing);
+                assert_eq!(next(&mut rx, sched).await, ReceiptState::Done);
+                // The rest, from where it was cut off: both parts make the whole clip.
+                let rest = len_of(dir.path(), &format!("out-b{sched}-2.wav"));
+                assert!((first + rest - 96_000).abs() <= 960, "{first} + {rest}");
+            }
+            OnPreempt::Restart => {
+                assert_eq!(next(&mut rx, sched).await, ReceiptState::Playing);
+                assert_eq!(next(&mut rx, sched).await, ReceiptState::Done);
+                let again = len_of(dir.path(), &format!("out-b{sched}-2.wav"));
+                assert!((again - 96_000).abs() <= 960, "{again}");
+            }
+            OnPreempt::Skip => {
+                // Nothing more: the next receipt is the marker's.
+                player.play(job(&short, 99, now(), Priority::Scheduled));
+                let r = tokio::time::timeout(Duration::from_secs(10), rx.recv())
+                    .await
+                    .unwrap()
+                    .unwrap();
+                assert_eq!((r.broadcast_id.0, r.state), (99, ReceiptState::Playing));
+                assert_eq!(next(&mut rx, 99).await, ReceiptState::Done);
+                assert!(!dir.path().join(format!("out-b{sched}-2.wav")).exists());
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn items_due_during_a_live_call_or_alert_follow_their_rule_and_expiry() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let long = clip(dir.path());
+    let short = clip_of(dir.path(), "short", 24_000);
+    let (player, mut rx) = paced_player(dir.path());
+    // An alert plays for 2 s; three scheduled items fall due 0.2 s into it.
+    player.play(job(&long, 1, now(), Priority::Emergency));
+    assert_eq!(next(&mut rx, 1).await, ReceiptState::Playing);
+    let due = at(Duration::from_millis(200), false);
+    let mut resume = job(&short, 2, due, Priority::Scheduled);
+    resume.on_preempt = OnPreempt::Resume;
+    let mut skip = job(&short, 3, due, Priority::Scheduled);
+    skip.on_preempt = OnPreempt::Skip;
+    let mut expiring = job(&short, 4, due, Priority::Scheduled);
+    expiring.expires_at = Some(at(Duration::from_millis(500), false));
+    player.play(resume);
+    player.play(skip);
+    player.play(expiring);
+    assert_eq!(next(&mut rx, 1).await, ReceiptState::Done);
+    // Resume: plays whole once the speaker is free (it never started).
+    assert_eq!(next(&mut rx, 2).await, ReceiptState::Playing);
+    assert_eq!(next(&mut rx, 2).await, ReceiptState::Done);
+    assert!((len_of(dir.path(), "out-b2.wav") - 24_000).abs() <= 960);
+    // Skip: given up, naming what displaced it.
+    assert_eq!(
+        next(&mut rx, 3).await,
+        ReceiptState::Preempted { by: BroadcastId(1) }
+    );
+    // Expired while waiting: never starts.
+    assert!(matches!(
+        next(&mut rx, 4).await,
+        ReceiptState::Failed {
+            reason: dalaba_protocol::control::FailReason::Expired,
+            ..
+        }
+    ));
+}
+
+#[tokio::test]
+async fn two_alerts_the_higher_platform_level_first_then_first_come() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let long = clip(dir.path());
+    let short = clip_of(dir.path(), "short", 24_000);
+    let (player, mut rx) = paced_player(dir.path());
+    player.play(job(&long, 1, now(), Priority::Emergency)); // county
+    assert_eq!(next(&mut rx, 1).await, ReceiptState::Playing);
+    // Another county alert waits its turn (first come)...
+    player.play(job(&short, 2, now(), Priority::Emergency));
+    // ...a provincial one cuts in.
+    let mut province = job(&short, 3, now(), Priority::Emergency);
+    province.level = PlatformLevel::Province;
+    player.play(province);
+    assert_eq!(
+        next(&mut rx, 1).await,
+        ReceiptState::Preempted { by: BroadcastId(3) }
+    );
+    assert_eq!(next(&mut rx, 3).await, ReceiptState::Playing);
+    assert_eq!(next(&mut rx, 3).await, ReceiptState::Done);
+    // Then the cut-off alert resumes before the one that came after it.
+    let r = tokio::time::timeout(Duration::from_secs(10), rx.recv())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((r.broadcast_id.0, r.state), (1, ReceiptState::Playing));
+    assert_eq!(next(&mut rx, 1).await, ReceiptState::Done);
+    assert_eq!(next(&mut rx, 2).await, ReceiptState::Playing);
+    assert_eq!(next(&mut rx, 2).await, ReceiptState::Done);
 }

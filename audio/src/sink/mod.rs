@@ -4,6 +4,7 @@
 //! |---|---|---|
 //! | `cpal` | a real sound device (ALSA on Linux) | `cpal` or `cpal:DEVICE`, e.g. `cpal:hw:0,0` |
 //! | `wav` | a WAV file | `wav:PATH` |
+//! | `wav-rt` | a WAV file written at the pace of a real device (48,000 samples a second, 100 ms ahead), so what plays can be interrupted as on hardware | `wav-rt:PATH` |
 //! | `null` | discards audio, counting it | `null` |
 //!
 //! `wav` and `null` are always available, so everything above the sink can be tested
@@ -18,13 +19,13 @@ pub use volume::VolumeRamp;
 use std::path::{Path, PathBuf};
 
 /// Backend names, for help texts and configuration checks.
-pub const BACKENDS: &[&str] = &["cpal", "wav", "null"];
+pub const BACKENDS: &[&str] = &["cpal", "wav", "wav-rt", "null"];
 
 /// Why a sink failed.
 #[derive(Debug, thiserror::Error)]
 pub enum SinkError {
     /// The sink name is not one of [`BACKENDS`].
-    #[error("unknown sink {0:?}: use cpal[:DEVICE], wav:PATH or null")]
+    #[error("unknown sink {0:?}: use cpal[:DEVICE], wav:PATH, wav-rt:PATH or null")]
     UnknownBackend(String),
     /// `wav` without a path.
     #[error("the wav sink needs a path: wav:PATH")]
@@ -94,6 +95,11 @@ pub enum SinkSpec {
         /// Its path.
         path: PathBuf,
     },
+    /// A WAV file written in real time (paced like a device).
+    WavRealTime {
+        /// Its path.
+        path: PathBuf,
+    },
     /// Nowhere.
     Null,
 }
@@ -111,7 +117,10 @@ impl std::str::FromStr for SinkSpec {
                 device: device.filter(|d| !d.is_empty()).map(str::to_owned),
             }),
             ("wav", Some(path)) if !path.is_empty() => Ok(Self::Wav { path: path.into() }),
-            ("wav", _) => Err(SinkError::MissingPath),
+            ("wav-rt", Some(path)) if !path.is_empty() => {
+                Ok(Self::WavRealTime { path: path.into() })
+            }
+            ("wav" | "wav-rt", _) => Err(SinkError::MissingPath),
             ("null", None) => Ok(Self::Null),
             _ => Err(SinkError::UnknownBackend(s.to_owned())),
         }
@@ -124,8 +133,68 @@ impl SinkSpec {
         Ok(match self {
             Self::Cpal { device } => Box::new(CpalSink::open(device.as_deref())?),
             Self::Wav { path } => Box::new(WavSink::create(path)?),
+            Self::WavRealTime { path } => Box::new(Paced::new(WavSink::create(path)?)),
             Self::Null => Box::new(NullSink::default()),
         })
+    }
+}
+
+/// Paces another sink like a sound device: `write` returns once the audio written is at
+/// most [`Paced::LEAD`] ahead of the wall clock, counted from the first write.
+pub struct Paced<S> {
+    inner: S,
+    started: Option<std::time::Instant>,
+    written: u64,
+}
+
+impl<S> std::fmt::Debug for Paced<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Paced")
+            .field("written", &self.written)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<S: Sink> Paced<S> {
+    /// How far ahead of the clock audio may be written (a device's buffer).
+    pub const LEAD: std::time::Duration = std::time::Duration::from_millis(100);
+
+    /// Paces `inner`.
+    pub fn new(inner: S) -> Self {
+        Self {
+            inner,
+            started: None,
+            written: 0,
+        }
+    }
+}
+
+impl<S: Sink> Sink for Paced<S> {
+    fn write(&mut self, samples: &[f32]) -> Result<(), SinkError> {
+        let started = *self.started.get_or_insert_with(std::time::Instant::now);
+        self.inner.write(samples)?;
+        self.written += samples.len() as u64;
+        // Block like a device whose buffer is full: the device's clock sets the pace.
+        let due = started
+            + std::time::Duration::from_micros(
+                self.written * 1_000_000 / u64::from(crate::SAMPLE_RATE),
+            );
+        if let Some(wait) = due
+            .checked_sub(Self::LEAD)
+            .map(|t| t.saturating_duration_since(std::time::Instant::now()))
+            .filter(|w| !w.is_zero())
+        {
+            std::thread::sleep(wait);
+        }
+        Ok(())
+    }
+
+    fn finish(&mut self) -> Result<(), SinkError> {
+        self.inner.finish()
+    }
+
+    fn backend(&self) -> &'static str {
+        "wav-rt"
     }
 }
 
@@ -229,6 +298,17 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_paced_sink_takes_as_long_as_the_audio_less_its_lead() {
+        let mut sink = Paced::new(NullSink::default());
+        let t = std::time::Instant::now();
+        for _ in 0..25 {
+            sink.write(&[0.0; 960]).unwrap(); // 25 × 20 ms = 500 ms of audio
+        }
+        let took = t.elapsed();
+        assert!(took >= std::time::Duration::from_millis(390), "{took:?}");
+    }
+
+    #[test]
     fn specs_parse_by_name() {
         assert_eq!("null".parse::<SinkSpec>().ok(), Some(SinkSpec::Null));
         assert_eq!(
@@ -251,6 +331,12 @@ mod tests {
             "wav".parse::<SinkSpec>(),
             Err(SinkError::MissingPath)
         ));
+        assert_eq!(
+            "wav-rt:/tmp/x.wav".parse::<SinkSpec>().ok(),
+            Some(SinkSpec::WavRealTime {
+                path: "/tmp/x.wav".into()
+            })
+        );
         assert!(matches!(
             "pulse".parse::<SinkSpec>(),
             Err(SinkError::UnknownBackend(_))
