@@ -63,6 +63,9 @@ pub enum AppError {
     /// No such thing.
     #[error("{0} not found")]
     NotFound(String),
+    /// Logged in, but not allowed to do this.
+    #[error("{0}")]
+    Forbidden(String),
     /// It exists already.
     #[error("{0}")]
     Conflict(String),
@@ -90,6 +93,7 @@ impl IntoResponse for AppError {
             Self::BadLogin => (StatusCode::UNAUTHORIZED, "bad_login"),
             Self::BadRequest(_) => (StatusCode::BAD_REQUEST, "bad_request"),
             Self::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
+            Self::Forbidden(_) => (StatusCode::FORBIDDEN, "forbidden"),
             Self::Conflict(_) => (StatusCode::CONFLICT, "conflict"),
             Self::TooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, "too_large"),
             Self::Internal(e) => {
@@ -153,6 +157,14 @@ pub fn router(state: AppState) -> Router {
                 .delete(crate::programme::delete_schedule),
         )
         .route(
+            "/api/alerts",
+            get(crate::alert::list).post(crate::alert::create),
+        )
+        .route("/api/alerts/{id}", get(crate::alert::get))
+        .route("/api/alerts/{id}/cancel", post(crate::alert::cancel_route))
+        .route("/api/alerts/{id}/approve", post(crate::alert::approve))
+        .route("/api/alerts/{id}/reject", post(crate::alert::reject))
+        .route(
             "/api/quiet-hours",
             get(crate::programme::get_quiet_hours).put(crate::programme::put_quiet_hours),
         )
@@ -161,12 +173,18 @@ pub fn router(state: AppState) -> Router {
         .route("/api/live", post(crate::live::create))
         .route("/api/live/{id}/source", get(crate::live::source))
         // Request bodies: 1 MiB for everything but uploads, which the upload handler
-        // limits itself while streaming them to disk.
+        // limits itself while streaming them to disk, and CAP messages (embedded audio).
         .layer(axum::extract::DefaultBodyLimit::max(1024 * 1024))
         .route(
             "/api/media",
             post(crate::media::upload).layer(axum::extract::DefaultBodyLimit::max(
                 crate::media::MAX_UPLOAD as usize + 64 * 1024,
+            )),
+        )
+        .route(
+            "/api/alerts/cap",
+            post(crate::cap::import).layer(axum::extract::DefaultBodyLimit::max(
+                crate::cap::MAX_CAP_BYTES,
             )),
         )
         .with_state(state)

@@ -214,7 +214,7 @@ pub async fn create(
         start_at,
     };
     let id = state.storage.create_broadcast(
-        user.id,
+        Some(user.id),
         now_us(),
         &serde_json::to_string(&spec).unwrap_or_default(),
     )?;

@@ -14,9 +14,11 @@
 #![recursion_limit = "512"]
 
 pub mod agent_link;
+pub mod alert;
 pub mod api;
 pub mod auth;
 pub mod broadcast;
+pub mod cap;
 pub mod clock;
 pub mod demo;
 pub mod hub;
@@ -93,10 +95,16 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     let scheduler = tokio::spawn(scheduler::run(state.clone()));
+    // CAP files dropped into a directory (a feed's gateway writes them there).
+    let cap_watch = std::env::var_os("DALABA_CAP_DIR")
+        .map(|dir| tokio::spawn(cap::watch(state.clone(), dir.into())));
     let served = axum::serve(listener, api::router(state))
         .with_graceful_shutdown(shutdown)
         .await;
     scheduler.abort();
+    if let Some(w) = cap_watch {
+        w.abort();
+    }
     served?;
     Ok(())
 }

@@ -28,7 +28,7 @@ pub fn media_dir(data_dir: &Path) -> PathBuf {
     data_dir.join("media")
 }
 
-fn media_file(dir: &Path, hash: &MediaHash) -> PathBuf {
+pub(crate) fn media_file(dir: &Path, hash: &MediaHash) -> PathBuf {
     dir.join(format!("{hash}.opus"))
 }
 

@@ -300,7 +300,7 @@ fn plan_run(
         let (hash, size, duration_ms) = media[&item.media_id];
         let id = state
             .storage
-            .create_broadcast(stored.created_by, now, "{}")
+            .create_broadcast(Some(stored.created_by), now, "{}")
             .map_err(|e| e.to_string())?;
         let play = PlayMedia {
             broadcast_id: BroadcastId(id),

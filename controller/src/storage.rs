@@ -152,10 +152,11 @@ pub trait Storage: Send + Sync {
     /// The library, newest first.
     fn media_list(&self) -> Result<Vec<MediaRecord>, StorageError>;
 
-    /// Records a broadcast; returns its id.
+    /// Records a broadcast; returns its id. `created_by` is `None` for a machine source
+    /// (a CAP feed's watched directory).
     fn create_broadcast(
         &self,
-        created_by: i64,
+        created_by: Option<i64>,
         created_at: u64,
         spec_json: &str,
     ) -> Result<u64, StorageError>;
@@ -763,7 +764,7 @@ impl Storage for SqliteStorage {
 
     fn create_broadcast(
         &self,
-        created_by: i64,
+        created_by: Option<i64>,
         created_at: u64,
         spec_json: &str,
     ) -> Result<u64, StorageError> {

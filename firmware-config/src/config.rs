@@ -71,7 +71,7 @@ pub struct Controller {
 /// `[audio]`
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Audio {
-    /// Output device: a sink spec, `cpal`, `cpal:DEVICE`, `wav:PATH` or `null`.
+    /// Output device: a sink spec, `cpal`, `cpal:DEVICE`, `wav:PATH`, `wav-rt:PATH` or `null`.
     pub device: String,
     /// Base volume.
     pub volume: Volume,
@@ -382,12 +382,13 @@ impl Config {
             let ok = v == "cpal"
                 || v == "null"
                 || v.starts_with("cpal:")
-                || v.strip_prefix("wav:").is_some_and(|p| !p.is_empty());
+                || v.strip_prefix("wav:").is_some_and(|p| !p.is_empty())
+                || v.strip_prefix("wav-rt:").is_some_and(|p| !p.is_empty());
             if ok {
                 Ok(v.clone())
             } else {
                 Err(Problem::Invalid(
-                    "must be cpal, cpal:DEVICE, wav:PATH or null".into(),
+                    "must be cpal, cpal:DEVICE, wav:PATH, wav-rt:PATH or null".into(),
                 ))
             }
         });

@@ -32,8 +32,12 @@ impl Proc {
             .expect("spawn");
         let stdout = child.stdout.take().expect("stdout");
         let (tx, lines) = mpsc::channel();
+        let echo = std::env::var_os("DALABA_E2E_LOGS").is_some();
         std::thread::spawn(move || {
             for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if echo {
+                    eprintln!("{line}");
+                }
                 if tx.send(line).is_err() {
                     break;
                 }
@@ -231,11 +235,24 @@ pub fn agent_config_wav(
     token: &str,
     area: &str,
 ) -> PathBuf {
+    agent_config_sink(dir, addr, public_key, token, area, "wav")
+}
+
+/// Like [`agent_config_wav`] with the sink `kind` (`wav`, or `wav-rt` to write at a real
+/// device's pace, so what plays can be interrupted).
+pub fn agent_config_sink(
+    dir: &Path,
+    addr: &str,
+    public_key: &str,
+    token: &str,
+    area: &str,
+    kind: &str,
+) -> PathBuf {
     let path = dir.join("agent.toml");
     std::fs::write(
         &path,
         format!(
-            "[identity]\narea_code = \"{area}\"\n[controller]\nurl = \"ws://{addr}/agent/ws\"\npublic_key = \"{public_key}\"\nenrolment_token = \"{token}\"\n[audio]\ndevice = \"wav:{wav}\"\n[cache]\ndir = \"{cache}\"\nmax_mb = 64\n",
+            "[identity]\narea_code = \"{area}\"\n[controller]\nurl = \"ws://{addr}/agent/ws\"\npublic_key = \"{public_key}\"\nenrolment_token = \"{token}\"\n[audio]\ndevice = \"{kind}:{wav}\"\n[cache]\ndir = \"{cache}\"\nmax_mb = 64\n",
             wav = dir.join("speaker.wav").display(),
             cache = dir.join("cache").display(),
         ),

@@ -1,0 +1,568 @@
+//! Emergency alerts: severity, event, areas, a validity window, text and audio (an
+//! attention-tone prelude, then the message), sent at `emergency` priority to every speaker
+//! in the areas, over everything else and through quiet hours and volume caps.
+//!
+//! Rules the code keeps:
+//! - An alert's mode (real, test, drill) is required, travels to every agent and into
+//!   status, and picks a different prelude: a real alert opens with the two-tone attention
+//!   signal, a test or drill with an alternating 440/660 Hz pattern that is never used for
+//!   real ones, and its text is marked. A real alert must also say `confirm_real: true`, so
+//!   an exercise cannot be sent as real by a slip; the mode of an alert never changes.
+//! - An alert that has expired never starts: refused on creation or approval, and each
+//!   agent refuses to start or resume it after `expires_at`.
+//! - Only its issuer or an admin (the highest level on this controller) may cancel it. A
+//!   cancel stops it on every agent (a signed `stop`), queued or playing.
+//! - Alerts from CAP feeds may be held for review (`held`) and sent by `approve`.
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use dalaba_audio::tone::{Pattern, ToneSpec};
+use dalaba_protocol::command::{Command, MediaRef, OnPreempt, PlayMedia, Stop};
+use dalaba_protocol::types::Severity;
+use dalaba_protocol::{BroadcastId, MediaHash, Mode, PlatformLevel, Priority, Timestamp};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+use crate::api::{AppError, AppState};
+use crate::auth::AuthUser;
+use crate::broadcast::{Target, active, send_command};
+use crate::storage::ReceiptRecord;
+
+/// Document kind of alerts.
+pub const ALERT: &str = "alert";
+
+/// Time between the call and the first sound, for agents to fetch the audio.
+pub const LEAD_US: u64 = 2_000_000;
+
+/// What an operator (or a CAP feed) asks for.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AlertRequest {
+    /// Red, orange, yellow or blue.
+    pub severity: Severity,
+    /// What happens, e.g. `flood`, `暴雨`.
+    pub event: String,
+    /// Area-code prefixes it covers (2 to 12 digits each).
+    pub areas: Vec<String>,
+    /// When it may start (µs); default now.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub starts_at: Option<u64>,
+    /// When it expires (µs); nothing starts or resumes after.
+    pub expires_at: u64,
+    /// The text (console, log).
+    #[serde(default)]
+    pub text: String,
+    /// The spoken message; none: the attention tone alone.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub media_id: Option<u64>,
+    /// Times to play prelude + message (1 to 10).
+    #[serde(default = "one")]
+    pub repeat: u16,
+    /// Real, test or drill. Required.
+    pub mode: Mode,
+    /// Must be true for a real alert.
+    #[serde(default)]
+    pub confirm_real: bool,
+    /// The issuing platform level (tie-break between simultaneous alerts).
+    #[serde(default = "county")]
+    pub level: PlatformLevel,
+}
+
+fn one() -> u16 {
+    1
+}
+
+fn county() -> PlatformLevel {
+    PlatformLevel::County
+}
+
+/// Where an alert stands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AlertState {
+    /// Waiting for a reviewer (from a CAP feed under the review policy).
+    Held,
+    /// Sent to its speakers.
+    Sent,
+    /// Cancelled.
+    Cancelled,
+    /// Refused by a reviewer.
+    Rejected,
+}
+
+/// A stored alert.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Alert {
+    /// What was asked.
+    pub request: AlertRequest,
+    /// Where it stands.
+    pub state: AlertState,
+    /// The user who issued it; `None` for a CAP feed.
+    pub issuer: Option<i64>,
+    /// `api`, or `cap:<sender>:<identifier>`.
+    pub source: String,
+    /// The broadcast it made, once sent.
+    pub broadcast_id: Option<u64>,
+    /// The media played (prelude + message), once sent.
+    pub audio_media_id: Option<u64>,
+    /// When it was received, µs.
+    pub created_at: u64,
+    /// Who cancelled, approved or rejected it, and when.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub decided_by: Option<String>,
+    /// When it was cancelled, µs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cancelled_at: Option<u64>,
+}
+
+/// Checks an alert request at `now`.
+pub fn check(req: &AlertRequest, now: u64) -> Result<(), String> {
+    if req.event.trim().is_empty() || req.event.chars().count() > 100 {
+        return Err("event: 1 to 100 characters".into());
+    }
+    if req.text.chars().count() > 4000 {
+        return Err("text: at most 4000 characters".into());
+    }
+    if req.areas.is_empty() || req.areas.len() > 256 {
+        return Err("areas: 1 to 256 area-code prefixes".into());
+    }
+    for a in &req.areas {
+        if !(2..=12).contains(&a.len()) || !a.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(format!("area {a:?}: 2 to 12 digits"));
+        }
+    }
+    if req.expires_at <= now {
+        return Err("the alert has already expired".into());
+    }
+    if req.starts_at.is_some_and(|s| s >= req.expires_at) {
+        return Err("starts_at is not before expires_at".into());
+    }
+    if !(1..=10).contains(&req.repeat) {
+        return Err("repeat: 1 to 10".into());
+    }
+    if req.mode == Mode::Real && !req.confirm_real {
+        return Err(
+            "a real alert needs \"confirm_real\": true; for an exercise use mode \"drill\" or \"test\""
+                .into(),
+        );
+    }
+    Ok(())
+}
+
+/// The prelude for an alert of `mode`.
+pub fn prelude(mode: Mode) -> ToneSpec {
+    match mode {
+        Mode::Real => ToneSpec {
+            duration_ms: 5000,
+            level_dbfs: -9.0,
+            ..ToneSpec::default()
+        },
+        Mode::Test | Mode::Drill => ToneSpec {
+            frequencies_hz: vec![440.0, 660.0],
+            pattern: Pattern::Alternate { step_ms: 250 },
+            duration_ms: 3000,
+            level_dbfs: -9.0,
+            fade_ms: 10,
+        },
+    }
+}
+
+/// Makes (or finds) the alert's audio: prelude, half a second of silence, the message.
+async fn audio(state: &AppState, req: &AlertRequest) -> Result<u64, AppError> {
+    let mode = match req.mode {
+        Mode::Real => "real",
+        Mode::Test => "test",
+        Mode::Drill => "drill",
+    };
+    let name = match req.media_id {
+        Some(m) => format!("alert audio ({mode} prelude + media {m})"),
+        None => format!("alert audio ({mode} prelude)"),
+    };
+    if let Some(found) = state
+        .storage
+        .media_list()?
+        .into_iter()
+        .find(|m| m.name == name && m.state == "ready")
+    {
+        return Ok(found.id);
+    }
+    let message = match req.media_id {
+        Some(id) => {
+            let m = state
+                .storage
+                .media(id)?
+                .ok_or_else(|| AppError::BadRequest(format!("no media {id}")))?;
+            let hash: MediaHash = m
+                .hash
+                .as_deref()
+                .ok_or_else(|| AppError::BadRequest(format!("media {id} is not ready")))?
+                .parse()
+                .map_err(|e| AppError::Internal(anyhow::anyhow!("stored hash: {e}")))?;
+            Some(crate::media::media_file(&state.media_dir, &hash))
+        }
+        None => None,
+    };
+    let incoming = state.media_dir.join("incoming");
+    tokio::fs::create_dir_all(&incoming)
+        .await
+        .map_err(|e| AppError::Internal(e.into()))?;
+    let wav = incoming.join(format!("{}.alert.wav", crate::auth::random_secret(12)));
+    let tone = prelude(req.mode);
+    let wav2 = wav.clone();
+    tokio::task::spawn_blocking(move || {
+        let mut samples = tone.render()?;
+        if let Some(path) = message {
+            samples.extend(std::iter::repeat_n(0.0, 24_000));
+            let decoded = dalaba_audio::transcode::decode_ogg_opus_file(
+                &path,
+                std::time::Duration::from_secs(3600),
+            )?;
+            samples.extend(decoded.samples);
+        }
+        dalaba_audio::transcode::write_wav(&wav2, &samples)?;
+        anyhow::Ok(())
+    })
+    .await
+    .map_err(|e| AppError::Internal(e.into()))?
+    .map_err(AppError::Internal)?;
+    let record = crate::media::import(state, &name, &wav).await;
+    let _ = tokio::fs::remove_file(&wav).await;
+    let record = record.map_err(AppError::Internal)?;
+    if record.state != "ready" {
+        return Err(AppError::Internal(anyhow::anyhow!(
+            "alert audio: {}",
+            record.error.unwrap_or_default()
+        )));
+    }
+    Ok(record.id)
+}
+
+fn load(state: &AppState, id: u64) -> Result<Alert, AppError> {
+    let d = state
+        .storage
+        .doc(ALERT, id)?
+        .ok_or_else(|| AppError::NotFound(format!("alert {id}")))?;
+    serde_json::from_str(&d.json).map_err(|e| AppError::Internal(e.into()))
+}
+
+fn save(state: &AppState, id: u64, alert: &Alert) -> Result<(), AppError> {
+    let json = serde_json::to_string(alert).map_err(|e| AppError::Internal(e.into()))?;
+    state
+        .storage
+        .update_doc(ALERT, id, &json, state.clock.now_us())?;
+    Ok(())
+}
+
+/// Stores a new alert; returns its id. The text of an exercise is marked as such.
+pub fn store(state: &AppState, alert: &Alert) -> Result<u64, AppError> {
+    let mut alert = alert.clone();
+    let mark = match alert.request.mode {
+        Mode::Real => "",
+        Mode::Drill => "【演练 DRILL】",
+        Mode::Test => "【测试 TEST】",
+    };
+    if !alert.request.text.starts_with(mark) {
+        alert.request.text = format!("{mark}{}", alert.request.text);
+    }
+    let json = serde_json::to_string(&alert).map_err(|e| AppError::Internal(e.into()))?;
+    Ok(state
+        .storage
+        .insert_doc(ALERT, &json, state.clock.now_us())?)
+}
+
+/// Sends stored alert `id` to its speakers; `by` is the user who sent or approved it
+/// (`None`: a CAP feed under the automatic policy).
+pub async fn send(state: &AppState, id: u64, by: Option<i64>) -> Result<Alert, AppError> {
+    let mut alert = load(state, id)?;
+    let now = state.clock.now_us();
+    check(&alert.request, now).map_err(AppError::BadRequest)?;
+    let req = alert.request.clone();
+    let agents = Target {
+        areas: req.areas.clone(),
+        ..Target::default()
+    }
+    .resolve(&state.storage.agents()?)?;
+    let media_id = audio(state, &req).await?;
+    let media = state
+        .storage
+        .media(media_id)?
+        .ok_or_else(|| AppError::Internal(anyhow::anyhow!("alert audio vanished")))?;
+    let (Some(hash), Some(size), Some(duration_ms)) = (&media.hash, media.size, media.duration_ms)
+    else {
+        return Err(AppError::Internal(anyhow::anyhow!("alert audio not ready")));
+    };
+    let hash: MediaHash = hash
+        .parse()
+        .map_err(|e| AppError::Internal(anyhow::anyhow!("stored hash: {e}")))?;
+    let start_at = req.starts_at.unwrap_or(0).max(now + LEAD_US);
+    let broadcast =
+        state
+            .storage
+            .create_broadcast(by, now, &json!({"kind": "alert"}).to_string())?;
+    let play = PlayMedia {
+        broadcast_id: BroadcastId(broadcast),
+        media: MediaRef {
+            hash,
+            size,
+            duration_ms,
+            url: format!("/media/{hash}"),
+        },
+        start_at: Timestamp(start_at),
+        priority: Priority::Emergency,
+        level: req.level,
+        volume: None,
+        repeat: req.repeat,
+        gap_ms: 2000,
+        mode: req.mode,
+        severity: Some(req.severity),
+        on_preempt: OnPreempt::Resume,
+        expires_at: Some(Timestamp(req.expires_at)),
+    };
+    let spec = json!({
+        "kind": "alert", "alert_id": id, "mode": req.mode, "severity": req.severity,
+        "event": req.event, "target": {"areas": req.areas},
+        "agents": agents.iter().map(ToString::to_string).collect::<Vec<_>>(),
+        "start_at": start_at, "media_id": media_id,
+    });
+    state
+        .storage
+        .set_broadcast_spec(broadcast, &spec.to_string())?;
+    active(state).insert(
+        broadcast,
+        agents.clone(),
+        Command::PlayMedia(play.clone()),
+        req.expires_at,
+    );
+    for agent in &agents {
+        if let Err(why) = send_command(state, agent, Command::PlayMedia(play.clone())) {
+            state.storage.record_receipt(&ReceiptRecord {
+                broadcast_id: broadcast,
+                agent_id: agent.to_string(),
+                state: "failed".into(),
+                detail: Some(format!("not sent: {why}")),
+                at: now,
+                started_at: None,
+            })?;
+        }
+    }
+    alert.state = AlertState::Sent;
+    alert.broadcast_id = Some(broadcast);
+    alert.audio_media_id = Some(media_id);
+    save(state, id, &alert)?;
+    tracing::warn!(alert = id, broadcast, severity = ?req.severity, mode = ?req.mode, event = %req.event, agents = agents.len(), "ALERT sent");
+    Ok(alert)
+}
+
+/// Cancels alert `id`: stops it everywhere. `by` names who, for the record.
+pub fn cancel(state: &AppState, id: u64, by: &str) -> Result<Alert, AppError> {
+    let mut alert = load(state, id)?;
+    if alert.state == AlertState::Cancelled {
+        return Ok(alert);
+    }
+    let now = state.clock.now_us();
+    if let Some(b) = alert.broadcast_id {
+        active(state).remove(b);
+        state.storage.stop_broadcast(b, now)?;
+        let spec: Value = state
+            .storage
+            .broadcast_spec(b)?
+            .and_then(|s| serde_json::from_str(&s).ok())
+            .unwrap_or_default();
+        for agent in spec["agents"].as_array().into_iter().flatten() {
+            if let Some(agent) = agent.as_str().and_then(|a| a.parse().ok()) {
+                let _ = send_command(
+                    state,
+                    &agent,
+                    Command::Stop(Stop {
+                        broadcast_id: BroadcastId(b),
+                    }),
+                );
+            }
+        }
+    }
+    alert.state = AlertState::Cancelled;
+    alert.decided_by = Some(by.to_owned());
+    alert.cancelled_at = Some(now);
+    save(state, id, &alert)?;
+    tracing::warn!(alert = id, by, "ALERT cancelled");
+    Ok(alert)
+}
+
+fn view(state: &AppState, id: u64, alert: &Alert) -> Value {
+    let now = state.clock.now_us();
+    let shown = match alert.state {
+        AlertState::Sent if alert.request.expires_at <= now => "expired",
+        AlertState::Sent => "sent",
+        AlertState::Held => "held",
+        AlertState::Cancelled => "cancelled",
+        AlertState::Rejected => "rejected",
+    };
+    let mut v = serde_json::to_value(alert).unwrap_or_default();
+    if let Some(o) = v.as_object_mut() {
+        o.insert("id".into(), json!(id));
+        o.insert("status".into(), json!(shown));
+        if let Some(r) = o.get_mut("request").and_then(Value::as_object_mut) {
+            r.remove("confirm_real");
+        }
+    }
+    v
+}
+
+/// `POST /api/alerts`: issues an alert now.
+pub async fn create(
+    State(state): State<AppState>,
+    user: AuthUser,
+    Json(req): Json<AlertRequest>,
+) -> Result<(StatusCode, Json<Value>), AppError> {
+    check(&req, state.clock.now_us()).map_err(AppError::BadRequest)?;
+    if let Some(m) = req.media_id {
+        let media = state
+            .storage
+            .media(m)?
+            .ok_or_else(|| AppError::BadRequest(format!("no media {m}")))?;
+        if media.state != "ready" {
+            return Err(AppError::BadRequest(format!("media {m} is not ready")));
+        }
+    }
+    let alert = Alert {
+        request: req,
+        state: AlertState::Held,
+        issuer: Some(user.id),
+        source: "api".into(),
+        broadcast_id: None,
+        audio_media_id: None,
+        created_at: state.clock.now_us(),
+        decided_by: None,
+        cancelled_at: None,
+    };
+    let id = store(&state, &alert)?;
+    tracing::info!(user = %user.name, alert = id, "alert issued");
+    let alert = send(&state, id, Some(user.id)).await?;
+    Ok((StatusCode::CREATED, Json(view(&state, id, &alert))))
+}
+
+/// `GET /api/alerts`: newest first.
+pub async fn list(State(state): State<AppState>, _user: AuthUser) -> Result<Json<Value>, AppError> {
+    let mut out = Vec::new();
+    for d in state.storage.docs(ALERT)?.into_iter().rev() {
+        let alert: Alert =
+            serde_json::from_str(&d.json).map_err(|e| AppError::Internal(e.into()))?;
+        out.push(view(&state, d.id, &alert));
+    }
+    Ok(Json(Value::Array(out)))
+}
+
+/// `GET /api/alerts/{id}`
+pub async fn get(
+    State(state): State<AppState>,
+    _user: AuthUser,
+    Path(id): Path<u64>,
+) -> Result<Json<Value>, AppError> {
+    let alert = load(&state, id)?;
+    Ok(Json(view(&state, id, &alert)))
+}
+
+/// `POST /api/alerts/{id}/cancel`: by its issuer or an admin.
+pub async fn cancel_route(
+    State(state): State<AppState>,
+    user: AuthUser,
+    Path(id): Path<u64>,
+) -> Result<Json<Value>, AppError> {
+    let alert = load(&state, id)?;
+    if alert.issuer != Some(user.id) && user.role != "admin" {
+        return Err(AppError::Forbidden(
+            "only the alert's issuer or an admin may cancel it".into(),
+        ));
+    }
+    let alert = cancel(&state, id, &user.name)?;
+    Ok(Json(view(&state, id, &alert)))
+}
+
+/// `POST /api/alerts/{id}/approve`: sends a held alert (refused once expired).
+pub async fn approve(
+    State(state): State<AppState>,
+    user: AuthUser,
+    Path(id): Path<u64>,
+) -> Result<Json<Value>, AppError> {
+    let mut alert = load(&state, id)?;
+    if alert.state != AlertState::Held {
+        return Err(AppError::Conflict(format!(
+            "alert {id} is not held for review"
+        )));
+    }
+    alert.decided_by = Some(user.name.clone());
+    save(&state, id, &alert)?;
+    let alert = send(&state, id, Some(user.id)).await?;
+    tracing::info!(user = %user.name, alert = id, "held alert approved");
+    Ok(Json(view(&state, id, &alert)))
+}
+
+/// `POST /api/alerts/{id}/reject`: refuses a held alert.
+pub async fn reject(
+    State(state): State<AppState>,
+    user: AuthUser,
+    Path(id): Path<u64>,
+) -> Result<Json<Value>, AppError> {
+    let mut alert = load(&state, id)?;
+    if alert.state != AlertState::Held {
+        return Err(AppError::Conflict(format!(
+            "alert {id} is not held for review"
+        )));
+    }
+    alert.state = AlertState::Rejected;
+    alert.decided_by = Some(user.name.clone());
+    save(&state, id, &alert)?;
+    Ok(Json(view(&state, id, &alert)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn req(mode: Mode) -> AlertRequest {
+        AlertRequest {
+            severity: Severity::Red,
+            event: "flood".into(),
+            areas: vec!["330106".into()],
+            starts_at: None,
+            expires_at: 2_000,
+            text: String::new(),
+            media_id: None,
+            repeat: 1,
+            mode,
+            confirm_real: false,
+            level: PlatformLevel::County,
+        }
+    }
+
+    #[test]
+    fn a_real_alert_must_be_confirmed_and_an_expired_one_is_refused() {
+        assert!(check(&req(Mode::Drill), 1_000).is_ok());
+        assert!(check(&req(Mode::Test), 1_000).is_ok());
+        let err = check(&req(Mode::Real), 1_000).unwrap_err();
+        assert!(err.contains("confirm_real"), "{err}");
+        let mut real = req(Mode::Real);
+        real.confirm_real = true;
+        assert!(check(&real, 1_000).is_ok());
+        assert_eq!(
+            check(&real, 2_000).unwrap_err(),
+            "the alert has already expired"
+        );
+        let mut bad = req(Mode::Drill);
+        bad.areas = vec!["3".into()];
+        assert!(check(&bad, 0).unwrap_err().contains("2 to 12 digits"));
+        bad.areas.clear();
+        assert!(check(&bad, 0).unwrap_err().contains("areas"));
+    }
+
+    #[test]
+    fn exercises_have_their_own_prelude() {
+        let real = prelude(Mode::Real).render().unwrap();
+        let drill = prelude(Mode::Drill).render().unwrap();
+        assert_ne!(prelude(Mode::Real), prelude(Mode::Drill));
+        assert_eq!(prelude(Mode::Test), prelude(Mode::Drill));
+        assert_eq!(real.len(), 5 * 48_000);
+        assert_eq!(drill.len(), 3 * 48_000);
+    }
+}
