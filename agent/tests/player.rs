@@ -318,3 +318,81 @@ async fn two_alerts_the_higher_platform_level_first_then_first_come() {
     assert_eq!(next(&mut rx, 2).await, ReceiptState::Playing);
     assert_eq!(next(&mut rx, 2).await, ReceiptState::Done);
 }
+
+/// `seconds` of a 600 Hz tone as live frames (20 ms, FEC) captured from `start`, the last
+/// one marked end-of-stream.
+fn live_frames(start: Timestamp, seconds: usize) -> Vec<dalaba_audio::jitter::Frame> {
+    let mut enc = dalaba_audio::codec::Encoder::new(&dalaba_audio::codec::EncoderSettings::live())
+        .expect("encoder");
+    let n = seconds * 50;
+    (0..n)
+        .map(|i| {
+            let pcm: Vec<f32> = (0..960)
+                .map(|k| {
+                    let t = (i * 960 + k) as f32 / 48_000.0;
+                    (t * 2.0 * std::f32::consts::PI * 600.0).sin() * 0.3
+                })
+                .collect();
+            dalaba_audio::jitter::Frame {
+                seq: i as u32,
+                capture_us: start.0 + i as u64 * 20_000,
+                samples: 960,
+                fec: true,
+                end_of_stream: i + 1 == n,
+                payload: enc.encode(&pcm).expect("encode").to_vec(),
+            }
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn a_scheduled_item_cut_by_a_live_call_then_the_call_cut_by_an_alert() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let long = clip(dir.path());
+    let short = clip_of(dir.path(), "short", 24_000);
+    let (player, mut rx) = paced_player(dir.path());
+    // A scheduled item (resume) is playing...
+    player.play(job(&long, 1, now(), Priority::Scheduled));
+    assert_eq!(next(&mut rx, 1).await, ReceiptState::Playing);
+    // ...a village head calls live: the item yields.
+    let (tx, frames) = std::sync::mpsc::channel();
+    for f in live_frames(now(), 2) {
+        tx.send(f).expect("frame");
+    }
+    drop(tx);
+    player.live(dalaba_agent::player::LiveJob {
+        broadcast: BroadcastId(2),
+        stream_id: dalaba_protocol::StreamId(7),
+        latency_us: 150_000,
+        volume: Volume::MAX,
+        priority: Priority::Live,
+        level: PlatformLevel::Village,
+        mode: Mode::Real,
+        frames,
+        idle_timeout: Duration::from_secs(5),
+    });
+    assert_eq!(
+        next(&mut rx, 1).await,
+        ReceiptState::Preempted { by: BroadcastId(2) }
+    );
+    assert_eq!(next(&mut rx, 2).await, ReceiptState::Playing);
+    // An alert cuts into the live call (live cannot resume: it is gone, not paused).
+    player.play(job(&short, 3, now(), Priority::Emergency));
+    assert_eq!(
+        next(&mut rx, 2).await,
+        ReceiptState::Preempted { by: BroadcastId(3) }
+    );
+    assert_eq!(next(&mut rx, 3).await, ReceiptState::Playing);
+    assert_eq!(next(&mut rx, 3).await, ReceiptState::Done);
+    // Then the scheduled item resumes where it was cut off and finishes.
+    assert_eq!(next(&mut rx, 1).await, ReceiptState::Playing);
+    assert_eq!(next(&mut rx, 1).await, ReceiptState::Done);
+    let (first, rest) = (
+        len_of(dir.path(), "out-b1.wav"),
+        len_of(dir.path(), "out-b1-2.wav"),
+    );
+    assert!((first + rest - 96_000).abs() <= 960, "{first} + {rest}");
+    // The live call was heard before the alert, briefly, at 600 Hz.
+    let live = len_of(dir.path(), "out-b2.wav");
+    assert!(live > 0 && live < 96_000, "{live}");
+}

@@ -7,10 +7,94 @@ fn error_response() -> Value {
     json!({"description": "error", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}})
 }
 
+fn id_param() -> Value {
+    json!([{"name": "id", "in": "path", "required": true, "schema": {"type": "integer"}}])
+}
+
+/// Playlists, schedules, quiet hours, alerts and CAP.
+fn programme_paths(secured: &Value) -> Value {
+    let target = json!({"type": "object", "properties": {"agents": {"type": "array", "items": {"type": "string"}}, "areas": {"type": "array", "items": {"type": "string"}}, "groups": {"type": "array", "items": {"type": "string"}}, "all": {"type": "boolean"}}});
+    let playlist = json!({"type": "object", "required": ["name", "items"], "properties": {
+        "name": {"type": "string"}, "jingle_media_id": {"type": "integer"},
+        "items": {"type": "array", "minItems": 1, "maxItems": 64, "items": {"type": "object", "required": ["media_id"], "properties": {
+            "media_id": {"type": "integer"}, "repeat": {"type": "integer", "minimum": 1, "maximum": 20}, "gap_ms": {"type": "integer", "maximum": 600000}}}}}});
+    let schedule = json!({"type": "object", "required": ["name", "cron", "target", "playlist_id"], "properties": {
+        "name": {"type": "string"},
+        "cron": {"type": "string", "description": "five fields: minute hour day-of-month month day-of-week (Sunday 0 or 7), in time_zone"},
+        "time_zone": {"type": "string", "default": "Asia/Shanghai"},
+        "weekdays": {"type": "array", "items": {"type": "string", "enum": ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]}},
+        "from": {"type": "string", "format": "date"}, "until": {"type": "string", "format": "date"},
+        "target": target, "playlist_id": {"type": "integer"},
+        "priority": {"type": "string", "enum": ["scheduled", "background"]},
+        "volume": {"type": "integer", "minimum": 0, "maximum": 100},
+        "on_preempt": {"type": "string", "enum": ["resume", "restart", "skip"]},
+        "window_min": {"type": "integer", "default": 30, "description": "how long after its planned end an interrupted or delayed item may still play"},
+        "enabled": {"type": "boolean", "default": true}}});
+    let quiet = json!({"type": "array", "items": {"type": "object", "required": ["area", "start", "end"], "properties": {
+        "area": {"type": "string", "description": "area-code prefix; the longest match wins"},
+        "start": {"type": "string", "pattern": "^[0-2][0-9]:[0-5][0-9]$"}, "end": {"type": "string"},
+        "time_zone": {"type": "string", "default": "Asia/Shanghai"}}}});
+    let alert = json!({"type": "object", "required": ["severity", "event", "areas", "expires_at", "mode"], "properties": {
+        "severity": {"type": "string", "enum": ["red", "orange", "yellow", "blue"]},
+        "event": {"type": "string"}, "areas": {"type": "array", "items": {"type": "string"}},
+        "starts_at": {"type": "integer", "description": "µs since the epoch"}, "expires_at": {"type": "integer"},
+        "text": {"type": "string"}, "media_id": {"type": "integer"},
+        "repeat": {"type": "integer", "minimum": 1, "maximum": 10},
+        "mode": {"type": "string", "enum": ["real", "test", "drill"]},
+        "confirm_real": {"type": "boolean", "description": "required (true) for mode real"},
+        "level": {"type": "string", "enum": ["village", "township", "county", "city", "province", "national"]}}});
+    let body = |schema: &Value| json!({"required": true, "content": {"application/json": {"schema": schema}}});
+    json!({
+        "/api/playlists": {
+            "get": {"summary": "Every playlist", "security": secured, "responses": {"200": {"description": "playlists"}, "401": error_response()}},
+            "post": {"summary": "Create a playlist", "security": secured, "requestBody": body(&playlist),
+                "responses": {"201": {"description": "created"}, "400": error_response(), "401": error_response()}}},
+        "/api/playlists/{id}": {"parameters": id_param(),
+            "get": {"summary": "One playlist", "security": secured, "responses": {"200": {"description": "playlist"}, "404": error_response()}},
+            "put": {"summary": "Replace a playlist; schedules that play it are planned anew", "security": secured, "requestBody": body(&playlist),
+                "responses": {"200": {"description": "replaced"}, "400": error_response(), "404": error_response()}},
+            "delete": {"summary": "Delete a playlist (refused while a schedule plays it)", "security": secured,
+                "responses": {"204": {"description": "deleted"}, "404": error_response(), "409": error_response()}}},
+        "/api/schedules": {
+            "get": {"summary": "Every schedule with its next three start times", "security": secured, "responses": {"200": {"description": "schedules"}, "401": error_response()}},
+            "post": {"summary": "Create a schedule", "security": secured, "requestBody": body(&schedule),
+                "responses": {"201": {"description": "created, with next_runs"}, "400": error_response(), "401": error_response()}}},
+        "/api/schedules/{id}": {"parameters": [{"name": "id", "in": "path", "required": true, "schema": {"type": "integer"}}, {"name": "next", "in": "query", "schema": {"type": "integer", "maximum": 100}}],
+            "get": {"summary": "One schedule, its next start times (`?next=N`) and its runs (past week and day ahead)", "security": secured, "responses": {"200": {"description": "schedule"}, "404": error_response()}},
+            "put": {"summary": "Replace a schedule; starts not yet begun are planned anew", "security": secured, "requestBody": body(&schedule),
+                "responses": {"200": {"description": "replaced"}, "400": error_response(), "404": error_response()}},
+            "delete": {"summary": "Delete a schedule; its starts not yet begun are withdrawn from the agents", "security": secured,
+                "responses": {"204": {"description": "deleted"}, "404": error_response()}}},
+        "/api/quiet-hours": {
+            "get": {"summary": "Quiet-hours rules per area", "security": secured, "responses": {"200": {"description": "rules"}}},
+            "put": {"summary": "Replace every quiet-hours rule; schedules are planned anew", "security": secured, "requestBody": body(&quiet),
+                "responses": {"200": {"description": "rules"}, "400": error_response()}}},
+        "/api/alerts": {
+            "get": {"summary": "Every alert, newest first", "security": secured, "responses": {"200": {"description": "alerts"}}},
+            "post": {"summary": "Issue an emergency alert now", "security": secured, "requestBody": body(&alert),
+                "responses": {"201": {"description": "sent"}, "400": error_response(), "401": error_response()}}},
+        "/api/alerts/cap": {"post": {"summary": "Import a CAP 1.2 message (held for review or sent, per DALABA_CAP_POLICY)", "security": secured,
+            "parameters": [{"name": "X-Dalaba-Signature", "in": "header", "schema": {"type": "string"}, "description": "base64 Ed25519 signature over the exact body by a trusted sender"}],
+            "requestBody": {"required": true, "content": {"application/xml": {"schema": {"type": "string"}}}},
+            "responses": {"201": {"description": "held, sent or cancelled"}, "400": error_response(), "403": error_response(), "409": error_response()}}},
+        "/api/alerts/{id}": {"parameters": id_param(),
+            "get": {"summary": "One alert", "security": secured, "responses": {"200": {"description": "alert"}, "404": error_response()}}},
+        "/api/alerts/{id}/cancel": {"parameters": id_param(),
+            "post": {"summary": "Cancel an alert everywhere (its issuer or an admin)", "security": secured,
+                "responses": {"200": {"description": "cancelled"}, "403": error_response(), "404": error_response()}}},
+        "/api/alerts/{id}/approve": {"parameters": id_param(),
+            "post": {"summary": "Send an alert held for review", "security": secured,
+                "responses": {"200": {"description": "sent"}, "400": error_response(), "409": error_response()}}},
+        "/api/alerts/{id}/reject": {"parameters": id_param(),
+            "post": {"summary": "Refuse an alert held for review", "security": secured,
+                "responses": {"200": {"description": "rejected"}, "409": error_response()}}}
+    })
+}
+
 /// The document.
 pub fn document() -> Value {
     let secured = json!([{"bearer": []}]);
-    json!({
+    let mut doc = json!({
         "openapi": "3.1.0",
         "info": {
             "title": "Dalaba controller API",
@@ -21,7 +105,7 @@ pub fn document() -> Value {
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
             "schemas": {
                 "Error": {"type": "object", "required": ["error"], "properties": {"error": {"type": "object", "required": ["code", "message"], "properties": {
-                    "code": {"type": "string", "enum": ["unauthorized", "bad_login", "bad_request", "not_found", "conflict", "too_large", "internal"]},
+                    "code": {"type": "string", "enum": ["unauthorized", "bad_login", "bad_request", "not_found", "forbidden", "conflict", "too_large", "internal"]},
                     "message": {"type": "string"}}}}},
                 "Agent": {"type": "object", "properties": {
                     "id": {"type": "string"}, "name": {"type": "string"},
@@ -81,7 +165,10 @@ pub fn document() -> Value {
             "/media/{hash}": {"get": {"summary": "A transcoded Ogg Opus file by SHA-256 (for agents; supports Range)",
                 "parameters": [{"name": "hash", "in": "path", "required": true, "schema": {"type": "string"}}],
                 "responses": {"200": {"description": "the file"}, "206": {"description": "part of it"}, "404": error_response()}}},
-            "/api/broadcasts": {"post": {"summary": "Play a ready media item to a target (agents, area prefixes, groups, all)", "security": secured,
+            "/api/broadcasts": {"get": {"summary": "The broadcast log, newest first: every broadcast (media, scheduled, live, alert) with receipts per agent and coverage (targeted vs confirmed playing)", "security": secured,
+                "parameters": [{"name": "limit", "in": "query", "schema": {"type": "integer", "maximum": 500}}, {"name": "before", "in": "query", "schema": {"type": "integer"}, "description": "only ids below this (next page)"}],
+                "responses": {"200": {"description": "broadcasts"}, "401": error_response()}},
+                "post": {"summary": "Play a ready media item to a target (agents, area prefixes, groups, all)", "security": secured,
                 "requestBody": {"required": true, "content": {"application/json": {"schema": {"type": "object", "required": ["media_id", "target"], "properties": {
                     "media_id": {"type": "integer"},
                     "target": {"type": "object", "properties": {"agents": {"type": "array", "items": {"type": "string"}}, "areas": {"type": "array", "items": {"type": "string"}}, "groups": {"type": "array", "items": {"type": "string"}}, "all": {"type": "boolean"}}},
@@ -102,5 +189,12 @@ pub fn document() -> Value {
                 "parameters": [{"name": "id", "in": "path", "required": true, "schema": {"type": "integer"}}],
                 "responses": {"101": {"description": "switching protocols"}, "401": error_response(), "404": error_response()}}}
         }
-    })
+    });
+    if let (Some(paths), Value::Object(more)) = (
+        doc.get_mut("paths").and_then(Value::as_object_mut),
+        programme_paths(&secured),
+    ) {
+        paths.extend(more);
+    }
+    doc
 }
