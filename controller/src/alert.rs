@@ -24,6 +24,7 @@ use dalaba_protocol::{BroadcastId, MediaHash, Mode, PlatformLevel, Priority, Tim
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
+use crate::access::{Action, Role};
 use crate::api::{AppError, AppState};
 use crate::auth::AuthUser;
 use crate::broadcast::{Target, active, send_command};
@@ -409,12 +410,24 @@ fn view(state: &AppState, id: u64, alert: &Alert) -> Value {
     v
 }
 
+/// Whether `user` sees `alert`: its areas and the user's overlap.
+fn sees(user: &AuthUser, alert: &Alert) -> bool {
+    user.unscoped()
+        || alert
+            .request
+            .areas
+            .iter()
+            .any(|a| user.covers_area(a) || user.scopes.iter().any(|s| s.starts_with(a.as_str())))
+}
+
 /// `POST /api/alerts`: issues an alert now.
 pub async fn create(
     State(state): State<AppState>,
     user: AuthUser,
     Json(req): Json<AlertRequest>,
 ) -> Result<(StatusCode, Json<Value>), AppError> {
+    user.require(Action::Alert)?;
+    user.check_areas(&req.areas)?;
     check(&req, state.clock.now_us()).map_err(AppError::BadRequest)?;
     if let Some(m) = req.media_id {
         let media = state
@@ -443,11 +456,15 @@ pub async fn create(
 }
 
 /// `GET /api/alerts`: newest first.
-pub async fn list(State(state): State<AppState>, _user: AuthUser) -> Result<Json<Value>, AppError> {
+pub async fn list(State(state): State<AppState>, user: AuthUser) -> Result<Json<Value>, AppError> {
+    user.require(Action::View)?;
     let mut out = Vec::new();
     for d in state.storage.docs(ALERT)?.into_iter().rev() {
         let alert: Alert =
             serde_json::from_str(&d.json).map_err(|e| AppError::Internal(e.into()))?;
+        if !sees(&user, &alert) {
+            continue;
+        }
         out.push(view(&state, d.id, &alert));
     }
     Ok(Json(Value::Array(out)))
@@ -456,10 +473,14 @@ pub async fn list(State(state): State<AppState>, _user: AuthUser) -> Result<Json
 /// `GET /api/alerts/{id}`
 pub async fn get(
     State(state): State<AppState>,
-    _user: AuthUser,
+    user: AuthUser,
     Path(id): Path<u64>,
 ) -> Result<Json<Value>, AppError> {
+    user.require(Action::View)?;
     let alert = load(&state, id)?;
+    if !sees(&user, &alert) {
+        return Err(AppError::NotFound(format!("alert {id}")));
+    }
     Ok(Json(view(&state, id, &alert)))
 }
 
@@ -470,7 +491,7 @@ pub async fn cancel_route(
     Path(id): Path<u64>,
 ) -> Result<Json<Value>, AppError> {
     let alert = load(&state, id)?;
-    if alert.issuer != Some(user.id) && user.role != "admin" {
+    if alert.issuer != Some(user.id) && user.role != Role::Admin {
         return Err(AppError::Forbidden(
             "only the alert's issuer or an admin may cancel it".into(),
         ));
@@ -485,7 +506,9 @@ pub async fn approve(
     user: AuthUser,
     Path(id): Path<u64>,
 ) -> Result<Json<Value>, AppError> {
+    user.require(Action::Alert)?;
     let mut alert = load(&state, id)?;
+    user.check_areas(&alert.request.areas)?;
     if alert.state != AlertState::Held {
         return Err(AppError::Conflict(format!(
             "alert {id} is not held for review"
@@ -504,7 +527,9 @@ pub async fn reject(
     user: AuthUser,
     Path(id): Path<u64>,
 ) -> Result<Json<Value>, AppError> {
+    user.require(Action::Alert)?;
     let mut alert = load(&state, id)?;
+    user.check_areas(&alert.request.areas)?;
     if alert.state != AlertState::Held {
         return Err(AppError::Conflict(format!(
             "alert {id} is not held for review"

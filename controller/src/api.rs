@@ -12,6 +12,7 @@ use dalaba_protocol::{AgentId, AreaCode};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
+use crate::access::Action;
 use crate::auth::{self, AuthUser};
 use crate::hub::{Hub, Outgoing};
 use crate::identity::Identity;
@@ -39,6 +40,8 @@ pub struct AppState {
     pub clock: Arc<dyn crate::clock::Clock>,
     /// The scheduler's wake-up signal and what it last sent each agent.
     pub scheduler: Arc<crate::scheduler::SchedulerState>,
+    /// Failed logins, for the rate limit.
+    pub logins: Arc<crate::users::LoginLimiter>,
 }
 
 impl std::fmt::Debug for AppState {
@@ -72,6 +75,9 @@ pub enum AppError {
     /// The upload is over the size limit.
     #[error("{0}")]
     TooLarge(String),
+    /// Too many attempts; try again later.
+    #[error("{0}")]
+    TooManyRequests(String),
     /// Something failed inside; logged.
     #[error("internal error")]
     Internal(#[source] anyhow::Error),
@@ -96,6 +102,7 @@ impl IntoResponse for AppError {
             Self::Forbidden(_) => (StatusCode::FORBIDDEN, "forbidden"),
             Self::Conflict(_) => (StatusCode::CONFLICT, "conflict"),
             Self::TooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, "too_large"),
+            Self::TooManyRequests(_) => (StatusCode::TOO_MANY_REQUESTS, "rate_limited"),
             Self::Internal(e) => {
                 tracing::error!("internal error: {e:#}");
                 (StatusCode::INTERNAL_SERVER_ERROR, "internal")
@@ -120,6 +127,13 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/api/login", post(login))
         .route("/api/logout", post(logout))
+        .route("/api/me", get(crate::users::me))
+        .route(
+            "/api/users",
+            get(crate::users::list).post(crate::users::create),
+        )
+        .route("/api/users/{id}", axum::routing::patch(crate::users::edit))
+        .route("/api/audit", get(crate::audit::list))
         .route("/api/controller", get(controller_info))
         .route("/api/agents", get(list_agents).post(create_agent))
         .route(
@@ -131,6 +145,7 @@ pub fn router(state: AppState) -> Router {
         .route("/agent/ws", get(crate::agent_link::agent_ws))
         .route("/api/media", get(crate::media::list))
         .route("/api/media/{id}", get(crate::media::get))
+        .route("/api/media/{id}/approval", post(crate::media::approve))
         .route("/media/{hash}", get(crate::media::download))
         .route(
             "/api/broadcasts",
@@ -187,6 +202,10 @@ pub fn router(state: AppState) -> Router {
                 crate::cap::MAX_CAP_BYTES,
             )),
         )
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            crate::audit::record,
+        ))
         .with_state(state)
 }
 
@@ -204,15 +223,26 @@ struct LoginResponse {
 
 async fn login(
     State(state): State<AppState>,
+    crate::auth::Peer(address): crate::auth::Peer,
     Json(req): Json<LoginRequest>,
 ) -> Result<Json<LoginResponse>, AppError> {
+    if let Some(wait) = state.logins.wait(&req.name, address.as_deref()) {
+        return Err(AppError::TooManyRequests(format!(
+            "too many failed logins: try again in {} s",
+            wait.as_secs() + 1
+        )));
+    }
     let user = state.storage.user_by_name(&req.name)?;
     // Verify against a dummy hash for unknown users too, so timing does not tell names.
     let ok = match &user {
         Some(u) => auth::verify_password(&req.password, &u.password_hash),
         None => auth::verify_password(&req.password, dummy_hash()),
     };
-    let user = user.filter(|_| ok).ok_or(AppError::BadLogin)?;
+    let Some(user) = user.filter(|u| ok && !u.disabled) else {
+        state.logins.failed(&req.name, address.as_deref());
+        return Err(AppError::BadLogin);
+    };
+    state.logins.succeeded(&req.name);
     let token = auth::random_secret(32);
     let expires_at = now_us() + auth::SESSION_MICROS;
     state
@@ -283,10 +313,30 @@ fn view(state: &AppState, a: AgentRecord) -> AgentView {
 
 async fn list_agents(
     State(state): State<AppState>,
-    _user: AuthUser,
+    user: AuthUser,
 ) -> Result<Json<Vec<AgentView>>, AppError> {
+    user.require(Action::View)?;
     let agents = state.storage.agents()?;
-    Ok(Json(agents.into_iter().map(|a| view(&state, a)).collect()))
+    Ok(Json(
+        agents
+            .into_iter()
+            .filter(|a| user.covers(a.area_code.as_str()))
+            .map(|a| view(&state, a))
+            .collect(),
+    ))
+}
+
+/// An agent the user may see, or 404 (never "exists but not yours").
+fn agent_in_scope(
+    state: &AppState,
+    user: &AuthUser,
+    id: &AgentId,
+) -> Result<AgentRecord, AppError> {
+    state
+        .storage
+        .agent(id)?
+        .filter(|a| user.covers(a.area_code.as_str()))
+        .ok_or_else(|| AppError::NotFound(format!("agent {id}")))
 }
 
 fn parse_agent_id(id: &str) -> Result<AgentId, AppError> {
@@ -296,14 +346,12 @@ fn parse_agent_id(id: &str) -> Result<AgentId, AppError> {
 
 async fn get_agent(
     State(state): State<AppState>,
-    _user: AuthUser,
+    user: AuthUser,
     Path(id): Path<String>,
 ) -> Result<Json<AgentView>, AppError> {
+    user.require(Action::View)?;
     let id = parse_agent_id(&id)?;
-    let agent = state
-        .storage
-        .agent(&id)?
-        .ok_or_else(|| AppError::NotFound(format!("agent {id}")))?;
+    let agent = agent_in_scope(&state, &user, &id)?;
     Ok(Json(view(&state, agent)))
 }
 
@@ -337,11 +385,17 @@ async fn create_agent(
     user: AuthUser,
     Json(req): Json<CreateAgent>,
 ) -> Result<(StatusCode, Json<serde_json::Value>), AppError> {
+    user.require(Action::ManageAgents)?;
     let id = parse_agent_id(&req.id)?;
     let area_code: AreaCode = req
         .area_code
         .parse()
         .map_err(|e| AppError::BadRequest(format!("area_code: {e}")))?;
+    if !user.covers(area_code.as_str()) {
+        return Err(AppError::Forbidden(format!(
+            "area {area_code} is outside your areas"
+        )));
+    }
     check_name_and_groups(&req.name, &req.groups)?;
     let token = auth::random_secret(18);
     let expires = now_us() + TOKEN_MICROS;
@@ -386,11 +440,9 @@ async fn edit_agent(
     Path(id): Path<String>,
     Json(req): Json<EditAgent>,
 ) -> Result<Json<AgentView>, AppError> {
+    user.require(Action::ManageAgents)?;
     let id = parse_agent_id(&id)?;
-    let agent = state
-        .storage
-        .agent(&id)?
-        .ok_or_else(|| AppError::NotFound(format!("agent {id}")))?;
+    let agent = agent_in_scope(&state, &user, &id)?;
     let name = req.name.unwrap_or(agent.name);
     let area_code = match req.area_code {
         Some(a) => a
@@ -398,6 +450,11 @@ async fn edit_agent(
             .map_err(|e| AppError::BadRequest(format!("area_code: {e}")))?,
         None => agent.area_code,
     };
+    if !user.covers(area_code.as_str()) {
+        return Err(AppError::Forbidden(format!(
+            "area {area_code} is outside your areas"
+        )));
+    }
     let groups = req.groups.unwrap_or(agent.groups);
     check_name_and_groups(&name, &groups)?;
     state
@@ -458,13 +515,14 @@ fn area_tree(agents: &[(String, bool)], prefix: &str, level: usize) -> Vec<AreaN
 /// the agents' area codes, with agent counts.
 async fn areas(
     State(state): State<AppState>,
-    _user: AuthUser,
+    user: AuthUser,
 ) -> Result<Json<Vec<AreaNode>>, AppError> {
+    user.require(Action::View)?;
     let mut agents: Vec<(String, bool)> = state
         .storage
         .agents()?
         .into_iter()
-        .filter(|a| !a.retired)
+        .filter(|a| !a.retired && user.covers(a.area_code.as_str()))
         .map(|a| (a.area_code.to_string(), state.hub.is_online(&a.id)))
         .collect();
     agents.sort();
@@ -486,7 +544,9 @@ async fn push_config(
     Path(id): Path<String>,
     Json(req): Json<PushConfig>,
 ) -> Result<StatusCode, AppError> {
+    user.require(Action::ManageAgents)?;
     let id = parse_agent_id(&id)?;
+    agent_in_scope(&state, &user, &id)?;
     if req.config_version.trim().is_empty() || req.config_version.len() > 64 {
         return Err(AppError::BadRequest(
             "config_version: 1 to 64 characters".into(),
@@ -515,7 +575,9 @@ async fn retire_agent(
     user: AuthUser,
     Path(id): Path<String>,
 ) -> Result<StatusCode, AppError> {
+    user.require(Action::ManageAgents)?;
     let id = parse_agent_id(&id)?;
+    agent_in_scope(&state, &user, &id)?;
     if !state.storage.retire_agent(&id)? {
         return Err(AppError::NotFound(format!("agent {id}")));
     }

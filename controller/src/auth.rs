@@ -53,7 +53,9 @@ pub struct AuthUser {
     /// Login name.
     pub name: String,
     /// Role.
-    pub role: String,
+    pub role: crate::access::Role,
+    /// Area-code prefixes the user may reach.
+    pub scopes: Vec<String>,
 }
 
 impl FromRequestParts<AppState> for AuthUser {
@@ -76,11 +78,30 @@ impl FromRequestParts<AppState> for AuthUser {
         let user = state
             .storage
             .user_by_id(user_id)?
+            .filter(|u| !u.disabled)
             .ok_or(AppError::Unauthorized)?;
         Ok(Self {
             id: user.id,
             name: user.name,
-            role: user.role,
+            role: crate::access::Role::parse(&user.role),
+            scopes: user.scopes,
         })
+    }
+}
+
+/// The address a request came from, when the server knows it.
+#[derive(Debug, Clone)]
+pub struct Peer(pub Option<String>);
+
+impl<S: Send + Sync> FromRequestParts<S> for Peer {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        Ok(Self(
+            parts
+                .extensions
+                .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+                .map(|c| c.0.ip().to_string()),
+        ))
     }
 }

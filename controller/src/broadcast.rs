@@ -15,6 +15,7 @@ use dalaba_protocol::{
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
+use crate::access::{Action, Role, allowed};
 use crate::api::{AppError, AppState};
 use crate::auth::AuthUser;
 use crate::hub::Outgoing;
@@ -68,6 +69,18 @@ impl Target {
             return Err(AppError::BadRequest("the target selects no speaker".into()));
         }
         Ok(chosen.into_iter().collect())
+    }
+
+    /// The agents this target selects, refused unless every one lies inside `user`'s
+    /// scope: the check is on the speakers reached, whatever way the target names them.
+    pub fn resolve_for(
+        &self,
+        user: &AuthUser,
+        agents: &[AgentRecord],
+    ) -> Result<Vec<AgentId>, AppError> {
+        let chosen = self.resolve(agents)?;
+        user.check_agents(agents.iter().filter(|a| chosen.contains(&a.id)))?;
+        Ok(chosen)
     }
 }
 
@@ -189,10 +202,17 @@ pub async fn create(
     user: AuthUser,
     Json(req): Json<CreateBroadcast>,
 ) -> Result<(StatusCode, Json<serde_json::Value>), AppError> {
+    user.require(Action::Broadcast)?;
     let media = state
         .storage
         .media(req.media_id)?
         .ok_or_else(|| AppError::NotFound(format!("media {}", req.media_id)))?;
+    if user.role == Role::VillageHead && !media.approved {
+        return Err(AppError::Forbidden(format!(
+            "media {} is not approved for village heads",
+            media.id
+        )));
+    }
     let (Some(hash), Some(size), Some(duration_ms)) = (&media.hash, media.size, media.duration_ms)
     else {
         return Err(AppError::BadRequest(format!(
@@ -203,7 +223,7 @@ pub async fn create(
     let hash: MediaHash = hash
         .parse()
         .map_err(|e| AppError::Internal(anyhow::anyhow!("stored hash: {e}")))?;
-    let agents = req.target.resolve(&state.storage.agents()?)?;
+    let agents = req.target.resolve_for(&user, &state.storage.agents()?)?;
     let start_at = now_us() + req.start_in_ms.unwrap_or(3000).min(24 * 3600 * 1000) * 1000;
     let spec = Spec {
         media_id: media.id,
@@ -276,11 +296,15 @@ fn is_final(state: &str) -> bool {
 /// `GET /api/broadcasts/{id}`: the broadcast and one receipt per agent.
 pub async fn get(
     State(state): State<AppState>,
-    _user: AuthUser,
+    user: AuthUser,
     Path(id): Path<u64>,
     Query(q): Query<WaitQuery>,
 ) -> Result<Json<serde_json::Value>, AppError> {
+    user.require(Action::View)?;
     let spec = broadcast_targets(&state, id)?;
+    if !visible(&user, &spec.agents, &areas_of(&state)?) {
+        return Err(AppError::NotFound(format!("broadcast {id}")));
+    }
     let deadline =
         tokio::time::Instant::now() + Duration::from_millis(q.wait_ms.unwrap_or(0).min(60_000));
     loop {
@@ -306,6 +330,30 @@ pub async fn get(
 struct Targets {
     agents: Vec<String>,
     start_at: u64,
+    #[serde(default)]
+    kind: Option<String>,
+}
+
+/// Every agent's area code, by id.
+fn areas_of(state: &AppState) -> Result<std::collections::HashMap<String, String>, AppError> {
+    Ok(state
+        .storage
+        .agents()?
+        .into_iter()
+        .map(|a| (a.id.to_string(), a.area_code.to_string()))
+        .collect())
+}
+
+/// A scoped user sees a broadcast that reached at least one speaker of theirs.
+fn visible(
+    user: &AuthUser,
+    agents: &[String],
+    areas: &std::collections::HashMap<String, String>,
+) -> bool {
+    user.unscoped()
+        || agents
+            .iter()
+            .any(|a| areas.get(a).is_some_and(|code| user.covers(code)))
 }
 
 fn broadcast_targets(state: &AppState, id: u64) -> Result<Targets, AppError> {
@@ -322,7 +370,30 @@ pub async fn stop(
     user: AuthUser,
     Path(id): Path<u64>,
 ) -> Result<StatusCode, AppError> {
+    if !(allowed(user.role, Action::Broadcast) || allowed(user.role, Action::Live)) {
+        return Err(AppError::Forbidden(
+            "a viewer may not stop broadcasts".into(),
+        ));
+    }
     let spec = broadcast_targets(&state, id)?;
+    if spec.kind.as_deref() == Some("alert") {
+        return Err(AppError::Forbidden(
+            "an alert is stopped by cancelling it (POST /api/alerts/{id}/cancel), by its issuer or an admin".into(),
+        ));
+    }
+    let areas = areas_of(&state)?;
+    if !visible(&user, &spec.agents, &areas) {
+        return Err(AppError::NotFound(format!("broadcast {id}")));
+    }
+    if let Some(outside) = spec
+        .agents
+        .iter()
+        .find(|a| !areas.get(*a).is_some_and(|code| user.covers(code)))
+    {
+        return Err(AppError::Forbidden(format!(
+            "this broadcast also reaches {outside}, outside your areas"
+        )));
+    }
     active(&state).remove(id);
     state.storage.stop_broadcast(id, now_us())?;
     // A scheduled item also leaves the agents' stored schedules.
@@ -356,16 +427,27 @@ pub struct ListQuery {
 /// targeted speakers that confirmed playing.
 pub async fn list(
     State(state): State<AppState>,
-    _user: AuthUser,
+    user: AuthUser,
     Query(q): Query<ListQuery>,
 ) -> Result<Json<serde_json::Value>, AppError> {
+    user.require(Action::View)?;
+    let areas = areas_of(&state)?;
     let mut out = Vec::new();
     for b in state
         .storage
         .broadcasts(q.limit.unwrap_or(50).clamp(1, 500), q.before)?
     {
         let spec: serde_json::Value = serde_json::from_str(&b.spec_json).unwrap_or_default();
-        let agents = spec["agents"].as_array().map_or(0, Vec::len);
+        let targeted: Vec<String> = spec["agents"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|a| a.as_str().map(str::to_owned))
+            .collect();
+        if !visible(&user, &targeted, &areas) {
+            continue;
+        }
+        let agents = targeted.len();
         let receipts = state.storage.receipts(b.id)?;
         let confirmed = receipts.iter().filter(|r| r.started_at.is_some()).count();
         out.push(json!({

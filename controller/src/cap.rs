@@ -599,6 +599,7 @@ pub async fn import(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<(StatusCode, Json<Value>), AppError> {
+    user.require(crate::access::Action::Alert)?;
     let signature = headers
         .get("x-dalaba-signature")
         .and_then(|v| v.to_str().ok());

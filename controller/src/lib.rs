@@ -13,9 +13,11 @@
 // The OpenAPI document is one large `json!` literal.
 #![recursion_limit = "512"]
 
+pub mod access;
 pub mod agent_link;
 pub mod alert;
 pub mod api;
+pub mod audit;
 pub mod auth;
 pub mod broadcast;
 pub mod cap;
@@ -30,6 +32,7 @@ pub mod programme;
 pub mod schedule;
 pub mod scheduler;
 pub mod storage;
+pub mod users;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -79,6 +82,7 @@ pub fn open(data_dir: &std::path::Path) -> anyhow::Result<(AppState, FirstStart)
             active: Arc::default(),
             clock: Arc::new(clock::SystemClock),
             scheduler: Arc::default(),
+            logins: Arc::default(),
             max_upload: std::env::var("DALABA_MAX_UPLOAD_MB")
                 .ok()
                 .and_then(|v| v.parse::<u64>().ok())
@@ -98,9 +102,12 @@ pub async fn serve(
     // CAP files dropped into a directory (a feed's gateway writes them there).
     let cap_watch = std::env::var_os("DALABA_CAP_DIR")
         .map(|dir| tokio::spawn(cap::watch(state.clone(), dir.into())));
-    let served = axum::serve(listener, api::router(state))
-        .with_graceful_shutdown(shutdown)
-        .await;
+    let served = axum::serve(
+        listener,
+        api::router(state).into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await;
     scheduler.abort();
     if let Some(w) = cap_watch {
         w.abort();

@@ -25,6 +25,7 @@ use futures_util::StreamExt as _;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
+use crate::access::{Action, Role};
 use crate::api::{AppError, AppState};
 use crate::auth::AuthUser;
 use crate::broadcast::{Target, send_command};
@@ -72,7 +73,19 @@ pub async fn create(
     user: AuthUser,
     Json(req): Json<CreateLive>,
 ) -> Result<(StatusCode, Json<serde_json::Value>), AppError> {
-    let agents = req.target.resolve(&state.storage.agents()?)?;
+    user.require(Action::Live)?;
+    let agents = req.target.resolve_for(&user, &state.storage.agents()?)?;
+    // A village head speaks at `live` priority as the village level; only a platform
+    // operator may make a live call an emergency.
+    let (priority, level) = match user.role {
+        Role::VillageHead if req.priority > Priority::Live => {
+            return Err(AppError::Forbidden(
+                "a village head's calls play at live priority".into(),
+            ));
+        }
+        Role::VillageHead => (req.priority, PlatformLevel::Village),
+        _ => (req.priority, PlatformLevel::County),
+    };
     let latency_ms = req.latency_ms.unwrap_or(DEFAULT_LATENCY_MS).clamp(20, 5000);
     let stream_id: u32 = rand::random();
     let spec = LiveSpec {
@@ -91,8 +104,8 @@ pub async fn create(
     let start = StartLive {
         broadcast_id: BroadcastId(id),
         stream_id: StreamId(stream_id),
-        priority: req.priority,
-        level: PlatformLevel::County,
+        priority,
+        level,
         volume: req.volume,
         mode: req.mode,
         latency_ms,
@@ -126,7 +139,7 @@ pub async fn create(
 
 /// `GET /api/live/{id}/source`: the source's WebSocket.
 pub async fn source(
-    ws: WebSocketUpgrade,
+    ws: Result<WebSocketUpgrade, axum::extract::ws::rejection::WebSocketUpgradeRejection>,
     State(state): State<AppState>,
     user: AuthUser,
     Path(id): Path<u64>,
@@ -142,6 +155,18 @@ pub async fn source(
             "broadcast {id} is not a live call"
         )));
     }
+    // Only whoever announced the call may speak into it.
+    let record = state
+        .storage
+        .broadcast(id)?
+        .ok_or_else(|| AppError::NotFound(format!("live broadcast {id}")))?;
+    if record.created_by != Some(user.id) {
+        return Err(AppError::Forbidden(
+            "only the user who announced this call may be its source".into(),
+        ));
+    }
+    // Who may speak is decided before the upgrade is even looked at.
+    let ws = ws.map_err(|e| AppError::BadRequest(format!("live source: {e}")))?;
     tracing::info!(user = %user.name, broadcast = id, "live source connected");
     Ok(ws
         .max_message_size(MAX_AUDIO_FRAME.max(64 * 1024))

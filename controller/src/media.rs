@@ -15,6 +15,7 @@ use sha2::{Digest, Sha256};
 use tokio::io::AsyncWriteExt as _;
 use tower::ServiceExt as _;
 
+use crate::access::{Action, Role};
 use crate::api::{AppError, AppState};
 use crate::auth::AuthUser;
 use crate::now_us;
@@ -47,6 +48,7 @@ pub async fn upload(
     axum::extract::Query(q): axum::extract::Query<UploadQuery>,
     mut multipart: Multipart,
 ) -> Result<(StatusCode, Json<MediaRecord>), AppError> {
+    user.require(Action::ManageMedia)?;
     let bad =
         |e: axum::extract::multipart::MultipartError| AppError::BadRequest(format!("upload: {e}"));
     let dir = state.media_dir.clone();
@@ -208,20 +210,55 @@ fn hash_file(path: &Path) -> std::io::Result<MediaHash> {
     Ok(MediaHash::from_digest(hasher.finalize().into()))
 }
 
-/// `GET /api/media`
+/// `GET /api/media` (a village head sees the approved items only)
 pub async fn list(
     State(state): State<AppState>,
-    _user: AuthUser,
+    user: AuthUser,
 ) -> Result<Json<Vec<MediaRecord>>, AppError> {
-    Ok(Json(state.storage.media_list()?))
+    user.require(Action::View)?;
+    let all = state.storage.media_list()?;
+    Ok(Json(if user.role == Role::VillageHead {
+        all.into_iter().filter(|m| m.approved).collect()
+    } else {
+        all
+    }))
 }
 
 /// `GET /api/media/{id}`
 pub async fn get(
     State(state): State<AppState>,
-    _user: AuthUser,
+    user: AuthUser,
     UrlPath(id): UrlPath<u64>,
 ) -> Result<Json<MediaRecord>, AppError> {
+    user.require(Action::View)?;
+    Ok(Json(
+        state
+            .storage
+            .media(id)?
+            .filter(|m| m.approved || user.role != Role::VillageHead)
+            .ok_or_else(|| AppError::NotFound(format!("media {id}")))?,
+    ))
+}
+
+/// Body of `POST /api/media/{id}/approval`.
+#[derive(Debug, serde::Deserialize)]
+pub struct Approval {
+    /// Whether village heads may play it.
+    pub approved: bool,
+}
+
+/// `POST /api/media/{id}/approval`: lets village heads play an item (or stops them).
+pub async fn approve(
+    State(state): State<AppState>,
+    user: AuthUser,
+    UrlPath(id): UrlPath<u64>,
+    Json(req): Json<Approval>,
+) -> Result<Json<MediaRecord>, AppError> {
+    user.require(Action::ManageMedia)?;
+    if !state.storage.set_media_approved(id, req.approved)? {
+        return Err(AppError::NotFound(format!("media {id}")));
+    }
+    tracing::info!(user = %user.name, media = id, approved = req.approved, "media approval");
     Ok(Json(state.storage.media(id)?.ok_or_else(|| {
         AppError::NotFound(format!("media {id}"))
     })?))

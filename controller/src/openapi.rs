@@ -85,6 +85,25 @@ fn programme_paths(secured: &Value) -> Value {
         "/api/alerts/{id}/approve": {"parameters": id_param(),
             "post": {"summary": "Send an alert held for review", "security": secured,
                 "responses": {"200": {"description": "sent"}, "400": error_response(), "409": error_response()}}},
+        "/api/me": {"get": {"summary": "The session's user: name, role, scopes", "security": secured, "responses": {"200": {"description": "user"}, "401": error_response()}}},
+        "/api/users": {
+            "get": {"summary": "Every user (admins)", "security": secured, "responses": {"200": {"description": "users"}, "403": error_response()}},
+            "post": {"summary": "Create a user (admins); without a password one is generated and returned once", "security": secured,
+                "requestBody": body(&json!({"type": "object", "required": ["name", "role"], "properties": {
+                    "name": {"type": "string"}, "role": {"type": "string", "enum": ["admin", "operator", "village_head", "viewer"]},
+                    "scopes": {"type": "array", "items": {"type": "string"}, "description": "area-code prefixes; an operator needs one or more, a village head exactly one 12-digit village"},
+                    "password": {"type": "string", "minLength": 12}}})),
+                "responses": {"201": {"description": "created"}, "400": error_response(), "403": error_response(), "409": error_response()}}},
+        "/api/users/{id}": {"parameters": id_param(),
+            "patch": {"summary": "Change a user's role, scopes or password, or disable them (admins; sessions end)", "security": secured,
+                "responses": {"200": {"description": "changed"}, "400": error_response(), "403": error_response(), "409": error_response()}}},
+        "/api/audit": {"get": {"summary": "The audit log, newest first (admins); `?format=csv` to export", "security": secured,
+            "parameters": [{"name": "limit", "in": "query", "schema": {"type": "integer"}}, {"name": "before", "in": "query", "schema": {"type": "integer"}}, {"name": "format", "in": "query", "schema": {"type": "string", "enum": ["json", "csv"]}}],
+            "responses": {"200": {"description": "records"}, "403": error_response()}}},
+        "/api/media/{id}/approval": {"parameters": id_param(),
+            "post": {"summary": "Approve a media item for village heads (or withdraw approval)", "security": secured,
+                "requestBody": body(&json!({"type": "object", "required": ["approved"], "properties": {"approved": {"type": "boolean"}}})),
+                "responses": {"200": {"description": "the item"}, "403": error_response(), "404": error_response()}}},
         "/api/alerts/{id}/reject": {"parameters": id_param(),
             "post": {"summary": "Refuse an alert held for review", "security": secured,
                 "responses": {"200": {"description": "rejected"}, "409": error_response()}}}
@@ -105,7 +124,7 @@ pub fn document() -> Value {
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
             "schemas": {
                 "Error": {"type": "object", "required": ["error"], "properties": {"error": {"type": "object", "required": ["code", "message"], "properties": {
-                    "code": {"type": "string", "enum": ["unauthorized", "bad_login", "bad_request", "not_found", "forbidden", "conflict", "too_large", "internal"]},
+                    "code": {"type": "string", "enum": ["unauthorized", "bad_login", "bad_request", "not_found", "forbidden", "conflict", "too_large", "rate_limited", "internal"]},
                     "message": {"type": "string"}}}}},
                 "Agent": {"type": "object", "properties": {
                     "id": {"type": "string"}, "name": {"type": "string"},

@@ -9,6 +9,7 @@ use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+use crate::access::Action;
 use crate::api::{AppError, AppState};
 use crate::auth::AuthUser;
 use crate::schedule::{PlaylistSpec, QuietHours, ScheduleSpec, parse_tz};
@@ -44,8 +45,9 @@ fn playlist_json(id: u64, spec: &PlaylistSpec, updated_at: u64) -> Value {
 /// `GET /api/playlists`
 pub async fn list_playlists(
     State(state): State<AppState>,
-    _user: AuthUser,
+    user: AuthUser,
 ) -> Result<Json<Value>, AppError> {
+    user.require(Action::View)?;
     let mut out = Vec::new();
     for d in state.storage.docs(PLAYLIST)? {
         let spec: PlaylistSpec =
@@ -61,6 +63,7 @@ pub async fn create_playlist(
     user: AuthUser,
     Json(spec): Json<PlaylistSpec>,
 ) -> Result<(StatusCode, Json<Value>), AppError> {
+    user.require(Action::Programme)?;
     check_playlist(&state, &spec)?;
     let now = state.clock.now_us();
     let json = serde_json::to_string(&spec).map_err(|e| AppError::Internal(e.into()))?;
@@ -72,9 +75,10 @@ pub async fn create_playlist(
 /// `GET /api/playlists/{id}`
 pub async fn get_playlist(
     State(state): State<AppState>,
-    _user: AuthUser,
+    user: AuthUser,
     Path(id): Path<u64>,
 ) -> Result<Json<Value>, AppError> {
+    user.require(Action::View)?;
     let d = state
         .storage
         .doc(PLAYLIST, id)?
@@ -91,6 +95,7 @@ pub async fn update_playlist(
     Path(id): Path<u64>,
     Json(spec): Json<PlaylistSpec>,
 ) -> Result<Json<Value>, AppError> {
+    user.require(Action::Programme)?;
     check_playlist(&state, &spec)?;
     let now = state.clock.now_us();
     let json = serde_json::to_string(&spec).map_err(|e| AppError::Internal(e.into()))?;
@@ -113,6 +118,7 @@ pub async fn delete_playlist(
     user: AuthUser,
     Path(id): Path<u64>,
 ) -> Result<StatusCode, AppError> {
+    user.require(Action::Programme)?;
     if let Some((sid, s, _)) = scheduler::schedules(&state)?
         .into_iter()
         .find(|(_, s, _)| s.spec.playlist_id == id)
@@ -129,13 +135,23 @@ pub async fn delete_playlist(
     Ok(StatusCode::NO_CONTENT)
 }
 
-fn check_schedule(state: &AppState, spec: &ScheduleSpec) -> Result<(), AppError> {
+fn check_schedule(state: &AppState, user: &AuthUser, spec: &ScheduleSpec) -> Result<(), AppError> {
     spec.compile().map_err(bad)?;
     if scheduler::playlist(state, spec.playlist_id)?.is_none() {
         return Err(bad(format!("no playlist {}", spec.playlist_id)));
     }
-    spec.target.resolve(&state.storage.agents()?)?;
+    // A scoped operator's schedule may reach only their speakers, now; targets are
+    // resolved again (and checked against the author's scope) whenever a start is planned.
+    spec.target.resolve_for(user, &state.storage.agents()?)?;
     Ok(())
+}
+
+/// Refuses to let a scoped user change a schedule that reaches outside their areas.
+fn in_scope(state: &AppState, user: &AuthUser, s: &StoredSchedule) -> Result<(), AppError> {
+    match s.spec.target.resolve_for(user, &state.storage.agents()?) {
+        Err(e @ AppError::Forbidden(_)) => Err(e),
+        _ => Ok(()),
+    }
 }
 
 /// Query of `GET /api/schedules/{id}`.
@@ -194,8 +210,9 @@ fn schedule_json(
 /// `GET /api/schedules`: every schedule with its next three start times.
 pub async fn list_schedules(
     State(state): State<AppState>,
-    _user: AuthUser,
+    user: AuthUser,
 ) -> Result<Json<Value>, AppError> {
+    user.require(Action::View)?;
     let mut out = Vec::new();
     for (id, stored, updated_at) in scheduler::schedules(&state)? {
         out.push(schedule_json(&state, id, &stored, updated_at, 3)?);
@@ -209,7 +226,8 @@ pub async fn create_schedule(
     user: AuthUser,
     Json(spec): Json<ScheduleSpec>,
 ) -> Result<(StatusCode, Json<Value>), AppError> {
-    check_schedule(&state, &spec)?;
+    user.require(Action::Programme)?;
+    check_schedule(&state, &user, &spec)?;
     let now = state.clock.now_us();
     let stored = StoredSchedule {
         spec,
@@ -229,10 +247,11 @@ pub async fn create_schedule(
 /// the past week and the day ahead.
 pub async fn get_schedule(
     State(state): State<AppState>,
-    _user: AuthUser,
+    user: AuthUser,
     Path(id): Path<u64>,
     Query(q): Query<NextQuery>,
 ) -> Result<Json<Value>, AppError> {
+    user.require(Action::View)?;
     let d = state
         .storage
         .doc(SCHEDULE, id)?
@@ -255,13 +274,15 @@ pub async fn update_schedule(
     Path(id): Path<u64>,
     Json(spec): Json<ScheduleSpec>,
 ) -> Result<Json<Value>, AppError> {
-    check_schedule(&state, &spec)?;
+    user.require(Action::Programme)?;
+    check_schedule(&state, &user, &spec)?;
     let now = state.clock.now_us();
     let old: StoredSchedule = state
         .storage
         .doc(SCHEDULE, id)?
         .ok_or_else(|| AppError::NotFound(format!("schedule {id}")))
         .and_then(|d| serde_json::from_str(&d.json).map_err(|e| AppError::Internal(e.into())))?;
+    in_scope(&state, &user, &old)?;
     let stored = StoredSchedule {
         spec,
         created_by: old.created_by,
@@ -280,7 +301,13 @@ pub async fn delete_schedule(
     user: AuthUser,
     Path(id): Path<u64>,
 ) -> Result<StatusCode, AppError> {
+    user.require(Action::Programme)?;
     let now = state.clock.now_us();
+    if let Some(d) = state.storage.doc(SCHEDULE, id)? {
+        let old: StoredSchedule =
+            serde_json::from_str(&d.json).map_err(|e| AppError::Internal(e.into()))?;
+        in_scope(&state, &user, &old)?;
+    }
     if !state.storage.delete_doc(SCHEDULE, id)? {
         return Err(AppError::NotFound(format!("schedule {id}")));
     }
@@ -293,8 +320,9 @@ pub async fn delete_schedule(
 /// `GET /api/quiet-hours`
 pub async fn get_quiet_hours(
     State(state): State<AppState>,
-    _user: AuthUser,
+    user: AuthUser,
 ) -> Result<Json<Vec<QuietHours>>, AppError> {
+    user.require(Action::View)?;
     Ok(Json(scheduler::quiet_hours(&state)?))
 }
 
@@ -304,6 +332,12 @@ pub async fn put_quiet_hours(
     user: AuthUser,
     Json(rules): Json<Vec<QuietHours>>,
 ) -> Result<Json<Vec<QuietHours>>, AppError> {
+    user.require(Action::Programme)?;
+    if !user.unscoped() {
+        return Err(AppError::Forbidden(
+            "quiet hours are set for the whole platform, by an admin".into(),
+        ));
+    }
     for (i, r) in rules.iter().enumerate() {
         r.check().map_err(|e| bad(format!("rule {i}: {e}")))?;
         if rules[..i].iter().any(|o| o.area == r.area) {

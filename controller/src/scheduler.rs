@@ -275,6 +275,19 @@ fn plan_run(
         return Ok(Planned::Missed);
     }
     let chosen = spec.target.resolve(agents).map_err(|e| e.to_string())?;
+    // The schedule acts for its author: their scope, checked at every start.
+    let author = state
+        .storage
+        .user_by_id(stored.created_by)
+        .map_err(|e| e.to_string())?
+        .filter(|u| !u.disabled)
+        .ok_or("the schedule's author no longer exists or is disabled")?;
+    let author = crate::auth::AuthUser {
+        id: author.id,
+        name: author.name,
+        role: crate::access::Role::parse(&author.role),
+        scopes: author.scopes,
+    };
     let mut included = Vec::new();
     let mut excluded = Vec::new();
     for id in chosen {
@@ -283,6 +296,10 @@ fn plan_run(
             .find(|a| a.id == id)
             .map(|a| a.area_code.to_string())
             .unwrap_or_default();
+        if !author.covers(&area) {
+            excluded.push(format!("{id}: outside the areas of {}", author.name));
+            continue;
+        }
         match quiet_rule(quiet, &area) {
             Some(rule) if rule.contains(fire_at) => excluded.push(format!(
                 "{id}: quiet hours {}-{} ({})",

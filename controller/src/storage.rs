@@ -39,8 +39,31 @@ pub struct User {
     pub name: String,
     /// Argon2 PHC string.
     pub password_hash: String,
-    /// `admin`, `operator`, ...
+    /// `admin`, `operator`, `village_head` or `viewer`.
     pub role: String,
+    /// Area-code prefixes the user may reach (empty for an admin: everything).
+    pub scopes: Vec<String>,
+    /// A disabled user cannot log in; their sessions are ended.
+    pub disabled: bool,
+}
+
+/// One audit record: who did what, to what, when, with what result.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct AuditRecord {
+    /// Its id (increasing).
+    pub id: u64,
+    /// When, µs.
+    pub at: u64,
+    /// The user's name (or the name tried, for a failed login; `-` for none).
+    pub user: String,
+    /// What: `METHOD /path` of the request, or a named event.
+    pub action: String,
+    /// What it was aimed at (target, ids), if known.
+    pub target: Option<String>,
+    /// HTTP status or outcome.
+    pub result: String,
+    /// Where from (peer address), if known.
+    pub source: Option<String>,
 }
 
 /// An agent as the controller knows it.
@@ -86,6 +109,26 @@ pub trait Storage: Send + Sync {
     fn user_by_name(&self, name: &str) -> Result<Option<User>, StorageError>;
     /// A user by id.
     fn user_by_id(&self, id: i64) -> Result<Option<User>, StorageError>;
+    /// Every user, by id.
+    fn users(&self) -> Result<Vec<User>, StorageError>;
+    /// Changes a user's role, scopes, disabled flag or password hash (each if given);
+    /// false if there is no such user. Disabling ends the user's sessions.
+    fn update_user(
+        &self,
+        id: i64,
+        role: Option<&str>,
+        scopes: Option<&[String]>,
+        disabled: Option<bool>,
+        password_hash: Option<&str>,
+    ) -> Result<bool, StorageError>;
+    /// Appends an audit record (there is no way to change or delete one); its id.
+    fn audit(&self, record: &AuditRecord) -> Result<u64, StorageError>;
+    /// Audit records with id below `before` (if given), newest first, at most `limit`.
+    fn audit_log(
+        &self,
+        limit: usize,
+        before: Option<u64>,
+    ) -> Result<Vec<AuditRecord>, StorageError>;
     /// Stores a session (by the token's hash).
     fn create_session(
         &self,
@@ -151,6 +194,8 @@ pub trait Storage: Send + Sync {
     fn media(&self, id: u64) -> Result<Option<MediaRecord>, StorageError>;
     /// The library, newest first.
     fn media_list(&self) -> Result<Vec<MediaRecord>, StorageError>;
+    /// Approves (or withdraws approval of) a media item for village heads.
+    fn set_media_approved(&self, id: u64, approved: bool) -> Result<bool, StorageError>;
 
     /// Records a broadcast; returns its id. `created_by` is `None` for a machine source
     /// (a CAP feed's watched directory).
@@ -271,6 +316,8 @@ pub struct MediaRecord {
     pub gain_db: Option<f64>,
     /// When uploaded, µs.
     pub created_at: u64,
+    /// Approved by an operator for village heads to play.
+    pub approved: bool,
 }
 
 /// One agent's latest receipt for one broadcast.
@@ -332,6 +379,18 @@ const MIGRATIONS: &[&str] = &[
         broadcasts TEXT NOT NULL DEFAULT '[]', detail TEXT,
         PRIMARY KEY (schedule_id, fire_at));
      CREATE INDEX schedule_runs_fire_at ON schedule_runs(fire_at);",
+    // 5: user scopes and disabling; the audit log (append-only: the API has no way to
+    // change it, and triggers refuse updates and deletes).
+    "ALTER TABLE users ADD COLUMN scopes TEXT NOT NULL DEFAULT '[]';
+     ALTER TABLE users ADD COLUMN disabled INTEGER NOT NULL DEFAULT 0;
+     ALTER TABLE media ADD COLUMN approved INTEGER NOT NULL DEFAULT 0;
+     CREATE TABLE audit (
+        id INTEGER PRIMARY KEY AUTOINCREMENT, at INTEGER NOT NULL, user TEXT NOT NULL,
+        action TEXT NOT NULL, target TEXT, result TEXT NOT NULL, source TEXT);
+     CREATE TRIGGER audit_no_update BEFORE UPDATE ON audit
+        BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
+     CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit
+        BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;",
 ];
 
 /// SQLite storage in one file.
@@ -445,7 +504,7 @@ impl SqliteStorage {
     ) -> Result<Vec<MediaRecord>, StorageError> {
         let conn = self.conn();
         let mut stmt = conn.prepare(&format!(
-            "SELECT id, name, state, progress, error, hash, size, duration_ms, gain_db, created_at FROM media {clause}"
+            "SELECT id, name, state, progress, error, hash, size, duration_ms, gain_db, created_at, approved FROM media {clause}"
         ))?;
         let rows = stmt.query_map(params, |r| {
             Ok(MediaRecord {
@@ -459,6 +518,7 @@ impl SqliteStorage {
                 duration_ms: to_u64(r.get(7)?),
                 gain_db: r.get(8)?,
                 created_at: to_u64(r.get(9)?).unwrap_or(0),
+                approved: r.get(10)?,
             })
         })?;
         Ok(rows.collect::<Result<_, _>>()?)
@@ -515,16 +575,9 @@ impl Storage for SqliteStorage {
         Ok(self
             .conn()
             .query_row(
-                "SELECT id, name, password_hash, role FROM users WHERE name = ?1",
+                &format!("SELECT {USER_COLUMNS} FROM users WHERE name = ?1"),
                 [name],
-                |r| {
-                    Ok(User {
-                        id: r.get(0)?,
-                        name: r.get(1)?,
-                        password_hash: r.get(2)?,
-                        role: r.get(3)?,
-                    })
-                },
+                user_row,
             )
             .optional()?)
     }
@@ -533,18 +586,78 @@ impl Storage for SqliteStorage {
         Ok(self
             .conn()
             .query_row(
-                "SELECT id, name, password_hash, role FROM users WHERE id = ?1",
+                &format!("SELECT {USER_COLUMNS} FROM users WHERE id = ?1"),
                 [id],
-                |r| {
-                    Ok(User {
-                        id: r.get(0)?,
-                        name: r.get(1)?,
-                        password_hash: r.get(2)?,
-                        role: r.get(3)?,
-                    })
-                },
+                user_row,
             )
             .optional()?)
+    }
+
+    fn users(&self) -> Result<Vec<User>, StorageError> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare(&format!("SELECT {USER_COLUMNS} FROM users ORDER BY id"))?;
+        let rows = stmt.query_map([], user_row)?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    fn update_user(
+        &self,
+        id: i64,
+        role: Option<&str>,
+        scopes: Option<&[String]>,
+        disabled: Option<bool>,
+        password_hash: Option<&str>,
+    ) -> Result<bool, StorageError> {
+        let mut conn = self.conn();
+        let tx = conn.transaction()?;
+        let scopes = scopes.map(|s| serde_json::to_string(s).unwrap_or_else(|_| "[]".into()));
+        let n = tx.execute(
+            "UPDATE users SET role = coalesce(?2, role), scopes = coalesce(?3, scopes),
+                 disabled = coalesce(?4, disabled), password_hash = coalesce(?5, password_hash)
+             WHERE id = ?1",
+            params![id, role, scopes, disabled, password_hash],
+        )?;
+        if disabled == Some(true) || password_hash.is_some() {
+            tx.execute("DELETE FROM sessions WHERE user_id = ?1", [id])?;
+        }
+        tx.commit()?;
+        Ok(n == 1)
+    }
+
+    fn audit(&self, r: &AuditRecord) -> Result<u64, StorageError> {
+        let conn = self.conn();
+        conn.execute(
+            "INSERT INTO audit (at, user, action, target, result, source) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            params![r.at as i64, r.user, r.action, r.target, r.result, r.source],
+        )?;
+        Ok(conn.last_insert_rowid().max(0) as u64)
+    }
+
+    fn audit_log(
+        &self,
+        limit: usize,
+        before: Option<u64>,
+    ) -> Result<Vec<AuditRecord>, StorageError> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare(
+            "SELECT id, at, user, action, target, result, source FROM audit
+             WHERE id < ?1 ORDER BY id DESC LIMIT ?2",
+        )?;
+        let rows = stmt.query_map(
+            params![before.map_or(i64::MAX, |b| b as i64), limit as i64],
+            |r| {
+                Ok(AuditRecord {
+                    id: r.get::<_, i64>(0)?.max(0) as u64,
+                    at: r.get::<_, i64>(1)?.max(0) as u64,
+                    user: r.get(2)?,
+                    action: r.get(3)?,
+                    target: r.get(4)?,
+                    result: r.get(5)?,
+                    source: r.get(6)?,
+                })
+            },
+        )?;
+        Ok(rows.collect::<Result<_, _>>()?)
     }
 
     fn create_session(
@@ -756,6 +869,13 @@ impl Storage for SqliteStorage {
 
     fn media(&self, id: u64) -> Result<Option<MediaRecord>, StorageError> {
         Ok(self.query_media("WHERE id = ?1", [id as i64])?.pop())
+    }
+
+    fn set_media_approved(&self, id: u64, approved: bool) -> Result<bool, StorageError> {
+        Ok(self.conn().execute(
+            "UPDATE media SET approved = ?2 WHERE id = ?1",
+            params![id as i64, approved],
+        )? == 1)
     }
 
     fn media_list(&self) -> Result<Vec<MediaRecord>, StorageError> {
@@ -981,5 +1101,18 @@ fn run_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<RunRecord> {
         state: r.get(2)?,
         broadcasts: serde_json::from_str(&r.get::<_, String>(3)?).unwrap_or_default(),
         detail: r.get(4)?,
+    })
+}
+
+const USER_COLUMNS: &str = "id, name, password_hash, role, scopes, disabled";
+
+fn user_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<User> {
+    Ok(User {
+        id: r.get(0)?,
+        name: r.get(1)?,
+        password_hash: r.get(2)?,
+        role: r.get(3)?,
+        scopes: serde_json::from_str(&r.get::<_, String>(4)?).unwrap_or_default(),
+        disabled: r.get(5)?,
     })
 }

@@ -1,0 +1,286 @@
+//! The audit log: every action through the API, with who, what, target, when, result and
+//! where from. A middleware records it, so no handler can forget: every request that is
+//! not a plain read (and every live-source connection) is written after it completes.
+//!
+//! The target is taken from the request's JSON body with secrets removed (any key naming
+//! a password, token, secret, key or configuration document is replaced by `"…"`), plus
+//! the id the response created. The log is append-only: the API has no way to change it
+//! and the database refuses updates and deletes. Admins read it (`GET /api/audit`) and
+//! export it as CSV (`?format=csv`).
+
+use std::net::SocketAddr;
+
+use axum::Json;
+use axum::body::{Body, Bytes};
+use axum::extract::{ConnectInfo, Query, Request, State};
+use axum::http::{HeaderValue, Method, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+use serde_json::Value;
+
+use crate::access::Action;
+use crate::api::{AppError, AppState};
+use crate::auth::{AuthUser, token_hash};
+use crate::storage::AuditRecord;
+
+/// Largest JSON body read for the record (bigger bodies are noted by size only).
+const MAX_CAPTURE: usize = 64 * 1024;
+
+/// Keys whose values never reach the log.
+fn secret(key: &str) -> bool {
+    let k = key.to_ascii_lowercase();
+    [
+        "password",
+        "token",
+        "secret",
+        "key",
+        "document",
+        "signature",
+    ]
+    .iter()
+    .any(|s| k.contains(s))
+}
+
+/// `value` with every secret replaced.
+pub fn redact(value: &mut Value) {
+    match value {
+        Value::Object(map) => {
+            for (k, v) in map.iter_mut() {
+                if secret(k) {
+                    *v = Value::String("…".into());
+                } else {
+                    redact(v);
+                }
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(redact),
+        _ => {}
+    }
+}
+
+fn is_json(headers: &axum::http::HeaderMap) -> bool {
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"))
+}
+
+fn user_of(state: &AppState, headers: &axum::http::HeaderMap) -> Option<String> {
+    let token = headers
+        .get(header::AUTHORIZATION)?
+        .to_str()
+        .ok()?
+        .strip_prefix("Bearer ")?;
+    let id = state
+        .storage
+        .session_user(&token_hash(token), crate::now_us())
+        .ok()??;
+    state.storage.user_by_id(id).ok()?.map(|u| u.name)
+}
+
+/// The middleware.
+pub async fn record(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    let method = request.method().clone();
+    let path = request.uri().path().to_owned();
+    let audited = !matches!(method, Method::GET | Method::HEAD | Method::OPTIONS)
+        || path.ends_with("/source");
+    if !audited || !path.starts_with("/api/") {
+        return next.run(request).await;
+    }
+    let source = request
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| c.0.ip().to_string());
+    let mut user = user_of(&state, request.headers());
+    // A JSON body is read (within the limit every route has anyway) and put back.
+    let (request, mut target) = if is_json(request.headers()) {
+        let (parts, body) = request.into_parts();
+        match axum::body::to_bytes(body, 1024 * 1024).await {
+            Ok(bytes) => {
+                let target = if bytes.len() <= MAX_CAPTURE {
+                    serde_json::from_slice::<Value>(&bytes).ok().map(|mut v| {
+                        if user.is_none() {
+                            // A login: who tried.
+                            user = v["name"].as_str().map(str::to_owned);
+                        }
+                        redact(&mut v);
+                        v.to_string()
+                    })
+                } else {
+                    Some(format!("({} bytes)", bytes.len()))
+                };
+                (Request::from_parts(parts, Body::from(bytes)), target)
+            }
+            Err(_) => {
+                let response = AppError::TooLarge("request body over 1 MiB".into()).into_response();
+                audit(
+                    &state,
+                    &user,
+                    &method,
+                    &path,
+                    Some("(body too large)".into()),
+                    &response,
+                    source,
+                );
+                return response;
+            }
+        }
+    } else {
+        (request, None)
+    };
+    let response = next.run(request).await;
+    // The id a creation returned, if the answer is small JSON.
+    let (response, created) = created_id(response).await;
+    if let Some(id) = created {
+        target = Some(match target {
+            Some(t) => format!("{t} → {id}"),
+            None => format!("→ {id}"),
+        });
+    }
+    audit(&state, &user, &method, &path, target, &response, source);
+    response
+}
+
+async fn created_id(response: Response) -> (Response, Option<String>) {
+    if !is_json(response.headers()) || !response.status().is_success() {
+        return (response, None);
+    }
+    let (parts, body) = response.into_parts();
+    match axum::body::to_bytes(body, 1024 * 1024).await {
+        Ok(bytes) => {
+            let id = serde_json::from_slice::<Value>(&bytes).ok().and_then(|v| {
+                ["id", "alert_id", "broadcast_id"].iter().find_map(|k| {
+                    v.get(*k)
+                        .filter(|x| x.is_number())
+                        .map(|x| format!("{k}={x}"))
+                })
+            });
+            (Response::from_parts(parts, Body::from(bytes)), id)
+        }
+        // An API answer over 1 MiB does not exist; if one did, it is cut rather than held.
+        Err(_) => (
+            AppError::Internal(anyhow::anyhow!("response over 1 MiB")).into_response(),
+            None,
+        ),
+    }
+}
+
+fn audit(
+    state: &AppState,
+    user: &Option<String>,
+    method: &Method,
+    path: &str,
+    target: Option<String>,
+    response: &Response,
+    source: Option<String>,
+) {
+    let status = response.status();
+    let record = AuditRecord {
+        id: 0,
+        at: crate::now_us(),
+        user: user.clone().unwrap_or_else(|| "-".into()),
+        action: format!("{method} {path}"),
+        target,
+        result: format!(
+            "{} {}",
+            status.as_u16(),
+            status.canonical_reason().unwrap_or_default()
+        ),
+        source,
+    };
+    if let Err(e) = state.storage.audit(&record) {
+        tracing::error!("writing the audit log: {e}");
+    }
+}
+
+/// Query of `GET /api/audit`.
+#[derive(Debug, Deserialize)]
+pub struct AuditQuery {
+    /// At most this many (default 200, at most 10,000).
+    pub limit: Option<usize>,
+    /// Only records with smaller ids (the next page).
+    pub before: Option<u64>,
+    /// `json` (default) or `csv`.
+    pub format: Option<String>,
+}
+
+fn csv_field(s: &str) -> String {
+    if s.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", s.replace('"', "\"\""))
+    } else {
+        s.to_owned()
+    }
+}
+
+/// `GET /api/audit`: admins only; newest first; `?format=csv` for a spreadsheet.
+pub async fn list(
+    State(state): State<AppState>,
+    user: AuthUser,
+    Query(q): Query<AuditQuery>,
+) -> Result<Response, AppError> {
+    user.require(Action::Administer)?;
+    let records = state
+        .storage
+        .audit_log(q.limit.unwrap_or(200).clamp(1, 10_000), q.before)?;
+    match q.format.as_deref() {
+        None | Some("json") => Ok(Json(records).into_response()),
+        Some("csv") => {
+            let mut out = String::from("id,at,time_utc,user,action,target,result,source\r\n");
+            for r in &records {
+                let time = chrono::DateTime::from_timestamp_micros(r.at as i64)
+                    .map(|t| t.to_rfc3339())
+                    .unwrap_or_default();
+                out.push_str(&format!(
+                    "{},{},{},{},{},{},{},{}\r\n",
+                    r.id,
+                    r.at,
+                    time,
+                    csv_field(&r.user),
+                    csv_field(&r.action),
+                    csv_field(r.target.as_deref().unwrap_or("")),
+                    csv_field(&r.result),
+                    csv_field(r.source.as_deref().unwrap_or("")),
+                ));
+            }
+            let mut response = Bytes::from(out).into_response();
+            response.headers_mut().insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("text/csv; charset=utf-8"),
+            );
+            response.headers_mut().insert(
+                header::CONTENT_DISPOSITION,
+                HeaderValue::from_static("attachment; filename=\"dalaba-audit.csv\""),
+            );
+            Ok(response)
+        }
+        Some(other) => Err(AppError::BadRequest(format!(
+            "format {other:?}: json or csv"
+        ))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secrets_never_reach_the_log() {
+        let mut v = serde_json::json!({"name": "li", "password": "hunter2hunter2",
+            "nested": [{"enrolment_token": "t", "Document": "[controller]"}],
+            "target": {"areas": ["330106"]}, "new_password": "x"});
+        redact(&mut v);
+        let s = v.to_string();
+        for secret in ["hunter2hunter2", "\"t\"", "[controller]", "\"x\""] {
+            assert!(!s.contains(secret), "{secret} leaked: {s}");
+        }
+        assert!(s.contains("330106") && s.contains("\"li\""), "{s}");
+    }
+
+    #[test]
+    fn csv_fields_are_quoted_when_needed() {
+        assert_eq!(csv_field("plain"), "plain");
+        assert_eq!(csv_field("a,b"), "\"a,b\"");
+        assert_eq!(csv_field("say \"hi\""), "\"say \"\"hi\"\"\"");
+    }
+}

@@ -1,0 +1,750 @@
+//! Role × action × target: each case is expected to be allowed (its success status) or
+//! refused (403, or 404 where the thing is outside what the user may even see), through the
+//! real router and real SQLite. Agents are rows (offline: sends fail, which does not
+//! matter for who may ask); a live call's or alert's effect is tested elsewhere.
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use dalaba_controller::api::{AppState, router};
+use dalaba_controller::storage::AgentRecord;
+use serde_json::{Value, json};
+use tower::ServiceExt as _;
+
+struct World {
+    _dir: tempfile::TempDir,
+    state: AppState,
+    admin_password: String,
+}
+
+fn world() -> World {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (state, first) = dalaba_controller::open(&dir.path().join("c")).expect("open");
+    for (id, area, group) in [
+        ("dong-1", "330106001001", "east"),
+        ("dong-2", "330106001002", "east"),
+        ("xi-1", "330106002003", "west"),
+        ("bei-1", "330107001001", "north"),
+    ] {
+        state
+            .storage
+            .create_agent(&AgentRecord {
+                id: id.parse().unwrap(),
+                name: id.into(),
+                area_code: area.parse().unwrap(),
+                groups: vec![group.into()],
+                public_key: None,
+                token_hash: None,
+                token_expires_at: None,
+                last_seq: 0,
+                retired: false,
+                last_seen: None,
+                status_json: None,
+            })
+            .unwrap();
+    }
+    for (name, approved) in [("approved.wav", true), ("unapproved.wav", false)] {
+        let id = state.storage.create_media(name, 0).unwrap();
+        state
+            .storage
+            .media_ready(id, &format!("{id:064x}"), 100, 1000, 0.0)
+            .unwrap();
+        state.storage.set_media_approved(id, approved).unwrap();
+    }
+    World {
+        _dir: dir,
+        state,
+        admin_password: first.admin_password.expect("first start"),
+    }
+}
+
+async fn call(
+    state: &AppState,
+    token: Option<&str>,
+    method: &str,
+    path: &str,
+    body: Option<Value>,
+) -> (StatusCode, Value) {
+    let mut req = Request::builder()
+        .method(method)
+        .uri(path)
+        .header("content-type", "application/json");
+    if let Some(t) = token {
+        req = req.header("authorization", format!("Bearer {t}"));
+    }
+    let req = req
+        .body(body.map_or_else(Body::empty, |b| Body::from(b.to_string())))
+        .unwrap();
+    let resp = router(state.clone()).oneshot(req).await.unwrap();
+    let status = resp.status();
+    let bytes = axum::body::to_bytes(resp.into_body(), 1 << 20)
+        .await
+        .unwrap();
+    (
+        status,
+        serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+    )
+}
+
+async fn login(state: &AppState, name: &str, password: &str) -> String {
+    let (status, body) = call(
+        state,
+        None,
+        "POST",
+        "/api/login",
+        Some(json!({"name": name, "password": password})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{name}: {body}");
+    body["token"].as_str().unwrap().to_owned()
+}
+
+const PASSWORD: &str = "correct horse battery";
+
+#[tokio::test]
+async fn role_action_target_table() {
+    let w = world();
+    let s = &w.state;
+    let admin = login(s, "admin", &w.admin_password).await;
+    for (name, role, scopes) in [
+        ("op-xihu", "operator", json!(["330106"])),
+        ("op-dong", "operator", json!(["330106001"])),
+        ("head-dong", "village_head", json!(["330106001001"])),
+        ("viewer", "viewer", json!([])),
+    ] {
+        let (status, body) = call(
+            s,
+            Some(&admin),
+            "POST",
+            "/api/users",
+            Some(json!({"name": name, "role": role, "scopes": scopes, "password": PASSWORD})),
+        )
+        .await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+    }
+    let tokens: std::collections::HashMap<&str, String> = {
+        let mut m = std::collections::HashMap::new();
+        m.insert("admin", admin.clone());
+        for n in ["op-xihu", "op-dong", "head-dong", "viewer"] {
+            m.insert(n, login(s, n, PASSWORD).await);
+        }
+        m
+    };
+    let expires = dalaba_controller::now_us() + 3_600_000_000;
+    let bc = |target: Value, media: u64| json!({"media_id": media, "target": target});
+    let live = |target: Value| json!({"target": target});
+    let alert = |areas: Value| json!({"severity": "blue", "event": "drill", "areas": areas, "expires_at": expires, "mode": "drill"});
+
+    // (who, method, path, body, expected status)
+    let cases: Vec<(&str, &str, &str, Option<Value>, u16)> = vec![
+        // Reading.
+        ("viewer", "GET", "/api/agents", None, 200),
+        ("viewer", "GET", "/api/broadcasts", None, 200),
+        ("viewer", "GET", "/api/audit", None, 403),
+        ("op-xihu", "GET", "/api/audit", None, 403),
+        ("admin", "GET", "/api/audit", None, 200),
+        ("head-dong", "GET", "/api/agents/xi-1", None, 404),
+        ("head-dong", "GET", "/api/agents/dong-1", None, 200),
+        // Stored-media broadcasts: the resolved speakers decide.
+        (
+            "viewer",
+            "POST",
+            "/api/broadcasts",
+            Some(bc(json!({"agents": ["dong-1"]}), 1)),
+            403,
+        ),
+        (
+            "head-dong",
+            "POST",
+            "/api/broadcasts",
+            Some(bc(json!({"agents": ["dong-1"]}), 1)),
+            201,
+        ),
+        (
+            "head-dong",
+            "POST",
+            "/api/broadcasts",
+            Some(bc(json!({"agents": ["dong-1"]}), 2)),
+            403,
+        ),
+        (
+            "head-dong",
+            "POST",
+            "/api/broadcasts",
+            Some(bc(json!({"agents": ["dong-2"]}), 1)),
+            403,
+        ),
+        (
+            "head-dong",
+            "POST",
+            "/api/broadcasts",
+            Some(bc(json!({"areas": ["330106001"]}), 1)),
+            403,
+        ),
+        (
+            "head-dong",
+            "POST",
+            "/api/broadcasts",
+            Some(bc(json!({"groups": ["east"]}), 1)),
+            403,
+        ),
+        (
+            "head-dong",
+            "POST",
+            "/api/broadcasts",
+            Some(bc(json!({"all": true}), 1)),
+            403,
+        ),
+        (
+            "op-dong",
+            "POST",
+            "/api/broadcasts",
+            Some(bc(json!({"areas": ["330106001"]}), 2)),
+            201,
+        ),
+        (
+            "op-dong",
+            "POST",
+            "/api/broadcasts",
+            Some(bc(json!({"groups": ["east"]}), 2)),
+            201,
+        ),
+        (
+            "op-dong",
+            "POST",
+            "/api/broadcasts",
+            Some(bc(json!({"areas": ["330106"]}), 2)),
+            403,
+        ),
+        (
+            "op-dong",
+            "POST",
+            "/api/broadcasts",
+            Some(bc(json!({"groups": ["west"]}), 2)),
+            403,
+        ),
+        (
+            "op-dong",
+            "POST",
+            "/api/broadcasts",
+            Some(bc(json!({"agents": ["dong-1", "xi-1"]}), 2)),
+            403,
+        ),
+        (
+            "op-xihu",
+            "POST",
+            "/api/broadcasts",
+            Some(bc(json!({"areas": ["330106"]}), 2)),
+            201,
+        ),
+        (
+            "op-xihu",
+            "POST",
+            "/api/broadcasts",
+            Some(bc(json!({"all": true}), 2)),
+            403,
+        ),
+        (
+            "admin",
+            "POST",
+            "/api/broadcasts",
+            Some(bc(json!({"all": true}), 2)),
+            201,
+        ),
+        // Live calls.
+        (
+            "viewer",
+            "POST",
+            "/api/live",
+            Some(live(json!({"agents": ["dong-1"]}))),
+            403,
+        ),
+        (
+            "head-dong",
+            "POST",
+            "/api/live",
+            Some(live(json!({"agents": ["dong-1"]}))),
+            201,
+        ),
+        (
+            "head-dong",
+            "POST",
+            "/api/live",
+            Some(live(json!({"agents": ["xi-1"]}))),
+            403,
+        ),
+        (
+            "head-dong",
+            "POST",
+            "/api/live",
+            Some(json!({"target": {"agents": ["dong-1"]}, "priority": "emergency"})),
+            403,
+        ),
+        (
+            "op-dong",
+            "POST",
+            "/api/live",
+            Some(live(json!({"areas": ["330106001"]}))),
+            201,
+        ),
+        (
+            "op-dong",
+            "POST",
+            "/api/live",
+            Some(live(json!({"all": true}))),
+            403,
+        ),
+        // Alerts: their areas must lie inside the issuer's.
+        (
+            "head-dong",
+            "POST",
+            "/api/alerts",
+            Some(alert(json!(["330106001001"]))),
+            403,
+        ),
+        (
+            "viewer",
+            "POST",
+            "/api/alerts",
+            Some(alert(json!(["330106001"]))),
+            403,
+        ),
+        (
+            "op-dong",
+            "POST",
+            "/api/alerts",
+            Some(alert(json!(["330106001"]))),
+            201,
+        ),
+        (
+            "op-dong",
+            "POST",
+            "/api/alerts",
+            Some(alert(json!(["330106"]))),
+            403,
+        ),
+        (
+            "op-xihu",
+            "POST",
+            "/api/alerts",
+            Some(alert(json!(["33"]))),
+            403,
+        ),
+        // Agents.
+        (
+            "op-dong",
+            "POST",
+            "/api/agents",
+            Some(json!({"id": "dong-9", "name": "dong-9", "area_code": "330106001009"})),
+            201,
+        ),
+        (
+            "op-dong",
+            "POST",
+            "/api/agents",
+            Some(json!({"id": "bei-9", "name": "bei-9", "area_code": "330107001009"})),
+            403,
+        ),
+        (
+            "op-dong",
+            "PATCH",
+            "/api/agents/dong-9",
+            Some(json!({"area_code": "330107001009"})),
+            403,
+        ),
+        ("op-dong", "DELETE", "/api/agents/xi-1", None, 404),
+        (
+            "head-dong",
+            "POST",
+            "/api/agents/dong-1/config",
+            Some(json!({"config_version": "x", "document": ""})),
+            403,
+        ),
+        (
+            "op-dong",
+            "POST",
+            "/api/agents/xi-1/config",
+            Some(json!({"config_version": "x", "document": ""})),
+            404,
+        ),
+        ("viewer", "DELETE", "/api/agents/dong-1", None, 403),
+        // Programme.
+        (
+            "head-dong",
+            "POST",
+            "/api/playlists",
+            Some(json!({"name": "p", "items": [{"media_id": 1}]})),
+            403,
+        ),
+        (
+            "op-dong",
+            "POST",
+            "/api/playlists",
+            Some(json!({"name": "p", "items": [{"media_id": 1}]})),
+            201,
+        ),
+        (
+            "op-dong",
+            "POST",
+            "/api/schedules",
+            Some(
+                json!({"name": "s", "cron": "0 7 * * *", "playlist_id": 0, "target": {"areas": ["330106001"]}}),
+            ),
+            201,
+        ),
+        (
+            "op-dong",
+            "POST",
+            "/api/schedules",
+            Some(
+                json!({"name": "s", "cron": "0 7 * * *", "playlist_id": 0, "target": {"all": true}}),
+            ),
+            403,
+        ),
+        (
+            "op-dong",
+            "PUT",
+            "/api/quiet-hours",
+            Some(json!([{"area": "330106001", "start": "22:00", "end": "06:00"}])),
+            403,
+        ),
+        (
+            "admin",
+            "PUT",
+            "/api/quiet-hours",
+            Some(json!([{"area": "330106", "start": "22:00", "end": "06:00"}])),
+            200,
+        ),
+        // Media.
+        (
+            "head-dong",
+            "POST",
+            "/api/media/2/approval",
+            Some(json!({"approved": true})),
+            403,
+        ),
+        (
+            "op-dong",
+            "POST",
+            "/api/media/2/approval",
+            Some(json!({"approved": false})),
+            200,
+        ),
+        // Users.
+        (
+            "op-xihu",
+            "POST",
+            "/api/users",
+            Some(json!({"name": "x", "role": "admin"})),
+            403,
+        ),
+        ("op-xihu", "GET", "/api/users", None, 403),
+        (
+            "admin",
+            "POST",
+            "/api/users",
+            Some(json!({"name": "op-bad", "role": "operator", "scopes": []})),
+            400,
+        ),
+        (
+            "admin",
+            "POST",
+            "/api/users",
+            Some(json!({"name": "head-bad", "role": "village_head", "scopes": ["330106001"]})),
+            400,
+        ),
+        (
+            "admin",
+            "POST",
+            "/api/users",
+            Some(json!({"name": "weak", "role": "viewer", "password": "short"})),
+            400,
+        ),
+    ];
+    let mut playlist_id = 0u64;
+    let mut failures = Vec::new();
+    for (who, method, path, body, want) in cases {
+        let body = body.map(|mut b| {
+            if b.get("playlist_id").is_some() {
+                b["playlist_id"] = json!(playlist_id);
+            }
+            b
+        });
+        let (status, answer) = call(s, Some(&tokens[who]), method, path, body.clone()).await;
+        if path == "/api/playlists" && status == StatusCode::CREATED {
+            playlist_id = answer["id"].as_u64().unwrap();
+        }
+        if status.as_u16() != want {
+            failures.push(format!(
+                "{who} {method} {path} {body:?}: {status} {answer}, expected {want}"
+            ));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+
+    // A village head sees their own speaker only, and approved media only.
+    let (_, agents) = call(s, Some(&tokens["head-dong"]), "GET", "/api/agents", None).await;
+    let ids: Vec<&str> = agents
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, ["dong-1"]);
+    let (_, media) = call(s, Some(&tokens["head-dong"]), "GET", "/api/media", None).await;
+    assert_eq!(media.as_array().unwrap().len(), 1);
+    // A scoped operator's log shows what reached their areas only.
+    let (_, log) = call(s, Some(&tokens["op-dong"]), "GET", "/api/broadcasts", None).await;
+    for b in log.as_array().unwrap() {
+        let reach: Vec<&str> = b["agents"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(Value::as_str)
+            .collect();
+        assert!(reach.iter().any(|a| a.starts_with("dong")), "{b}");
+    }
+
+    // Stopping: within scope only; an alert only by cancelling it.
+    let (_, all) = call(s, Some(&tokens["admin"]), "GET", "/api/broadcasts", None).await;
+    let find = |kind: &str, reach: &str, not: &str| {
+        all.as_array()
+            .unwrap()
+            .iter()
+            .find(|b| {
+                let agents = b["agents"].as_array().unwrap();
+                b["kind"] == kind
+                    && agents.iter().any(|a| a == reach)
+                    && !agents.iter().any(|a| a == not)
+            })
+            .map(|b| b["id"].as_u64().unwrap())
+    };
+    let everyone = find("media", "bei-1", "-").expect("admin's broadcast to all");
+    let (status, _) = call(
+        s,
+        Some(&tokens["op-xihu"]),
+        "POST",
+        &format!("/api/broadcasts/{everyone}/stop"),
+        None,
+    )
+    .await;
+    assert_eq!(
+        status,
+        StatusCode::FORBIDDEN,
+        "reaches bei-1, outside 330106"
+    );
+    let dong = find("media", "dong-2", "bei-1").expect("a broadcast to dong");
+    let (status, _) = call(
+        s,
+        Some(&tokens["op-xihu"]),
+        "POST",
+        &format!("/api/broadcasts/{dong}/stop"),
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let (_, alerts) = call(s, Some(&tokens["op-dong"]), "GET", "/api/alerts", None).await;
+    let alert_id = alerts[0]["id"].as_u64().unwrap();
+    let alert_b = alerts[0]["broadcast_id"].as_u64().unwrap();
+    let (status, _) = call(
+        s,
+        Some(&tokens["op-dong"]),
+        "POST",
+        &format!("/api/broadcasts/{alert_b}/stop"),
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    // Only the issuer or an admin cancels an alert.
+    let (status, _) = call(
+        s,
+        Some(&tokens["op-xihu"]),
+        "POST",
+        &format!("/api/alerts/{alert_id}/cancel"),
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (status, _) = call(
+        s,
+        Some(&tokens["op-dong"]),
+        "POST",
+        &format!("/api/alerts/{alert_id}/cancel"),
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+
+    // A live call's source is only whoever announced it.
+    let (_, call_) = call(
+        s,
+        Some(&tokens["head-dong"]),
+        "POST",
+        "/api/live",
+        Some(live(json!({"agents": ["dong-1"]}))),
+    )
+    .await;
+    let source = call_["source_url"].as_str().unwrap().to_owned();
+    let (status, _) = call(s, Some(&tokens["op-dong"]), "GET", &source, None).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+}
+
+#[tokio::test]
+async fn accounts_disable_rate_limits_and_the_last_admin() {
+    let w = world();
+    let s = &w.state;
+    let admin = login(s, "admin", &w.admin_password).await;
+    let (_, made) = call(
+        s,
+        Some(&admin),
+        "POST",
+        "/api/users",
+        Some(json!({"name": "li", "role": "viewer"})),
+    )
+    .await;
+    let generated = made["password"]
+        .as_str()
+        .expect("a generated password, shown once")
+        .to_owned();
+    let li = login(s, "li", &generated).await;
+    let (status, me) = call(s, Some(&li), "GET", "/api/me", None).await;
+    assert_eq!(
+        (status, me["role"].as_str()),
+        (StatusCode::OK, Some("viewer"))
+    );
+    // Disabled: the session ends and logging in is refused.
+    let id = made["id"].as_i64().unwrap();
+    let (status, _) = call(
+        s,
+        Some(&admin),
+        "PATCH",
+        &format!("/api/users/{id}"),
+        Some(json!({"disabled": true})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, _) = call(s, Some(&li), "GET", "/api/me", None).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let (status, _) = call(
+        s,
+        None,
+        "POST",
+        "/api/login",
+        Some(json!({"name": "li", "password": generated})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    // The last admin cannot be disabled or demoted.
+    let (_, users) = call(s, Some(&admin), "GET", "/api/users", None).await;
+    let admin_id = users[0]["id"].as_i64().unwrap();
+    let (status, err) = call(
+        s,
+        Some(&admin),
+        "PATCH",
+        &format!("/api/users/{admin_id}"),
+        Some(json!({"role": "viewer"})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{err}");
+    // Five wrong passwords, then even the right one waits.
+    for _ in 0..5 {
+        let (status, _) = call(
+            s,
+            None,
+            "POST",
+            "/api/login",
+            Some(json!({"name": "admin", "password": "wrong password"})),
+        )
+        .await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED);
+    }
+    let (status, err) = call(
+        s,
+        None,
+        "POST",
+        "/api/login",
+        Some(json!({"name": "admin", "password": w.admin_password})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS, "{err}");
+    assert!(
+        err["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("try again in")
+    );
+
+    // Everything above is in the audit log, without a single password.
+    let (status, log) = call(s, Some(&admin), "GET", "/api/audit?limit=1000", None).await;
+    assert_eq!(status, StatusCode::OK);
+    let text = log.to_string();
+    assert!(
+        !text.contains(&w.admin_password)
+            && !text.contains(&generated)
+            && !text.contains("wrong password")
+    );
+    let actions: Vec<(String, String, String)> = log
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            (
+                r["user"].as_str().unwrap().to_owned(),
+                r["action"].as_str().unwrap().to_owned(),
+                r["result"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    assert!(
+        actions.contains(&(
+            "admin".into(),
+            "POST /api/login".into(),
+            "429 Too Many Requests".into()
+        )),
+        "{actions:?}"
+    );
+    assert!(actions.contains(&(
+        "admin".into(),
+        "POST /api/login".into(),
+        "401 Unauthorized".into()
+    )));
+    assert!(actions.contains(&("admin".into(), "PATCH /api/users/2".into(), "200 OK".into())));
+    let created = log
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["action"] == "POST /api/users")
+        .unwrap();
+    assert_eq!(
+        created["target"],
+        "{\"name\":\"li\",\"role\":\"viewer\"} → id=2"
+    );
+    // CSV export for the county's records.
+    let req = Request::builder()
+        .uri("/api/audit?format=csv")
+        .header("authorization", format!("Bearer {admin}"))
+        .body(Body::empty())
+        .unwrap();
+    let resp = router(s.clone()).oneshot(req).await.unwrap();
+    assert_eq!(resp.headers()["content-type"], "text/csv; charset=utf-8");
+    let csv = String::from_utf8(
+        axum::body::to_bytes(resp.into_body(), 1 << 20)
+            .await
+            .unwrap()
+            .to_vec(),
+    )
+    .unwrap();
+    assert!(
+        csv.starts_with("id,at,time_utc,user,action,target,result,source\r\n"),
+        "{csv}"
+    );
+    assert!(
+        csv.contains("\"{\"\"name\"\":\"\"li\"\",\"\"role\"\":\"\"viewer\"\"} → id=2\""),
+        "{csv}"
+    );
+    // Append-only, even for someone holding the database file.
+    let db = rusqlite::Connection::open(w._dir.path().join("c/dalaba.sqlite")).unwrap();
+    for sql in ["DELETE FROM audit", "UPDATE audit SET user = 'nobody'"] {
+        let err = db.execute(sql, []).unwrap_err().to_string();
+        assert!(err.contains("append-only"), "{sql}: {err}");
+    }
+}
