@@ -328,9 +328,7 @@ pub async fn run(
         uptime_start: Instant::now(),
         offset_us,
         cache: Arc::new(Mutex::new(cache)),
-        http: reqwest::Client::builder()
-            .connect_timeout(Duration::from_secs(10))
-            .build()?,
+        http: http_client(&config)?,
         base_url,
         player,
         receipts_tx,
@@ -418,6 +416,27 @@ pub async fn run(
     }
 }
 
+/// Connecting, the TLS handshake and the WebSocket handshake each get this long.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The HTTP client for media downloads: with a `wss` controller, HTTPS pinned to the same
+/// certificate.
+fn http_client(config: &Config) -> anyhow::Result<reqwest::Client> {
+    // reqwest is built without a default crypto provider (no aws-lc); ring is the
+    // process's provider. Installing twice is harmless.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let builder = reqwest::Client::builder()
+        .connect_timeout(CONNECT_TIMEOUT)
+        // A stalled download is retried rather than waited for forever.
+        .read_timeout(Duration::from_secs(30));
+    Ok(match config.controller.tls_fingerprint {
+        Some(pin) if config.controller.url.scheme() == "wss" => builder
+            .use_preconfigured_tls(crate::tls::client_config(pin)?)
+            .build()?,
+        _ => builder.build()?,
+    })
+}
+
 async fn connect_once(
     config: &Config,
     state: &mut AgentState,
@@ -425,10 +444,94 @@ async fn connect_once(
     runtime: &mut Runtime,
 ) -> Ended {
     let url = config.controller.url.as_str();
-    let (mut ws, _) = match tokio_tungstenite::connect_async(url).await {
-        Ok(v) => v,
-        Err(e) => return Ended::Retry(format!("connecting to {url}: {e}")),
+    let limit = |what: &str| {
+        format!(
+            "{what} {url}: no answer within {} s",
+            CONNECT_TIMEOUT.as_secs()
+        )
     };
+    match runtime_http(config, runtime) {
+        Ok(()) => {}
+        Err(e) => return Ended::Stop(format!("TLS configuration: {e}")),
+    }
+    if config.controller.url.scheme() != "wss" {
+        // Plain WebSocket: for a lab or a test controller only (see the installer's guide).
+        return match tokio::time::timeout(CONNECT_TIMEOUT, tokio_tungstenite::connect_async(url))
+            .await
+        {
+            Ok(Ok((ws, _))) => session_loop(ws, config, state, clock, runtime).await,
+            Ok(Err(e)) => Ended::Retry(format!("connecting to {url}: {e}")),
+            Err(_) => Ended::Retry(limit("connecting to")),
+        };
+    }
+    let Some(pin) = config.controller.tls_fingerprint else {
+        return Ended::Stop("a wss:// controller needs controller.tls_fingerprint".into());
+    };
+    let (Some(host), Some(port)) = (
+        config.controller.url.host_str(),
+        config.controller.url.port_or_known_default(),
+    ) else {
+        return Ended::Stop(format!("{url}: no host or port"));
+    };
+    let host = host
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .to_owned();
+    let tcp = match tokio::time::timeout(
+        CONNECT_TIMEOUT,
+        tokio::net::TcpStream::connect((host.as_str(), port)),
+    )
+    .await
+    {
+        Ok(Ok(s)) => s,
+        Ok(Err(e)) => return Ended::Retry(format!("connecting to {url}: {e}")),
+        Err(_) => return Ended::Retry(limit("connecting to")),
+    };
+    let _ = tcp.set_nodelay(true);
+    let tls = match crate::tls::client_config(pin) {
+        Ok(c) => tokio_rustls::TlsConnector::from(Arc::new(c)),
+        Err(e) => return Ended::Stop(format!("TLS configuration: {e}")),
+    };
+    let Ok(name) = rustls::pki_types::ServerName::try_from(host.clone()) else {
+        return Ended::Stop(format!("{host}: not a valid server name"));
+    };
+    let stream = match tokio::time::timeout(CONNECT_TIMEOUT, tls.connect(name, tcp)).await {
+        Ok(Ok(s)) => s,
+        // A certificate other than the pinned one ends here: a man in the middle, or a
+        // controller whose certificate changed. Keep trying (and say so in the log).
+        Ok(Err(e)) => return Ended::Retry(format!("TLS with {url}: {e}")),
+        Err(_) => return Ended::Retry(limit("TLS handshake with")),
+    };
+    match tokio::time::timeout(
+        CONNECT_TIMEOUT,
+        tokio_tungstenite::client_async(url, stream),
+    )
+    .await
+    {
+        Ok(Ok((ws, _))) => session_loop(ws, config, state, clock, runtime).await,
+        Ok(Err(e)) => Ended::Retry(format!("WebSocket with {url}: {e}")),
+        Err(_) => Ended::Retry(limit("WebSocket handshake with")),
+    }
+}
+
+/// Rebuilds the media client for the configuration in use (a pushed configuration may
+/// pin another certificate).
+fn runtime_http(config: &Config, runtime: &mut Runtime) -> anyhow::Result<()> {
+    runtime.http = http_client(config)?;
+    Ok(())
+}
+
+/// One connection's life, over any transport.
+async fn session_loop<S>(
+    mut ws: tokio_tungstenite::WebSocketStream<S>,
+    config: &Config,
+    state: &mut AgentState,
+    clock: &AgentClock,
+    runtime: &mut Runtime,
+) -> Ended
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
     let mut session = Session::new(
         SessionConfig {
             agent_id: state.agent_id.clone(),

@@ -20,3 +20,4 @@ pub mod player;
 pub mod relay;
 pub mod schedule;
 pub mod session;
+pub mod tls;

@@ -42,6 +42,8 @@ pub struct AppState {
     pub scheduler: Arc<crate::scheduler::SchedulerState>,
     /// Failed logins, for the rate limit.
     pub logins: Arc<crate::users::LoginLimiter>,
+    /// The TLS certificate agents pin.
+    pub tls: Arc<crate::tls::TlsIdentity>,
 }
 
 impl std::fmt::Debug for AppState {
@@ -116,8 +118,24 @@ impl IntoResponse for AppError {
     }
 }
 
-/// The whole HTTP surface.
+/// The whole HTTP surface, agents' endpoint included.
 pub fn router(state: AppState) -> Router {
+    router_for(state, true)
+}
+
+/// The HTTP surface; without the agents' endpoint unless `agents` (the plain-HTTP
+/// listener leaves it out, so agents can only connect over TLS).
+pub fn router_for(state: AppState, agents: bool) -> Router {
+    let agent_ws = if agents {
+        get(crate::agent_link::agent_ws)
+    } else {
+        get(|| async {
+            AppError::NotFound(
+                "the agent endpoint is served over TLS only (the controller's agent listener)"
+                    .into(),
+            )
+        })
+    };
     Router::new()
         .route("/healthz", get(|| async { "ok" }))
         .route("/metrics", get(metrics))
@@ -142,7 +160,7 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/api/areas", get(areas))
         .route("/api/agents/{id}/config", post(push_config))
-        .route("/agent/ws", get(crate::agent_link::agent_ws))
+        .route("/agent/ws", agent_ws)
         .route("/api/media", get(crate::media::list))
         .route("/api/media/{id}", get(crate::media::get))
         .route("/api/media/{id}/approval", post(crate::media::approve))
@@ -279,6 +297,7 @@ async fn controller_info(
     Json(json!({
         "controller_id": state.identity.controller_id,
         "public_key": state.identity.signer.public_key().to_base64(),
+        "tls_fingerprint": state.tls.fingerprint,
         "protocol_versions": dalaba_protocol::SUPPORTED_VERSIONS,
     }))
 }

@@ -49,9 +49,10 @@ pub fn prepare(
             std::fs::write(
                 &config,
                 format!(
-                    "# Demo speaker {id}: plays into {wav}\n[identity]\narea_code = \"{area}\"\nname = \"{name}\"\n\n[controller]\nurl = \"{agent_url}\"\npublic_key = \"{key}\"\nenrolment_token = \"{token}\"\n\n[audio]\ndevice = \"wav-rt:{wav}\"\n\n[cache]\ndir = \"{cache}\"\n",
+                    "# Demo speaker {id}: plays into {wav}\n[identity]\narea_code = \"{area}\"\nname = \"{name}\"\n\n[controller]\nurl = \"{agent_url}\"\npublic_key = \"{key}\"\ntls_fingerprint = \"{fingerprint}\"\nenrolment_token = \"{token}\"\n\n[audio]\ndevice = \"wav-rt:{wav}\"\n\n[cache]\ndir = \"{cache}\"\n",
                     wav = agent_dir.join("speaker.wav").display(),
                     key = state.identity.signer.public_key(),
+                    fingerprint = state.tls.fingerprint,
                     cache = agent_dir.join("cache").display(),
                 ),
             )?;

@@ -48,7 +48,8 @@ pub fn load_or_create(dir: &Path) -> anyhow::Result<Identity> {
     })
 }
 
-fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
+/// Writes a new file readable by its owner only.
+pub(crate) fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
     let mut options = fs::OpenOptions::new();
     options.write(true).create_new(true);
     #[cfg(unix)]

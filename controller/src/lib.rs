@@ -31,7 +31,9 @@ pub mod openapi;
 pub mod programme;
 pub mod schedule;
 pub mod scheduler;
+pub mod server;
 pub mod storage;
+pub mod tls;
 pub mod users;
 
 use std::future::Future;
@@ -59,6 +61,7 @@ pub fn open(data_dir: &std::path::Path) -> anyhow::Result<(AppState, FirstStart)
     std::fs::create_dir_all(data_dir)?;
     let storage: Arc<dyn Storage> = Arc::new(SqliteStorage::open(&data_dir.join("dalaba.sqlite"))?);
     let identity = Arc::new(identity::load_or_create(data_dir)?);
+    let tls = Arc::new(tls::load_or_create(data_dir)?);
     let mut first = FirstStart {
         admin_password: None,
     };
@@ -83,6 +86,7 @@ pub fn open(data_dir: &std::path::Path) -> anyhow::Result<(AppState, FirstStart)
             clock: Arc::new(clock::SystemClock),
             scheduler: Arc::default(),
             logins: Arc::default(),
+            tls,
             max_upload: std::env::var("DALABA_MAX_UPLOAD_MB")
                 .ok()
                 .and_then(|v| v.parse::<u64>().ok())
@@ -92,9 +96,13 @@ pub fn open(data_dir: &std::path::Path) -> anyhow::Result<(AppState, FirstStart)
     ))
 }
 
-/// Serves the API and the agent endpoint on `listener` until `shutdown` completes.
+/// Serves the API on `listener` (plain HTTP, for operators; behind a reverse proxy in
+/// production) and, on `agents` (TLS with the controller's certificate), the API *and* the
+/// agents' endpoint, until `shutdown` completes. Agents cannot connect over plain HTTP
+/// unless `DALABA_PLAIN_AGENTS=1` (tests of agents against a plain controller).
 pub async fn serve(
     listener: tokio::net::TcpListener,
+    agents: Option<tokio::net::TcpListener>,
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
@@ -102,16 +110,34 @@ pub async fn serve(
     // CAP files dropped into a directory (a feed's gateway writes them there).
     let cap_watch = std::env::var_os("DALABA_CAP_DIR")
         .map(|dir| tokio::spawn(cap::watch(state.clone(), dir.into())));
-    let served = axum::serve(
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let plain_agents = std::env::var("DALABA_PLAIN_AGENTS").as_deref() == Ok("1");
+    let plain = server::serve(
         listener,
-        api::router(state).into_make_service_with_connect_info::<std::net::SocketAddr>(),
-    )
-    .with_graceful_shutdown(shutdown)
-    .await;
+        api::router_for(state.clone(), plain_agents),
+        stop_rx.clone(),
+    );
+    let secure = match agents {
+        Some(l) => {
+            let config = tls::server_config(&state.tls)?;
+            let tls = tls::TlsListener::new(l, config)?;
+            Some(server::serve(tls, api::router(state.clone()), stop_rx))
+        }
+        None => None,
+    };
+    tokio::spawn(async move {
+        shutdown.await;
+        let _ = stop_tx.send(true);
+    });
+    match secure {
+        Some(secure) => {
+            tokio::join!(plain, secure);
+        }
+        None => plain.await,
+    }
     scheduler.abort();
     if let Some(w) = cap_watch {
         w.abort();
     }
-    served?;
     Ok(())
 }

@@ -1,8 +1,8 @@
 //! `dalaba-controller`: the central service.
 //!
 //! ```text
-//! dalaba-controller serve [--data-dir DIR] [--listen ADDR]
-//! dalaba-controller demo  [--data-dir DIR] [--listen ADDR]   # plus three demo speakers
+//! dalaba-controller serve [--data-dir DIR] [--listen ADDR] [--agent-listen ADDR]
+//! dalaba-controller demo  [--data-dir DIR] [--listen ADDR] [--agent-listen ADDR]   # plus three demo speakers
 //! ```
 
 use std::net::SocketAddr;
@@ -28,18 +28,26 @@ enum Command {
         /// Database, keys and media live here.
         #[arg(long, default_value = "dalaba-data")]
         data_dir: PathBuf,
-        /// Address for the API, the console and the agents' endpoint.
+        /// Address for the API and the console (plain HTTP; put a TLS reverse proxy in
+        /// front for remote operators).
         #[arg(long, default_value = "127.0.0.1:8080")]
         listen: SocketAddr,
+        /// Address for the agents (TLS with the controller's own certificate, which agents
+        /// pin); it serves the API too.
+        #[arg(long, default_value = "0.0.0.0:8443")]
+        agent_listen: SocketAddr,
     },
     /// Run the controller with three demo speaker agents (WAV sinks) beside it.
     Demo {
         /// Database, keys, media, and the demo speakers' files live here.
         #[arg(long, default_value = "dalaba-demo")]
         data_dir: PathBuf,
-        /// Address for the API and the agents' endpoint.
+        /// Address for the API and the console.
         #[arg(long, default_value = "127.0.0.1:8080")]
         listen: SocketAddr,
+        /// Address for the demo speakers (TLS).
+        #[arg(long, default_value = "127.0.0.1:8443")]
+        agent_listen: SocketAddr,
     },
 }
 
@@ -51,13 +59,19 @@ async fn main() -> anyhow::Result<()> {
         )
         .init();
     match Cli::parse().command {
-        Command::Serve { data_dir, listen } => {
+        Command::Serve {
+            data_dir,
+            listen,
+            agent_listen,
+        } => {
             let (state, first) = dalaba_controller::open(&data_dir)?;
             let listener = tokio::net::TcpListener::bind(listen).await?;
+            let agents = tokio::net::TcpListener::bind(agent_listen).await?;
             let addr = listener.local_addr()?;
             // Machine-readable first lines, for scripts and tests.
             println!("listening on http://{addr}");
-            println!("agent endpoint ws://{addr}/agent/ws");
+            println!("agent endpoint wss://{}/agent/ws", agents.local_addr()?);
+            println!("tls certificate sha256 {}", state.tls.fingerprint);
             println!(
                 "controller public key {}",
                 state.identity.signer.public_key()
@@ -65,27 +79,41 @@ async fn main() -> anyhow::Result<()> {
             if let Some(password) = first.admin_password {
                 println!("first start: user admin, password {password} (shown once; change it)");
             }
-            dalaba_controller::serve(listener, state, async {
+            dalaba_controller::serve(listener, Some(agents), state, async {
                 let _ = tokio::signal::ctrl_c().await;
             })
             .await
         }
-        Command::Demo { data_dir, listen } => demo(&data_dir, listen).await,
+        Command::Demo {
+            data_dir,
+            listen,
+            agent_listen,
+        } => demo(&data_dir, listen, agent_listen).await,
     }
 }
 
-async fn demo(data_dir: &std::path::Path, listen: SocketAddr) -> anyhow::Result<()> {
+async fn demo(
+    data_dir: &std::path::Path,
+    listen: SocketAddr,
+    agent_listen: SocketAddr,
+) -> anyhow::Result<()> {
     let (state, first) = dalaba_controller::open(data_dir)?;
     let listener = tokio::net::TcpListener::bind(listen).await?;
+    let agents_listener = tokio::net::TcpListener::bind(agent_listen).await?;
     let addr = listener.local_addr()?;
-    let agent_url = format!("ws://{addr}/agent/ws");
+    let agent_url = format!("wss://{}/agent/ws", agents_listener.local_addr()?);
     let agents = dalaba_controller::demo::prepare(&state, &data_dir.join("speakers"), &agent_url)?;
     let agent_bin = dalaba_controller::demo::agent_binary()?;
     let clip = dalaba_controller::demo::ensure_clip(&state, data_dir).await?;
     let hub = state.hub.clone();
-    let server = tokio::spawn(dalaba_controller::serve(listener, state, async {
-        let _ = tokio::signal::ctrl_c().await;
-    }));
+    let server = tokio::spawn(dalaba_controller::serve(
+        listener,
+        Some(agents_listener),
+        state,
+        async {
+            let _ = tokio::signal::ctrl_c().await;
+        },
+    ));
     let mut children = Vec::new();
     for (config, state_dir) in &agents {
         let log = std::fs::File::create(state_dir.with_file_name("agent.log"))?;

@@ -95,7 +95,7 @@ fn enrol_restart_and_retire() {
     // The agent enrols with its one-time token and is online.
     let a_dir = dir.path().join("agent-1");
     std::fs::create_dir_all(&a_dir).expect("mkdir");
-    let config = agent_config(&a_dir, &ctl.addr, &ctl.public_key, &token, "330106001002");
+    let config = agent_config(&a_dir, &ctl, &token, "330106001002");
     let agent = start_agent(&config, &a_dir.join("state"));
     agent.wait_for("session ready as village-1");
     let (_, listed) = api.call("GET", "/api/agents/village-1", None);
@@ -108,7 +108,7 @@ fn enrol_restart_and_retire() {
     // A second box with the same (now used) token is refused for good.
     let b_dir = dir.path().join("agent-copy");
     std::fs::create_dir_all(&b_dir).expect("mkdir");
-    let copy = agent_config(&b_dir, &ctl.addr, &ctl.public_key, &token, "330106001002");
+    let copy = agent_config(&b_dir, &ctl, &token, "330106001002");
     let mut thief = start_agent(&copy, &b_dir.join("state"));
     let status = thief.child.wait().expect("the copy exits");
     assert!(
@@ -129,10 +129,9 @@ fn enrol_restart_and_retire() {
     agent.wait_for("session ready as village-1");
 
     // The controller restarts on the same address: the agent comes back by itself.
-    let addr = ctl.addr.clone();
+    let at = ctl.addresses();
     ctl.proc.stop();
-    let (ctl, again) = start_controller(&data, &addr);
-    assert!(again.is_none(), "no new admin password on a later start");
+    let ctl = restart_controller(&data, &at);
     agent.wait_for("session ready as village-1");
     let api = Api::login(&ctl.addr, &password);
     let (_, listed) = api.call("GET", "/api/agents/village-1", None);
@@ -182,7 +181,7 @@ fn enrol_restart_and_retire() {
 fn openapi_documents_every_route() {
     let dir = tempfile::tempdir().expect("tempdir");
     let (ctl, _) = start_controller(&dir.path().join("controller"), "127.0.0.1:0");
-    let http = reqwest::blocking::Client::new();
+    let http = client();
     let (status, body) = request(
         &http,
         "GET",

@@ -154,7 +154,7 @@ fn alerts_drills_cancels_and_cap() {
         let adir = dir.path().join(id);
         std::fs::create_dir_all(&adir).expect("mkdir");
         let token = created["enrolment_token"].as_str().expect("token");
-        let config = agent_config_sink(&adir, &ctl.addr, &ctl.public_key, token, area, "wav-rt");
+        let config = agent_config_sink(&adir, &ctl, token, area, "wav-rt");
         let proc = start_agent(&config, &adir.join("state"));
         proc.wait_for(&format!("session ready as {id}"));
         agents.push((adir, proc));
@@ -352,7 +352,7 @@ fn cap_files_in_the_watched_directory_are_imported_or_rejected_with_the_reason()
     let adir = dir.path().join("dong-1");
     std::fs::create_dir_all(&adir).expect("mkdir");
     let token = created["enrolment_token"].as_str().expect("token");
-    let config = agent_config_wav(&adir, &ctl.addr, &ctl.public_key, token, "330106001001");
+    let config = agent_config_wav(&adir, &ctl, token, "330106001001");
     let agent = start_agent(&config, &adir.join("state"));
     agent.wait_for("session ready as dong-1");
 

@@ -110,7 +110,7 @@ fn upload_and_broadcast_to_targets() {
         let adir = dir.path().join(id);
         std::fs::create_dir_all(&adir).expect("mkdir");
         let token = created["enrolment_token"].as_str().expect("token");
-        let config = agent_config_wav(&adir, &ctl.addr, &ctl.public_key, token, area);
+        let config = agent_config_wav(&adir, &ctl, token, area);
         let proc = start_agent(&config, &adir.join("state"));
         proc.wait_for(&format!("session ready as {id}"));
         agents.push((id, adir, proc));
@@ -322,7 +322,7 @@ fn live_call_reaches_its_targets_in_order_without_gaps() {
         std::fs::create_dir_all(&adir).expect("mkdir");
         let token = created["enrolment_token"].as_str().expect("token");
         let proc = start_agent(
-            &agent_config_wav(&adir, &ctl.addr, &ctl.public_key, token, area),
+            &agent_config_wav(&adir, &ctl, token, area),
             &adir.join("state"),
         );
         proc.wait_for(&format!("session ready as {id}"));
@@ -397,8 +397,7 @@ fn an_agent_killed_mid_call_comes_back_and_resumes() {
     std::fs::create_dir_all(&adir).expect("mkdir");
     let config = agent_config_wav(
         &adir,
-        &ctl.addr,
-        &ctl.public_key,
+        &ctl,
         created["enrolment_token"].as_str().expect("token"),
         "330106001001",
     );

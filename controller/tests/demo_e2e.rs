@@ -17,7 +17,7 @@ fn demo_plays_its_clip_on_every_speaker() {
         Command::new(controller_bin())
             .args(["demo", "--data-dir"])
             .arg(&data)
-            .args(["--listen", "127.0.0.1:0"]),
+            .args(["--listen", "127.0.0.1:0", "--agent-listen", "127.0.0.1:0"]),
     );
     let api_line = demo.wait_for("API:");
     let addr = api_line

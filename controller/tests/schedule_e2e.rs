@@ -88,7 +88,7 @@ fn a_cut_off_agent_plays_its_schedule_on_time_and_reports_later() {
         let adir = dir.path().join(id);
         std::fs::create_dir_all(&adir).expect("mkdir");
         let token = created["enrolment_token"].as_str().expect("token");
-        let config = agent_config_wav(&adir, &ctl.addr, &ctl.public_key, token, area);
+        let config = agent_config_wav(&adir, &ctl, token, area);
         let proc = start_agent(&config, &adir.join("state"));
         proc.wait_for(&format!("session ready as {id}"));
         agents.push((adir, proc));
@@ -161,7 +161,7 @@ fn a_cut_off_agent_plays_its_schedule_on_time_and_reports_later() {
         assert!(std::time::Instant::now() < fetch_deadline, "never fetched");
         std::thread::sleep(Duration::from_millis(50));
     }
-    let addr = ctl.addr.clone();
+    let at = ctl.addresses();
     ctl.proc.stop();
 
     // Cut off, it plays on time. Its WAV file names the broadcast.
@@ -199,7 +199,7 @@ fn a_cut_off_agent_plays_its_schedule_on_time_and_reports_later() {
     assert!(rms > 0.05, "rms {rms}");
 
     // The controller comes back on the same address; the agent reports what it did.
-    let (ctl, _) = start_controller(&data, &addr);
+    let ctl = restart_controller(&data, &at);
     let api = Api::login(&ctl.addr, &password);
     let (_, result) = api.call(
         "GET",

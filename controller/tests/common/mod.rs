@@ -88,12 +88,43 @@ pub fn agent_bin() -> PathBuf {
 
 pub struct Controller {
     pub proc: Proc,
+    /// The API (plain HTTP).
     pub addr: String,
+    /// The agents' endpoint (TLS).
+    pub agent_addr: String,
     pub public_key: String,
+    /// SHA-256 of its TLS certificate, which agents pin.
+    pub fingerprint: String,
 }
 
+/// Where a controller listened, to start it again on the same addresses.
+#[derive(Clone, Debug)]
+pub struct Addresses {
+    pub http: String,
+    pub agents: String,
+}
+
+impl Controller {
+    pub fn addresses(&self) -> Addresses {
+        Addresses {
+            http: self.addr.clone(),
+            agents: self.agent_addr.clone(),
+        }
+    }
+}
+
+/// A fresh controller on port 0 (both listeners); the admin password it showed.
 pub fn start_controller(data: &Path, listen: &str) -> (Controller, Option<String>) {
-    spawn_controller(data, listen, &[])
+    assert_eq!(
+        listen, "127.0.0.1:0",
+        "use restart_controller for fixed addresses"
+    );
+    spawn_controller(data, listen, "127.0.0.1:0", &[])
+}
+
+/// The controller again, on the addresses it had.
+pub fn restart_controller(data: &Path, at: &Addresses) -> Controller {
+    spawn_controller(data, &at.http, &at.agents, &[]).0
 }
 
 /// Starts `dalaba-controller serve` with `env`; returns it and, on a first start (port
@@ -101,12 +132,16 @@ pub fn start_controller(data: &Path, listen: &str) -> (Controller, Option<String
 fn spawn_controller(
     data: &Path,
     listen: &str,
+    agent_listen: &str,
     env: &[(&str, &str)],
 ) -> (Controller, Option<String>) {
     let mut cmd = Command::new(controller_bin());
-    cmd.args(["serve", "--data-dir"])
-        .arg(data)
-        .args(["--listen", listen]);
+    cmd.args(["serve", "--data-dir"]).arg(data).args([
+        "--listen",
+        listen,
+        "--agent-listen",
+        agent_listen,
+    ]);
     for (k, v) in env {
         cmd.env(k, v);
     }
@@ -116,6 +151,19 @@ fn spawn_controller(
         .rsplit("//")
         .next()
         .expect("addr")
+        .to_owned();
+    let agent_addr = proc
+        .wait_for("agent endpoint wss://")
+        .rsplit("//")
+        .next()
+        .and_then(|s| s.split('/').next())
+        .expect("agent addr")
+        .to_owned();
+    let fingerprint = proc
+        .wait_for("tls certificate sha256 ")
+        .rsplit(' ')
+        .next()
+        .expect("fingerprint")
         .to_owned();
     let public_key = proc
         .wait_for("controller public key")
@@ -136,7 +184,9 @@ fn spawn_controller(
         Controller {
             proc,
             addr,
+            agent_addr,
             public_key,
+            fingerprint,
         },
         password,
     )
@@ -173,7 +223,7 @@ pub fn request(
 
 impl Api {
     pub fn login(addr: &str, password: &str) -> Self {
-        let http = reqwest::blocking::Client::new();
+        let http = client();
         let base = format!("http://{addr}");
         let (status, body) = request(
             &http,
@@ -203,12 +253,15 @@ impl Api {
     }
 }
 
-pub fn agent_config(dir: &Path, addr: &str, public_key: &str, token: &str, area: &str) -> PathBuf {
+pub fn agent_config(dir: &Path, ctl: &Controller, token: &str, area: &str) -> PathBuf {
     let path = dir.join("agent.toml");
     std::fs::write(
         &path,
         format!(
-            "[identity]\narea_code = \"{area}\"\n[controller]\nurl = \"ws://{addr}/agent/ws\"\npublic_key = \"{public_key}\"\nenrolment_token = \"{token}\"\n[audio]\ndevice = \"null\"\n"
+            "[identity]\narea_code = \"{area}\"\n[controller]\nurl = \"wss://{addr}/agent/ws\"\npublic_key = \"{public_key}\"\ntls_fingerprint = \"{fp}\"\nenrolment_token = \"{token}\"\n[audio]\ndevice = \"null\"\n",
+            addr = ctl.agent_addr,
+            public_key = ctl.public_key,
+            fp = ctl.fingerprint,
         ),
     )
     .expect("write agent config");
@@ -228,22 +281,15 @@ pub fn start_agent(config: &Path, state: &Path) -> Proc {
 
 /// An agent configuration with a WAV sink (`<dir>/speaker-b<broadcast>.wav`) and a cache
 /// in `dir`.
-pub fn agent_config_wav(
-    dir: &Path,
-    addr: &str,
-    public_key: &str,
-    token: &str,
-    area: &str,
-) -> PathBuf {
-    agent_config_sink(dir, addr, public_key, token, area, "wav")
+pub fn agent_config_wav(dir: &Path, ctl: &Controller, token: &str, area: &str) -> PathBuf {
+    agent_config_sink(dir, ctl, token, area, "wav")
 }
 
 /// Like [`agent_config_wav`] with the sink `kind` (`wav`, or `wav-rt` to write at a real
 /// device's pace, so what plays can be interrupted).
 pub fn agent_config_sink(
     dir: &Path,
-    addr: &str,
-    public_key: &str,
+    ctl: &Controller,
     token: &str,
     area: &str,
     kind: &str,
@@ -252,7 +298,10 @@ pub fn agent_config_sink(
     std::fs::write(
         &path,
         format!(
-            "[identity]\narea_code = \"{area}\"\n[controller]\nurl = \"ws://{addr}/agent/ws\"\npublic_key = \"{public_key}\"\nenrolment_token = \"{token}\"\n[audio]\ndevice = \"{kind}:{wav}\"\n[cache]\ndir = \"{cache}\"\nmax_mb = 64\n",
+            "[identity]\narea_code = \"{area}\"\n[controller]\nurl = \"wss://{addr}/agent/ws\"\npublic_key = \"{public_key}\"\ntls_fingerprint = \"{fp}\"\nenrolment_token = \"{token}\"\n[audio]\ndevice = \"{kind}:{wav}\"\n[cache]\ndir = \"{cache}\"\nmax_mb = 64\n",
+            addr = ctl.agent_addr,
+            public_key = ctl.public_key,
+            fp = ctl.fingerprint,
             wav = dir.join("speaker.wav").display(),
             cache = dir.join("cache").display(),
         ),
@@ -263,9 +312,15 @@ pub fn agent_config_sink(
 
 /// Starts the controller with extra environment variables.
 pub fn start_controller_env(data: &Path, env: &[(&str, &str)]) -> (Controller, String) {
-    let (controller, password) = spawn_controller(data, "127.0.0.1:0", env);
+    let (controller, password) = spawn_controller(data, "127.0.0.1:0", "127.0.0.1:0", env);
     (
         controller,
         password.expect("first start shows the admin password"),
     )
+}
+
+/// An HTTP client (reqwest is built without a default TLS crypto provider; ring is it).
+pub fn client() -> reqwest::blocking::Client {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    reqwest::blocking::Client::new()
 }
