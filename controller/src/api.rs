@@ -203,6 +203,18 @@ pub fn router_for(state: AppState, agents: bool) -> Router {
         )
         .route("/api/broadcasts/{id}", get(crate::broadcast::get))
         .route("/api/broadcasts/{id}/stop", post(crate::broadcast::stop))
+        .route(
+            "/api/broadcasts/{id}/approve",
+            post(crate::broadcast::approve),
+        )
+        .route(
+            "/api/schedules/{id}/approve",
+            post(crate::programme::approve_schedule),
+        )
+        .route(
+            "/api/settings/approval",
+            get(crate::approval::get).put(crate::approval::put),
+        )
         .route("/api/live", post(crate::live::create))
         .route("/api/live/{id}/source", get(crate::live::source))
         // Request bodies: 1 MiB for everything but uploads, which the upload handler

@@ -120,12 +120,27 @@ fn one() -> u16 {
 /// What a broadcast was sent to, stored with it.
 #[derive(Debug, Serialize, Deserialize)]
 struct Spec {
+    #[serde(default = "media_kind")]
+    kind: String,
     media_id: u64,
     media_hash: String,
     target: Target,
     agents: Vec<String>,
     priority: Priority,
     start_at: u64,
+    /// Why it waits for a second person's approval, while it does.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    held: Option<String>,
+    /// Who approved it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    approved_by: Option<String>,
+    /// The command each agent gets.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    play: Option<PlayMedia>,
+}
+
+fn media_kind() -> String {
+    "media".into()
 }
 
 /// Broadcasts in progress: what each targeted agent was told, until when. An agent that
@@ -223,21 +238,17 @@ pub async fn create(
     let hash: MediaHash = hash
         .parse()
         .map_err(|e| AppError::Internal(anyhow::anyhow!("stored hash: {e}")))?;
-    let agents = req.target.resolve_for(&user, &state.storage.agents()?)?;
+    let all_agents = state.storage.agents()?;
+    let agents = req.target.resolve_for(&user, &all_agents)?;
     let start_at = now_us() + req.start_in_ms.unwrap_or(3000).min(24 * 3600 * 1000) * 1000;
-    let spec = Spec {
-        media_id: media.id,
-        media_hash: hash.to_string(),
-        target: req.target.clone(),
-        agents: agents.iter().map(ToString::to_string).collect(),
-        priority: req.priority,
-        start_at,
-    };
-    let id = state.storage.create_broadcast(
-        Some(user.id),
-        now_us(),
-        &serde_json::to_string(&spec).unwrap_or_default(),
-    )?;
+    let reached: Vec<&AgentRecord> = all_agents
+        .iter()
+        .filter(|a| agents.contains(&a.id))
+        .collect();
+    let held = crate::approval::reason(&state, &req.target, &reached, req.priority, start_at)?;
+    let id = state
+        .storage
+        .create_broadcast(Some(user.id), now_us(), "{}")?;
     let play = PlayMedia {
         broadcast_id: BroadcastId(id),
         media: MediaRef {
@@ -257,11 +268,52 @@ pub async fn create(
         on_preempt: OnPreempt::Resume,
         expires_at: Some(Timestamp(start_at + (duration_ms + 600_000) * 1000)),
     };
-    let until = play.expires_at.map_or(start_at, |t| t.0);
-    active(&state).insert(id, agents.clone(), Command::PlayMedia(play.clone()), until);
+    let spec = Spec {
+        kind: media_kind(),
+        media_id: media.id,
+        media_hash: hash.to_string(),
+        target: req.target.clone(),
+        agents: agents.iter().map(ToString::to_string).collect(),
+        priority: req.priority,
+        start_at,
+        held: held.clone(),
+        approved_by: None,
+        play: Some(play.clone()),
+    };
+    state
+        .storage
+        .set_broadcast_spec(id, &serde_json::to_string(&spec).unwrap_or_default())?;
+    if let Some(why) = held {
+        tracing::info!(user = %user.name, broadcast = id, "broadcast held for approval: {why}");
+        return Ok((
+            StatusCode::ACCEPTED,
+            Json(json!({"id": id, "held": why, "agents": spec.agents,
+                        "approve_url": format!("/api/broadcasts/{id}/approve")})),
+        ));
+    }
+    let unreachable = dispatch(&state, id, &agents, &play)?;
+    tracing::info!(user = %user.name, broadcast = id, agents = agents.len(), "broadcast sent");
+    Ok((
+        StatusCode::CREATED,
+        Json(
+            json!({"id": id, "start_at": start_at, "agents": spec.agents, "unreachable": unreachable}),
+        ),
+    ))
+}
+
+/// Sends `play` to `agents` and keeps it running for reconnecting agents; returns the
+/// agents it could not reach now (their receipts say so).
+fn dispatch(
+    state: &AppState,
+    id: u64,
+    agents: &[AgentId],
+    play: &PlayMedia,
+) -> Result<Vec<String>, AppError> {
+    let until = play.expires_at.map_or(play.start_at.0, |t| t.0);
+    active(state).insert(id, agents.to_vec(), Command::PlayMedia(play.clone()), until);
     let mut unreachable = Vec::new();
-    for agent in &agents {
-        if let Err(why) = send_command(&state, agent, Command::PlayMedia(play.clone())) {
+    for agent in agents {
+        if let Err(why) = send_command(state, agent, Command::PlayMedia(play.clone())) {
             state.storage.record_receipt(&ReceiptRecord {
                 broadcast_id: id,
                 agent_id: agent.to_string(),
@@ -273,11 +325,60 @@ pub async fn create(
             unreachable.push(agent.to_string());
         }
     }
-    tracing::info!(user = %user.name, broadcast = id, agents = agents.len(), "broadcast sent");
+    Ok(unreachable)
+}
+
+/// `POST /api/broadcasts/{id}/approve`: a second authorised user sends a held broadcast
+/// (starting 3 s from now if its planned start has passed).
+pub async fn approve(
+    State(state): State<AppState>,
+    user: AuthUser,
+    Path(id): Path<u64>,
+) -> Result<(StatusCode, Json<serde_json::Value>), AppError> {
+    user.require(Action::Approve)?;
+    let record = state
+        .storage
+        .broadcast(id)?
+        .ok_or_else(|| AppError::NotFound(format!("broadcast {id}")))?;
+    let mut spec: Spec = serde_json::from_str(&record.spec_json)
+        .map_err(|_| AppError::Conflict(format!("broadcast {id} is not a held broadcast")))?;
+    if spec.held.is_none() || record.stopped_at.is_some() {
+        return Err(AppError::Conflict(format!(
+            "broadcast {id} is not waiting for approval"
+        )));
+    }
+    if record.created_by == Some(user.id) {
+        return Err(AppError::Forbidden(
+            "a second person must approve: not the broadcast's author".into(),
+        ));
+    }
+    let all = state.storage.agents()?;
+    let agents: Vec<AgentId> = spec.agents.iter().filter_map(|a| a.parse().ok()).collect();
+    user.check_agents(all.iter().filter(|a| agents.contains(&a.id)))?;
+    let mut play = spec
+        .play
+        .clone()
+        .ok_or_else(|| AppError::Internal(anyhow::anyhow!("held broadcast without a command")))?;
+    let now = now_us();
+    if play.start_at.0 < now + 3_000_000 {
+        let shift = now + 3_000_000 - play.start_at.0;
+        play.start_at = Timestamp(play.start_at.0 + shift);
+        play.expires_at = play.expires_at.map(|t| Timestamp(t.0 + shift));
+    }
+    spec.held = None;
+    spec.approved_by = Some(user.name.clone());
+    spec.start_at = play.start_at.0;
+    spec.play = Some(play.clone());
+    state
+        .storage
+        .set_broadcast_spec(id, &serde_json::to_string(&spec).unwrap_or_default())?;
+    let unreachable = dispatch(&state, id, &agents, &play)?;
+    tracing::info!(user = %user.name, broadcast = id, "held broadcast approved and sent");
     Ok((
-        StatusCode::CREATED,
+        StatusCode::OK,
         Json(
-            json!({"id": id, "start_at": start_at, "agents": spec.agents, "unreachable": unreachable}),
+            json!({"id": id, "start_at": spec.start_at, "agents": spec.agents,
+                    "approved_by": user.name, "unreachable": unreachable}),
         ),
     ))
 }
@@ -460,6 +561,8 @@ pub async fn list(
             "target": spec["target"],
             "agents": spec["agents"],
             "excluded": spec.get("excluded"),
+            "held": spec.get("held"),
+            "approved_by": spec.get("approved_by"),
             "schedule_id": spec.get("schedule_id"),
             "media_id": spec.get("media_id"),
             "receipts": receipts,

@@ -17,6 +17,7 @@ pub mod access;
 pub mod agent_link;
 pub mod alert;
 pub mod api;
+pub mod approval;
 pub mod audit;
 pub mod auth;
 pub mod broadcast;

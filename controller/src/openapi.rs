@@ -85,6 +85,19 @@ fn programme_paths(secured: &Value) -> Value {
         "/api/alerts/{id}/approve": {"parameters": id_param(),
             "post": {"summary": "Send an alert held for review", "security": secured,
                 "responses": {"200": {"description": "sent"}, "400": error_response(), "409": error_response()}}},
+        "/api/broadcasts/{id}/approve": {"parameters": id_param(),
+            "post": {"summary": "Send a broadcast held by the approval rule (a second authorised user, not its author)", "security": secured,
+                "responses": {"200": {"description": "sent"}, "403": error_response(), "409": error_response()}}},
+        "/api/schedules/{id}/approve": {"parameters": id_param(),
+            "post": {"summary": "Let a schedule held by the approval rule run (a second authorised user)", "security": secured,
+                "responses": {"200": {"description": "approved"}, "403": error_response(), "409": error_response()}}},
+        "/api/settings/approval": {
+            "get": {"summary": "The approval rule", "security": secured, "responses": {"200": {"description": "rule"}}},
+            "put": {"summary": "Set the approval rule (admins)", "security": secured,
+                "requestBody": body(&json!({"type": "object", "properties": {
+                    "all_targets": {"type": "boolean"}, "max_prefix_digits": {"type": "integer", "maximum": 12},
+                    "min_speakers": {"type": "integer"}, "quiet_hours": {"type": "boolean"}}})),
+                "responses": {"200": {"description": "rule"}, "403": error_response()}}},
         "/api/me": {"get": {"summary": "The session's user: name, role, scopes", "security": secured, "responses": {"200": {"description": "user"}, "401": error_response()}}},
         "/api/users": {
             "get": {"summary": "Every user (admins)", "security": secured, "responses": {"200": {"description": "users"}, "403": error_response()}},

@@ -14,6 +14,7 @@ use crate::api::{AppError, AppState};
 use crate::auth::AuthUser;
 use crate::schedule::{PlaylistSpec, QuietHours, ScheduleSpec, parse_tz};
 use crate::scheduler::{self, PLAYLIST, SCHEDULE, StoredSchedule};
+use dalaba_protocol::Priority;
 
 fn bad(e: impl std::fmt::Display) -> AppError {
     AppError::BadRequest(e.to_string())
@@ -135,15 +136,23 @@ pub async fn delete_playlist(
     Ok(StatusCode::NO_CONTENT)
 }
 
-fn check_schedule(state: &AppState, user: &AuthUser, spec: &ScheduleSpec) -> Result<(), AppError> {
+/// Checks a schedule; returns why it must wait for approval, if it must.
+fn check_schedule(
+    state: &AppState,
+    user: &AuthUser,
+    spec: &ScheduleSpec,
+) -> Result<Option<String>, AppError> {
     spec.compile().map_err(bad)?;
     if scheduler::playlist(state, spec.playlist_id)?.is_none() {
         return Err(bad(format!("no playlist {}", spec.playlist_id)));
     }
     // A scoped operator's schedule may reach only their speakers, now; targets are
     // resolved again (and checked against the author's scope) whenever a start is planned.
-    spec.target.resolve_for(user, &state.storage.agents()?)?;
-    Ok(())
+    let all = state.storage.agents()?;
+    let chosen = spec.target.resolve_for(user, &all)?;
+    let reached: Vec<_> = all.iter().filter(|a| chosen.contains(&a.id)).collect();
+    // Quiet hours are already kept by the scheduler: only the width of the target counts.
+    crate::approval::reason(state, &spec.target, &reached, Priority::Emergency, 0)
 }
 
 /// Refuses to let a scoped user change a schedule that reaches outside their areas.
@@ -200,6 +209,8 @@ fn schedule_json(
     if let Some(o) = v.as_object_mut() {
         o.insert("id".into(), json!(id));
         o.insert("created_by".into(), json!(stored.created_by));
+        o.insert("held".into(), json!(stored.held));
+        o.insert("approved_by".into(), json!(stored.approved_by));
         o.insert("updated_at".into(), json!(updated_at));
         o.insert("next_runs".into(), Value::Array(next_runs));
         o.insert("runs".into(), Value::Array(runs));
@@ -227,11 +238,13 @@ pub async fn create_schedule(
     Json(spec): Json<ScheduleSpec>,
 ) -> Result<(StatusCode, Json<Value>), AppError> {
     user.require(Action::Programme)?;
-    check_schedule(&state, &user, &spec)?;
+    let held = check_schedule(&state, &user, &spec)?;
     let now = state.clock.now_us();
     let stored = StoredSchedule {
         spec,
         created_by: user.id,
+        held,
+        approved_by: None,
     };
     let json = serde_json::to_string(&stored).map_err(|e| AppError::Internal(e.into()))?;
     let id = state.storage.insert_doc(SCHEDULE, &json, now)?;
@@ -275,7 +288,7 @@ pub async fn update_schedule(
     Json(spec): Json<ScheduleSpec>,
 ) -> Result<Json<Value>, AppError> {
     user.require(Action::Programme)?;
-    check_schedule(&state, &user, &spec)?;
+    let held = check_schedule(&state, &user, &spec)?;
     let now = state.clock.now_us();
     let old: StoredSchedule = state
         .storage
@@ -283,9 +296,12 @@ pub async fn update_schedule(
         .ok_or_else(|| AppError::NotFound(format!("schedule {id}")))
         .and_then(|d| serde_json::from_str(&d.json).map_err(|e| AppError::Internal(e.into())))?;
     in_scope(&state, &user, &old)?;
+    // A change is the changer's: they answer for it (and a held change waits again).
     let stored = StoredSchedule {
         spec,
-        created_by: old.created_by,
+        created_by: user.id,
+        held,
+        approved_by: None,
     };
     let json = serde_json::to_string(&stored).map_err(|e| AppError::Internal(e.into()))?;
     state.storage.update_doc(SCHEDULE, id, &json, now)?;
@@ -353,4 +369,41 @@ pub async fn put_quiet_hours(
     changed(&state);
     tracing::info!(user = %user.name, rules = rules.len(), "quiet hours set");
     Ok(Json(rules))
+}
+
+/// `POST /api/schedules/{id}/approve`: a second authorised user lets a held schedule run.
+pub async fn approve_schedule(
+    State(state): State<AppState>,
+    user: AuthUser,
+    Path(id): Path<u64>,
+) -> Result<Json<Value>, AppError> {
+    user.require(Action::Approve)?;
+    let d = state
+        .storage
+        .doc(SCHEDULE, id)?
+        .ok_or_else(|| AppError::NotFound(format!("schedule {id}")))?;
+    let mut stored: StoredSchedule =
+        serde_json::from_str(&d.json).map_err(|e| AppError::Internal(e.into()))?;
+    if stored.held.is_none() {
+        return Err(AppError::Conflict(format!(
+            "schedule {id} is not waiting for approval"
+        )));
+    }
+    if stored.created_by == user.id {
+        return Err(AppError::Forbidden(
+            "a second person must approve: not the schedule's author".into(),
+        ));
+    }
+    stored
+        .spec
+        .target
+        .resolve_for(&user, &state.storage.agents()?)?;
+    stored.held = None;
+    stored.approved_by = Some(user.name.clone());
+    let now = state.clock.now_us();
+    let json = serde_json::to_string(&stored).map_err(|e| AppError::Internal(e.into()))?;
+    state.storage.update_doc(SCHEDULE, id, &json, now)?;
+    changed(&state);
+    tracing::info!(user = %user.name, schedule = id, "schedule approved");
+    Ok(Json(schedule_json(&state, id, &stored, now, 10)?))
 }

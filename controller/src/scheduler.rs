@@ -55,6 +55,13 @@ pub struct StoredSchedule {
     pub spec: ScheduleSpec,
     /// Its author, who its broadcasts are attributed to.
     pub created_by: i64,
+    /// Why it waits for a second person's approval (the approval rule), while it does;
+    /// nothing of it is planned until then.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub held: Option<String>,
+    /// Who approved it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub approved_by: Option<String>,
 }
 
 /// What a scheduled broadcast's stored description holds.
@@ -173,7 +180,7 @@ pub fn tick(state: &AppState, now: u64) -> Result<TickReport, AppError> {
     let until = now + HORIZON_US;
     for (id, stored, updated_at) in schedules {
         let spec = &stored.spec;
-        if !spec.enabled {
+        if !spec.enabled || stored.held.is_some() {
             continue;
         }
         let compiled = match spec.compile() {

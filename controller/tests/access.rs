@@ -748,3 +748,133 @@ async fn accounts_disable_rate_limits_and_the_last_admin() {
         assert!(err.contains("append-only"), "{sql}: {err}");
     }
 }
+
+#[tokio::test]
+async fn wide_broadcasts_and_schedules_wait_for_a_second_person() {
+    let w = world();
+    let s = &w.state;
+    let admin = login(s, "admin", &w.admin_password).await;
+    for (name, scopes) in [
+        ("op-xihu", json!(["330106"])),
+        ("op-xihu-2", json!(["330106"])),
+        ("op-dong", json!(["330106001"])),
+    ] {
+        let (status, body) = call(
+            s,
+            Some(&admin),
+            "POST",
+            "/api/users",
+            Some(json!({"name": name, "role": "operator", "scopes": scopes, "password": PASSWORD})),
+        )
+        .await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+    }
+    let xihu = login(s, "op-xihu", PASSWORD).await;
+    let xihu2 = login(s, "op-xihu-2", PASSWORD).await;
+    let dong = login(s, "op-dong", PASSWORD).await;
+    // Only admins set the rule.
+    let rule = json!({"all_targets": true, "max_prefix_digits": 6, "min_speakers": 0, "quiet_hours": true});
+    let (status, _) = call(
+        s,
+        Some(&xihu),
+        "PUT",
+        "/api/settings/approval",
+        Some(rule.clone()),
+    )
+    .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (status, _) = call(s, Some(&admin), "PUT", "/api/settings/approval", Some(rule)).await;
+    assert_eq!(status, StatusCode::OK);
+
+    // A village: sent at once. The whole county: held.
+    let (status, _) = call(
+        s,
+        Some(&xihu),
+        "POST",
+        "/api/broadcasts",
+        Some(json!({"media_id": 1, "target": {"areas": ["330106001"]}})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED);
+    let (status, held) = call(
+        s,
+        Some(&xihu),
+        "POST",
+        "/api/broadcasts",
+        Some(json!({"media_id": 1, "target": {"areas": ["330106"]}})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{held}");
+    assert!(
+        held["held"].as_str().unwrap().contains("whole area 330106"),
+        "{held}"
+    );
+    let id = held["id"].as_u64().unwrap();
+    let (_, shown) = call(
+        s,
+        Some(&xihu),
+        "GET",
+        &format!("/api/broadcasts/{id}"),
+        None,
+    )
+    .await;
+    assert_eq!(shown["receipts"], json!([]), "nothing was sent: {shown}");
+    // Not by its author; not by someone whose areas do not cover it; by a peer, yes.
+    let approve = format!("/api/broadcasts/{id}/approve");
+    let (status, _) = call(s, Some(&xihu), "POST", &approve, None).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (status, _) = call(s, Some(&dong), "POST", &approve, None).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (status, sent) = call(s, Some(&xihu2), "POST", &approve, None).await;
+    assert_eq!(status, StatusCode::OK, "{sent}");
+    assert_eq!(sent["approved_by"], "op-xihu-2");
+    let (status, _) = call(s, Some(&xihu2), "POST", &approve, None).await;
+    assert_eq!(status, StatusCode::CONFLICT, "approved once");
+    // Everyone, even from an admin: held.
+    let (status, _) = call(
+        s,
+        Some(&admin),
+        "POST",
+        "/api/broadcasts",
+        Some(json!({"media_id": 1, "target": {"all": true}})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+
+    // A county-wide schedule waits too: nothing is planned until a peer approves.
+    let (_, playlist) = call(
+        s,
+        Some(&xihu),
+        "POST",
+        "/api/playlists",
+        Some(json!({"name": "p", "items": [{"media_id": 1}]})),
+    )
+    .await;
+    let (status, sched) = call(s, Some(&xihu), "POST", "/api/schedules",
+        Some(json!({"name": "county", "cron": "0 7 * * *", "playlist_id": playlist["id"], "target": {"areas": ["330106"]}}))).await;
+    assert_eq!(status, StatusCode::CREATED, "{sched}");
+    assert!(sched["held"].is_string(), "{sched}");
+    let sid = sched["id"].as_u64().unwrap();
+    let report = dalaba_controller::scheduler::tick(s, dalaba_controller::now_us()).unwrap();
+    assert_eq!(report.planned, 0, "held schedules plan nothing");
+    let (status, _) = call(
+        s,
+        Some(&xihu),
+        "POST",
+        &format!("/api/schedules/{sid}/approve"),
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (status, ok) = call(
+        s,
+        Some(&xihu2),
+        "POST",
+        &format!("/api/schedules/{sid}/approve"),
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{ok}");
+    let report = dalaba_controller::scheduler::tick(s, dalaba_controller::now_us()).unwrap();
+    assert_eq!(report.planned, 1);
+}

@@ -1,0 +1,124 @@
+//! Four eyes for wide or night broadcasts: a configurable rule holds a stored-media
+//! broadcast until a second authorised user (not its author; an admin, or an operator
+//! whose areas cover every speaker it reaches) approves it.
+//!
+//! The rule (`GET`/`PUT /api/settings/approval`, admins) can hold a broadcast that
+//! targets everyone, that names an area prefix of `max_prefix_digits` digits or fewer
+//! (6: a whole county or wider), that reaches `min_speakers` speakers or more, or that is
+//! daily content (scheduled or background priority) starting during quiet hours for any
+//! of its speakers. The default holds nothing; the README suggests a rule.
+//!
+//! Not held: live calls (they cannot wait) and emergency alerts, which have their own
+//! policy (`DALABA_CAP_POLICY` for CAP feeds; an operator's alert is theirs to send).
+
+use axum::Json;
+use axum::extract::State;
+use dalaba_protocol::Priority;
+use serde::{Deserialize, Serialize};
+
+use crate::access::Action;
+use crate::api::{AppError, AppState};
+use crate::auth::AuthUser;
+use crate::broadcast::Target;
+use crate::schedule::quiet_rule;
+use crate::storage::AgentRecord;
+
+/// Meta key of the rule.
+const KEY: &str = "approval_rule";
+
+/// When a broadcast needs a second person.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ApprovalRule {
+    /// Hold broadcasts to everyone.
+    #[serde(default)]
+    pub all_targets: bool,
+    /// Hold broadcasts naming an area prefix this short or shorter (0: off).
+    #[serde(default)]
+    pub max_prefix_digits: usize,
+    /// Hold broadcasts reaching this many speakers or more (0: off).
+    #[serde(default)]
+    pub min_speakers: usize,
+    /// Hold daily content that starts during quiet hours for any of its speakers.
+    #[serde(default)]
+    pub quiet_hours: bool,
+}
+
+/// The rule in force.
+pub fn rule(state: &AppState) -> Result<ApprovalRule, AppError> {
+    Ok(match state.storage.meta(KEY)? {
+        Some(json) => serde_json::from_str(&json).map_err(|e| AppError::Internal(e.into()))?,
+        None => ApprovalRule::default(),
+    })
+}
+
+/// Why a broadcast of `priority` starting at `start_at` to `target` (resolved to
+/// `reached`) must wait for approval, if it must.
+pub fn reason(
+    state: &AppState,
+    target: &Target,
+    reached: &[&AgentRecord],
+    priority: Priority,
+    start_at: u64,
+) -> Result<Option<String>, AppError> {
+    let rule = rule(state)?;
+    if rule.all_targets && target.all {
+        return Ok(Some("it targets every speaker".into()));
+    }
+    if rule.max_prefix_digits > 0 {
+        if let Some(a) = target
+            .areas
+            .iter()
+            .find(|a| a.len() <= rule.max_prefix_digits)
+        {
+            return Ok(Some(format!(
+                "it targets the whole area {a} ({} digits or fewer)",
+                rule.max_prefix_digits
+            )));
+        }
+    }
+    if rule.min_speakers > 0 && reached.len() >= rule.min_speakers {
+        return Ok(Some(format!(
+            "it reaches {} speakers ({} or more)",
+            reached.len(),
+            rule.min_speakers
+        )));
+    }
+    if rule.quiet_hours && priority <= Priority::Scheduled {
+        let quiet = crate::scheduler::quiet_hours(state)?;
+        if let Some(a) = reached.iter().find(|a| {
+            quiet_rule(&quiet, a.area_code.as_str()).is_some_and(|r| r.contains(start_at))
+        }) {
+            return Ok(Some(format!(
+                "it starts during quiet hours for {} ({})",
+                a.id, a.area_code
+            )));
+        }
+    }
+    Ok(None)
+}
+
+/// `GET /api/settings/approval`
+pub async fn get(
+    State(state): State<AppState>,
+    user: AuthUser,
+) -> Result<Json<ApprovalRule>, AppError> {
+    user.require(Action::View)?;
+    Ok(Json(rule(&state)?))
+}
+
+/// `PUT /api/settings/approval` (admins)
+pub async fn put(
+    State(state): State<AppState>,
+    user: AuthUser,
+    Json(new): Json<ApprovalRule>,
+) -> Result<Json<ApprovalRule>, AppError> {
+    user.require(Action::Administer)?;
+    if new.max_prefix_digits > 12 {
+        return Err(AppError::BadRequest("max_prefix_digits: 0 to 12".into()));
+    }
+    let json = serde_json::to_string(&new).map_err(|e| AppError::Internal(e.into()))?;
+    state.storage.set_meta(KEY, &json)?;
+    tracing::info!(user = %user.name, rule = %json, "approval rule set");
+    Ok(Json(new))
+}
