@@ -3,6 +3,7 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 # ffmpeg makes MP3/AAC/FLAC/Vorbis test inputs and checks our Ogg Opus output; opus-tools
-# (opusinfo) checks it too.
-scripts/install-deps.sh ffmpeg opus-tools
+# (opusinfo) checks it too; chromium and chromium-driver run the web console's browser
+# tests (headless, over WebDriver).
+scripts/install-deps.sh ffmpeg opus-tools chromium chromium-driver
 cargo test --workspace --locked

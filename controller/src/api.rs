@@ -137,6 +137,9 @@ pub fn router_for(state: AppState, agents: bool) -> Router {
         })
     };
     Router::new()
+        .route("/", get(crate::console::index))
+        .route("/talk", get(crate::console::talk))
+        .route("/console/{file}", get(crate::console::file))
         .route("/healthz", get(|| async { "ok" }))
         .route("/metrics", get(metrics))
         .route(

@@ -67,11 +67,7 @@ fn is_json(headers: &axum::http::HeaderMap) -> bool {
 }
 
 fn user_of(state: &AppState, headers: &axum::http::HeaderMap) -> Option<String> {
-    let token = headers
-        .get(header::AUTHORIZATION)?
-        .to_str()
-        .ok()?
-        .strip_prefix("Bearer ")?;
+    let token = crate::auth::bearer_token(headers)?;
     let id = state
         .storage
         .session_user(&token_hash(token), crate::now_us())

@@ -65,12 +65,7 @@ impl FromRequestParts<AppState> for AuthUser {
         parts: &mut Parts,
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
-        let token = parts
-            .headers
-            .get(axum::http::header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "))
-            .ok_or(AppError::Unauthorized)?;
+        let token = bearer_token(&parts.headers).ok_or(AppError::Unauthorized)?;
         let user_id = state
             .storage
             .session_user(&token_hash(token), now_us())?
@@ -104,4 +99,24 @@ impl<S: Send + Sync> FromRequestParts<S> for Peer {
                 .map(|c| c.0.ip().to_string()),
         ))
     }
+}
+
+/// The session token of a request: `Authorization: Bearer <token>`, or, since browsers
+/// cannot set headers on a WebSocket, the subprotocol `bearer.<token>` offered beside
+/// `dalaba`.
+pub fn bearer_token(headers: &axum::http::HeaderMap) -> Option<&str> {
+    headers
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .or_else(|| {
+            headers
+                .get(axum::http::header::SEC_WEBSOCKET_PROTOCOL)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| {
+                    v.split(',')
+                        .map(str::trim)
+                        .find_map(|p| p.strip_prefix("bearer."))
+                })
+        })
 }

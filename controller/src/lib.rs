@@ -23,6 +23,7 @@ pub mod auth;
 pub mod broadcast;
 pub mod cap;
 pub mod clock;
+pub mod console;
 pub mod demo;
 pub mod hub;
 pub mod identity;

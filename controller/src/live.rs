@@ -169,6 +169,8 @@ pub async fn source(
     let ws = ws.map_err(|e| AppError::BadRequest(format!("live source: {e}")))?;
     tracing::info!(user = %user.name, broadcast = id, "live source connected");
     Ok(ws
+        // A browser offered `dalaba` (with its token as a second subprotocol): agree to it.
+        .protocols(["dalaba"])
         .max_message_size(MAX_AUDIO_FRAME.max(64 * 1024))
         .on_upgrade(move |socket| relay(socket, state, id, spec)))
 }

@@ -149,6 +149,9 @@ pub fn document() -> Value {
             }
         },
         "paths": {
+            "/": {"get": {"summary": "The operator console (HTML)", "responses": {"200": {"description": "the console"}}}},
+            "/talk": {"get": {"summary": "The handheld talk page (HTML)", "responses": {"200": {"description": "the page"}}}},
+            "/console/{file}": {"get": {"summary": "The console's scripts and styles", "parameters": [{"name": "file", "in": "path", "required": true, "schema": {"type": "string"}}], "responses": {"200": {"description": "the file"}, "404": {"description": "no such file"}}}},
             "/healthz": {"get": {"summary": "Liveness", "responses": {"200": {"description": "ok"}}}},
             "/metrics": {"get": {"summary": "Prometheus metrics", "responses": {"200": {"description": "text exposition format"}}}},
             "/api/openapi.json": {"get": {"summary": "This document", "responses": {"200": {"description": "OpenAPI 3.1"}}}},

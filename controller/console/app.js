@@ -1,0 +1,326 @@
+// The operator console: plain modules, no build step, served by the controller.
+import { LiveCall, liveSupported } from '/console/live.js';
+
+const T = {
+  zh: {
+    overview: '总览', broadcast: '播放', live: '实时喊话', media: '媒体库', programme: '节目编排',
+    log: '播放记录', logout: '退出', login: '登录', user: '用户名', password: '密码',
+    online: '在线', playing: '播放中', fault: '故障', offline: '离线', play_media: '播放媒体',
+    send: '发送', live_call: '实时喊话', talk: '开始喊话', stop_talk: '结束喊话',
+    push_to_talk: '按住说话', media_library: '媒体库', upload: '上传', playlists: '播放列表',
+    schedules: '定时任务', create: '创建', broadcast_log: '播放记录', name: '名称',
+    areas_hint: '区域代码，逗号分隔', all: '全部喇叭', villages: '村', speakers: '喇叭',
+    stop: '停止', state: '状态', duration: '时长', coverage: '覆盖', kind: '类型', time: '时间',
+    next_runs: '下次播放', cron: '时间表达式', target: '目标',
+    live_hint: '先选择目标，再点击开始喊话。浏览器会请求使用麦克风。',
+    no_webcodecs: '此浏览器不能编码 Opus（需要 WebCodecs，请用 Chromium/Chrome/Edge），或使用 dalaba-talk。',
+    choose_target: '请先选择目标', sent: '已发送', held: '等待审批', volume: '音量', relays: '继电器',
+    versions: '版本', last_error: '最近错误', playing_now: '正在播放', area: '区域',
+  },
+  en: {
+    overview: 'Overview', broadcast: 'Broadcast', live: 'Live call', media: 'Media', programme: 'Programme',
+    log: 'Log', logout: 'Log out', login: 'Log in', user: 'User', password: 'Password',
+    online: 'online', playing: 'playing', fault: 'fault', offline: 'offline', play_media: 'Play media',
+    send: 'Send', live_call: 'Live call', talk: 'Start talking', stop_talk: 'Stop talking',
+    push_to_talk: 'push to talk', media_library: 'Media library', upload: 'Upload', playlists: 'Playlists',
+    schedules: 'Schedules', create: 'Create', broadcast_log: 'Broadcast log', name: 'name',
+    areas_hint: 'area codes, comma-separated', all: 'every speaker', villages: 'villages', speakers: 'speakers',
+    stop: 'Stop', state: 'state', duration: 'duration', coverage: 'coverage', kind: 'kind', time: 'time',
+    next_runs: 'next runs', cron: 'cron', target: 'target',
+    live_hint: 'Choose the target first, then start talking. The browser asks for the microphone.',
+    no_webcodecs: 'This browser cannot encode Opus (WebCodecs: use Chromium, Chrome or Edge), or use dalaba-talk.',
+    choose_target: 'Choose a target first', sent: 'sent', held: 'waiting for approval', volume: 'volume', relays: 'relays',
+    versions: 'versions', last_error: 'last error', playing_now: 'playing', area: 'area',
+  },
+};
+let lang = localStorage.getItem('dalaba.lang') || (navigator.language.startsWith('zh') ? 'zh' : 'en');
+const t = (k) => (T[lang] && T[lang][k]) || T.en[k] || k;
+
+function translate() {
+  document.documentElement.lang = lang === 'zh' ? 'zh-CN' : 'en';
+  document.querySelectorAll('[data-t]').forEach((e) => { e.textContent = t(e.dataset.t); });
+  document.querySelectorAll('[data-tp]').forEach((e) => { e.placeholder = t(e.dataset.tp); });
+  document.getElementById('lang').textContent = lang === 'zh' ? 'EN' : '中文';
+}
+
+// Builds an element; strings become text nodes (never HTML).
+function el(tag, attrs = {}, ...children) {
+  const e = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs)) {
+    if (k.startsWith('on')) e.addEventListener(k.slice(2), v);
+    else if (k === 'class') e.className = v;
+    else if (v !== undefined && v !== null && v !== false) e.setAttribute(k, v === true ? '' : v);
+  }
+  for (const c of children.flat()) if (c !== null && c !== undefined) e.append(c instanceof Node ? c : String(c));
+  return e;
+}
+const $ = (id) => document.getElementById(id);
+
+let token = sessionStorage.getItem('dalaba.token');
+let me = null;
+let agents = [];
+
+async function api(method, path, body) {
+  const headers = { 'content-type': 'application/json' };
+  if (token) headers.authorization = 'Bearer ' + token;
+  const r = await fetch(path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
+  if (r.status === 401 && path !== '/api/login') { logout(); throw new Error('log in again'); }
+  const text = await r.text();
+  const json = text ? JSON.parse(text) : null;
+  if (!r.ok) throw new Error((json && json.error && json.error.message) || r.statusText);
+  return json;
+}
+
+function logout() {
+  if (token) fetch('/api/logout', { method: 'POST', headers: { authorization: 'Bearer ' + token } });
+  token = null;
+  sessionStorage.removeItem('dalaba.token');
+  $('nav').hidden = true;
+  $('logout').hidden = true;
+  $('who').textContent = '';
+  document.querySelectorAll('main > section').forEach((s) => { s.hidden = s.id !== 'login'; });
+}
+
+async function start() {
+  me = await api('GET', '/api/me');
+  $('who').textContent = `${me.name} (${me.role})`;
+  $('nav').hidden = false;
+  $('logout').hidden = false;
+  $('login').hidden = true;
+  show('overview');
+  setInterval(() => { if (!$('overview').hidden || !$('log').hidden) refresh(); }, 2000);
+}
+
+let current = 'overview';
+function show(view) {
+  current = view;
+  document.querySelectorAll('main > section').forEach((s) => { s.hidden = s.id !== view; });
+  document.querySelectorAll('#nav button').forEach((b) => b.classList.toggle('active', b.dataset.view === view));
+  refresh();
+}
+
+async function refresh() {
+  try {
+    agents = await api('GET', '/api/agents');
+    if (current === 'overview') await renderOverview();
+    if (current === 'broadcast') await renderBroadcast();
+    if (current === 'live') renderTargets($('live-target'));
+    if (current === 'media') await renderMedia();
+    if (current === 'programme') await renderProgramme();
+    if (current === 'log') await renderLog();
+  } catch (e) {
+    console.warn(e);
+  }
+}
+
+function stateOf(a) {
+  if (!a.online) return 'offline';
+  if (a.status && a.status.last_error) return 'fault';
+  if (a.status && a.status.playing) return 'playing';
+  return 'online';
+}
+
+async function renderOverview() {
+  const tree = await api('GET', '/api/areas');
+  const render = (nodes) => el('ul', {}, nodes.map((n) =>
+    el('li', {}, el('span', { title: n.level }, `${n.code} · ${n.online}/${n.agents}`), n.children.length ? render(n.children) : null)));
+  $('areas').replaceChildren(render(tree));
+  const byVillage = new Map();
+  for (const a of agents.filter((x) => !x.retired)) {
+    if (!byVillage.has(a.area_code)) byVillage.set(a.area_code, []);
+    byVillage.get(a.area_code).push(a);
+  }
+  $('map').replaceChildren(...[...byVillage.entries()].sort().map(([code, list]) =>
+    el('div', { class: 'village' }, el('h3', {}, `${t('area')} ${code}`),
+      el('div', { class: 'speakers' }, list.map((a) =>
+        el('button', { class: 'speaker ' + stateOf(a), id: 'speaker-' + a.id, 'data-state': stateOf(a), onclick: () => detail(a.id) },
+          a.name, el('small', {}, `${a.id} · ${t(stateOf(a))}`)))))));
+}
+
+function detail(id) {
+  const a = agents.find((x) => x.id === id);
+  if (!a) return;
+  const s = a.status || {};
+  const rows = [
+    [t('state'), t(stateOf(a))],
+    [t('area'), a.area_code],
+    [t('playing_now'), s.playing ? `#${s.playing.broadcast_id} ${s.playing.priority} ${s.playing.mode}` : '—'],
+    [t('volume'), s.volume ?? '—'],
+    [t('relays'), (s.relays || []).map((r) => `${r.channel}:${r.state}`).join(' ') || '—'],
+    [t('versions'), `firmware ${s.firmware_version || '?'} · config ${s.config_version || '?'} · schedule ${s.schedule_version ?? '?'}`],
+    [t('last_error'), s.last_error || '—'],
+  ];
+  $('detail').hidden = false;
+  $('detail').replaceChildren(el('h2', {}, `${a.name} (${a.id})`),
+    el('table', {}, rows.map(([k, v]) => el('tr', {}, el('th', {}, k), el('td', {}, String(v))))));
+}
+
+// Target chooser: villages and speakers the user can see; "all" for unscoped users.
+function renderTargets(box) {
+  const chosen = new Set([...box.querySelectorAll('input:checked')].map((i) => i.value));
+  const villages = [...new Set(agents.filter((a) => !a.retired).map((a) => a.area_code))].sort();
+  const items = [];
+  if (me && me.role === 'admin') items.push(['all', t('all')]);
+  for (const v of villages) items.push(['area:' + v, `${t('area')} ${v}`]);
+  for (const a of agents.filter((x) => !x.retired)) items.push(['agent:' + a.id, `${a.name} (${a.id})`]);
+  box.replaceChildren(...items.map(([value, label]) =>
+    el('label', {}, el('input', { type: 'checkbox', value, checked: chosen.has(value), 'data-target': value }), label)));
+}
+
+function targetOf(box) {
+  const target = { agents: [], areas: [], groups: [], all: false };
+  for (const i of box.querySelectorAll('input:checked')) {
+    if (i.value === 'all') target.all = true;
+    else if (i.value.startsWith('area:')) target.areas.push(i.value.slice(5));
+    else if (i.value.startsWith('agent:')) target.agents.push(i.value.slice(6));
+  }
+  return (target.all || target.areas.length || target.agents.length) ? target : null;
+}
+
+async function renderBroadcast() {
+  const media = (await api('GET', '/api/media')).filter((m) => m.state === 'ready');
+  const sel = $('bc-media');
+  const keep = sel.value;
+  sel.replaceChildren(...media.map((m) => el('option', { value: m.id }, `${m.name} (${(m.duration_ms / 1000).toFixed(1)} s)`)));
+  if (keep) sel.value = keep;
+  renderTargets($('bc-target'));
+}
+
+async function sendBroadcast() {
+  const target = targetOf($('bc-target'));
+  if (!target) { $('bc-status').textContent = t('choose_target'); return; }
+  try {
+    const r = await api('POST', '/api/broadcasts', { media_id: Number($('bc-media').value), target });
+    if (r.held) { $('bc-status').textContent = `#${r.id} ${t('held')}: ${r.held}`; return; }
+    $('bc-status').replaceChildren(`#${r.id} ${t('sent')} → ${r.agents.join(', ')} `,
+      el('button', { id: 'bc-stop', onclick: () => api('POST', `/api/broadcasts/${r.id}/stop`) }, t('stop')),
+      el('span', { id: 'bc-receipts', class: 'receipts' }));
+    for (let i = 0; i < 30; i++) {
+      const b = await api('GET', `/api/broadcasts/${r.id}?wait_ms=2000`);
+      const text = b.receipts.map((x) => `${x.agent_id}: ${x.state}`).join(' · ');
+      const box = $('bc-receipts');
+      if (box) box.textContent = ' ' + text;
+      if (b.receipts.length === b.agents.length && b.receipts.every((x) => ['done', 'failed', 'cancelled'].includes(x.state))) break;
+    }
+  } catch (e) {
+    $('bc-status').textContent = e.message;
+  }
+}
+
+let call = null;
+async function talk(on) {
+  if (on && !call) {
+    if (!liveSupported()) { $('live-status').textContent = t('no_webcodecs'); return; }
+    const target = targetOf($('live-target'));
+    if (!target) { $('live-status').textContent = t('choose_target'); return; }
+    call = new LiveCall({
+      api, token, target,
+      onLevel: (l) => { $('level').style.width = Math.round(l * 100) + '%'; },
+      onState: (s) => { $('live-status').textContent = s + (call && call.id ? ` #${call.id} → ${call.agents.join(', ')}` : ''); },
+    });
+    $('talk').classList.add('on');
+    $('talk').textContent = t('stop_talk');
+    try { await call.start(); } catch (e) { $('live-status').textContent = e.message; await stopTalk(); }
+  } else if (!on && call) {
+    await stopTalk();
+  }
+}
+async function stopTalk() {
+  const c = call;
+  call = null;
+  $('talk').classList.remove('on');
+  $('talk').textContent = t('talk');
+  if (c) await c.stop();
+}
+
+async function renderMedia() {
+  const media = await api('GET', '/api/media');
+  $('media-table').replaceChildren(el('tr', {}, el('th', {}, '#'), el('th', {}, t('name')), el('th', {}, t('state')), el('th', {}, t('duration'))),
+    ...media.map((m) => el('tr', {}, el('td', {}, m.id), el('td', {}, m.name),
+      el('td', {}, m.state === 'transcoding' ? `${m.state} ${Math.round(m.progress * 100)}%` : (m.error || m.state)),
+      el('td', {}, m.duration_ms ? (m.duration_ms / 1000).toFixed(1) + ' s' : ''))));
+  if (media.some((m) => m.state === 'transcoding')) setTimeout(() => { if (current === 'media') renderMedia(); }, 1000);
+}
+
+function upload(ev) {
+  ev.preventDefault();
+  const file = $('upload-file').files[0];
+  if (!file) return;
+  const form = new FormData();
+  form.append('file', file, file.name);
+  const xhr = new XMLHttpRequest();
+  xhr.open('POST', '/api/media');
+  xhr.setRequestHeader('authorization', 'Bearer ' + token);
+  const bar = $('upload-progress');
+  bar.hidden = false;
+  xhr.upload.onprogress = (e) => { if (e.lengthComputable) bar.value = e.loaded / e.total; };
+  xhr.onload = () => { bar.hidden = true; renderMedia(); };
+  xhr.send(form);
+}
+
+async function renderProgramme() {
+  const [playlists, schedules, media] = await Promise.all([api('GET', '/api/playlists'), api('GET', '/api/schedules'), api('GET', '/api/media')]);
+  $('pl-media').replaceChildren(...media.filter((m) => m.state === 'ready').map((m) => el('option', { value: m.id }, m.name)));
+  $('sc-playlist').replaceChildren(...playlists.map((p) => el('option', { value: p.id }, p.name)));
+  $('playlist-table').replaceChildren(...playlists.map((p) => el('tr', {}, el('td', {}, p.id), el('td', {}, p.name),
+    el('td', {}, p.items.map((i) => `media ${i.media_id} ×${i.repeat}`).join(', ')))));
+  $('schedule-table').replaceChildren(el('tr', {}, el('th', {}, t('name')), el('th', {}, t('cron')), el('th', {}, t('target')), el('th', {}, t('next_runs'))),
+    ...schedules.map((s) => el('tr', {}, el('td', {}, s.name + (s.held ? ` (${t('held')})` : '')), el('td', {}, `${s.cron} ${s.time_zone}`),
+      el('td', {}, JSON.stringify(s.target)), el('td', {}, s.next_runs.map((r) => r.local.replace('T', ' ').slice(0, 16)).join(' · ')))));
+}
+
+async function createPlaylist(ev) {
+  ev.preventDefault();
+  const f = ev.target;
+  try {
+    await api('POST', '/api/playlists', { name: f.name.value, items: [{ media_id: Number(f.media.value), repeat: Number(f.repeat.value) }] });
+    f.reset();
+    renderProgramme();
+  } catch (e) { $('programme-status').textContent = e.message; }
+}
+
+async function createSchedule(ev) {
+  ev.preventDefault();
+  const f = ev.target;
+  try {
+    const areas = f.areas.value.split(',').map((s) => s.trim()).filter(Boolean);
+    await api('POST', '/api/schedules', { name: f.name.value, cron: f.cron.value, playlist_id: Number(f.playlist.value), target: { areas } });
+    $('programme-status').textContent = '';
+    renderProgramme();
+  } catch (e) { $('programme-status').textContent = e.message; }
+}
+
+async function renderLog() {
+  const log = await api('GET', '/api/broadcasts?limit=100');
+  $('log-table').replaceChildren(el('tr', {}, el('th', {}, '#'), el('th', {}, t('kind')), el('th', {}, t('time')), el('th', {}, t('target')), el('th', {}, t('coverage')), el('th', {}, t('state'))),
+    ...log.map((b) => el('tr', { id: 'log-' + b.id }, el('td', {}, b.id), el('td', {}, b.kind + (b.held ? ` (${t('held')})` : '')),
+      el('td', {}, new Date((b.start_at || b.created_at) / 1000).toLocaleString()),
+      el('td', {}, (b.agents || []).join(', ')),
+      el('td', {}, `${b.coverage.confirmed_playing}/${b.coverage.targeted}`),
+      el('td', { class: 'receipts' }, b.receipts.map((r) => `${r.agent_id}: ${r.state}`).join(' · ')))));
+}
+
+// Wiring.
+$('lang').addEventListener('click', () => { lang = lang === 'zh' ? 'en' : 'zh'; localStorage.setItem('dalaba.lang', lang); translate(); refresh(); });
+$('logout').addEventListener('click', logout);
+$('login-form').addEventListener('submit', async (ev) => {
+  ev.preventDefault();
+  const f = ev.target;
+  try {
+    const r = await api('POST', '/api/login', { name: f.name.value, password: f.password.value });
+    token = r.token;
+    sessionStorage.setItem('dalaba.token', token);
+    $('login-error').textContent = '';
+    await start();
+  } catch (e) { $('login-error').textContent = e.message; }
+});
+document.querySelectorAll('#nav button').forEach((b) => b.addEventListener('click', () => show(b.dataset.view)));
+$('bc-send').addEventListener('click', sendBroadcast);
+$('talk').addEventListener('click', () => { if (!$('ptt').checked) talk(!call); });
+$('talk').addEventListener('pointerdown', () => { if ($('ptt').checked) talk(true); });
+$('talk').addEventListener('pointerup', () => { if ($('ptt').checked) talk(false); });
+$('upload-form').addEventListener('submit', upload);
+$('playlist-form').addEventListener('submit', createPlaylist);
+$('schedule-form').addEventListener('submit', createSchedule);
+translate();
+if (token) start().catch(() => logout()); else logout();
