@@ -19,6 +19,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod capture;
 pub mod codec;
 pub mod decode;
 pub mod error;
