@@ -11,6 +11,7 @@ use ringbuf::{HeapCons, HeapRb};
 
 use crate::SAMPLE_RATE;
 use crate::sink::SinkError;
+use crate::sink::cpal_sink::{Direction, best_config, find_device};
 
 /// One second of audio: how far capture may run ahead of the reader before samples are
 /// dropped (and counted).
@@ -51,54 +52,20 @@ pub fn input_devices() -> Result<Vec<(String, String)>, SinkError> {
         .collect())
 }
 
-fn find_device(host: &cpal::Host, name: Option<&str>) -> Result<cpal::Device, SinkError> {
-    match name {
-        None | Some("default") => host
-            .default_input_device()
-            .ok_or_else(|| SinkError::NoDevice("default".into())),
-        Some(name) => {
-            let id = cpal::DeviceId::new(host.id(), name);
-            host.device_by_id(&id)
-                .or_else(|| {
-                    host.input_devices()
-                        .ok()?
-                        .find(|d| d.description().is_ok_and(|x| x.name() == name))
-                })
-                .ok_or_else(|| SinkError::NoDevice(name.to_owned()))
-        }
-    }
-}
-
 impl CpalCapture {
     /// Opens input device `name` (`None`: the default) at 48 kHz and starts recording.
     pub fn open(name: Option<&str>) -> Result<Self, SinkError> {
         let host = cpal::default_host();
-        let device = find_device(&host, name)?;
+        let device = find_device(&host, name, Direction::Input)?;
         let label = name.unwrap_or("default").to_owned();
         let dev_err = |source| SinkError::Device {
             device: label.clone(),
             source,
         };
-        // Prefer mono, then stereo; f32, then i16; always 48 kHz.
-        let mut best: Option<(u16, SampleFormat)> = None;
-        for range in device.supported_input_configs().map_err(dev_err)? {
-            let rate_ok =
-                (range.min_sample_rate()..=range.max_sample_rate()).contains(&SAMPLE_RATE);
-            let format_ok = matches!(range.sample_format(), SampleFormat::F32 | SampleFormat::I16);
-            if !rate_ok || !format_ok || !(1..=2).contains(&range.channels()) {
-                continue;
-            }
-            let candidate = (range.channels(), range.sample_format());
-            let score = |(ch, fmt): (u16, SampleFormat)| {
-                (ch == 1) as u8 * 2 + (fmt == SampleFormat::F32) as u8
-            };
-            if best.is_none_or(|b| score(candidate) > score(b)) {
-                best = Some(candidate);
-            }
-        }
-        let (channels, format) = best.ok_or_else(|| SinkError::NoSupportedConfig {
-            device: label.clone(),
-        })?;
+        let (channels, format) = best_config(device.supported_input_configs().map_err(dev_err)?)
+            .ok_or_else(|| SinkError::NoSupportedConfig {
+                device: label.clone(),
+            })?;
         let config = StreamConfig {
             channels,
             sample_rate: SAMPLE_RATE,

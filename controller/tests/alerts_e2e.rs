@@ -21,40 +21,6 @@ fn now_us() -> u64 {
         .as_micros() as u64
 }
 
-/// A 1.5 s, 1 kHz tone at 48 kHz, as WAV bytes.
-fn tone_wav() -> Vec<u8> {
-    let mut cursor = std::io::Cursor::new(Vec::new());
-    let spec = hound::WavSpec {
-        channels: 1,
-        sample_rate: 48_000,
-        bits_per_sample: 16,
-        sample_format: hound::SampleFormat::Int,
-    };
-    let mut w = hound::WavWriter::new(&mut cursor, spec).expect("wav");
-    for i in 0..72_000 {
-        let s = (2.0 * std::f64::consts::PI * 1000.0 * f64::from(i) / 48_000.0).sin() * 0.3;
-        w.write_sample((s * 32767.0) as i16).expect("sample");
-    }
-    w.finalize().expect("finalize");
-    cursor.into_inner()
-}
-
-fn upload(api: &Api, name: &str, bytes: Vec<u8>) -> Value {
-    let form = reqwest::blocking::multipart::Form::new().part(
-        "file",
-        reqwest::blocking::multipart::Part::bytes(bytes).file_name(name.to_owned()),
-    );
-    let resp = api
-        .http
-        .post(format!("{}/api/media?wait=true", api.base))
-        .bearer_auth(&api.token)
-        .multipart(form)
-        .send()
-        .expect("upload");
-    assert_eq!(resp.status().as_u16(), 201);
-    resp.json().expect("json")
-}
-
 fn samples(dir: &Path, broadcast: u64) -> Option<Vec<f32>> {
     let r = hound::WavReader::open(dir.join(format!("speaker-b{broadcast}.wav"))).ok()?;
     Some(
@@ -143,23 +109,15 @@ fn alerts_drills_cancels_and_cap() {
         ],
     );
     let api = Api::login(&ctl.addr, &password);
-    let mut agents = Vec::new();
-    for (id, area) in [("dong-1", "330106001001"), ("xi-1", "330106002003")] {
-        let (status, created) = api.call(
-            "POST",
-            "/api/agents",
-            Some(json!({"id": id, "name": id, "area_code": area})),
-        );
-        assert_eq!(status, 201, "{created}");
-        let adir = dir.path().join(id);
-        std::fs::create_dir_all(&adir).expect("mkdir");
-        let token = created["enrolment_token"].as_str().expect("token");
-        let config = agent_config_sink(&adir, &ctl, token, area, "wav-rt");
-        let proc = start_agent(&config, &adir.join("state"));
-        proc.wait_for(&format!("session ready as {id}"));
-        agents.push((adir, proc));
-    }
-    let media = upload(&api, "evacuate.wav", tone_wav());
+    let agents = start_agents(
+        dir.path(),
+        &ctl,
+        &api,
+        &[("dong-1", "330106001001"), ("xi-1", "330106002003")],
+        "wav-rt",
+    );
+    let (status, media) = upload(&api, "evacuate.wav", tone_wav(1000.0, 1.5, 48_000));
+    assert_eq!(status, 201, "{media}");
     let media_id = media["id"].as_u64().expect("id");
     let expires = now_us() + 600_000_000;
 

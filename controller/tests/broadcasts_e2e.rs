@@ -21,40 +21,6 @@ fn serial() -> std::sync::MutexGuard<'static, ()> {
         .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
-/// A 1.5 s, 1 kHz tone at 44.1 kHz, as WAV bytes.
-fn tone_wav() -> Vec<u8> {
-    let mut cursor = std::io::Cursor::new(Vec::new());
-    let spec = hound::WavSpec {
-        channels: 1,
-        sample_rate: 44_100,
-        bits_per_sample: 16,
-        sample_format: hound::SampleFormat::Int,
-    };
-    let mut w = hound::WavWriter::new(&mut cursor, spec).expect("wav");
-    for i in 0..(44_100 * 3 / 2) {
-        let s = (2.0 * std::f64::consts::PI * TONE_HZ * f64::from(i) / 44_100.0).sin() * 0.3;
-        w.write_sample((s * 32767.0) as i16).expect("sample");
-    }
-    w.finalize().expect("finalize");
-    cursor.into_inner()
-}
-
-fn upload(api: &Api, name: &str, bytes: Vec<u8>) -> (u16, Value) {
-    let form = reqwest::blocking::multipart::Form::new().part(
-        "file",
-        reqwest::blocking::multipart::Part::bytes(bytes).file_name(name.to_owned()),
-    );
-    let resp = api
-        .http
-        .post(format!("{}/api/media?wait=true", api.base))
-        .bearer_auth(&api.token)
-        .multipart(form)
-        .send()
-        .expect("upload");
-    let status = resp.status().as_u16();
-    (status, resp.json().unwrap_or(Value::Null))
-}
-
 /// Samples in an agent's WAV for one broadcast, if it played it.
 fn played(dir: &Path, broadcast: u64) -> Option<Vec<f32>> {
     let path = dir.join(format!("speaker-b{broadcast}.wav"));
@@ -140,7 +106,7 @@ fn upload_and_broadcast_to_targets() {
         .collect();
     assert!(incoming.is_empty(), "no leftovers: {incoming:?}");
 
-    let (status, media) = upload(&api, "tone.wav", tone_wav());
+    let (status, media) = upload(&api, "tone.wav", tone_wav(TONE_HZ, 1.5, 44_100));
     assert_eq!(
         (status, media["state"].as_str()),
         (201, Some("ready")),

@@ -23,22 +23,6 @@ use serde_json::{Value, json};
 
 const TONE_HZ: f64 = 1000.0;
 
-/// 4 s of a 1 kHz tone, 48 kHz mono 16-bit: the fake microphone and the clip.
-fn tone(path: &Path) {
-    let spec = hound::WavSpec {
-        channels: 1,
-        sample_rate: 48_000,
-        bits_per_sample: 16,
-        sample_format: hound::SampleFormat::Int,
-    };
-    let mut w = hound::WavWriter::create(path, spec).expect("wav");
-    for i in 0..(48_000 * 4) {
-        let s = (2.0 * std::f64::consts::PI * TONE_HZ * f64::from(i) / 48_000.0).sin() * 0.3;
-        w.write_sample((s * 32767.0) as i16).expect("sample");
-    }
-    w.finalize().expect("finalize");
-}
-
 fn which(name: &str) -> PathBuf {
     let out = Command::new("sh")
         .args(["-c", &format!("command -v {name}")])
@@ -210,28 +194,17 @@ fn assert_heard_the_tone(path: &Path, who: &str) {
 fn console_broadcast_live_call_and_handheld_in_chromium() {
     let dir = tempfile::tempdir().expect("tempdir");
     let mic = dir.path().join("mic.wav");
-    tone(&mic);
+    std::fs::write(&mic, tone_wav(TONE_HZ, 4.0, 48_000)).expect("mic");
     let (ctl, password) = start_controller(&dir.path().join("controller"), "127.0.0.1:0");
     let password = password.expect("password");
     let api = Api::login(&ctl.addr, &password);
-    let mut agents = Vec::new();
-    for (id, area) in [("dong-1", "330106001001"), ("xi-1", "330106002003")] {
-        let (status, created) = api.call(
-            "POST",
-            "/api/agents",
-            Some(json!({"id": id, "name": id, "area_code": area})),
-        );
-        assert_eq!(status, 201, "{created}");
-        let adir = dir.path().join(id);
-        std::fs::create_dir_all(&adir).expect("mkdir");
-        let token = created["enrolment_token"].as_str().expect("token");
-        let proc = start_agent(
-            &agent_config_wav(&adir, &ctl, token, area),
-            &adir.join("state"),
-        );
-        proc.wait_for(&format!("session ready as {id}"));
-        agents.push((adir, proc));
-    }
+    let agents = start_agents(
+        dir.path(),
+        &ctl,
+        &api,
+        &[("dong-1", "330106001001"), ("xi-1", "330106002003")],
+        "wav",
+    );
     let (status, _) = api.call(
         "POST",
         "/api/users",

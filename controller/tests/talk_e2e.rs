@@ -67,24 +67,13 @@ fn dalaba_talk_speaks_to_its_village_from_a_recording_and_from_alsa() {
 
     let (ctl, password) = start_controller(&dir.path().join("controller"), "127.0.0.1:0");
     let api = Api::login(&ctl.addr, &password.expect("password"));
-    let mut agents = Vec::new();
-    for (id, area) in [("dong-1", "330106001001"), ("xi-1", "330106002003")] {
-        let (status, created) = api.call(
-            "POST",
-            "/api/agents",
-            Some(json!({"id": id, "name": id, "area_code": area})),
-        );
-        assert_eq!(status, 201, "{created}");
-        let adir = dir.path().join(id);
-        std::fs::create_dir_all(&adir).expect("mkdir");
-        let token = created["enrolment_token"].as_str().expect("token");
-        let proc = start_agent(
-            &agent_config_wav(&adir, &ctl, token, area),
-            &adir.join("state"),
-        );
-        proc.wait_for(&format!("session ready as {id}"));
-        agents.push((adir, proc));
-    }
+    let agents = start_agents(
+        dir.path(),
+        &ctl,
+        &api,
+        &[("dong-1", "330106001001"), ("xi-1", "330106002003")],
+        "wav",
+    );
     let (status, _) = api.call(
         "POST",
         "/api/users",

@@ -70,17 +70,35 @@ pub fn output_devices() -> Result<Vec<(String, String)>, SinkError> {
         .collect())
 }
 
-fn find_device(host: &cpal::Host, name: Option<&str>) -> Result<cpal::Device, SinkError> {
+/// Which way a device is used.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Direction {
+    Output,
+    Input,
+}
+
+/// The device called `name` (an id or a description's name; `None`: the default).
+pub(crate) fn find_device(
+    host: &cpal::Host,
+    name: Option<&str>,
+    direction: Direction,
+) -> Result<cpal::Device, SinkError> {
+    let default = || match direction {
+        Direction::Output => host.default_output_device(),
+        Direction::Input => host.default_input_device(),
+    };
     match name {
-        None | Some("default") => host
-            .default_output_device()
-            .ok_or_else(|| SinkError::NoDevice("default".into())),
+        None | Some("default") => default().ok_or_else(|| SinkError::NoDevice("default".into())),
         Some(name) => {
             let id = cpal::DeviceId::new(host.id(), name);
+            let listed = || match direction {
+                Direction::Output => host.output_devices().ok().map(|d| d.collect::<Vec<_>>()),
+                Direction::Input => host.input_devices().ok().map(|d| d.collect::<Vec<_>>()),
+            };
             host.device_by_id(&id)
                 .or_else(|| {
-                    host.output_devices()
-                        .ok()?
+                    listed()?
+                        .into_iter()
                         .find(|d| d.description().is_ok_and(|x| x.name() == name))
                 })
                 .ok_or_else(|| SinkError::NoDevice(name.to_owned()))
@@ -88,35 +106,40 @@ fn find_device(host: &cpal::Host, name: Option<&str>) -> Result<cpal::Device, Si
     }
 }
 
+/// The best 48 kHz configuration among `ranges`: mono before stereo, `f32` before `i16`.
+pub(crate) fn best_config(
+    ranges: impl Iterator<Item = cpal::SupportedStreamConfigRange>,
+) -> Option<(u16, SampleFormat)> {
+    let mut best: Option<(u16, SampleFormat)> = None;
+    for range in ranges {
+        let rate_ok = (range.min_sample_rate()..=range.max_sample_rate()).contains(&SAMPLE_RATE);
+        let format_ok = matches!(range.sample_format(), SampleFormat::F32 | SampleFormat::I16);
+        if !rate_ok || !format_ok || !(1..=2).contains(&range.channels()) {
+            continue;
+        }
+        let candidate = (range.channels(), range.sample_format());
+        let score =
+            |(ch, fmt): (u16, SampleFormat)| (ch == 1) as u8 * 2 + (fmt == SampleFormat::F32) as u8;
+        if best.is_none_or(|b| score(candidate) > score(b)) {
+            best = Some(candidate);
+        }
+    }
+    best
+}
+
 impl CpalSink {
     /// Opens the device `name` (`None`: the default) at 48 kHz and starts it (playing
     /// silence until samples are written).
     pub fn open(name: Option<&str>) -> Result<Self, SinkError> {
         let host = cpal::default_host();
-        let device = find_device(&host, name)?;
+        let device = find_device(&host, name, Direction::Output)?;
         let label = name.unwrap_or("default").to_owned();
         let dev_err = |source| SinkError::Device {
             device: label.clone(),
             source,
         };
-        // Prefer mono, then stereo; f32, then i16; always 48 kHz.
-        let mut best: Option<(u16, SampleFormat)> = None;
-        for range in device.supported_output_configs().map_err(dev_err)? {
-            let rate_ok =
-                (range.min_sample_rate()..=range.max_sample_rate()).contains(&SAMPLE_RATE);
-            let format_ok = matches!(range.sample_format(), SampleFormat::F32 | SampleFormat::I16);
-            if !rate_ok || !format_ok || !(1..=2).contains(&range.channels()) {
-                continue;
-            }
-            let candidate = (range.channels(), range.sample_format());
-            let score = |(ch, fmt): (u16, SampleFormat)| {
-                (ch == 1) as u8 * 2 + (fmt == SampleFormat::F32) as u8
-            };
-            if best.is_none_or(|b| score(candidate) > score(b)) {
-                best = Some(candidate);
-            }
-        }
-        let (channels, format) = best.ok_or_else(|| SinkError::NoSupportedConfig {
+        let (channels, format) = best_config(device.supported_output_configs().map_err(dev_err)?)
+            .ok_or_else(|| SinkError::NoSupportedConfig {
             device: label.clone(),
         })?;
         let config = StreamConfig {

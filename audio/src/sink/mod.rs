@@ -10,7 +10,7 @@
 //! `wav` and `null` are always available, so everything above the sink can be tested
 //! without hardware. All sinks take mono 48 kHz `f32` samples.
 
-mod cpal_sink;
+pub(crate) mod cpal_sink;
 mod volume;
 
 pub use cpal_sink::{CpalSink, CpalStats, output_devices};

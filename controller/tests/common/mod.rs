@@ -324,3 +324,67 @@ pub fn client() -> reqwest::blocking::Client {
     let _ = rustls::crypto::ring::default_provider().install_default();
     reqwest::blocking::Client::new()
 }
+
+/// `seconds` of a `hz` tone at `rate` Hz, amplitude 0.3, as 16-bit mono WAV bytes.
+pub fn tone_wav(hz: f64, seconds: f64, rate: u32) -> Vec<u8> {
+    let mut cursor = std::io::Cursor::new(Vec::new());
+    let spec = hound::WavSpec {
+        channels: 1,
+        sample_rate: rate,
+        bits_per_sample: 16,
+        sample_format: hound::SampleFormat::Int,
+    };
+    let mut w = hound::WavWriter::new(&mut cursor, spec).expect("wav");
+    for i in 0..(f64::from(rate) * seconds) as u32 {
+        let s = (2.0 * std::f64::consts::PI * hz * f64::from(i) / f64::from(rate)).sin() * 0.3;
+        w.write_sample((s * 32767.0) as i16).expect("sample");
+    }
+    w.finalize().expect("finalize");
+    cursor.into_inner()
+}
+
+/// Uploads `bytes` as `name` and waits for the transcode: status and body.
+pub fn upload(api: &Api, name: &str, bytes: Vec<u8>) -> (u16, Value) {
+    let form = reqwest::blocking::multipart::Form::new().part(
+        "file",
+        reqwest::blocking::multipart::Part::bytes(bytes).file_name(name.to_owned()),
+    );
+    let resp = api
+        .http
+        .post(format!("{}/api/media?wait=true", api.base))
+        .bearer_auth(&api.token)
+        .multipart(form)
+        .send()
+        .expect("upload");
+    let status = resp.status().as_u16();
+    (status, resp.json().unwrap_or(Value::Null))
+}
+
+/// Creates each `(id, area)` agent, starts it with a `sink` (`wav` or `wav-rt`) in
+/// `dir/<id>`, and waits until it is online: its directory and process.
+pub fn start_agents(
+    dir: &Path,
+    ctl: &Controller,
+    api: &Api,
+    agents: &[(&str, &str)],
+    sink: &str,
+) -> Vec<(PathBuf, Proc)> {
+    agents
+        .iter()
+        .map(|(id, area)| {
+            let (status, created) = api.call(
+                "POST",
+                "/api/agents",
+                Some(json!({"id": id, "name": id, "area_code": area})),
+            );
+            assert_eq!(status, 201, "{created}");
+            let adir = dir.join(id);
+            std::fs::create_dir_all(&adir).expect("mkdir");
+            let token = created["enrolment_token"].as_str().expect("token");
+            let config = agent_config_sink(&adir, ctl, token, area, sink);
+            let proc = start_agent(&config, &adir.join("state"));
+            proc.wait_for(&format!("session ready as {id}"));
+            (adir, proc)
+        })
+        .collect()
+}
