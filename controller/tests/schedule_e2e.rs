@@ -161,7 +161,7 @@ fn a_cut_off_agent_plays_its_schedule_on_time_and_reports_later() {
     let api = Api::login(&ctl.addr, &password);
     let (_, result) = api.call(
         "GET",
-        &format!("/api/broadcasts/{broadcast}?wait_ms=30000"),
+        &format!("/api/broadcasts/{broadcast}?wait_ms=60000"),
         None,
     );
     let receipts = result["receipts"].as_array().expect("receipts");

@@ -322,7 +322,11 @@ pub fn start_controller_env(data: &Path, env: &[(&str, &str)]) -> (Controller, S
 /// An HTTP client (reqwest is built without a default TLS crypto provider; ring is it).
 pub fn client() -> reqwest::blocking::Client {
     let _ = rustls::crypto::ring::default_provider().install_default();
-    reqwest::blocking::Client::new()
+    // Longer than any long-poll the tests make (`wait_ms` is capped at 60 s).
+    reqwest::blocking::Client::builder()
+        .timeout(std::time::Duration::from_secs(90))
+        .build()
+        .expect("client")
 }
 
 /// `seconds` of a `hz` tone at `rate` Hz, amplitude 0.3, as 16-bit mono WAV bytes.
