@@ -347,13 +347,18 @@ pub async fn run(
         store,
     };
     runtime.config_version = runtime.store.version().to_owned();
-    // The stored schedule plays whether or not the controller is reachable. Until a clock
-    // estimate exists, controller time is taken to be this machine's clock.
-    let upcoming: Vec<_> = runtime
-        .schedule
-        .upcoming(Timestamp(clock.now()))
-        .cloned()
-        .collect();
+    // The stored schedule plays whether or not the controller is reachable (unless
+    // `schedule.offline = false`: then it waits for the controller's next schedule_sync).
+    // Until a clock estimate exists, controller time is taken to be this machine's clock.
+    let upcoming: Vec<_> = if config.offline_schedule {
+        runtime
+            .schedule
+            .upcoming(Timestamp(clock.now()))
+            .cloned()
+            .collect()
+    } else {
+        Vec::new()
+    };
     if !upcoming.is_empty() {
         tracing::info!(
             entries = upcoming.len(),
@@ -693,8 +698,11 @@ fn obey(command: Command, runtime: &mut Runtime, session: &Session, clock: &Agen
                     for b in change.withdrawn {
                         runtime.player.stop(b);
                     }
+                    // Every upcoming entry not queued yet: the new ones, and (with
+                    // `schedule.offline = false`) the stored ones held back at start-up.
                     let at = session.controller_time(clock.now()).unwrap_or_default();
-                    for entry in change.added {
+                    let upcoming: Vec<_> = runtime.schedule.upcoming(at).cloned().collect();
+                    for entry in upcoming {
                         if runtime.seen.insert(entry.play.broadcast_id) {
                             queue_play(runtime, entry.play, Some(entry.entry_id), at);
                         }
