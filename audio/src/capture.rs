@@ -4,14 +4,14 @@
 
 use std::sync::{Arc, Mutex};
 
-use cpal::traits::{DeviceTrait, HostTrait, StreamTrait};
+use cpal::traits::{DeviceTrait, StreamTrait};
 use cpal::{FromSample, SampleFormat, SizedSample, StreamConfig};
 use ringbuf::traits::{Consumer, Producer, Split};
 use ringbuf::{HeapCons, HeapRb};
 
 use crate::SAMPLE_RATE;
 use crate::sink::SinkError;
-use crate::sink::cpal_sink::{Direction, best_config, find_device};
+use crate::sink::cpal_sink::{Direction, best_config, find_device, list_devices};
 
 /// One second of audio: how far capture may run ahead of the reader before samples are
 /// dropped (and counted).
@@ -36,20 +36,7 @@ impl std::fmt::Debug for CpalCapture {
 
 /// Input devices of the default host: `(name, description)`.
 pub fn input_devices() -> Result<Vec<(String, String)>, SinkError> {
-    let host = cpal::default_host();
-    let devices = host.input_devices().map_err(|source| SinkError::Device {
-        device: "(enumerating)".into(),
-        source,
-    })?;
-    Ok(devices
-        .map(|d| {
-            let name = d.id().map_or_else(|_| "?".into(), |id| id.id().to_string());
-            let desc = d
-                .description()
-                .map_or_else(|_| String::new(), |x| x.to_string());
-            (name, desc)
-        })
-        .collect())
+    list_devices(Direction::Input)
 }
 
 impl CpalCapture {

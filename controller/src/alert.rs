@@ -500,20 +500,26 @@ pub async fn cancel_route(
     Ok(Json(view(&state, id, &alert)))
 }
 
-/// `POST /api/alerts/{id}/approve`: sends a held alert (refused once expired).
-pub async fn approve(
-    State(state): State<AppState>,
-    user: AuthUser,
-    Path(id): Path<u64>,
-) -> Result<Json<Value>, AppError> {
+/// Alert `id`, if it is held for review and `user` may decide on it.
+fn held_for(state: &AppState, user: &AuthUser, id: u64) -> Result<Alert, AppError> {
     user.require(Action::Alert)?;
-    let mut alert = load(&state, id)?;
+    let alert = load(state, id)?;
     user.check_areas(&alert.request.areas)?;
     if alert.state != AlertState::Held {
         return Err(AppError::Conflict(format!(
             "alert {id} is not held for review"
         )));
     }
+    Ok(alert)
+}
+
+/// `POST /api/alerts/{id}/approve`: sends a held alert (refused once expired).
+pub async fn approve(
+    State(state): State<AppState>,
+    user: AuthUser,
+    Path(id): Path<u64>,
+) -> Result<Json<Value>, AppError> {
+    let mut alert = held_for(&state, &user, id)?;
     alert.decided_by = Some(user.name.clone());
     save(&state, id, &alert)?;
     let alert = send(&state, id, Some(user.id)).await?;
@@ -527,14 +533,7 @@ pub async fn reject(
     user: AuthUser,
     Path(id): Path<u64>,
 ) -> Result<Json<Value>, AppError> {
-    user.require(Action::Alert)?;
-    let mut alert = load(&state, id)?;
-    user.check_areas(&alert.request.areas)?;
-    if alert.state != AlertState::Held {
-        return Err(AppError::Conflict(format!(
-            "alert {id} is not held for review"
-        )));
-    }
+    let mut alert = held_for(&state, &user, id)?;
     alert.state = AlertState::Rejected;
     alert.decided_by = Some(user.name.clone());
     save(&state, id, &alert)?;

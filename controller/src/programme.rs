@@ -155,6 +155,16 @@ fn check_schedule(
     crate::approval::reason(state, &spec.target, &reached, Priority::Emergency, 0)
 }
 
+/// Schedule `id` and when it last changed.
+fn load_schedule(state: &AppState, id: u64) -> Result<(StoredSchedule, u64), AppError> {
+    let d = state
+        .storage
+        .doc(SCHEDULE, id)?
+        .ok_or_else(|| AppError::NotFound(format!("schedule {id}")))?;
+    let stored = serde_json::from_str(&d.json).map_err(|e| AppError::Internal(e.into()))?;
+    Ok((stored, d.updated_at))
+}
+
 /// Refuses to let a scoped user change a schedule that reaches outside their areas.
 fn in_scope(state: &AppState, user: &AuthUser, s: &StoredSchedule) -> Result<(), AppError> {
     match s.spec.target.resolve_for(user, &state.storage.agents()?) {
@@ -265,17 +275,12 @@ pub async fn get_schedule(
     Query(q): Query<NextQuery>,
 ) -> Result<Json<Value>, AppError> {
     user.require(Action::View)?;
-    let d = state
-        .storage
-        .doc(SCHEDULE, id)?
-        .ok_or_else(|| AppError::NotFound(format!("schedule {id}")))?;
-    let stored: StoredSchedule =
-        serde_json::from_str(&d.json).map_err(|e| AppError::Internal(e.into()))?;
+    let (stored, updated_at) = load_schedule(&state, id)?;
     Ok(Json(schedule_json(
         &state,
         id,
         &stored,
-        d.updated_at,
+        updated_at,
         q.next.unwrap_or(10).min(100),
     )?))
 }
@@ -290,11 +295,7 @@ pub async fn update_schedule(
     user.require(Action::Programme)?;
     let held = check_schedule(&state, &user, &spec)?;
     let now = state.clock.now_us();
-    let old: StoredSchedule = state
-        .storage
-        .doc(SCHEDULE, id)?
-        .ok_or_else(|| AppError::NotFound(format!("schedule {id}")))
-        .and_then(|d| serde_json::from_str(&d.json).map_err(|e| AppError::Internal(e.into())))?;
+    let (old, _) = load_schedule(&state, id)?;
     in_scope(&state, &user, &old)?;
     // A change is the changer's: they answer for it (and a held change waits again).
     let stored = StoredSchedule {
@@ -319,11 +320,8 @@ pub async fn delete_schedule(
 ) -> Result<StatusCode, AppError> {
     user.require(Action::Programme)?;
     let now = state.clock.now_us();
-    if let Some(d) = state.storage.doc(SCHEDULE, id)? {
-        let old: StoredSchedule =
-            serde_json::from_str(&d.json).map_err(|e| AppError::Internal(e.into()))?;
-        in_scope(&state, &user, &old)?;
-    }
+    let (old, _) = load_schedule(&state, id)?;
+    in_scope(&state, &user, &old)?;
     if !state.storage.delete_doc(SCHEDULE, id)? {
         return Err(AppError::NotFound(format!("schedule {id}")));
     }
@@ -378,12 +376,7 @@ pub async fn approve_schedule(
     Path(id): Path<u64>,
 ) -> Result<Json<Value>, AppError> {
     user.require(Action::Approve)?;
-    let d = state
-        .storage
-        .doc(SCHEDULE, id)?
-        .ok_or_else(|| AppError::NotFound(format!("schedule {id}")))?;
-    let mut stored: StoredSchedule =
-        serde_json::from_str(&d.json).map_err(|e| AppError::Internal(e.into()))?;
+    let (mut stored, _) = load_schedule(&state, id)?;
     if stored.held.is_none() {
         return Err(AppError::Conflict(format!(
             "schedule {id} is not waiting for approval"

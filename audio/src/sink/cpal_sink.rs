@@ -54,12 +54,22 @@ impl std::fmt::Debug for CpalSink {
 /// Output devices of the default host: `(name, description)`. The name is what
 /// `cpal:NAME` takes.
 pub fn output_devices() -> Result<Vec<(String, String)>, SinkError> {
+    list_devices(Direction::Output)
+}
+
+/// Devices of the default host in `direction`: `(name, description)`.
+pub(crate) fn list_devices(direction: Direction) -> Result<Vec<(String, String)>, SinkError> {
     let host = cpal::default_host();
-    let devices = host.output_devices().map_err(|source| SinkError::Device {
+    let err = |source| SinkError::Device {
         device: "(enumerating)".into(),
         source,
-    })?;
+    };
+    let devices: Vec<cpal::Device> = match direction {
+        Direction::Output => host.output_devices().map_err(err)?.collect(),
+        Direction::Input => host.input_devices().map_err(err)?.collect(),
+    };
     Ok(devices
+        .iter()
         .map(|d| {
             let name = d.id().map_or_else(|_| "?".into(), |id| id.id().to_string());
             let desc = d
