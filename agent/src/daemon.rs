@@ -11,7 +11,6 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
 use dalaba_firmware_config::Config;
 use dalaba_protocol::command::Command;
-use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use dalaba_audio::sink::SinkSpec;
@@ -166,6 +165,8 @@ enum Ended {
 }
 
 /// The relays as last read back, and the board's current fault.
+/// The latest clock estimate, shared with the player's clock.
+type ClockCell = Arc<Mutex<Option<dalaba_protocol::clock::Estimate>>>;
 type RelayCell = Arc<Mutex<(Vec<dalaba_protocol::control::RelayStatus>, Option<String>)>>;
 
 /// What the daemon is doing, and the services its connections share.
@@ -174,8 +175,8 @@ struct Runtime {
     volume: Volume,
     config_version: String,
     uptime_start: Instant,
-    /// Controller minus agent clock, µs, as last estimated (for the player's receipts).
-    offset_us: Arc<AtomicI64>,
+    /// The clock estimate (controller against agent clock) as last made, for the player.
+    clock_estimate: ClockCell,
     cache: Arc<Mutex<MediaCache>>,
     http: reqwest::Client,
     /// `http://host:port` of the controller, for media downloads.
@@ -236,7 +237,7 @@ pub async fn run(
     let mut state = AgentState::load(state_dir)?;
     let clock = AgentClock::new();
     let mut backoff = Backoff::default();
-    let offset_us = Arc::new(AtomicI64::new(0));
+    let clock_estimate = ClockCell::default();
     let (receipts_tx, receipts_rx) = tokio::sync::mpsc::unbounded_channel();
     let sink: SinkSpec = config.audio.device.parse()?;
     let playing: crate::player::NowPlayingCell = Arc::default();
@@ -274,13 +275,13 @@ pub async fn run(
     let player = crate::player::spawn(
         sink,
         {
-            let offset = Arc::clone(&offset_us);
+            let estimate = Arc::clone(&clock_estimate);
             Box::new(move || {
-                Timestamp(
-                    clock
-                        .now()
-                        .saturating_add_signed(offset.load(Ordering::Relaxed)),
-                )
+                let now = clock.now();
+                match *lock(&estimate) {
+                    Some(e) => e.to_controller_time(now),
+                    None => Timestamp(now),
+                }
             })
         },
         receipts_tx.clone(),
@@ -326,7 +327,7 @@ pub async fn run(
         volume: config.audio.volume,
         config_version: "local".into(),
         uptime_start: Instant::now(),
-        offset_us,
+        clock_estimate,
         cache: Arc::new(Mutex::new(cache)),
         http: http_client(&config)?,
         base_url,
@@ -623,7 +624,7 @@ where
             .unwrap_or_else(|| Instant::now() + Duration::from_secs(3600))
             .min(next_status);
         if let Some(e) = session.clock() {
-            runtime.offset_us.store(e.offset_us, Ordering::Relaxed);
+            *lock(&runtime.clock_estimate) = Some(e);
         }
         tokio::select! {
             Some(receipt) = runtime.receipts_rx.recv() => {
@@ -938,9 +939,8 @@ async fn fetch(
     Ok(lock(cache).finish(download)?)
 }
 
-fn lock(cache: &Mutex<MediaCache>) -> std::sync::MutexGuard<'_, MediaCache> {
-    cache
-        .lock()
+fn lock<T>(cell: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    cell.lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 

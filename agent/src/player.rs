@@ -503,8 +503,11 @@ impl Player {
         let mut pcm = Vec::new();
         let mut last_frame = Instant::now();
         let mut ended = false;
+        // Controller time of the first write to the sink, for the log line at the end.
+        let mut first_write: Option<Timestamp> = None;
         loop {
             if let Some(why) = self.interrupt(job.broadcast, (job.priority, job.level)) {
+                live_summary(&job, &playout, sink.as_deref(), first_write, "interrupted");
                 if let Some(mut s) = sink {
                     let _ = s.finish();
                 }
@@ -516,7 +519,7 @@ impl Player {
             loop {
                 match job.frames.try_recv() {
                     Ok(frame) => {
-                        playout.push(frame, (self.now)().0);
+                        push_frame(&mut playout, frame, (self.now)().0, job.latency_us);
                         last_frame = Instant::now();
                     }
                     Err(mpsc::TryRecvError::Empty) => break,
@@ -537,6 +540,7 @@ impl Player {
                     self.receipt(job.broadcast, None, ReceiptState::Playing);
                 }
                 ramp.apply(&mut pcm);
+                first_write.get_or_insert_with(|| (self.now)());
                 if let Some(Err(e)) = sink.as_mut().map(|s| s.write(&pcm)) {
                     return Outcome::Failed(FailReason::DeviceError, e.to_string());
                 }
@@ -551,6 +555,7 @@ impl Player {
                                 + playout.counters().overflow
                     }));
             if drained {
+                live_summary(&job, &playout, sink.as_deref(), first_write, "ended");
                 return match sink {
                     Some(mut s) => match s.finish() {
                         Ok(()) => Outcome::Done,
@@ -563,6 +568,7 @@ impl Player {
                 };
             }
             if last_frame.elapsed() > job.idle_timeout {
+                live_summary(&job, &playout, sink.as_deref(), first_write, "timed out");
                 if let Some(mut s) = sink {
                     let _ = s.finish();
                 }
@@ -585,7 +591,7 @@ impl Player {
                     .recv_timeout(Duration::from_micros(wait_us.max(500)))
                 {
                     Ok(frame) => {
-                        playout.push(frame, (self.now)().0);
+                        push_frame(&mut playout, frame, (self.now)().0, job.latency_us);
                         last_frame = Instant::now();
                     }
                     Err(RecvTimeoutError::Timeout) => {}
@@ -705,5 +711,44 @@ impl Player {
             Ok(()) => Outcome::Done,
             Err(e) => Outcome::Failed(FailReason::DeviceError, e.to_string()),
         }
+    }
+}
+
+/// One log line per live stream: what the jitter buffer and the sink saw. `first_write_us`
+/// (controller time) and the counters are what `dalaba-loadtest --only latency` reads.
+fn live_summary(
+    job: &LiveJob,
+    playout: &LivePlayout,
+    sink: Option<&dyn Sink>,
+    first_write: Option<Timestamp>,
+    how: &str,
+) {
+    let c = playout.counters();
+    tracing::info!(
+        broadcast = %job.broadcast,
+        latency_ms = job.latency_us / 1000,
+        received = c.received,
+        played = c.played,
+        late = c.late,
+        lost = c.lost,
+        fec_recovered = c.fec_recovered,
+        concealed = c.concealed,
+        underruns = c.underruns,
+        sink_underruns = sink.map_or(0, |s| s.underruns()),
+        first_write_us = first_write.map_or(0, |t| t.0),
+        "live stream {how}"
+    );
+}
+
+/// Hands a frame to the jitter buffer; a frame too late for its slot is logged (debug) with
+/// how late it was, for whoever tunes the latency.
+fn push_frame(playout: &mut LivePlayout, frame: Frame, now: u64, latency_us: u64) {
+    let (seq, due) = (frame.seq, frame.capture_us + latency_us);
+    if playout.push(frame, now) == dalaba_audio::jitter::PushOutcome::Late {
+        tracing::debug!(
+            seq,
+            late_us = now.saturating_sub(due),
+            "live frame too late for its slot"
+        );
     }
 }

@@ -1,585 +1,195 @@
-//! `dalaba-loadtest`: one real controller process, N simulated agents in this process,
-//! one live stream, one "play to all". Prints a table and writes the figures as JSON.
+//! `dalaba-loadtest`: Dalaba's benchmark suite. Prints a table per benchmark and writes
+//! every figure as JSON.
 //!
 //! ```text
-//! cargo run --release -p dalaba-bench -- --quick          # N = 100, 1,000 (under 2 minutes)
-//! cargo run --release -p dalaba-bench -- --full           # N = 100, 1,000, 5,000, 10,000
+//! cargo build --release --workspace
+//! target/release/dalaba-loadtest --quick     # everything, small sizes: under two minutes
+//! target/release/dalaba-loadtest --full      # N up to 10,000, 60 s latency sweeps
+//! target/release/dalaba-loadtest --only latency,sync
 //! ```
 //!
-//! A simulated agent is protocol-level: the agent's own sans-IO `Session` over a pinned
-//! TLS WebSocket (enrol, login, clock sync, heartbeats, every command's signature
-//! verified), which checks each live frame's stream and sequence and records its delivery
-//! lag (arrival minus capture time; one machine, one clock), and answers `play_media` with
-//! a `playing` receipt without downloading or decoding anything.
+//! | benchmark | what runs | module |
+//! |---|---|---|
+//! | `fanout` | real controller, N simulated agents: CPU, memory per agent, frames on time, delivery lag, alert reach | [`fanout`] |
+//! | `latency` | real controller and agent: PCM into the encoder to samples played, per latency setting | [`latency`] |
+//! | `sync` | simulated clocks (offset, drifting) on the real clock-sync code: play-time spread | [`sync`] |
+//! | `footprint` | one real agent: RSS and CPU idle, playing stored, playing live | [`footprint`] |
+//! | `snapcast` | snapserver + N snapclients against controller + N agents, one run | [`snapcast`] |
 //!
-//! Measured per N:
-//! - fan-out: controller CPU (% of one core, from /proc) while relaying a 24 kbps stream,
-//!   controller memory per agent (RSS growth from 0 to N agents), frames delivered on time
-//!   (lag ≤ the live latency, 150 ms), median and p99 delivery lag;
-//! - alert reach: from `POST /api/broadcasts` (target everyone) to the last agent holding
-//!   the signed `play_media`, and to the controller holding every `playing` receipt.
-//!
-//! The load generator shares the machine (2 cores here) with the controller: the figures
-//! include that contention.
+//! Everything runs on this one machine (2 cores here): load generators and measured
+//! processes share it, and the figures include that contention.
+
+mod fanout;
+mod footprint;
+mod latency;
+mod rig;
+mod snapcast;
+mod sync;
 
 use std::path::PathBuf;
-use std::process::Stdio;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
-use anyhow::{Context as _, bail};
-use clap::Parser;
-use dalaba_agent::session::{Event, Session, SessionConfig};
-use dalaba_protocol::audio_frame::{self, AudioHeader, FrameFlags};
-use dalaba_protocol::command::Command;
-use dalaba_protocol::control::{AgentMessage, Receipt, ReceiptState};
-use dalaba_protocol::keys::PublicKey;
-use dalaba_protocol::{StreamId, Timestamp};
-use futures_util::{SinkExt as _, StreamExt as _};
-use serde_json::{Value, json};
-use tokio::io::AsyncBufReadExt as _;
-use tokio_tungstenite::tungstenite::Message;
+use anyhow::Context as _;
+use clap::{Parser, ValueEnum};
+use serde_json::json;
 
 #[derive(Parser)]
 #[command(name = "dalaba-loadtest")]
 struct Cli {
-    /// N = 100 and 1,000 (the default).
+    /// Small sizes, under two minutes (the default).
     #[arg(long, conflicts_with = "full")]
     quick: bool,
-    /// N = 100, 1,000, 5,000 and 10,000.
+    /// Big sizes: fan-out to 10,000 agents, 60 s per latency setting, Snapcast at 10 and
+    /// 50 clients.
     #[arg(long)]
     full: bool,
-    /// Agent counts to run instead (comma-separated).
+    /// Run only these benchmarks.
+    #[arg(long, value_delimiter = ',')]
+    only: Vec<Bench>,
+    /// Agent counts for the fan-out benchmark (comma-separated), instead of the mode's.
     #[arg(long, value_delimiter = ',')]
     agents: Vec<usize>,
-    /// Seconds of live stream per N.
-    #[arg(long, default_value_t = 10)]
-    seconds: u64,
+    /// Seconds of live stream per N in the fan-out benchmark, instead of the mode's.
+    #[arg(long)]
+    seconds: Option<u64>,
+    /// Latency settings (ms) to sweep below the default, instead of the mode's.
+    #[arg(long, value_delimiter = ',')]
+    latency_sweep: Vec<u64>,
+    /// Seconds per latency setting in the sweep, instead of the mode's.
+    #[arg(long)]
+    sweep_seconds: Option<u64>,
     /// Where to write the figures.
     #[arg(long, default_value = "bench-results.json")]
     json: PathBuf,
 }
 
-const LATENCY_MS: u64 = 150;
-const PASSWORD: &str = "loadtest password 1";
-
-fn now_us() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_micros() as u64)
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum Bench {
+    Fanout,
+    Latency,
+    Sync,
+    Footprint,
+    Snapcast,
 }
 
-/// Delivery lags, 1 ms buckets up to 5 s.
-struct Lags {
-    buckets: Vec<AtomicU64>,
-    frames: AtomicU64,
-    on_time: AtomicU64,
-    out_of_order: AtomicU64,
+/// Sizes per mode.
+struct Plan {
+    fanout_agents: Vec<usize>,
+    fanout_seconds: u64,
+    latency_seconds: u64,
+    latency_sweep: Vec<u64>,
+    sweep_seconds: u64,
+    sync_agents: usize,
+    sync_minutes: u64,
+    footprint_seconds: u64,
+    snapcast_clients: Vec<usize>,
+    snapcast_seconds: u64,
 }
 
-impl Lags {
-    fn new() -> Self {
+impl Plan {
+    fn quick() -> Self {
         Self {
-            buckets: (0..5001).map(|_| AtomicU64::new(0)).collect(),
-            frames: AtomicU64::new(0),
-            on_time: AtomicU64::new(0),
-            out_of_order: AtomicU64::new(0),
+            fanout_agents: vec![100, 1000],
+            fanout_seconds: 5,
+            latency_seconds: 10,
+            latency_sweep: vec![60, 40],
+            sweep_seconds: 5,
+            sync_agents: 100,
+            sync_minutes: 10,
+            footprint_seconds: 5,
+            snapcast_clients: vec![10],
+            snapcast_seconds: 5,
         }
     }
 
-    fn record(&self, lag_us: u64) {
-        let ms = (lag_us / 1000).min(5000) as usize;
-        self.buckets[ms].fetch_add(1, Ordering::Relaxed);
-        self.frames.fetch_add(1, Ordering::Relaxed);
-        if lag_us <= LATENCY_MS * 1000 {
-            self.on_time.fetch_add(1, Ordering::Relaxed);
+    fn full() -> Self {
+        Self {
+            fanout_agents: vec![100, 1000, 5000, 10_000],
+            fanout_seconds: 10,
+            latency_seconds: 60,
+            latency_sweep: vec![100, 80, 60, 50, 40, 30],
+            sweep_seconds: 60,
+            sync_agents: 1000,
+            sync_minutes: 60,
+            footprint_seconds: 20,
+            snapcast_clients: vec![10, 50],
+            snapcast_seconds: 20,
         }
     }
-
-    fn percentile(&self, p: f64) -> f64 {
-        let total: u64 = self.buckets.iter().map(|b| b.load(Ordering::Relaxed)).sum();
-        let want = (total as f64 * p).ceil() as u64;
-        let mut seen = 0;
-        for (ms, b) in self.buckets.iter().enumerate() {
-            seen += b.load(Ordering::Relaxed);
-            if seen >= want && total > 0 {
-                return ms as f64 + 0.5;
-            }
-        }
-        f64::NAN
-    }
-}
-
-/// What the simulated agents saw.
-struct Shared {
-    lags: Lags,
-    ready: AtomicU64,
-    alert_received: AtomicU64,
-    alert_last_us: AtomicU64,
-}
-
-/// One controller process.
-struct Controller {
-    child: tokio::process::Child,
-    api: String,
-    agents: String,
-    fingerprint: [u8; 32],
-    key: PublicKey,
-}
-
-async fn start_controller(dir: &std::path::Path) -> anyhow::Result<Controller> {
-    let bin = std::env::current_exe()?.with_file_name("dalaba-controller");
-    if !bin.exists() {
-        bail!("{} is missing: build the workspace first", bin.display());
-    }
-    let mut child = tokio::process::Command::new(bin)
-        .args(["serve", "--data-dir"])
-        .arg(dir)
-        .args(["--listen", "127.0.0.1:0", "--agent-listen", "127.0.0.1:0"])
-        .env("DALABA_ADMIN_PASSWORD", PASSWORD)
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .kill_on_drop(true)
-        .spawn()?;
-    let mut lines = tokio::io::BufReader::new(child.stdout.take().context("stdout")?).lines();
-    let (mut api, mut agents, mut fp, mut key) = (None, None, None, None);
-    while let Some(line) = lines.next_line().await? {
-        if let Some(a) = line.strip_prefix("listening on http://") {
-            api = Some(a.to_owned());
-        } else if let Some(a) = line.strip_prefix("agent endpoint wss://") {
-            agents = Some(a.trim_end_matches("/agent/ws").to_owned());
-        } else if let Some(f) = line.strip_prefix("tls certificate sha256 ") {
-            let mut pin = [0u8; 32];
-            for (i, b) in pin.iter_mut().enumerate() {
-                *b = u8::from_str_radix(&f[2 * i..2 * i + 2], 16)?;
-            }
-            fp = Some(pin);
-        } else if let Some(k) = line.strip_prefix("controller public key ") {
-            key = Some(PublicKey::from_base64(k.trim())?);
-            break;
-        }
-    }
-    // The controller logs to stdout: keep its warnings beside the data directory.
-    let mut log = std::fs::File::create(dir.with_extension("log"))?;
-    tokio::spawn(async move {
-        use std::io::Write as _;
-        while let Ok(Some(line)) = lines.next_line().await {
-            let _ = writeln!(log, "{line}");
-        }
-    });
-    Ok(Controller {
-        child,
-        api: api.context("api address")?,
-        agents: agents.context("agent address")?,
-        fingerprint: fp.context("fingerprint")?,
-        key: key.context("key")?,
-    })
-}
-
-/// CPU seconds (user + system) and RSS bytes of process `pid`.
-fn usage(pid: u32) -> (f64, u64) {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    let after = stat.rsplit(')').next().unwrap_or("");
-    let f: Vec<&str> = after.split_whitespace().collect();
-    let ticks = 100.0; // USER_HZ on Linux
-    let cpu = (f.get(11).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0)
-        + f.get(12).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0))
-        / ticks;
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    let rss = status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.trim().trim_end_matches(" kB").trim().parse::<u64>().ok())
-        .unwrap_or(0)
-        * 1024;
-    (cpu, rss)
-}
-
-async fn sim_agent(
-    addr: String,
-    pin: [u8; 32],
-    key: PublicKey,
-    token: String,
-    shared: Arc<Shared>,
-) -> anyhow::Result<()> {
-    let config = Arc::new(dalaba_agent::tls::client_config(pin)?);
-    let tcp = tokio::net::TcpStream::connect(&addr).await?;
-    tcp.set_nodelay(true)?;
-    let tls = tokio_rustls::TlsConnector::from(config)
-        .connect(rustls::pki_types::ServerName::try_from("127.0.0.1")?, tcp)
-        .await?;
-    let (mut ws, _) =
-        tokio_tungstenite::client_async(format!("wss://{addr}/agent/ws"), tls).await?;
-    let mut session = Session::new(
-        SessionConfig {
-            agent_id: None,
-            enrolment_token: Some(token),
-            controller_key: key,
-            software: "dalaba-loadtest".into(),
-            last_command_seq: 0,
-        },
-        ed25519_dalek::SigningKey::from_bytes(&rand::random()),
-        now_us(),
-    );
-    let mut stream: Option<(u32, u32)> = None; // (stream id, next seq)
-    loop {
-        while let Some(m) = session.poll_transmit(now_us()) {
-            ws.send(Message::Text(m.to_json().into())).await?;
-        }
-        while let Some(event) = session.poll_event() {
-            match event {
-                Event::Ready => {
-                    shared.ready.fetch_add(1, Ordering::Relaxed);
-                }
-                Event::Command(c) => match c.command {
-                    Command::StartLive(s) => stream = Some((s.stream_id.0, 0)),
-                    Command::PlayMedia(p) => {
-                        let t = now_us();
-                        shared.alert_received.fetch_add(1, Ordering::Relaxed);
-                        shared.alert_last_us.fetch_max(t, Ordering::Relaxed);
-                        session.send(AgentMessage::Receipt(Receipt {
-                            broadcast_id: p.broadcast_id,
-                            entry_id: None,
-                            state: ReceiptState::Playing,
-                            at: Timestamp(t),
-                        }));
-                    }
-                    _ => {}
-                },
-                Event::Closed { reason, .. } => bail!("closed: {reason}"),
-                _ => {}
-            }
-        }
-        // Receipts queued while handling events go out now, not at the next wake.
-        while let Some(m) = session.poll_transmit(now_us()) {
-            ws.send(Message::Text(m.to_json().into())).await?;
-        }
-        let wake = session.poll_timeout().map_or(Duration::from_secs(30), |t| {
-            Duration::from_micros(t.saturating_sub(now_us()))
-        });
-        tokio::select! {
-            frame = ws.next() => match frame {
-                Some(Ok(Message::Text(t))) => session.handle_message(t.as_bytes(), now_us()),
-                Some(Ok(Message::Binary(b))) => {
-                    let arrived = now_us();
-                    if let (Ok(f), Some((id, next))) = (audio_frame::decode_message(&b), stream.as_mut()) {
-                        if f.header.stream_id.0 == *id && f.header.samples > 0 {
-                            if f.header.seq != *next {
-                                shared.lags.out_of_order.fetch_add(1, Ordering::Relaxed);
-                            }
-                            *next = f.header.seq.wrapping_add(1);
-                            shared.lags.record(arrived.saturating_sub(f.header.capture_time.0));
-                        }
-                    }
-                }
-                Some(Ok(_)) => {}
-                _ => return Ok(()),
-            },
-            () = tokio::time::sleep(wake) => {}
-        }
-    }
-}
-
-struct Run {
-    n: usize,
-    connect_s: f64,
-    rss_per_agent_kb: f64,
-    cpu_pct: f64,
-    cpu_pct_per_1000: f64,
-    frames_expected: u64,
-    on_time_pct: f64,
-    out_of_order: u64,
-    lag_p50_ms: f64,
-    lag_p99_ms: f64,
-    reach_command_ms: f64,
-    reach_receipts_ms: f64,
-}
-
-async fn run(n: usize, seconds: u64) -> anyhow::Result<Run> {
-    let dir = std::env::temp_dir().join(format!("dalaba-loadtest-{}-{n}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    eprintln!(
-        "N = {n}: controller log in {}",
-        dir.with_extension("log").display()
-    );
-    let ctl = start_controller(&dir).await?;
-    let pid = ctl.child.id().context("pid")?;
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    let http = reqwest::Client::builder()
-        .timeout(Duration::from_secs(120))
-        .build()?;
-    let base = format!("http://{}", ctl.api);
-    let login: Value = http
-        .post(format!("{base}/api/login"))
-        .json(&json!({"name": "admin", "password": PASSWORD}))
-        .send()
-        .await?
-        .json()
-        .await?;
-    let token = login["token"].as_str().context("token")?.to_owned();
-    let (_, rss0) = usage(pid);
-    // Agents in 100 villages of one county.
-    let mut tokens = Vec::with_capacity(n);
-    for i in 0..n {
-        let created: Value = http
-            .post(format!("{base}/api/agents"))
-            .bearer_auth(&token)
-            .json(
-                &json!({"id": format!("sim-{i}"), "name": format!("sim {i}"),
-                          "area_code": format!("330106{:03}{:03}", i % 100, i / 100 % 1000)}),
-            )
-            .send()
-            .await?
-            .json()
-            .await?;
-        tokens.push(
-            created["enrolment_token"]
-                .as_str()
-                .context("enrolment token")?
-                .to_owned(),
-        );
-    }
-    let shared = Arc::new(Shared {
-        lags: Lags::new(),
-        ready: AtomicU64::new(0),
-        alert_received: AtomicU64::new(0),
-        alert_last_us: AtomicU64::new(0),
-    });
-    let started = Instant::now();
-    let sem = Arc::new(tokio::sync::Semaphore::new(64)); // connections being set up at once
-    for t in tokens {
-        let (addr, shared, sem) = (ctl.agents.clone(), Arc::clone(&shared), Arc::clone(&sem));
-        let (pin, key) = (ctl.fingerprint, ctl.key);
-        tokio::spawn(async move {
-            let permit = sem.acquire_owned().await;
-            let ready_before = shared.ready.load(Ordering::Relaxed);
-            let agent = sim_agent(addr, pin, key, t, Arc::clone(&shared));
-            tokio::pin!(agent);
-            // Hold the permit until this agent is in session (or has failed).
-            loop {
-                tokio::select! {
-                    r = &mut agent => { if let Err(e) = r { eprintln!("sim agent: {e:#}"); } return; }
-                    () = tokio::time::sleep(Duration::from_millis(5)) => {
-                        if shared.ready.load(Ordering::Relaxed) > ready_before { break; }
-                    }
-                }
-            }
-            drop(permit);
-            if let Err(e) = agent.await {
-                eprintln!("sim agent: {e:#}");
-            }
-        });
-    }
-    let deadline = Instant::now() + Duration::from_secs(300);
-    while shared.ready.load(Ordering::Relaxed) < n as u64 {
-        if Instant::now() > deadline {
-            bail!(
-                "only {} of {n} agents connected",
-                shared.ready.load(Ordering::Relaxed)
-            );
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    let connect_s = started.elapsed().as_secs_f64();
-    // Let logins' status reports and clock sync settle.
-    tokio::time::sleep(Duration::from_secs(2)).await;
-    let (_, rss1) = usage(pid);
-
-    // One live stream to everyone: a 24 kbps Opus source at real pace.
-    let live: Value = http
-        .post(format!("{base}/api/live"))
-        .bearer_auth(&token)
-        .json(&json!({"target": {"all": true}, "latency_ms": LATENCY_MS}))
-        .send()
-        .await?
-        .json()
-        .await?;
-    let stream_id = StreamId(live["stream_id"].as_u64().context("stream id")? as u32);
-    let mut request =
-        tokio_tungstenite::tungstenite::client::IntoClientRequest::into_client_request(format!(
-            "ws://{}{}",
-            ctl.api,
-            live["source_url"].as_str().context("source")?
-        ))?;
-    request
-        .headers_mut()
-        .insert("authorization", format!("Bearer {token}").parse()?);
-    let (mut source, _) = tokio_tungstenite::connect_async(request).await?;
-    tokio::time::sleep(Duration::from_millis(500)).await; // start_live reaches everyone
-    let mut encoder =
-        dalaba_audio::codec::Encoder::new(&dalaba_audio::codec::EncoderSettings::live())?;
-    let pcm: Vec<f32> = (0..960).map(|i| (i as f32 * 0.13).sin() * 0.3).collect();
-    let packet = encoder.encode(&pcm)?.to_vec();
-    let frames = seconds * 50;
-    let (cpu0, _) = usage(pid);
-    let t0 = Instant::now();
-    let mut tick = tokio::time::interval(Duration::from_millis(20));
-    for seq in 0..frames {
-        tick.tick().await;
-        let h = AudioHeader {
-            stream_id,
-            seq: seq as u32,
-            capture_time: Timestamp(now_us()),
-            samples: 960,
-            flags: FrameFlags::FEC,
-        };
-        source
-            .send(Message::Binary(h.to_frame(&packet)?.into()))
-            .await?;
-    }
-    let (cpu1, _) = usage(pid);
-    let wall = t0.elapsed().as_secs_f64();
-    let end = AudioHeader {
-        stream_id,
-        seq: frames as u32,
-        capture_time: Timestamp(now_us()),
-        samples: 0,
-        flags: FrameFlags::END_OF_STREAM,
-    };
-    source
-        .send(Message::Binary(end.to_frame(&[])?.into()))
-        .await?;
-    let _ = source.close(None).await;
-    tokio::time::sleep(Duration::from_millis(LATENCY_MS + 500)).await;
-    let cpu_pct = (cpu1 - cpu0) / wall * 100.0;
-
-    // Alert reach: the demo-sized clip, already in the library, to everyone.
-    let wav = dir.join("clip.wav");
-    dalaba_audio::transcode::write_wav(&wav, &pcm.repeat(50))?;
-    let form = reqwest::multipart::Form::new().part(
-        "file",
-        reqwest::multipart::Part::bytes(std::fs::read(&wav)?).file_name("clip.wav"),
-    );
-    let media: Value = http
-        .post(format!("{base}/api/media?wait=true"))
-        .bearer_auth(&token)
-        .multipart(form)
-        .send()
-        .await?
-        .json()
-        .await?;
-    let asked_us = now_us();
-    let asked = Instant::now();
-    let sent: Value = http
-        .post(format!("{base}/api/broadcasts"))
-        .bearer_auth(&token)
-        .json(&json!({"media_id": media["id"], "target": {"all": true}, "start_in_ms": 0, "priority": "emergency"}))
-        .send()
-        .await?
-        .json()
-        .await?;
-    let id = sent["id"].as_u64().context("broadcast id")?;
-    while shared.alert_received.load(Ordering::Relaxed) < n as u64 {
-        if asked.elapsed() > Duration::from_secs(120) {
-            bail!(
-                "the alert reached {} of {n}",
-                shared.alert_received.load(Ordering::Relaxed)
-            );
-        }
-        tokio::time::sleep(Duration::from_millis(2)).await;
-    }
-    let reach_command_ms = shared
-        .alert_last_us
-        .load(Ordering::Relaxed)
-        .saturating_sub(asked_us) as f64
-        / 1000.0;
-    let reach_receipts_ms = loop {
-        let b: Value = http
-            .get(format!("{base}/api/broadcasts/{id}"))
-            .bearer_auth(&token)
-            .send()
-            .await?
-            .json()
-            .await?;
-        let playing = b["receipts"]
-            .as_array()
-            .map_or(0, |r| r.iter().filter(|x| x["started_at"].is_u64()).count());
-        if playing >= n {
-            break asked.elapsed().as_secs_f64() * 1000.0;
-        }
-        if asked.elapsed() > Duration::from_secs(120) {
-            bail!("{playing} of {n} receipts");
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    };
-    let expected = frames * n as u64;
-    let lags = &shared.lags;
-    let result = Run {
-        n,
-        connect_s,
-        rss_per_agent_kb: rss1.saturating_sub(rss0) as f64 / n as f64 / 1024.0,
-        cpu_pct,
-        cpu_pct_per_1000: cpu_pct / n as f64 * 1000.0,
-        frames_expected: expected,
-        on_time_pct: lags.on_time.load(Ordering::Relaxed) as f64 / expected as f64 * 100.0,
-        out_of_order: lags.out_of_order.load(Ordering::Relaxed),
-        lag_p50_ms: lags.percentile(0.5),
-        lag_p99_ms: lags.percentile(0.99),
-        reach_command_ms,
-        reach_receipts_ms,
-    };
-    drop(ctl);
-    let _ = std::fs::remove_dir_all(&dir);
-    Ok(result)
 }
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
-    let ns = if !cli.agents.is_empty() {
-        cli.agents.clone()
-    } else if cli.full {
-        vec![100, 1000, 5000, 10_000]
+    let mut plan = if cli.full {
+        Plan::full()
     } else {
-        vec![100, 1000]
+        Plan::quick()
     };
-    println!(
-        "{:>6} {:>9} {:>10} {:>9} {:>11} {:>9} {:>8} {:>8} {:>10} {:>11}",
-        "agents",
-        "connect",
-        "RSS/agent",
-        "ctl CPU",
-        "CPU/1000ag",
-        "on time",
-        "lag p50",
-        "lag p99",
-        "reach cmd",
-        "reach rcpt"
-    );
-    let mut out = Vec::new();
-    for n in ns {
-        let r = run(n, cli.seconds)
-            .await
-            .with_context(|| format!("N = {n}"))?;
-        println!(
-            "{:>6} {:>8.1}s {:>7.1} KB {:>8.1}% {:>10.1}% {:>8.3}% {:>6.1}ms {:>6.1}ms {:>8.0}ms {:>9.0}ms",
-            r.n,
-            r.connect_s,
-            r.rss_per_agent_kb,
-            r.cpu_pct,
-            r.cpu_pct_per_1000,
-            r.on_time_pct,
-            r.lag_p50_ms,
-            r.lag_p99_ms,
-            r.reach_command_ms,
-            r.reach_receipts_ms
-        );
-        out.push(json!({
-            "agents": r.n, "connect_s": r.connect_s, "controller_rss_per_agent_kb": r.rss_per_agent_kb,
-            "controller_cpu_pct_of_core": r.cpu_pct, "controller_cpu_pct_per_1000_agents": r.cpu_pct_per_1000,
-            "frames_expected": r.frames_expected, "frames_on_time_pct": r.on_time_pct,
-            "frames_out_of_order": r.out_of_order, "delivery_lag_p50_ms": r.lag_p50_ms,
-            "delivery_lag_p99_ms": r.lag_p99_ms, "alert_reach_command_ms": r.reach_command_ms,
-            "alert_reach_receipts_ms": r.reach_receipts_ms, "live_latency_ms": LATENCY_MS,
-            "stream_seconds": cli.seconds,
-        }));
+    if !cli.agents.is_empty() {
+        plan.fanout_agents = cli.agents.clone();
     }
+    if !cli.latency_sweep.is_empty() {
+        plan.latency_sweep = cli.latency_sweep.clone();
+    }
+    if let Some(s) = cli.sweep_seconds {
+        plan.sweep_seconds = s;
+    }
+    if let Some(s) = cli.seconds {
+        plan.fanout_seconds = s;
+    }
+    let wanted = |b: Bench| cli.only.is_empty() || cli.only.contains(&b);
+    let started = Instant::now();
+    let mut out = serde_json::Map::new();
+    out.insert(
+        "mode".into(),
+        json!(if cli.full { "full" } else { "quick" }),
+    );
+    if wanted(Bench::Sync) {
+        let r = sync::run(plan.sync_agents, plan.sync_minutes, 5.0, 50.0);
+        out.insert("sync".into(), r);
+    }
+    if wanted(Bench::Footprint) {
+        let r = footprint::suite(plan.footprint_seconds)
+            .await
+            .context("footprint")?;
+        out.insert("footprint".into(), r);
+    }
+    if wanted(Bench::Latency) {
+        let r = latency::suite(
+            u64::from(150u16),
+            plan.latency_seconds,
+            &plan.latency_sweep,
+            plan.sweep_seconds,
+        )
+        .await
+        .context("latency")?;
+        out.insert("latency".into(), r);
+    }
+    if wanted(Bench::Snapcast) && cli.only.is_empty() && !snapcast::installed() {
+        println!(
+            "\nside by side with Snapcast: skipped, snapserver and snapclient are not installed"
+        );
+        out.insert("snapcast".into(), json!("skipped: not installed"));
+    } else if wanted(Bench::Snapcast) {
+        let r = snapcast::suite(&plan.snapcast_clients, plan.snapcast_seconds)
+            .await
+            .context("snapcast")?;
+        out.insert("snapcast".into(), r);
+    }
+    if wanted(Bench::Fanout) {
+        let r = fanout::suite(&plan.fanout_agents, plan.fanout_seconds).await?;
+        out.insert("fanout".into(), r);
+    }
+    out.insert("elapsed_s".into(), json!(started.elapsed().as_secs_f64()));
     std::fs::write(
         &cli.json,
-        serde_json::to_string_pretty(&json!({"runs": out}))?,
+        serde_json::to_string_pretty(&serde_json::Value::Object(out))?,
     )?;
-    println!("figures written to {}", cli.json.display());
+    println!(
+        "\nall done in {:.0} s; figures written to {}",
+        started.elapsed().as_secs_f64(),
+        cli.json.display()
+    );
     Ok(())
 }

@@ -231,7 +231,7 @@ async fn session(
     outbox: &mut tokio::sync::mpsc::Receiver<Outgoing>,
 ) -> Result<(), String> {
     let idle = Duration::from_millis(u64::from(HEARTBEAT_MS) * 3);
-    let _ = state.storage.touch_agent(agent_id, now_us(), None);
+    state.liveness.heard(agent_id, now_us(), None);
     loop {
         tokio::select! {
             frame = tokio::time::timeout(idle, socket.next()) => {
@@ -258,11 +258,11 @@ async fn session(
                         socket.send(text(&pong)).await.map_err(|e| e.to_string())?;
                     }
                     AgentMessage::Heartbeat(_) => {
-                        let _ = state.storage.touch_agent(agent_id, received, None);
+                        state.liveness.heard(agent_id, received, None);
                     }
                     AgentMessage::Status(status) => {
                         let json = serde_json::to_string(&status).unwrap_or_default();
-                        let _ = state.storage.touch_agent(agent_id, received, Some(&json));
+                        state.liveness.heard(agent_id, received, Some(json));
                     }
                     AgentMessage::Goodbye(g) => {
                         tracing::info!(agent = %agent_id, reason = %g.reason, "agent said goodbye");
@@ -289,7 +289,7 @@ async fn session(
                     }
                     other => {
                         tracing::debug!(agent = %agent_id, message = ?other, "agent message");
-                        let _ = state.storage.touch_agent(agent_id, received, None);
+                        state.liveness.heard(agent_id, received, None);
                     }
                 }
             }

@@ -44,6 +44,8 @@ pub struct AppState {
     pub logins: Arc<crate::users::LoginLimiter>,
     /// The TLS certificate agents pin.
     pub tls: Arc<crate::tls::TlsIdentity>,
+    /// When agents were last heard from, written once a second.
+    pub liveness: Arc<crate::liveness::Liveness>,
 }
 
 impl std::fmt::Debug for AppState {

@@ -28,6 +28,7 @@ pub mod demo;
 pub mod hub;
 pub mod identity;
 pub mod live;
+pub mod liveness;
 pub mod media;
 pub mod openapi;
 pub mod programme;
@@ -88,6 +89,7 @@ pub fn open(data_dir: &std::path::Path) -> anyhow::Result<(AppState, FirstStart)
             clock: Arc::new(clock::SystemClock),
             scheduler: Arc::default(),
             logins: Arc::default(),
+            liveness: Arc::default(),
             tls,
             max_upload: std::env::var("DALABA_MAX_UPLOAD_MB")
                 .ok()
@@ -109,11 +111,16 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     let scheduler = tokio::spawn(scheduler::run(state.clone()));
+    let liveness = tokio::spawn(Arc::clone(&state.liveness).run(Arc::clone(&state.storage)));
     // CAP files dropped into a directory (a feed's gateway writes them there).
     let cap_watch = std::env::var_os("DALABA_CAP_DIR")
         .map(|dir| tokio::spawn(cap::watch(state.clone(), dir.into())));
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let plain_agents = std::env::var("DALABA_PLAIN_AGENTS").as_deref() == Ok("1");
+    // Small live frames go out at once (no Nagle), on both listeners.
+    let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
+        let _ = tcp.set_nodelay(true);
+    });
     let plain = server::serve(
         listener,
         api::router_for(state.clone(), plain_agents),
@@ -138,6 +145,8 @@ pub async fn serve(
         None => plain.await,
     }
     scheduler.abort();
+    liveness.abort();
+    state.liveness.flush(&state.storage).await;
     if let Some(w) = cap_watch {
         w.abort();
     }

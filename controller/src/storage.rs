@@ -93,6 +93,17 @@ pub struct AgentRecord {
     pub status_json: Option<String>,
 }
 
+/// An agent heard from: when, and its latest status report (JSON) if one came.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Seen {
+    /// The agent.
+    pub agent: AgentId,
+    /// When it was last heard from, µs.
+    pub at: u64,
+    /// Its latest status report.
+    pub status_json: Option<String>,
+}
+
 /// Everything the controller persists.
 pub trait Storage: Send + Sync {
     /// A value from the key-value table.
@@ -155,13 +166,9 @@ pub trait Storage: Send + Sync {
     ) -> Result<Option<AgentRecord>, StorageError>;
     /// Registers an agent's key and consumes its token.
     fn enrol_agent(&self, id: &AgentId, key: &PublicKey) -> Result<(), StorageError>;
-    /// Records that the agent was heard from, with its status if given.
-    fn touch_agent(
-        &self,
-        id: &AgentId,
-        now: u64,
-        status_json: Option<&str>,
-    ) -> Result<(), StorageError>;
+    /// Records when agents were last heard from, with their latest status where given, in
+    /// one transaction (see `liveness`: one write a second, however many agents).
+    fn touch_agents(&self, seen: &[Seen]) -> Result<(), StorageError>;
     /// Takes the next command sequence number for an agent (at least `floor + 1`).
     fn next_seq(&self, id: &AgentId, floor: u64) -> Result<u64, StorageError>;
     /// Changes an agent's name, area code and groups.
@@ -761,23 +768,23 @@ impl Storage for SqliteStorage {
         Ok(())
     }
 
-    fn touch_agent(
-        &self,
-        id: &AgentId,
-        now: u64,
-        status_json: Option<&str>,
-    ) -> Result<(), StorageError> {
-        let conn = self.conn();
-        match status_json {
-            Some(s) => conn.execute(
-                "UPDATE agents SET last_seen = ?2, status_json = ?3 WHERE id = ?1",
-                params![id.as_str(), now as i64, s],
-            )?,
-            None => conn.execute(
-                "UPDATE agents SET last_seen = ?2 WHERE id = ?1",
-                params![id.as_str(), now as i64],
-            )?,
-        };
+    fn touch_agents(&self, seen: &[Seen]) -> Result<(), StorageError> {
+        let mut conn = self.conn();
+        let tx = conn.transaction()?;
+        {
+            let mut seen_at = tx.prepare_cached(
+                "UPDATE agents SET last_seen = max(coalesce(last_seen, 0), ?2) WHERE id = ?1",
+            )?;
+            let mut status =
+                tx.prepare_cached("UPDATE agents SET status_json = ?2 WHERE id = ?1")?;
+            for s in seen {
+                seen_at.execute(params![s.agent.as_str(), s.at as i64])?;
+                if let Some(json) = &s.status_json {
+                    status.execute(params![s.agent.as_str(), json])?;
+                }
+            }
+        }
+        tx.commit()?;
         Ok(())
     }
 

@@ -102,6 +102,9 @@ impl TlsListener {
                         continue;
                     }
                 };
+                // Live audio is many small frames: no Nagle delay (which, with delayed
+                // ACKs, held a frame back ~40 ms every few seconds).
+                let _ = stream.set_nodelay(true);
                 let Ok(slot) = Arc::clone(&slots).acquire_owned().await else {
                     return;
                 };

@@ -14,6 +14,14 @@
 //! asymmetric, and slow exchanges are the ones it spoils), and reports the median offset of
 //! the rest, so one wild sample never moves the estimate.
 //!
+//! Clocks also run at different rates: a board's crystal is typically tens of ppm off, and
+//! 50 ppm is 50 µs a second, which an offset alone would let build up between pings and
+//! which a median over a window of samples would trail by half the window (2 ms over an
+//! 80 s window). Once the kept exchanges span [`MIN_DRIFT_SPAN_US`], [`ClockSync`] also
+//! estimates the drift, as the median of the slopes between pairs of them (Theil–Sen, as
+//! robust as the median offset), and [`Estimate`] extrapolates the offset to the time it
+//! converts.
+//!
 //! Pure state machine: it never reads a clock. Times go in as arguments, in microseconds.
 
 use std::collections::VecDeque;
@@ -93,11 +101,24 @@ pub enum SampleError {
     },
 }
 
+/// Pairs of exchanges closer together than this (agent clock, µs) give no drift slope:
+/// their offsets differ by jitter more than by drift.
+pub const MIN_DRIFT_SPAN_US: u64 = 30_000_000;
+
+/// The largest drift believed, parts per billion (500 ppm; real crystals are within about
+/// 100 ppm). A steeper fit is noise or a clock being stepped, and is clamped.
+pub const MAX_DRIFT_PPB: i64 = 500_000;
+
 /// The current estimate of the controller's clock.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Estimate {
-    /// Controller clock minus agent clock, µs.
+    /// Controller clock minus agent clock at agent time [`Self::at_us`], µs.
     pub offset_us: i64,
+    /// The agent time the offset refers to (the newest exchange used), µs.
+    pub at_us: u64,
+    /// How fast the offset grows, parts per billion of agent time (µs per 1000 s); 0
+    /// until the exchanges span [`MIN_DRIFT_SPAN_US`].
+    pub drift_ppb: i64,
     /// The smallest round-trip delay among the samples used, µs. The offset is accurate to
     /// about half of it.
     pub min_delay_us: i64,
@@ -106,16 +127,27 @@ pub struct Estimate {
 }
 
 impl Estimate {
+    /// Controller clock minus agent clock at agent time `agent_micros`, µs.
+    pub fn offset_at(&self, agent_micros: u64) -> i64 {
+        let elapsed = i128::from(agent_micros) - i128::from(self.at_us);
+        clamp_i64(i128::from(self.offset_us) + elapsed * i128::from(self.drift_ppb) / 1_000_000_000)
+    }
+
     /// Converts an agent clock reading to controller time.
     pub fn to_controller_time(&self, agent_micros: u64) -> Timestamp {
-        Timestamp(agent_micros.saturating_add_signed(self.offset_us))
+        Timestamp(agent_micros.saturating_add_signed(self.offset_at(agent_micros)))
     }
 
     /// Converts a controller time to the agent's clock.
     pub fn to_agent_time(&self, controller: Timestamp) -> u64 {
+        // The offset at the answer differs from the offset at `controller` by drift × offset
+        // (under a microsecond for offsets below 2 s at 500 ppm); a second step removes it.
+        let guess = controller
+            .0
+            .saturating_add_signed(self.offset_at(controller.0).saturating_neg());
         controller
             .0
-            .saturating_add_signed(self.offset_us.saturating_neg())
+            .saturating_add_signed(self.offset_at(guess).saturating_neg())
     }
 }
 
@@ -280,30 +312,70 @@ impl ClockSync {
         if self.samples.is_empty() {
             return None;
         }
-        let mut by_delay: Vec<(i64, i64)> = self
+        // (delay, agent time of the exchange's midpoint, offset)
+        let mut by_delay: Vec<(i64, u64, i64)> = self
             .samples
             .iter()
-            .map(|e| (e.delay(), e.offset()))
+            .map(|e| (e.delay(), e.t1 / 2 + e.t4 / 2, e.offset()))
             .collect();
         by_delay.sort_unstable();
         let keep = by_delay.len().div_ceil(2);
         let min_delay_us = by_delay[0].0;
-        let mut offsets: Vec<i64> = by_delay[..keep].iter().map(|&(_, o)| o).collect();
-        offsets.sort_unstable();
-        let mid = offsets.len() / 2;
-        let offset_us = if offsets.len() % 2 == 1 {
-            offsets[mid]
-        } else {
-            // Mean of the two middle values, without overflow.
-            let (a, b) = (offsets[mid - 1], offsets[mid]);
-            a / 2 + b / 2 + (a % 2 + b % 2) / 2
-        };
+        let kept = &by_delay[..keep];
+        let at_us = self.samples.back().map_or(0, |e| e.t1 / 2 + e.t4 / 2);
+
+        // Theil–Sen: the median slope over pairs far enough apart.
+        let mut slopes = Vec::new();
+        for (i, &(_, ta, oa)) in kept.iter().enumerate() {
+            for &(_, tb, ob) in &kept[i + 1..] {
+                let (t0, o0, t1, o1) = if ta <= tb {
+                    (ta, oa, tb, ob)
+                } else {
+                    (tb, ob, ta, oa)
+                };
+                if t1 - t0 >= MIN_DRIFT_SPAN_US {
+                    let rise = i128::from(o1) - i128::from(o0);
+                    slopes.push(clamp_i64(rise * 1_000_000_000 / i128::from(t1 - t0)));
+                }
+            }
+        }
+        let drift_ppb = median(&mut slopes)
+            .unwrap_or(0)
+            .clamp(-MAX_DRIFT_PPB, MAX_DRIFT_PPB);
+
+        // Each kept offset carried forward to `at_us` along the drift, then their median.
+        let mut offsets: Vec<i64> = kept
+            .iter()
+            .map(|&(_, t, o)| {
+                let elapsed = i128::from(at_us) - i128::from(t);
+                clamp_i64(i128::from(o) + elapsed * i128::from(drift_ppb) / 1_000_000_000)
+            })
+            .collect();
+        let offset_us = median(&mut offsets)?;
         Some(Estimate {
             offset_us,
+            at_us,
+            drift_ppb,
             min_delay_us,
             samples: keep,
         })
     }
+}
+
+/// The median (mean of the middle two for an even count), or `None` for no values.
+fn median(values: &mut [i64]) -> Option<i64> {
+    if values.is_empty() {
+        return None;
+    }
+    values.sort_unstable();
+    let mid = values.len() / 2;
+    Some(if values.len() % 2 == 1 {
+        values[mid]
+    } else {
+        // Mean of the two middle values, without overflow.
+        let (a, b) = (values[mid - 1], values[mid]);
+        a / 2 + b / 2 + (a % 2 + b % 2) / 2
+    })
 }
 
 #[cfg(test)]
@@ -366,6 +438,58 @@ mod tests {
             Err(SampleError::NegativeDelay { delay: -90 })
         );
         assert_eq!(sync.estimate(), None);
+    }
+
+    /// Exchanges with an agent whose clock reads `true × (1 + ppm) − offset` (the
+    /// controller's reads true time), one every `every` µs, over a path of 300 µs each way
+    /// plus a jitter pattern. Returns the sync and the agent clock as a function of true
+    /// time.
+    fn drifting(ppm: f64, offset: i64, every: u64, count: u64) -> (ClockSync, impl Fn(u64) -> u64) {
+        let agent = move |true_us: u64| -> u64 {
+            (((true_us as f64) * (1.0 + ppm * 1e-6)) as i64 - offset) as u64
+        };
+        let mut sync = ClockSync::default();
+        for i in 0..count {
+            let sent = 1_000_000_000 + i * every;
+            // 300 µs each way, plus up to 400 µs of jitter on one side or the other.
+            let (up, down) = match i % 4 {
+                0 => (300, 300),
+                1 => (700, 300),
+                2 => (300, 700),
+                _ => (500, 500),
+            };
+            let t1 = agent(sent);
+            let t2 = sent + up;
+            let t3 = t2 + 20;
+            let t4 = agent(t3 + down);
+            sync.handle_exchange(Exchange { t1, t2, t3, t4 })
+                .expect("good sample");
+        }
+        (sync, agent)
+    }
+
+    #[test]
+    fn follows_a_drifting_clock_between_and_beyond_samples() {
+        let ppm = 50.0;
+        let (sync, agent) = drifting(ppm, -3_000_000_000, 5_000_000, 16);
+        let est = sync.estimate().expect("samples");
+        assert!(
+            (est.drift_ppb + 50_000).abs() <= 1_000,
+            "controller runs 50 ppm slow relative to the agent: {est:?}"
+        );
+        // Ten seconds after the last exchange, true time t must convert back to t.
+        let t = 1_000_000_000 + 16 * 5_000_000 + 10_000_000;
+        let error = est.to_controller_time(agent(t)).0 as i64 - t as i64;
+        assert!(error.abs() <= 150, "error {error} µs: {est:?}");
+        let back = est.to_agent_time(Timestamp(t)) as i64 - agent(t) as i64;
+        assert!(back.abs() <= 150, "inverse error {back} µs");
+    }
+
+    #[test]
+    fn a_burst_alone_estimates_no_drift() {
+        // Eight pings 200 ms apart: too short a span to tell drift from jitter.
+        let (sync, _) = drifting(80.0, 0, 200_000, 8);
+        assert_eq!(sync.estimate().expect("samples").drift_ppb, 0);
     }
 
     #[test]

@@ -171,7 +171,8 @@ async fn main() -> anyhow::Result<()> {
         .insert("authorization", format!("Bearer {token}").parse()?);
     let (mut ws, _) = tokio::time::timeout(
         Duration::from_secs(10),
-        tokio_tungstenite::connect_async(request),
+        // Nagle off: 20 ms frames must leave at once, not wait for an ACK.
+        tokio_tungstenite::connect_async_with_config(request, None, true),
     )
     .await
     .context("connecting the source: no answer")??;

@@ -139,18 +139,28 @@ impl SinkSpec {
     }
 }
 
-/// Paces another sink like a sound device: `write` returns once the audio written is at
-/// most [`Paced::LEAD`] ahead of the wall clock, counted from the first write.
+/// Paces another sink like a sound device: the device starts playing [`Paced::START`]
+/// after the first write (an ALSA start threshold of one period) and then plays 48,000
+/// samples a second; `write` returns once the audio written is at most [`Paced::LEAD`]
+/// ahead of what is playing. A write that comes after its first sample was due to play is
+/// an underrun: counted, and the device restarts [`Paced::START`] later, as ALSA does
+/// after an xrun.
+///
+/// So sample `i` of a run without underruns plays at *first write* + `START` +
+/// `i` / 48 kHz: benchmarks read play times off the written file.
 pub struct Paced<S> {
     inner: S,
-    started: Option<std::time::Instant>,
+    /// Sample `anchor.1` plays at `anchor.0`.
+    anchor: Option<(std::time::Instant, u64)>,
     written: u64,
+    underruns: u64,
 }
 
 impl<S> std::fmt::Debug for Paced<S> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Paced")
             .field("written", &self.written)
+            .field("underruns", &self.underruns)
             .finish_non_exhaustive()
     }
 }
@@ -158,27 +168,45 @@ impl<S> std::fmt::Debug for Paced<S> {
 impl<S: Sink> Paced<S> {
     /// How far ahead of the clock audio may be written (a device's buffer).
     pub const LEAD: std::time::Duration = std::time::Duration::from_millis(100);
+    /// How long after a (re)start's first write the device begins to play.
+    pub const START: std::time::Duration = std::time::Duration::from_millis(20);
 
     /// Paces `inner`.
     pub fn new(inner: S) -> Self {
         Self {
             inner,
-            started: None,
+            anchor: None,
             written: 0,
+            underruns: 0,
         }
+    }
+
+    /// When sample `index` plays.
+    fn play_time(anchor: (std::time::Instant, u64), index: u64) -> std::time::Instant {
+        let ahead = index.saturating_sub(anchor.1);
+        anchor.0
+            + std::time::Duration::from_micros(ahead * 1_000_000 / u64::from(crate::SAMPLE_RATE))
     }
 }
 
 impl<S: Sink> Sink for Paced<S> {
     fn write(&mut self, samples: &[f32]) -> Result<(), SinkError> {
-        let started = *self.started.get_or_insert_with(std::time::Instant::now);
+        let now = std::time::Instant::now();
+        let anchor = match self.anchor {
+            None => (now + Self::START, self.written),
+            Some(a) if now > Self::play_time(a, self.written) => {
+                // The device ran dry before these samples came: it stopped, and starts
+                // again once it has a period.
+                self.underruns += 1;
+                (now + Self::START, self.written)
+            }
+            Some(a) => a,
+        };
+        self.anchor = Some(anchor);
         self.inner.write(samples)?;
         self.written += samples.len() as u64;
         // Block like a device whose buffer is full: the device's clock sets the pace.
-        let due = started
-            + std::time::Duration::from_micros(
-                self.written * 1_000_000 / u64::from(crate::SAMPLE_RATE),
-            );
+        let due = Self::play_time(anchor, self.written);
         if let Some(wait) = due
             .checked_sub(Self::LEAD)
             .map(|t| t.saturating_duration_since(std::time::Instant::now()))
@@ -187,6 +215,10 @@ impl<S: Sink> Sink for Paced<S> {
             std::thread::sleep(wait);
         }
         Ok(())
+    }
+
+    fn underruns(&self) -> u64 {
+        self.underruns
     }
 
     fn finish(&mut self) -> Result<(), SinkError> {
@@ -305,7 +337,19 @@ mod tests {
             sink.write(&[0.0; 960]).unwrap(); // 25 × 20 ms = 500 ms of audio
         }
         let took = t.elapsed();
-        assert!(took >= std::time::Duration::from_millis(390), "{took:?}");
+        assert!(took >= std::time::Duration::from_millis(410), "{took:?}");
+        assert_eq!(sink.underruns(), 0, "written ahead, never dry");
+    }
+
+    #[test]
+    fn a_paced_sink_counts_a_writer_that_falls_behind() {
+        let mut sink = Paced::new(NullSink::default());
+        sink.write(&[0.0; 480]).unwrap(); // 10 ms, playing 20 ms from now until 30 ms
+        std::thread::sleep(std::time::Duration::from_millis(60));
+        sink.write(&[0.0; 480]).unwrap();
+        assert_eq!(sink.underruns(), 1);
+        sink.write(&[0.0; 480]).unwrap(); // straight after: the restarted device has room
+        assert_eq!(sink.underruns(), 1);
     }
 
     #[test]
