@@ -49,8 +49,21 @@ impl Controller {
 }
 
 /// Starts `dalaba-controller serve` on loopback ports, data in `dir`, its log in `dir.log`.
+///
+/// With `DALABA_BENCH_CONTROLLER_CPUS` set (a `taskset` CPU list such as `0`), the
+/// controller runs on those CPUs only; run the load test itself with `taskset -c 1` and
+/// the two no longer compete for a core.
 pub(crate) async fn start_controller(dir: &Path) -> anyhow::Result<Controller> {
-    let mut child = tokio::process::Command::new(sibling("dalaba-controller")?)
+    let bin = sibling("dalaba-controller")?;
+    let mut command = match std::env::var("DALABA_BENCH_CONTROLLER_CPUS") {
+        Ok(cpus) => {
+            let mut c = tokio::process::Command::new("taskset");
+            c.args(["-c", &cpus]).arg(bin);
+            c
+        }
+        Err(_) => tokio::process::Command::new(bin),
+    };
+    let mut child = command
         .args(["serve", "--data-dir"])
         .arg(dir)
         .args(["--listen", "127.0.0.1:0", "--agent-listen", "127.0.0.1:0"])
