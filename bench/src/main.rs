@@ -52,6 +52,9 @@ struct Cli {
     /// Seconds of live stream per N in the fan-out benchmark, instead of the mode's.
     #[arg(long)]
     seconds: Option<u64>,
+    /// Seconds at the default latency setting, instead of the mode's.
+    #[arg(long)]
+    latency_seconds: Option<u64>,
     /// Latency settings (ms) to sweep below the default, instead of the mode's.
     #[arg(long, value_delimiter = ',')]
     latency_sweep: Vec<u64>,
@@ -131,6 +134,9 @@ async fn main() -> anyhow::Result<()> {
     }
     if !cli.latency_sweep.is_empty() {
         plan.latency_sweep = cli.latency_sweep.clone();
+    }
+    if let Some(s) = cli.latency_seconds {
+        plan.latency_seconds = s;
     }
     if let Some(s) = cli.sweep_seconds {
         plan.sweep_seconds = s;
