@@ -203,13 +203,12 @@ async fn authenticate(
             let key = agent.public_key.ok_or_else(refused)?;
             let proof = login_message(controller_id, challenge, &login.agent_id);
             verify_proof(&key, &proof, &login.signature).map_err(|_| refused())?;
-            // A controller restored from an old backup continues above the agent's seq.
-            if login.last_command_seq > agent.last_seq {
-                state
-                    .storage
-                    .next_seq(&agent.id, login.last_command_seq.saturating_sub(1))
-                    .map_err(storage_err)?;
-            }
+            // A fresh block of sequence numbers, above the agent's last one (a controller
+            // restored from an old backup continues above it).
+            state
+                .sequences
+                .login(state.storage.as_ref(), &agent.id, login.last_command_seq)
+                .map_err(storage_err)?;
             let ok = ControllerMessage::LoginOk(LoginOk {
                 agent_id: agent.id.clone(),
                 heartbeat_interval_ms: HEARTBEAT_MS,

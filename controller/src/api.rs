@@ -46,6 +46,8 @@ pub struct AppState {
     pub tls: Arc<crate::tls::TlsIdentity>,
     /// When agents were last heard from, written once a second.
     pub liveness: Arc<crate::liveness::Liveness>,
+    /// Command sequence numbers, from blocks reserved in the database.
+    pub sequences: Arc<crate::sequence::Sequences>,
 }
 
 impl std::fmt::Debug for AppState {

@@ -190,8 +190,8 @@ pub fn active(state: &AppState) -> std::sync::MutexGuard<'_, Active> {
 /// Signs `command` for `agent` and queues it.
 pub fn send_command(state: &AppState, agent: &AgentId, command: Command) -> Result<u64, String> {
     let seq = state
-        .storage
-        .next_seq(agent, 0)
+        .sequences
+        .next(state.storage.as_ref(), agent)
         .map_err(|e| e.to_string())?;
     let now = now_us();
     let signed = SignedCommand {

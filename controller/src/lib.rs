@@ -34,6 +34,7 @@ pub mod openapi;
 pub mod programme;
 pub mod schedule;
 pub mod scheduler;
+pub mod sequence;
 pub mod server;
 pub mod storage;
 pub mod tls;
@@ -90,6 +91,7 @@ pub fn open(data_dir: &std::path::Path) -> anyhow::Result<(AppState, FirstStart)
             scheduler: Arc::default(),
             logins: Arc::default(),
             liveness: Arc::default(),
+            sequences: Arc::default(),
             tls,
             max_upload: std::env::var("DALABA_MAX_UPLOAD_MB")
                 .ok()

@@ -169,8 +169,9 @@ pub trait Storage: Send + Sync {
     /// Records when agents were last heard from, with their latest status where given, in
     /// one transaction (see `liveness`: one write a second, however many agents).
     fn touch_agents(&self, seen: &[Seen]) -> Result<(), StorageError>;
-    /// Takes the next command sequence number for an agent (at least `floor + 1`).
-    fn next_seq(&self, id: &AgentId, floor: u64) -> Result<u64, StorageError>;
+    /// Reserves `count` command sequence numbers for an agent, all above `floor` and above
+    /// every number reserved before; returns the last of them (see `sequence`).
+    fn reserve_seqs(&self, id: &AgentId, floor: u64, count: u64) -> Result<u64, StorageError>;
     /// Changes an agent's name, area code and groups.
     fn update_agent(
         &self,
@@ -788,10 +789,10 @@ impl Storage for SqliteStorage {
         Ok(())
     }
 
-    fn next_seq(&self, id: &AgentId, floor: u64) -> Result<u64, StorageError> {
+    fn reserve_seqs(&self, id: &AgentId, floor: u64, count: u64) -> Result<u64, StorageError> {
         let seq: i64 = self.conn().query_row(
-            "UPDATE agents SET last_seq = max(last_seq, ?2) + 1 WHERE id = ?1 RETURNING last_seq",
-            params![id.as_str(), floor as i64],
+            "UPDATE agents SET last_seq = max(last_seq, ?2) + ?3 WHERE id = ?1 RETURNING last_seq",
+            params![id.as_str(), floor as i64, count as i64],
             |r| r.get(0),
         )?;
         Ok(seq.max(0) as u64)
