@@ -9,7 +9,7 @@ use anyhow::{Context as _, bail};
 use dalaba_protocol::Timestamp;
 use serde_json::{Value, json};
 
-use crate::rig::{Agent, Api, LiveSource, now_us, start_controller, status_kb, usage};
+use crate::rig::{Api, LiveSource, now_us, status_kb, usage};
 
 /// CPU % of one core and RSS (kB) of `pid` over `seconds`.
 async fn measure(pid: u32, seconds: u64) -> (f64, u64) {
@@ -43,20 +43,7 @@ async fn wait_playing(api: &Api, broadcast: u64) -> anyhow::Result<()> {
 /// Prints a table and returns the figures.
 pub(crate) async fn suite(seconds: u64) -> anyhow::Result<Value> {
     let dir = crate::rig::scratch("footprint");
-    let ctl = start_controller(&dir).await?;
-    let api = Api::login(&ctl).await?;
-    let token = api.add_agent("bench-1", "330106001001").await?;
-    let agent_dir = dir.join("agent");
-    let speaker = agent_dir.join("speaker.wav");
-    let agent = Agent::start(
-        &agent_dir,
-        &ctl,
-        &token,
-        "330106001001",
-        &format!("wav-rt:{}", speaker.display()),
-    )
-    .await?;
-    api.wait_online("bench-1").await?;
+    let (ctl, api, agent, _) = crate::rig::one_agent(&dir).await?;
     let pid = agent.pid()?;
     let tone: Vec<f32> = (0..48_000 * (seconds as usize + 10))
         .map(|i| (i as f32 * 2.0 * std::f32::consts::PI * 440.0 / 48_000.0).sin() * 0.3)

@@ -21,11 +21,10 @@ use anyhow::{Context as _, bail};
 use dalaba_protocol::Timestamp;
 use serde_json::{Value, json};
 
-use crate::rig::{Agent, Api, Controller, LiveSource, now_us, start_controller};
+use crate::rig::{Agent, Api, Controller, LiveSource, now_us};
 
 const FRAME: usize = 960;
 const CLICK_EVERY: u64 = 10; // frames
-const CLICK_SAMPLES: usize = 240; // 5 ms
 /// The sink's start delay (`dalaba_audio::sink::Paced::START`).
 const DEVICE_START_US: f64 = 20_000.0;
 
@@ -59,14 +58,6 @@ impl Counters {
             && self.underruns == 0
             && self.sink_underruns == 0
     }
-}
-
-fn click_frame() -> Vec<f32> {
-    let mut pcm = vec![0.0f32; FRAME];
-    for (i, s) in pcm.iter_mut().take(CLICK_SAMPLES).enumerate() {
-        *s = (i as f32 * 2.0 * std::f32::consts::PI * 2000.0 / 48_000.0).sin() * 0.5;
-    }
-    pcm
 }
 
 /// The agent's "live stream ended" line for `broadcast`, once it is in the log.
@@ -162,7 +153,7 @@ async fn one_setting(
     let broadcast = source.broadcast;
     let mut encoder =
         dalaba_audio::codec::Encoder::new(&dalaba_audio::codec::EncoderSettings::live())?;
-    let (click, silence) = (click_frame(), vec![0.0f32; FRAME]);
+    let (click, silence) = (crate::rig::click_frame(), vec![0.0f32; FRAME]);
     let mut clicks = Vec::new(); // when each click's frame entered the encoder, µs
     let frames = seconds * 50;
     let mut tick = tokio::time::interval(Duration::from_millis(20));
@@ -226,20 +217,7 @@ pub(crate) async fn suite(
     sweep_seconds: u64,
 ) -> anyhow::Result<Value> {
     let dir = crate::rig::scratch("latency");
-    let ctl = start_controller(&dir).await?;
-    let api = Api::login(&ctl).await?;
-    let token = api.add_agent("bench-1", "330106001001").await?;
-    let agent_dir = dir.join("agent");
-    let speaker = agent_dir.join("speaker.wav");
-    let agent = Agent::start(
-        &agent_dir,
-        &ctl,
-        &token,
-        "330106001001",
-        &format!("wav-rt:{}", speaker.display()),
-    )
-    .await?;
-    api.wait_online("bench-1").await?;
+    let (ctl, api, agent, agent_dir) = crate::rig::one_agent(&dir).await?;
     println!("\nlive latency: PCM into the encoder -> played at a real agent's paced sink");
     println!(
         "{:>8} {:>6} {:>8} {:>9} {:>9} {:>9} {:>6} {:>6} {:>9} {:>6}",

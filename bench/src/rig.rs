@@ -396,3 +396,26 @@ pub(crate) fn cleanup(dir: &Path) {
         let _ = std::fs::remove_dir_all(dir);
     }
 }
+
+/// A controller in `dir` and one real agent, `bench-1`, online, playing into a `wav-rt`
+/// sink in the returned directory (`speaker-b<broadcast>.wav`).
+pub(crate) async fn one_agent(dir: &Path) -> anyhow::Result<(Controller, Api, Agent, PathBuf)> {
+    let ctl = start_controller(dir).await?;
+    let api = Api::login(&ctl).await?;
+    let area = "330106001001";
+    let token = api.add_agent("bench-1", area).await?;
+    let agent_dir = dir.join("agent");
+    let device = format!("wav-rt:{}", agent_dir.join("speaker.wav").display());
+    let agent = Agent::start(&agent_dir, &ctl, &token, area, &device).await?;
+    api.wait_online("bench-1").await?;
+    Ok((ctl, api, agent, agent_dir))
+}
+
+/// 20 ms of silence with a 5 ms 2 kHz click at its start: the benchmarks' test signal.
+pub(crate) fn click_frame() -> Vec<f32> {
+    let mut pcm = vec![0.0f32; 960];
+    for (i, s) in pcm.iter_mut().take(240).enumerate() {
+        *s = (i as f32 * 2.0 * std::f32::consts::PI * 2000.0 / 48_000.0).sin() * 0.5;
+    }
+    pcm
+}

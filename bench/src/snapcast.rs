@@ -29,14 +29,6 @@ use crate::rig::{Agent, Api, LiveSource, now_us, start_controller, usage};
 
 const CLICK_EVERY: u64 = 10;
 
-fn click_frame() -> Vec<f32> {
-    let mut pcm = vec![0.0f32; 960];
-    for (i, s) in pcm.iter_mut().take(240).enumerate() {
-        *s = (i as f32 * 2.0 * std::f32::consts::PI * 2000.0 / 48_000.0).sin() * 0.5;
-    }
-    pcm
-}
-
 fn free_port() -> anyhow::Result<u16> {
     Ok(std::net::TcpListener::bind("127.0.0.1:0")?
         .local_addr()?
@@ -189,7 +181,7 @@ async fn snapcast(dir: &Path, n: usize, seconds: u64) -> anyhow::Result<Side> {
     };
     // Feed the pipe at real pace; the first seconds let every client connect and fill
     // its buffer before the measured window.
-    let (click, silence) = (click_frame(), vec![0.0f32; 960]);
+    let (click, silence) = (crate::rig::click_frame(), vec![0.0f32; 960]);
     let to_bytes = |pcm: &[f32]| -> Vec<u8> {
         // Snapcast's Opus wants stereo: the same sample on both channels.
         pcm.iter()
@@ -270,7 +262,7 @@ async fn dalaba(dir: &Path, n: usize, seconds: u64) -> anyhow::Result<Side> {
     let broadcast = source.broadcast;
     let mut encoder =
         dalaba_audio::codec::Encoder::new(&dalaba_audio::codec::EncoderSettings::live())?;
-    let (click, silence) = (click_frame(), vec![0.0f32; 960]);
+    let (click, silence) = (crate::rig::click_frame(), vec![0.0f32; 960]);
     let warm = 3 * 50;
     let frames = warm + seconds * 50;
     let mut sent = Vec::new();
