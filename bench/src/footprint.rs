@@ -6,10 +6,9 @@
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, bail};
-use dalaba_protocol::Timestamp;
 use serde_json::{Value, json};
 
-use crate::rig::{Api, LiveSource, now_us, status_kb, usage};
+use crate::rig::{Api, LiveSource, status_kb, usage};
 
 /// CPU % of one core and RSS (kB) of `pid` over `seconds`.
 async fn measure(pid: u32, seconds: u64) -> (f64, u64) {
@@ -73,11 +72,7 @@ pub(crate) async fn suite(seconds: u64) -> anyhow::Result<Value> {
         let mut tick = tokio::time::interval(Duration::from_millis(20));
         for frame in tone.chunks_exact(960).take(50 * (seconds as usize + 3)) {
             tick.tick().await;
-            let entered = now_us();
-            let packet = encoder.encode(frame)?.to_vec();
-            source
-                .send(&packet, Timestamp(entered.saturating_sub(20_000)))
-                .await?;
+            source.send_pcm(&mut encoder, frame).await?;
         }
         source.end().await
     });

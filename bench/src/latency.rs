@@ -18,10 +18,9 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, bail};
-use dalaba_protocol::Timestamp;
 use serde_json::{Value, json};
 
-use crate::rig::{Agent, Api, Controller, LiveSource, now_us};
+use crate::rig::{Agent, Api, Controller, LiveSource};
 
 const FRAME: usize = 960;
 const CLICK_EVERY: u64 = 10; // frames
@@ -161,16 +160,12 @@ async fn one_setting(
     for k in 0..frames {
         tick.tick().await;
         let is_click = k % CLICK_EVERY == 5;
-        let entered = now_us();
-        let packet = encoder
-            .encode(if is_click { &click } else { &silence })?
-            .to_vec();
+        let entered = source
+            .send_pcm(&mut encoder, if is_click { &click } else { &silence })
+            .await?;
         if is_click {
             clicks.push(entered);
         }
-        source
-            .send(&packet, Timestamp(entered.saturating_sub(20_000)))
-            .await?;
     }
     source.end().await?;
     let (counters, heard) = heard(&agent.log, dir, broadcast).await?;
@@ -190,12 +185,7 @@ async fn one_setting(
         }
     }
     latencies.sort_by(f64::total_cmp);
-    let pct = |p: f64| {
-        latencies
-            .get(((latencies.len().max(1) - 1) as f64 * p).round() as usize)
-            .copied()
-            .unwrap_or(f64::NAN)
-    };
+    let pct = |p: f64| crate::rig::percentile(&latencies, p);
     Ok(Setting {
         latency_ms,
         seconds,

@@ -343,6 +343,20 @@ impl LiveSource {
         })
     }
 
+    /// Encodes 20 ms of `pcm` with `encoder` and sends it, stamped as a microphone would
+    /// stamp it: captured 20 ms before it entered the encoder. Returns when it entered (µs).
+    pub(crate) async fn send_pcm(
+        &mut self,
+        encoder: &mut dalaba_audio::codec::Encoder,
+        pcm: &[f32],
+    ) -> anyhow::Result<u64> {
+        let entered = now_us();
+        let packet = encoder.encode(pcm)?.to_vec();
+        self.send(&packet, Timestamp(entered.saturating_sub(20_000)))
+            .await?;
+        Ok(entered)
+    }
+
     /// Sends one 20 ms frame captured from `capture_time` on.
     pub(crate) async fn send(
         &mut self,
@@ -418,4 +432,12 @@ pub(crate) fn click_frame() -> Vec<f32> {
         *s = (i as f32 * 2.0 * std::f32::consts::PI * 2000.0 / 48_000.0).sin() * 0.5;
     }
     pcm
+}
+
+/// The value at fraction `p` (0 to 1, nearest rank) of `sorted`; NaN when empty.
+pub(crate) fn percentile(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    sorted[((sorted.len() - 1) as f64 * p).round() as usize]
 }

@@ -21,7 +21,6 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, bail};
-use dalaba_protocol::Timestamp;
 use serde_json::{Value, json};
 use tokio::io::AsyncReadExt as _;
 
@@ -55,12 +54,10 @@ struct Side {
 
 fn percentiles(mut v: Vec<f64>) -> (f64, f64) {
     v.sort_by(f64::total_cmp);
-    let at = |p: f64| {
-        v.get(((v.len().max(1) - 1) as f64 * p).round() as usize)
-            .copied()
-            .unwrap_or(f64::NAN)
-    };
-    (at(0.5), at(0.99))
+    (
+        crate::rig::percentile(&v, 0.5),
+        crate::rig::percentile(&v, 0.99),
+    )
 }
 
 /// Pairs the i-th click heard with the i-th sent (clicks are only sent once every client
@@ -276,16 +273,12 @@ async fn dalaba(dir: &Path, n: usize, seconds: u64) -> anyhow::Result<Side> {
             t0 = Instant::now();
         }
         let is_click = k >= warm && k % CLICK_EVERY == 5;
-        let entered = now_us();
-        let packet = encoder
-            .encode(if is_click { &click } else { &silence })?
-            .to_vec();
+        let entered = source
+            .send_pcm(&mut encoder, if is_click { &click } else { &silence })
+            .await?;
         if is_click {
             sent.push(entered);
         }
-        source
-            .send(&packet, Timestamp(entered.saturating_sub(20_000)))
-            .await?;
     }
     let (cpu1, rss) = usage(pid);
     let wall = t0.elapsed().as_secs_f64();

@@ -120,13 +120,6 @@ fn simulate_agent(
     (with_drift, without)
 }
 
-fn percentile(sorted: &[f64], p: f64) -> f64 {
-    if sorted.is_empty() {
-        return f64::NAN;
-    }
-    sorted[((sorted.len() - 1) as f64 * p).round() as usize]
-}
-
 /// Spread per frame across agents, µs: (p50, p99, max).
 fn spread(errors: &[Vec<f64>]) -> (f64, f64, f64) {
     let frames = errors[0].len();
@@ -140,8 +133,8 @@ fn spread(errors: &[Vec<f64>]) -> (f64, f64, f64) {
         .collect();
     spreads.sort_by(f64::total_cmp);
     (
-        percentile(&spreads, 0.5),
-        percentile(&spreads, 0.99),
+        crate::rig::percentile(&spreads, 0.5),
+        crate::rig::percentile(&spreads, 0.99),
         *spreads.last().unwrap_or(&f64::NAN),
     )
 }
