@@ -4,8 +4,9 @@
 //! [`PlayerHandle`]. The player waits for each job's start, plays it, and reports receipts.
 //!
 //! Arbitration: a job of higher priority than the one playing (or of the same priority
-//! from a higher platform level) preempts it; others wait their turn, highest priority,
-//! then highest level, then earliest start first. A preempted stored-media job follows its
+//! from a higher platform level) preempts it as soon as it is due: the player looks at its
+//! queue between every 20 ms block, so a job that arrived early cuts in at its start time.
+//! Others wait their turn, highest priority, then highest level, then earliest start first. A preempted stored-media job follows its
 //! `on_preempt` rule: `resume` goes back in the queue at the sample where it was cut off,
 //! `restart` from its beginning, `skip` ends (receipt `preempted`). A job whose start passed
 //! while something more important played has lost its place on the timeline the same way
@@ -472,11 +473,6 @@ impl Player {
     ) -> Option<Interrupted> {
         while let Ok(command) = self.rx.try_recv() {
             match command {
-                PlayerCommand::Play(new) if new.rank() > rank => {
-                    let by = new.broadcast();
-                    self.queue.push(new);
-                    return Some(Interrupted::By(by));
-                }
                 PlayerCommand::Stop(b) if b == current => return Some(Interrupted::Cancelled),
                 PlayerCommand::StopAll => {
                     self.cancel_queued(|_| true);
@@ -485,7 +481,20 @@ impl Player {
                 other => self.take(other),
             }
         }
-        None
+        self.due_above(rank).map(Interrupted::By)
+    }
+
+    /// The most important queued job that is due now and outranks `rank`, if any. Asked
+    /// between every block of audio, so a job queued ahead of its start (an alert is sent
+    /// seconds early, for every agent to fetch its audio) cuts in when it falls due, not
+    /// when it arrived; the amplifier is already on, so no warm-up is waited for.
+    fn due_above(&self, rank: (Priority, PlatformLevel)) -> Option<BroadcastId> {
+        let now = (self.now)();
+        self.queue
+            .iter()
+            .filter(|j| j.rank() > rank && j.due().is_none_or(|t| t <= now))
+            .max_by_key(|j| j.rank())
+            .map(Job::broadcast)
     }
 
     fn play_live(&mut self, job: LiveJob) -> Outcome {

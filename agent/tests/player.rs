@@ -396,3 +396,90 @@ async fn a_scheduled_item_cut_by_a_live_call_then_the_call_cut_by_an_alert() {
     let live = len_of(dir.path(), "out-b2.wav");
     assert!(live > 0 && live < 96_000, "{live}");
 }
+
+/// An alert that arrives ahead of its start (as the controller sends it, so every agent can
+/// fetch the audio) cuts in when it becomes due, not when it arrives, and is not left
+/// waiting behind the clip it cut: the player arbitrates again whenever a queued job falls
+/// due, not only when a command arrives.
+#[tokio::test]
+async fn an_alert_sent_ahead_cuts_in_at_its_start() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let long = clip(dir.path()); // 2 s
+    let short = clip_of(dir.path(), "short", 24_000);
+    let (player, mut rx) = paced_player(dir.path());
+    player.play(job(&long, 1, now(), Priority::Scheduled));
+    assert_eq!(next(&mut rx, 1).await, ReceiptState::Playing);
+    // Queued while the clip sounds, due 0.6 s from now.
+    player.play(job(
+        &short,
+        2,
+        at(Duration::from_millis(600), false),
+        Priority::Emergency,
+    ));
+    assert_eq!(
+        next(&mut rx, 1).await,
+        ReceiptState::Preempted { by: BroadcastId(2) }
+    );
+    // The very next thing to sound is the alert, not the rest of the clip.
+    let r = tokio::time::timeout(Duration::from_secs(10), rx.recv())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((r.broadcast_id.0, r.state), (2, ReceiptState::Playing));
+    assert_eq!(next(&mut rx, 2).await, ReceiptState::Done);
+    // The clip played until about the alert's start: not cut when the alert arrived, nor
+    // let run to its end (0.6 s is 28,800 samples; allow the paced sink's 100 ms lead and
+    // a 20 ms block either way).
+    let first = len_of(dir.path(), "out-b1.wav");
+    assert!(
+        (first - 28_800).abs() <= 6_000,
+        "the clip was cut after {first} samples"
+    );
+    // Then the clip resumes where it was cut off.
+    assert_eq!(next(&mut rx, 1).await, ReceiptState::Playing);
+    assert_eq!(next(&mut rx, 1).await, ReceiptState::Done);
+    let rest = len_of(dir.path(), "out-b1-2.wav");
+    assert!((first + rest - 96_000).abs() <= 960, "{first} + {rest}");
+}
+
+/// The same for a live call: an alert queued during the call cuts it at its start.
+#[tokio::test]
+async fn an_alert_sent_ahead_cuts_a_live_call_at_its_start() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let short = clip_of(dir.path(), "short", 24_000);
+    let (player, mut rx) = paced_player(dir.path());
+    let (frames_tx, frames_rx) = std::sync::mpsc::channel();
+    for f in live_frames(now(), 3) {
+        frames_tx.send(f).unwrap();
+    }
+    player.live(dalaba_agent::player::LiveJob {
+        broadcast: BroadcastId(1),
+        stream_id: dalaba_protocol::StreamId(7),
+        latency_us: 100_000,
+        volume: Volume::MAX,
+        priority: Priority::Live,
+        level: PlatformLevel::County,
+        mode: Mode::Real,
+        frames: frames_rx,
+        idle_timeout: Duration::from_secs(5),
+    });
+    assert_eq!(next(&mut rx, 1).await, ReceiptState::Playing);
+    player.play(job(
+        &short,
+        2,
+        at(Duration::from_millis(500), false),
+        Priority::Emergency,
+    ));
+    assert_eq!(
+        next(&mut rx, 1).await,
+        ReceiptState::Preempted { by: BroadcastId(2) }
+    );
+    assert_eq!(next(&mut rx, 2).await, ReceiptState::Playing);
+    let call = len_of(dir.path(), "out-b1.wav");
+    assert!(
+        call > 12_000,
+        "the call was cut when the alert arrived, after {call} samples"
+    );
+    assert_eq!(next(&mut rx, 2).await, ReceiptState::Done);
+    drop(frames_tx);
+}
