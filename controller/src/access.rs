@@ -10,6 +10,13 @@
 //! Scope is checked on the agents a request *resolves to*, not on how it was phrased: a
 //! target of ids, groups, area prefixes or "all" is resolved first, and every resolved
 //! speaker must lie inside the user's scopes.
+//!
+//! Priority and platform level come from the user, never from the request: the level is
+//! the width of the user's scope ([`level_of_scope`]: 12 digits village, 9 township,
+//! 6 county, 4 city, 2 province; an admin national), and [`AuthUser::check_priority`]
+//! caps what each kind of content may claim (`emergency` belongs to alerts alone).
+
+use dalaba_protocol::{PlatformLevel, Priority};
 
 use crate::api::AppError;
 use crate::auth::AuthUser;
@@ -74,6 +81,49 @@ pub enum Action {
     Approve,
 }
 
+/// What a request plays, for the priority it may claim.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Content {
+    /// Stored media played to a target (a broadcast or a schedule).
+    Media,
+    /// A live call.
+    Live,
+}
+
+/// The platform level that an area-code prefix `scope` speaks for: the widest division it
+/// covers whole (a 7-digit prefix covers townships, not a county).
+pub fn level_of_scope(scope: &str) -> PlatformLevel {
+    match scope.len() {
+        0 => PlatformLevel::National,
+        1..=2 => PlatformLevel::Province,
+        3..=4 => PlatformLevel::City,
+        5..=6 => PlatformLevel::County,
+        7..=9 => PlatformLevel::Township,
+        _ => PlatformLevel::Village,
+    }
+}
+
+/// The platform level of whoever holds `scopes` (a user, a CAP sender) over `areas` (each
+/// inside one of them): for each area the widest scope that covers it; over all areas the
+/// lowest. Outside every scope: village.
+pub fn level_within<'a>(
+    scopes: &[String],
+    areas: impl IntoIterator<Item = &'a str>,
+) -> PlatformLevel {
+    areas
+        .into_iter()
+        .map(|area| {
+            scopes
+                .iter()
+                .filter(|s| area.starts_with(s.as_str()))
+                .map(|s| level_of_scope(s))
+                .max()
+                .unwrap_or(PlatformLevel::Village)
+        })
+        .min()
+        .unwrap_or(PlatformLevel::Village)
+}
+
 /// Whether `role` may do `action` at all (scope is checked separately).
 pub fn allowed(role: Role, action: Action) -> bool {
     use Action as A;
@@ -123,24 +173,68 @@ impl AuthUser {
         self.unscoped() || self.scopes.iter().any(|s| prefix.starts_with(s.as_str()))
     }
 
-    /// Refuses unless every one of `agents` is inside the user's scope.
+    /// Refuses unless every one of `agents` is inside the user's scope. The refusal counts
+    /// the speakers outside and never names them: what lies outside a user's areas is not
+    /// theirs to learn, not even its ids.
     pub fn check_agents<'a>(
         &self,
         agents: impl IntoIterator<Item = &'a AgentRecord>,
     ) -> Result<(), AppError> {
-        let outside: Vec<String> = agents
+        let outside = agents
             .into_iter()
             .filter(|a| !self.covers(a.area_code.as_str()))
-            .map(|a| a.id.to_string())
-            .collect();
-        if outside.is_empty() {
-            Ok(())
-        } else {
-            Err(AppError::Forbidden(format!(
-                "outside your areas: {}",
-                outside.join(", ")
-            )))
+            .count();
+        match outside {
+            0 => Ok(()),
+            1 => Err(AppError::Forbidden(
+                "the target reaches a speaker outside your areas".into(),
+            )),
+            n => Err(AppError::Forbidden(format!(
+                "the target reaches {n} speakers outside your areas"
+            ))),
         }
+    }
+
+    /// The platform level the user acts at over `areas` (area codes or prefixes, each
+    /// inside the user's scope): for each, the widest of the user's scopes that covers it;
+    /// over all of them, the lowest. An admin is national.
+    pub fn level_over<'a>(&self, areas: impl IntoIterator<Item = &'a str>) -> PlatformLevel {
+        if self.role == Role::Admin {
+            return PlatformLevel::National;
+        }
+        level_within(&self.scopes, areas)
+    }
+
+    /// The highest priority the user may give `content`: `live` for a live call, and for
+    /// stored media `live` (a village head: `scheduled`). `emergency` is for alerts, which
+    /// take it without asking.
+    pub fn max_priority(&self, content: Content) -> Priority {
+        match (content, self.role) {
+            (Content::Media, Role::VillageHead) => Priority::Scheduled,
+            _ => Priority::Live,
+        }
+    }
+
+    /// Refuses a `priority` above [`Self::max_priority`].
+    pub fn check_priority(&self, content: Content, priority: Priority) -> Result<(), AppError> {
+        let max = self.max_priority(content);
+        if priority <= max {
+            return Ok(());
+        }
+        let what = match content {
+            Content::Media => "stored media",
+            Content::Live => "a live call",
+        };
+        let hint = if priority == Priority::Emergency {
+            ": emergency priority belongs to alerts (POST /api/alerts)"
+        } else {
+            ""
+        };
+        Err(AppError::Forbidden(format!(
+            "a {} may play {what} at {} priority at most{hint}",
+            self.role.as_str(),
+            priority_name(max)
+        )))
     }
 
     /// Refuses unless every area prefix lies inside the user's scope.
@@ -156,6 +250,15 @@ impl AuthUser {
             }
         }
         Ok(())
+    }
+}
+
+fn priority_name(p: Priority) -> &'static str {
+    match p {
+        Priority::Background => "background",
+        Priority::Scheduled => "scheduled",
+        Priority::Live => "live",
+        Priority::Emergency => "emergency",
     }
 }
 
@@ -207,6 +310,51 @@ mod tests {
             Role::Viewer,
             "unknown roles get least privilege"
         );
+    }
+
+    #[test]
+    fn levels_follow_the_width_of_the_scope() {
+        use PlatformLevel as L;
+        for (scope, level) in [
+            ("33", L::Province),
+            ("3301", L::City),
+            ("330106", L::County),
+            ("3301060", L::Township),
+            ("330106001", L::Township),
+            ("330106001001", L::Village),
+        ] {
+            assert_eq!(level_of_scope(scope), level, "{scope}");
+        }
+        let user = |role, scopes: &[&str]| AuthUser {
+            id: 1,
+            name: "u".into(),
+            role,
+            scopes: scopes.iter().map(|s| (*s).to_owned()).collect(),
+        };
+        let op = user(Role::Operator, &["330106", "330107001"]);
+        assert_eq!(op.level_over(["330106001001"]), L::County);
+        assert_eq!(op.level_over(["330107001002"]), L::Township);
+        // Over both, the lower: the level never exceeds any speaker's.
+        assert_eq!(op.level_over(["330106001001", "330107001002"]), L::Township);
+        assert_eq!(user(Role::Admin, &[]).level_over(["33"]), L::National);
+        let head = user(Role::VillageHead, &["330106001001"]);
+        assert_eq!(head.level_over(["330106001001"]), L::Village);
+        assert!(
+            head.check_priority(Content::Media, Priority::Scheduled)
+                .is_ok()
+        );
+        assert!(head.check_priority(Content::Media, Priority::Live).is_err());
+        assert!(head.check_priority(Content::Live, Priority::Live).is_ok());
+        for role in [Role::Admin, Role::Operator, Role::VillageHead] {
+            for content in [Content::Media, Content::Live] {
+                assert!(
+                    user(role, &["330106001001"])
+                        .check_priority(content, Priority::Emergency)
+                        .is_err(),
+                    "{role:?} {content:?}"
+                );
+            }
+        }
     }
 
     #[test]

@@ -281,8 +281,10 @@ async fn session(
                             at: r.at.0,
                             started_at: None,
                         };
-                        if let Err(e) = state.storage.record_receipt(&record) {
-                            tracing::warn!(agent = %agent_id, "storing a receipt: {e}");
+                        match crate::broadcast::record_agent_receipt(state, agent_id, &record) {
+                            Ok(true) => {}
+                            Ok(false) => tracing::warn!(agent = %agent_id, broadcast = %r.broadcast_id, "receipt refused: the broadcast was not sent to this agent"),
+                            Err(e) => tracing::warn!(agent = %agent_id, "storing a receipt: {e}"),
                         }
                         state.receipts_changed.notify_waiters();
                     }

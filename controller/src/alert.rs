@@ -65,9 +65,6 @@ pub struct AlertRequest {
     /// Must be true for a real alert.
     #[serde(default)]
     pub confirm_real: bool,
-    /// The issuing platform level (tie-break between simultaneous alerts).
-    #[serde(default = "county")]
-    pub level: PlatformLevel,
 }
 
 fn one() -> u16 {
@@ -103,6 +100,10 @@ pub struct Alert {
     pub issuer: Option<i64>,
     /// `api`, or `cap:<sender>:<identifier>`.
     pub source: String,
+    /// The issuing platform level (tie-break between simultaneous alerts): the issuer's
+    /// scope ([`AuthUser::level_over`]) or the CAP sender's, never the request's.
+    #[serde(default = "county")]
+    pub level: PlatformLevel,
     /// The broadcast it made, once sent.
     pub broadcast_id: Option<u64>,
     /// The media played (prelude + message), once sent.
@@ -170,24 +171,16 @@ pub fn prelude(mode: Mode) -> ToneSpec {
 }
 
 /// Makes (or finds) the alert's audio: prelude, half a second of silence, the message.
+///
+/// The made file is remembered under a key of the mode and the message's *content hash*
+/// (meta `alert_audio.<mode>.<hash>`), which only this function writes; it is never looked
+/// up by name, since an upload's name is whatever its uploader called the file.
 async fn audio(state: &AppState, req: &AlertRequest) -> Result<u64, AppError> {
     let mode = match req.mode {
         Mode::Real => "real",
         Mode::Test => "test",
         Mode::Drill => "drill",
     };
-    let name = match req.media_id {
-        Some(m) => format!("alert audio ({mode} prelude + media {m})"),
-        None => format!("alert audio ({mode} prelude)"),
-    };
-    if let Some(found) = state
-        .storage
-        .media_list()?
-        .into_iter()
-        .find(|m| m.name == name && m.state == "ready")
-    {
-        return Ok(found.id);
-    }
     let message = match req.media_id {
         Some(id) => {
             let m = state
@@ -200,10 +193,32 @@ async fn audio(state: &AppState, req: &AlertRequest) -> Result<u64, AppError> {
                 .ok_or_else(|| AppError::BadRequest(format!("media {id} is not ready")))?
                 .parse()
                 .map_err(|e| AppError::Internal(anyhow::anyhow!("stored hash: {e}")))?;
-            Some(crate::media::media_file(&state.media_dir, &hash))
+            Some((id, hash))
         }
         None => None,
     };
+    let key = match &message {
+        Some((_, hash)) => format!("alert_audio.{mode}.{hash}"),
+        None => format!("alert_audio.{mode}.none"),
+    };
+    if let Some(id) = state
+        .storage
+        .meta(&key)?
+        .and_then(|v| v.parse::<u64>().ok())
+    {
+        if state
+            .storage
+            .media(id)?
+            .is_some_and(|m| m.state == "ready" && m.hash.is_some())
+        {
+            return Ok(id);
+        }
+    }
+    let name = match &message {
+        Some((id, _)) => format!("alert audio ({mode} prelude + media {id})"),
+        None => format!("alert audio ({mode} prelude)"),
+    };
+    let message = message.map(|(_, hash)| crate::media::media_file(&state.media_dir, &hash));
     let incoming = state.media_dir.join("incoming");
     tokio::fs::create_dir_all(&incoming)
         .await
@@ -236,6 +251,7 @@ async fn audio(state: &AppState, req: &AlertRequest) -> Result<u64, AppError> {
             record.error.unwrap_or_default()
         )));
     }
+    state.storage.set_meta(&key, &record.id.to_string())?;
     Ok(record.id)
 }
 
@@ -311,7 +327,7 @@ pub async fn send(state: &AppState, id: u64, by: Option<i64>) -> Result<Alert, A
         },
         start_at: Timestamp(start_at),
         priority: Priority::Emergency,
-        level: req.level,
+        level: alert.level,
         volume: None,
         repeat: req.repeat,
         gap_ms: 2000,
@@ -438,11 +454,13 @@ pub async fn create(
             return Err(AppError::BadRequest(format!("media {m} is not ready")));
         }
     }
+    let level = user.level_over(req.areas.iter().map(String::as_str));
     let alert = Alert {
         request: req,
         state: AlertState::Held,
         issuer: Some(user.id),
         source: "api".into(),
+        level,
         broadcast_id: None,
         audio_media_id: None,
         created_at: state.clock.now_us(),
@@ -556,7 +574,6 @@ mod tests {
             repeat: 1,
             mode,
             confirm_real: false,
-            level: PlatformLevel::County,
         }
     }
 

@@ -9,13 +9,11 @@ use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use dalaba_protocol::command::{Command, MediaRef, OnPreempt, PlayMedia, SignedCommand, Stop};
-use dalaba_protocol::{
-    AgentId, BroadcastId, MediaHash, Mode, PlatformLevel, Priority, Timestamp, Volume,
-};
+use dalaba_protocol::{AgentId, BroadcastId, MediaHash, Mode, Priority, Timestamp, Volume};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use crate::access::{Action, Role, allowed};
+use crate::access::{Action, Content, Role, allowed};
 use crate::api::{AppError, AppState};
 use crate::auth::AuthUser;
 use crate::hub::Outgoing;
@@ -78,6 +76,20 @@ impl Target {
         user: &AuthUser,
         agents: &[AgentRecord],
     ) -> Result<Vec<AgentId>, AppError> {
+        // An id unknown and an id outside the user's areas get the same answer, so ids
+        // cannot be probed.
+        if !user.unscoped() {
+            for id in &self.agents {
+                if !agents
+                    .iter()
+                    .any(|r| r.id.as_str() == id && user.covers(r.area_code.as_str()))
+                {
+                    return Err(AppError::Forbidden(format!(
+                        "agent {id:?} is not one of your speakers"
+                    )));
+                }
+            }
+        }
         let chosen = self.resolve(agents)?;
         user.check_agents(agents.iter().filter(|a| chosen.contains(&a.id)))?;
         Ok(chosen)
@@ -218,6 +230,7 @@ pub async fn create(
     Json(req): Json<CreateBroadcast>,
 ) -> Result<(StatusCode, Json<serde_json::Value>), AppError> {
     user.require(Action::Broadcast)?;
+    user.check_priority(Content::Media, req.priority)?;
     let media = state
         .storage
         .media(req.media_id)?
@@ -259,7 +272,7 @@ pub async fn create(
         },
         start_at: Timestamp(start_at),
         priority: req.priority,
-        level: PlatformLevel::County,
+        level: user.level_over(reached.iter().map(|a| a.area_code.as_str())),
         volume: req.volume,
         repeat: req.repeat.max(1),
         gap_ms: req.gap_ms,
@@ -381,6 +394,26 @@ pub async fn approve(
                     "approved_by": user.name, "unreachable": unreachable}),
         ),
     ))
+}
+
+/// Records a receipt from `agent`, if broadcast `receipt.broadcast_id` was sent to it;
+/// returns whether it was recorded. A speaker reports on what it was told to play, never
+/// on its neighbours' broadcasts or on ids it made up.
+pub fn record_agent_receipt(
+    state: &AppState,
+    agent: &AgentId,
+    receipt: &ReceiptRecord,
+) -> Result<bool, AppError> {
+    let sent_to_it = match broadcast_targets(state, receipt.broadcast_id) {
+        Ok(t) => t.agents.iter().any(|a| a == agent.as_str()),
+        Err(AppError::NotFound(_)) => false,
+        Err(e) => return Err(e),
+    };
+    if !sent_to_it {
+        return Ok(false);
+    }
+    state.storage.record_receipt(receipt)?;
+    Ok(true)
 }
 
 /// Query of `GET /api/broadcasts/{id}`.

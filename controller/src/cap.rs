@@ -17,12 +17,13 @@
 //! | `resource` with an `audio/*` mimeType and `derefUri` | the spoken message (transcoded); none: the attention tone alone |
 //! | `headline`, `description` | text |
 //!
-//! Policy (environment): `DALABA_CAP_POLICY` = `review` (default: held until an operator
-//! approves) or `auto` (broadcast at once). `DALABA_CAP_TRUSTED_KEYS`: base64 Ed25519 public
-//! keys of trusted senders; `DALABA_CAP_REQUIRE_SIGNATURE=1` refuses any CAP message without
-//! a detached Ed25519 signature over its exact bytes by one of them (header
-//! `X-Dalaba-Signature: <base64>`, or `<file>.sig` beside a watched file). A signature that
-//! is given is always checked. XML-DSig inside the message is not verified.
+//! Who may send: every message must name a configured sender and act as it (its own key, or
+//! for an unsigned feed the watched directory or a user covering all its areas), inside its
+//! areas: [`crate::cap_senders`]. Signatures are detached Ed25519 over the exact bytes
+//! (header `X-Dalaba-Signature: <base64>`, or `<file>.sig` beside a watched file); XML-DSig
+//! inside the message is not verified. Policy (environment): `DALABA_CAP_POLICY` = `review`
+//! (default: held until an operator approves) or `auto` (broadcast at once);
+//! `DALABA_CAP_REQUIRE_SIGNATURE=1` refuses unsigned messages from every sender.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -34,14 +35,15 @@ use axum::http::{HeaderMap, StatusCode};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
 use chrono::DateTime;
+use dalaba_protocol::Mode;
 use dalaba_protocol::types::Severity;
-use dalaba_protocol::{Mode, PlatformLevel};
 use quick_xml::events::Event;
 use serde_json::{Value, json};
 
 use crate::alert::{self, Alert, AlertRequest, AlertState};
 use crate::api::{AppError, AppState};
 use crate::auth::AuthUser;
+use crate::cap_senders::{self, Importer, Policy};
 
 /// The CAP 1.2 namespace.
 pub const CAP_NS: &str = "urn:oasis:names:tc:emergency:cap:1.2";
@@ -376,84 +378,12 @@ pub fn severity(cap: &str) -> Severity {
     }
 }
 
-/// The import policy, from the environment.
-#[derive(Debug, Clone, Default)]
-pub struct Policy {
-    /// Broadcast at once (else hold for review).
-    pub auto: bool,
-    /// Refuse unsigned messages.
-    pub require_signature: bool,
-    /// Trusted senders' keys.
-    pub trusted: Vec<ed25519_dalek::VerifyingKey>,
-}
-
-impl Policy {
-    /// Reads `DALABA_CAP_POLICY`, `DALABA_CAP_REQUIRE_SIGNATURE`, `DALABA_CAP_TRUSTED_KEYS`.
-    pub fn from_env() -> Result<Self, String> {
-        let auto = match std::env::var("DALABA_CAP_POLICY").as_deref() {
-            Ok("auto") => true,
-            Ok("review") | Err(_) => false,
-            Ok(other) => return Err(format!("DALABA_CAP_POLICY={other:?}: use review or auto")),
-        };
-        let require_signature = std::env::var("DALABA_CAP_REQUIRE_SIGNATURE").as_deref() == Ok("1");
-        let mut trusted = Vec::new();
-        for k in std::env::var("DALABA_CAP_TRUSTED_KEYS")
-            .unwrap_or_default()
-            .split(',')
-            .map(str::trim)
-            .filter(|k| !k.is_empty())
-        {
-            let bytes: [u8; 32] = B64
-                .decode(k)
-                .ok()
-                .and_then(|b| b.try_into().ok())
-                .ok_or_else(|| {
-                    format!("DALABA_CAP_TRUSTED_KEYS: {k:?} is not a base64 Ed25519 key")
-                })?;
-            trusted.push(
-                ed25519_dalek::VerifyingKey::from_bytes(&bytes)
-                    .map_err(|e| format!("DALABA_CAP_TRUSTED_KEYS: {k:?}: {e}"))?,
-            );
-        }
-        Ok(Self {
-            auto,
-            require_signature,
-            trusted,
-        })
-    }
-
-    /// Checks a detached signature (base64) over `bytes`.
-    pub fn check_signature(&self, bytes: &[u8], signature: Option<&str>) -> Result<(), String> {
-        let Some(sig) = signature else {
-            return if self.require_signature {
-                Err("unsigned CAP refused: this controller requires a signature from a trusted sender".into())
-            } else {
-                Ok(())
-            };
-        };
-        let sig: [u8; 64] = B64
-            .decode(sig.trim())
-            .ok()
-            .and_then(|b| b.try_into().ok())
-            .ok_or("CAP signature: not a base64 Ed25519 signature")?;
-        let sig = ed25519_dalek::Signature::from_bytes(&sig);
-        if self
-            .trusted
-            .iter()
-            .any(|k| k.verify_strict(bytes, &sig).is_ok())
-        {
-            Ok(())
-        } else {
-            Err("CAP signature does not verify with any trusted sender's key".into())
-        }
-    }
-}
-
 fn source(sender: &str, identifier: &str) -> String {
     format!("cap:{sender}:{identifier}")
 }
 
-/// Cancels the alerts `cap` references; only the same sender may.
+/// Cancels the alerts `cap` references; only the same sender may (and the message has
+/// been authenticated as that sender: [`crate::cap_senders`]).
 fn cancel_references(state: &AppState, cap: &Cap) -> Result<Vec<u64>, AppError> {
     let mut cancelled = Vec::new();
     for (sender, identifier) in &cap.references {
@@ -476,18 +406,29 @@ fn cancel_references(state: &AppState, cap: &Cap) -> Result<Vec<u64>, AppError> 
     Ok(cancelled)
 }
 
-/// Imports one CAP message; what happened, as JSON.
+/// Imports one CAP message from `importer`; what happened, as JSON.
 pub async fn import_bytes(
     state: &AppState,
     bytes: &[u8],
     signature: Option<&str>,
-    user: Option<i64>,
+    importer: Importer<'_>,
 ) -> Result<Value, AppError> {
     let policy = Policy::from_env().map_err(|e| AppError::Internal(anyhow::anyhow!(e)))?;
-    policy
-        .check_signature(bytes, signature)
-        .map_err(AppError::BadRequest)?;
     let cap = parse(bytes).map_err(AppError::BadRequest)?;
+    let senders = cap_senders::senders(state)?;
+    let sender = policy.authenticate(&senders, &cap.sender, bytes, signature, importer)?;
+    // The areas it alerts: inside the sender's, and the importing user's.
+    if let Some(info) = &cap.info {
+        if let Some(a) = info.areas.iter().find(|a| !sender.covers(a)) {
+            return Err(AppError::Forbidden(format!(
+                "CAP: area {a} is outside the areas of sender {}",
+                cap.sender
+            )));
+        }
+        if let Importer::User(user) = importer {
+            user.check_areas(&info.areas)?;
+        }
+    }
     let src = source(&cap.sender, &cap.identifier);
     for d in state.storage.docs(alert::ALERT)? {
         if serde_json::from_str::<Alert>(&d.json).is_ok_and(|a| a.source == src) {
@@ -539,15 +480,16 @@ pub async fn import_bytes(
         mode,
         // The feed's status is the confirmation: only `Actual` is real.
         confirm_real: mode == Mode::Real,
-        level: PlatformLevel::County,
     };
     alert::check(&request, state.clock.now_us())
         .map_err(|e| AppError::BadRequest(format!("CAP: {e}")))?;
+    let request_areas = request.areas.clone();
     let stored = Alert {
         request,
         state: AlertState::Held,
         issuer: None,
         source: src,
+        level: sender.level_over(request_areas.iter().map(String::as_str)),
         broadcast_id: None,
         audio_media_id: None,
         created_at: state.clock.now_us(),
@@ -557,7 +499,11 @@ pub async fn import_bytes(
     let id = alert::store(state, &stored)?;
     tracing::warn!(alert = id, sender = %cap.sender, identifier = %cap.identifier, status = %cap.status, "CAP alert received");
     if policy.auto {
-        alert::send(state, id, user).await?;
+        let by = match importer {
+            Importer::User(u) => Some(u.id),
+            Importer::Directory => None,
+        };
+        alert::send(state, id, by).await?;
         Ok(json!({"result": "sent", "alert_id": id, "cancelled": cancelled}))
     } else {
         Ok(json!({"result": "held", "alert_id": id, "cancelled": cancelled}))
@@ -603,7 +549,7 @@ pub async fn import(
     let signature = headers
         .get("x-dalaba-signature")
         .and_then(|v| v.to_str().ok());
-    let result = import_bytes(&state, &body, signature, Some(user.id)).await?;
+    let result = import_bytes(&state, &body, signature, Importer::User(&user)).await?;
     tracing::info!(user = %user.name, result = %result["result"], "CAP imported");
     Ok((StatusCode::CREATED, Json(result)))
 }
@@ -641,7 +587,7 @@ pub async fn sweep(state: &AppState, dir: &Path) -> std::io::Result<BTreeMap<Str
         let outcome = if bytes.len() > MAX_CAP_BYTES {
             Err(format!("larger than {MAX_CAP_BYTES} bytes"))
         } else {
-            import_bytes(state, &bytes, sig.as_deref(), None)
+            import_bytes(state, &bytes, sig.as_deref(), Importer::Directory)
                 .await
                 .map_err(|e| e.to_string())
         };
@@ -826,48 +772,5 @@ mod tests {
         for bad in ["3", "3301061", "abcdef", ""] {
             assert!(area_prefix(bad).is_err(), "{bad}");
         }
-    }
-
-    #[test]
-    fn signatures_are_checked_when_given_and_required_when_configured() {
-        use ed25519_dalek::Signer as _;
-        let key = ed25519_dalek::SigningKey::from_bytes(&[7; 32]);
-        let other = ed25519_dalek::SigningKey::from_bytes(&[8; 32]);
-        let body = cap("Actual", "Alert", "", INFO);
-        let sign = |k: &ed25519_dalek::SigningKey, b: &[u8]| B64.encode(k.sign(b).to_bytes());
-        let mut policy = Policy {
-            auto: false,
-            require_signature: false,
-            trusted: vec![key.verifying_key()],
-        };
-        assert!(policy.check_signature(body.as_bytes(), None).is_ok());
-        policy.require_signature = true;
-        assert!(
-            policy
-                .check_signature(body.as_bytes(), None)
-                .unwrap_err()
-                .contains("unsigned CAP refused")
-        );
-        let good = sign(&key, body.as_bytes());
-        assert!(policy.check_signature(body.as_bytes(), Some(&good)).is_ok());
-        // Another key, a changed byte, garbage: refused.
-        let wrong = sign(&other, body.as_bytes());
-        assert!(
-            policy
-                .check_signature(body.as_bytes(), Some(&wrong))
-                .is_err()
-        );
-        let tampered = body.replace("Severe", "Extreme");
-        assert!(
-            policy
-                .check_signature(tampered.as_bytes(), Some(&good))
-                .is_err()
-        );
-        assert!(
-            policy
-                .check_signature(body.as_bytes(), Some("nope"))
-                .unwrap_err()
-                .contains("not a base64")
-        );
     }
 }

@@ -22,6 +22,7 @@ pub mod audit;
 pub mod auth;
 pub mod broadcast;
 pub mod cap;
+pub mod cap_senders;
 pub mod clock;
 pub mod console;
 pub mod demo;

@@ -20,12 +20,12 @@ use dalaba_protocol::audio_frame::{self, FrameFlags};
 use dalaba_protocol::command::{Command, StartLive, StopLive};
 use dalaba_protocol::control::{ControllerMessage, Pong};
 use dalaba_protocol::limits::MAX_AUDIO_FRAME;
-use dalaba_protocol::{AgentId, BroadcastId, Mode, PlatformLevel, Priority, StreamId, Volume};
+use dalaba_protocol::{AgentId, BroadcastId, Mode, Priority, StreamId, Volume};
 use futures_util::StreamExt as _;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use crate::access::{Action, Role};
+use crate::access::{Action, Content};
 use crate::api::{AppError, AppState};
 use crate::auth::AuthUser;
 use crate::broadcast::{Target, send_command};
@@ -74,18 +74,16 @@ pub async fn create(
     Json(req): Json<CreateLive>,
 ) -> Result<(StatusCode, Json<serde_json::Value>), AppError> {
     user.require(Action::Live)?;
-    let agents = req.target.resolve_for(&user, &state.storage.agents()?)?;
-    // A village head speaks at `live` priority as the village level; only a platform
-    // operator may make a live call an emergency.
-    let (priority, level) = match user.role {
-        Role::VillageHead if req.priority > Priority::Live => {
-            return Err(AppError::Forbidden(
-                "a village head's calls play at live priority".into(),
-            ));
-        }
-        Role::VillageHead => (req.priority, PlatformLevel::Village),
-        _ => (req.priority, PlatformLevel::County),
-    };
+    let all = state.storage.agents()?;
+    let agents = req.target.resolve_for(&user, &all)?;
+    // Priority is capped by the user's role, the level is their scope's.
+    user.check_priority(Content::Live, req.priority)?;
+    let priority = req.priority;
+    let level = user.level_over(
+        all.iter()
+            .filter(|a| agents.contains(&a.id))
+            .map(|a| a.area_code.as_str()),
+    );
     let latency_ms = req.latency_ms.unwrap_or(DEFAULT_LATENCY_MS).clamp(20, 5000);
     let stream_id: u32 = rand::random();
     let spec = LiveSpec {

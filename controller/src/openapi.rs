@@ -41,8 +41,7 @@ fn programme_paths(secured: &Value) -> Value {
         "text": {"type": "string"}, "media_id": {"type": "integer"},
         "repeat": {"type": "integer", "minimum": 1, "maximum": 10},
         "mode": {"type": "string", "enum": ["real", "test", "drill"]},
-        "confirm_real": {"type": "boolean", "description": "required (true) for mode real"},
-        "level": {"type": "string", "enum": ["village", "township", "county", "city", "province", "national"]}}});
+        "confirm_real": {"type": "boolean", "description": "required (true) for mode real"}}});
     let body = |schema: &Value| json!({"required": true, "content": {"application/json": {"schema": schema}}});
     json!({
         "/api/playlists": {
@@ -91,6 +90,14 @@ fn programme_paths(secured: &Value) -> Value {
         "/api/schedules/{id}/approve": {"parameters": id_param(),
             "post": {"summary": "Let a schedule held by the approval rule run (a second authorised user)", "security": secured,
                 "responses": {"200": {"description": "approved"}, "403": error_response(), "409": error_response()}}},
+        "/api/settings/cap-senders": {
+            "get": {"summary": "The CAP senders: each feed's keys and areas (admins)", "security": secured, "responses": {"200": {"description": "senders"}, "403": error_response()}},
+            "put": {"summary": "Replace the CAP senders (admins); a CAP message is accepted only as a configured sender, inside its areas", "security": secured,
+                "requestBody": {"required": true, "content": {"application/json": {"schema": {"type": "array", "items": {"type": "object", "required": ["sender", "areas"], "properties": {
+                    "sender": {"type": "string", "description": "the <sender> it writes"}, "name": {"type": "string"},
+                    "keys": {"type": "array", "items": {"type": "string", "description": "base64 Ed25519 public key"}},
+                    "areas": {"type": "array", "items": {"type": "string", "description": "area-code prefix, 2 to 12 digits"}}}}}}}},
+                "responses": {"200": {"description": "set"}, "400": error_response(), "403": error_response()}}},
         "/api/settings/approval": {
             "get": {"summary": "The approval rule", "security": secured, "responses": {"200": {"description": "rule"}}},
             "put": {"summary": "Set the approval rule (admins)", "security": secured,

@@ -13,7 +13,7 @@ use crate::access::Action;
 use crate::api::{AppError, AppState};
 use crate::auth::AuthUser;
 use crate::schedule::{PlaylistSpec, QuietHours, ScheduleSpec, parse_tz};
-use crate::scheduler::{self, PLAYLIST, SCHEDULE, StoredSchedule};
+use crate::scheduler::{self, PLAYLIST, SCHEDULE, StoredPlaylist, StoredSchedule};
 use dalaba_protocol::Priority;
 
 fn bad(e: impl std::fmt::Display) -> AppError {
@@ -38,12 +38,61 @@ fn check_playlist(state: &AppState, p: &PlaylistSpec) -> Result<(), AppError> {
     Ok(())
 }
 
-fn playlist_json(id: u64, spec: &PlaylistSpec, updated_at: u64) -> Value {
-    json!({"id": id, "updated_at": updated_at, "name": spec.name,
-           "jingle_media_id": spec.jingle_media_id, "items": spec.items})
+fn playlist_json(id: u64, p: &StoredPlaylist, updated_at: u64) -> Value {
+    json!({"id": id, "updated_at": updated_at, "name": p.spec.name,
+           "jingle_media_id": p.spec.jingle_media_id, "items": p.spec.items,
+           "owner": p.owner, "areas": p.areas})
 }
 
-/// `GET /api/playlists`
+/// Whether `user` sees a document scoped to `areas` (empty: everywhere): the two overlap.
+fn sees_areas(user: &AuthUser, areas: &[String]) -> bool {
+    user.unscoped()
+        || areas.is_empty()
+        || areas
+            .iter()
+            .any(|a| user.covers_area(a) || user.scopes.iter().any(|s| s.starts_with(a.as_str())))
+}
+
+/// Playlist `id`, if `user` may see it.
+fn load_playlist(
+    state: &AppState,
+    user: &AuthUser,
+    id: u64,
+) -> Result<(StoredPlaylist, u64), AppError> {
+    let d = state
+        .storage
+        .doc(PLAYLIST, id)?
+        .ok_or_else(|| AppError::NotFound(format!("playlist {id}")))?;
+    let p: StoredPlaylist =
+        serde_json::from_str(&d.json).map_err(|e| AppError::Internal(e.into()))?;
+    if !sees_areas(user, &p.areas) {
+        return Err(AppError::NotFound(format!("playlist {id}")));
+    }
+    Ok((p, d.updated_at))
+}
+
+/// Refuses unless `user` covers all of a playlist's scope (an everywhere playlist: admins).
+fn may_change(user: &AuthUser, id: u64, p: &StoredPlaylist) -> Result<(), AppError> {
+    let covered = if p.areas.is_empty() {
+        user.unscoped()
+    } else {
+        p.areas.iter().all(|a| user.covers_area(a))
+    };
+    if covered {
+        Ok(())
+    } else {
+        Err(AppError::Forbidden(format!(
+            "playlist {id} belongs to areas beyond yours ({})",
+            if p.areas.is_empty() {
+                "everywhere".to_owned()
+            } else {
+                p.areas.join(", ")
+            }
+        )))
+    }
+}
+
+/// `GET /api/playlists`: the playlists whose areas overlap the user's.
 pub async fn list_playlists(
     State(state): State<AppState>,
     user: AuthUser,
@@ -51,14 +100,16 @@ pub async fn list_playlists(
     user.require(Action::View)?;
     let mut out = Vec::new();
     for d in state.storage.docs(PLAYLIST)? {
-        let spec: PlaylistSpec =
+        let p: StoredPlaylist =
             serde_json::from_str(&d.json).map_err(|e| AppError::Internal(e.into()))?;
-        out.push(playlist_json(d.id, &spec, d.updated_at));
+        if sees_areas(&user, &p.areas) {
+            out.push(playlist_json(d.id, &p, d.updated_at));
+        }
     }
     Ok(Json(Value::Array(out)))
 }
 
-/// `POST /api/playlists`
+/// `POST /api/playlists`: the playlist is the user's, scoped to their areas.
 pub async fn create_playlist(
     State(state): State<AppState>,
     user: AuthUser,
@@ -67,10 +118,19 @@ pub async fn create_playlist(
     user.require(Action::Programme)?;
     check_playlist(&state, &spec)?;
     let now = state.clock.now_us();
-    let json = serde_json::to_string(&spec).map_err(|e| AppError::Internal(e.into()))?;
+    let stored = StoredPlaylist {
+        spec,
+        owner: Some(user.id),
+        areas: if user.unscoped() {
+            Vec::new()
+        } else {
+            user.scopes.clone()
+        },
+    };
+    let json = serde_json::to_string(&stored).map_err(|e| AppError::Internal(e.into()))?;
     let id = state.storage.insert_doc(PLAYLIST, &json, now)?;
     tracing::info!(user = %user.name, playlist = id, "playlist created");
-    Ok((StatusCode::CREATED, Json(playlist_json(id, &spec, now))))
+    Ok((StatusCode::CREATED, Json(playlist_json(id, &stored, now))))
 }
 
 /// `GET /api/playlists/{id}`
@@ -80,16 +140,12 @@ pub async fn get_playlist(
     Path(id): Path<u64>,
 ) -> Result<Json<Value>, AppError> {
     user.require(Action::View)?;
-    let d = state
-        .storage
-        .doc(PLAYLIST, id)?
-        .ok_or_else(|| AppError::NotFound(format!("playlist {id}")))?;
-    let spec: PlaylistSpec =
-        serde_json::from_str(&d.json).map_err(|e| AppError::Internal(e.into()))?;
-    Ok(Json(playlist_json(id, &spec, d.updated_at)))
+    let (p, updated_at) = load_playlist(&state, &user, id)?;
+    Ok(Json(playlist_json(id, &p, updated_at)))
 }
 
-/// `PUT /api/playlists/{id}`: schedules that play it are planned anew.
+/// `PUT /api/playlists/{id}`: by a user covering its areas; schedules that play it are
+/// planned anew, and those approved by a second person wait for approval again.
 pub async fn update_playlist(
     State(state): State<AppState>,
     user: AuthUser,
@@ -97,29 +153,54 @@ pub async fn update_playlist(
     Json(spec): Json<PlaylistSpec>,
 ) -> Result<Json<Value>, AppError> {
     user.require(Action::Programme)?;
+    let (old, _) = load_playlist(&state, &user, id)?;
+    may_change(&user, id, &old)?;
     check_playlist(&state, &spec)?;
     let now = state.clock.now_us();
-    let json = serde_json::to_string(&spec).map_err(|e| AppError::Internal(e.into()))?;
+    let stored = StoredPlaylist { spec, ..old };
+    let json = serde_json::to_string(&stored).map_err(|e| AppError::Internal(e.into()))?;
     if !state.storage.update_doc(PLAYLIST, id, &json, now)? {
         return Err(AppError::NotFound(format!("playlist {id}")));
     }
-    for (sid, s, _) in scheduler::schedules(&state)? {
-        if s.spec.playlist_id == id {
-            scheduler::forget_future(&state, sid, now)?;
+    let content = stored.content();
+    let mut held_again = Vec::new();
+    for (sid, mut s, _) in scheduler::schedules(&state)? {
+        if s.spec.playlist_id != id {
+            continue;
         }
+        // An approval binds to the content approved.
+        if let (Some(by), Some(approved)) = (&s.approved_by, &s.approved_content) {
+            if *approved != content {
+                s.held = Some(format!(
+                    "its playlist {id} was changed by {} after {by} approved it",
+                    user.name
+                ));
+                s.approved_by = None;
+                s.approved_content = None;
+                let json = serde_json::to_string(&s).map_err(|e| AppError::Internal(e.into()))?;
+                state.storage.update_doc(SCHEDULE, sid, &json, now)?;
+                held_again.push(sid);
+            }
+        }
+        scheduler::forget_future(&state, sid, now)?;
     }
     changed(&state);
-    tracing::info!(user = %user.name, playlist = id, "playlist changed");
-    Ok(Json(playlist_json(id, &spec, now)))
+    tracing::info!(user = %user.name, playlist = id, ?held_again, "playlist changed");
+    let mut out = playlist_json(id, &stored, now);
+    out["schedules_held_again"] = json!(held_again);
+    Ok(Json(out))
 }
 
-/// `DELETE /api/playlists/{id}`: refused while a schedule uses it.
+/// `DELETE /api/playlists/{id}`: by a user covering its areas; refused while a schedule
+/// uses it.
 pub async fn delete_playlist(
     State(state): State<AppState>,
     user: AuthUser,
     Path(id): Path<u64>,
 ) -> Result<StatusCode, AppError> {
     user.require(Action::Programme)?;
+    let (old, _) = load_playlist(&state, &user, id)?;
+    may_change(&user, id, &old)?;
     if let Some((sid, s, _)) = scheduler::schedules(&state)?
         .into_iter()
         .find(|(_, s, _)| s.spec.playlist_id == id)
@@ -143,8 +224,9 @@ fn check_schedule(
     spec: &ScheduleSpec,
 ) -> Result<Option<String>, AppError> {
     spec.compile().map_err(bad)?;
-    if scheduler::playlist(state, spec.playlist_id)?.is_none() {
-        return Err(bad(format!("no playlist {}", spec.playlist_id)));
+    match scheduler::playlist(state, spec.playlist_id)? {
+        Some(p) if sees_areas(user, &p.areas) => {}
+        _ => return Err(bad(format!("no playlist {}", spec.playlist_id))),
     }
     // A scoped operator's schedule may reach only their speakers, now; targets are
     // resolved again (and checked against the author's scope) whenever a start is planned.
@@ -165,8 +247,25 @@ fn load_schedule(state: &AppState, id: u64) -> Result<(StoredSchedule, u64), App
     Ok((stored, d.updated_at))
 }
 
+/// Whether `user` sees schedule `s`: theirs, or it reaches one of their speakers.
+fn sees_schedule(state: &AppState, user: &AuthUser, s: &StoredSchedule) -> Result<bool, AppError> {
+    if user.unscoped() || s.created_by == user.id {
+        return Ok(true);
+    }
+    let all = state.storage.agents()?;
+    Ok(match s.spec.target.resolve(&all) {
+        Ok(reached) => all
+            .iter()
+            .any(|a| reached.contains(&a.id) && user.covers(a.area_code.as_str())),
+        Err(_) => false,
+    })
+}
+
 /// Refuses to let a scoped user change a schedule that reaches outside their areas.
 fn in_scope(state: &AppState, user: &AuthUser, s: &StoredSchedule) -> Result<(), AppError> {
+    if !sees_schedule(state, user, s)? {
+        return Err(AppError::NotFound("schedule".into()));
+    }
     match s.spec.target.resolve_for(user, &state.storage.agents()?) {
         Err(e @ AppError::Forbidden(_)) => Err(e),
         _ => Ok(()),
@@ -236,7 +335,9 @@ pub async fn list_schedules(
     user.require(Action::View)?;
     let mut out = Vec::new();
     for (id, stored, updated_at) in scheduler::schedules(&state)? {
-        out.push(schedule_json(&state, id, &stored, updated_at, 3)?);
+        if sees_schedule(&state, &user, &stored)? {
+            out.push(schedule_json(&state, id, &stored, updated_at, 3)?);
+        }
     }
     Ok(Json(Value::Array(out)))
 }
@@ -255,6 +356,7 @@ pub async fn create_schedule(
         created_by: user.id,
         held,
         approved_by: None,
+        approved_content: None,
     };
     let json = serde_json::to_string(&stored).map_err(|e| AppError::Internal(e.into()))?;
     let id = state.storage.insert_doc(SCHEDULE, &json, now)?;
@@ -276,6 +378,9 @@ pub async fn get_schedule(
 ) -> Result<Json<Value>, AppError> {
     user.require(Action::View)?;
     let (stored, updated_at) = load_schedule(&state, id)?;
+    if !sees_schedule(&state, &user, &stored)? {
+        return Err(AppError::NotFound(format!("schedule {id}")));
+    }
     Ok(Json(schedule_json(
         &state,
         id,
@@ -303,6 +408,7 @@ pub async fn update_schedule(
         created_by: user.id,
         held,
         approved_by: None,
+        approved_content: None,
     };
     let json = serde_json::to_string(&stored).map_err(|e| AppError::Internal(e.into()))?;
     state.storage.update_doc(SCHEDULE, id, &json, now)?;
@@ -391,8 +497,15 @@ pub async fn approve_schedule(
         .spec
         .target
         .resolve_for(&user, &state.storage.agents()?)?;
+    let playlist = scheduler::playlist(&state, stored.spec.playlist_id)?.ok_or_else(|| {
+        AppError::Conflict(format!(
+            "playlist {} no longer exists",
+            stored.spec.playlist_id
+        ))
+    })?;
     stored.held = None;
     stored.approved_by = Some(user.name.clone());
+    stored.approved_content = Some(playlist.content());
     let now = state.clock.now_us();
     let json = serde_json::to_string(&stored).map_err(|e| AppError::Internal(e.into()))?;
     state.storage.update_doc(SCHEDULE, id, &json, now)?;

@@ -24,7 +24,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::hash::{Hash as _, Hasher as _};
 
 use dalaba_protocol::command::{Command, MediaRef, PlayMedia, ScheduleEntry, ScheduleSync};
-use dalaba_protocol::{AgentId, BroadcastId, MediaHash, Mode, PlatformLevel, Timestamp};
+use dalaba_protocol::{AgentId, BroadcastId, MediaHash, Mode, Timestamp};
 use serde::{Deserialize, Serialize};
 
 use crate::api::{AppError, AppState};
@@ -62,6 +62,44 @@ pub struct StoredSchedule {
     /// Who approved it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub approved_by: Option<String>,
+    /// The playlist's [`StoredPlaylist::content`] when it was approved: an approval binds
+    /// to what was approved, and a schedule whose playlist changed since is held again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub approved_content: Option<String>,
+}
+
+/// A stored playlist: the spec plus its owner and scope.
+///
+/// The scope is the owner's areas when it was made (empty: everywhere, an admin's). Only a
+/// user covering all of it may change or delete it, and when a schedule plays it, speakers
+/// outside it are left out: a village operator's playlist never sounds beyond the village,
+/// whoever's schedule plays it.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct StoredPlaylist {
+    /// The playlist.
+    #[serde(flatten)]
+    pub spec: PlaylistSpec,
+    /// Who made it; `None` for one made before owners were recorded and no admin existed.
+    #[serde(default)]
+    pub owner: Option<i64>,
+    /// Area-code prefixes it may play in; empty: everywhere.
+    #[serde(default)]
+    pub areas: Vec<String>,
+}
+
+impl StoredPlaylist {
+    /// Whether a speaker with `area_code` lies inside the playlist's scope.
+    pub fn reaches(&self, area_code: &str) -> bool {
+        self.areas.is_empty() || self.areas.iter().any(|a| area_code.starts_with(a.as_str()))
+    }
+
+    /// A fingerprint of what it plays (items, order, repeats, gaps, jingle): what an
+    /// approval of a schedule binds to. Media items are content-addressed and never
+    /// change, so their ids stand for their content.
+    pub fn content(&self) -> String {
+        let json = serde_json::to_vec(&self.spec).unwrap_or_default();
+        dalaba_protocol::MediaHash::of(&json).to_string()
+    }
 }
 
 /// What a scheduled broadcast's stored description holds.
@@ -134,7 +172,7 @@ pub fn schedules(state: &AppState) -> Result<Vec<(u64, StoredSchedule, u64)>, Ap
 }
 
 /// One playlist.
-pub fn playlist(state: &AppState, id: u64) -> Result<Option<PlaylistSpec>, AppError> {
+pub fn playlist(state: &AppState, id: u64) -> Result<Option<StoredPlaylist>, AppError> {
     state
         .storage
         .doc(PLAYLIST, id)?
@@ -262,9 +300,20 @@ fn plan_run(
     now: u64,
 ) -> Result<Planned, String> {
     let spec = &stored.spec;
-    let playlist = playlist(state, spec.playlist_id)
+    let stored_playlist = playlist(state, spec.playlist_id)
         .map_err(|e| e.to_string())?
         .ok_or_else(|| format!("playlist {} no longer exists", spec.playlist_id))?;
+    if stored
+        .approved_content
+        .as_ref()
+        .is_some_and(|c| *c != stored_playlist.content())
+    {
+        return Err(format!(
+            "playlist {} changed after the schedule was approved",
+            spec.playlist_id
+        ));
+    }
+    let playlist = &stored_playlist.spec;
     let mut media = BTreeMap::new();
     for id in playlist.media_ids() {
         let m = state
@@ -277,7 +326,7 @@ fn plan_run(
             media.insert(id, (hash, size, duration_ms));
         }
     }
-    let items = plan(&playlist, fire_at, |id| media.get(&id).map(|m| m.2))?;
+    let items = plan(playlist, fire_at, |id| media.get(&id).map(|m| m.2))?;
     if items.last().is_none_or(|i| i.end_at <= now) {
         return Ok(Planned::Missed);
     }
@@ -307,6 +356,13 @@ fn plan_run(
             excluded.push(format!("{id}: outside the areas of {}", author.name));
             continue;
         }
+        if !stored_playlist.reaches(&area) {
+            excluded.push(format!(
+                "{id}: outside the areas of playlist {}",
+                spec.playlist_id
+            ));
+            continue;
+        }
         match quiet_rule(quiet, &area) {
             Some(rule) if rule.contains(fire_at) => excluded.push(format!(
                 "{id}: quiet hours {}-{} ({})",
@@ -318,6 +374,15 @@ fn plan_run(
     if included.is_empty() {
         return Ok(Planned::Quiet(excluded));
     }
+    // The level is the author's over the speakers it reaches.
+    let level = {
+        let codes: Vec<&str> = agents
+            .iter()
+            .filter(|a| included.iter().any(|i| i == a.id.as_str()))
+            .map(|a| a.area_code.as_str())
+            .collect();
+        author.level_over(codes)
+    };
     let window = u64::from(spec.window_min) * 60_000_000;
     let mut broadcasts = Vec::new();
     for item in items.iter().filter(|i| i.end_at > now) {
@@ -336,7 +401,7 @@ fn plan_run(
             },
             start_at: Timestamp(item.start_at),
             priority: spec.priority,
-            level: PlatformLevel::County,
+            level,
             volume: spec.volume,
             repeat: item.repeat,
             gap_ms: item.gap_ms,

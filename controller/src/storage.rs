@@ -399,6 +399,11 @@ const MIGRATIONS: &[&str] = &[
         BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
      CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit
         BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;",
+    // 6: every playlist has an owner and a scope: those made before become the first
+    // admin's, scoped everywhere (only an admin may change them).
+    "UPDATE docs SET json = json_set(json, '$.owner',
+        (SELECT id FROM users WHERE role = 'admin' ORDER BY id LIMIT 1), '$.areas', json('[]'))
+     WHERE kind = 'playlist' AND json_extract(json, '$.owner') IS NULL;",
 ];
 
 /// SQLite storage in one file.

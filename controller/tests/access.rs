@@ -3,102 +3,15 @@
 //! real router and real SQLite. Agents are rows (offline: sends fail, which does not
 //! matter for who may ask); a live call's or alert's effect is tested elsewhere.
 
+mod common;
+
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
-use dalaba_controller::api::{AppState, router};
-use dalaba_controller::storage::AgentRecord;
+use dalaba_controller::api::router;
 use serde_json::{Value, json};
 use tower::ServiceExt as _;
 
-struct World {
-    _dir: tempfile::TempDir,
-    state: AppState,
-    admin_password: String,
-}
-
-fn world() -> World {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let (state, first) = dalaba_controller::open(&dir.path().join("c")).expect("open");
-    for (id, area, group) in [
-        ("dong-1", "330106001001", "east"),
-        ("dong-2", "330106001002", "east"),
-        ("xi-1", "330106002003", "west"),
-        ("bei-1", "330107001001", "north"),
-    ] {
-        state
-            .storage
-            .create_agent(&AgentRecord {
-                id: id.parse().unwrap(),
-                name: id.into(),
-                area_code: area.parse().unwrap(),
-                groups: vec![group.into()],
-                public_key: None,
-                token_hash: None,
-                token_expires_at: None,
-                last_seq: 0,
-                retired: false,
-                last_seen: None,
-                status_json: None,
-            })
-            .unwrap();
-    }
-    for (name, approved) in [("approved.wav", true), ("unapproved.wav", false)] {
-        let id = state.storage.create_media(name, 0).unwrap();
-        state
-            .storage
-            .media_ready(id, &format!("{id:064x}"), 100, 1000, 0.0)
-            .unwrap();
-        state.storage.set_media_approved(id, approved).unwrap();
-    }
-    World {
-        _dir: dir,
-        state,
-        admin_password: first.admin_password.expect("first start"),
-    }
-}
-
-async fn call(
-    state: &AppState,
-    token: Option<&str>,
-    method: &str,
-    path: &str,
-    body: Option<Value>,
-) -> (StatusCode, Value) {
-    let mut req = Request::builder()
-        .method(method)
-        .uri(path)
-        .header("content-type", "application/json");
-    if let Some(t) = token {
-        req = req.header("authorization", format!("Bearer {t}"));
-    }
-    let req = req
-        .body(body.map_or_else(Body::empty, |b| Body::from(b.to_string())))
-        .unwrap();
-    let resp = router(state.clone()).oneshot(req).await.unwrap();
-    let status = resp.status();
-    let bytes = axum::body::to_bytes(resp.into_body(), 1 << 20)
-        .await
-        .unwrap();
-    (
-        status,
-        serde_json::from_slice(&bytes).unwrap_or(Value::Null),
-    )
-}
-
-async fn login(state: &AppState, name: &str, password: &str) -> String {
-    let (status, body) = call(
-        state,
-        None,
-        "POST",
-        "/api/login",
-        Some(json!({"name": name, "password": password})),
-    )
-    .await;
-    assert_eq!(status, StatusCode::OK, "{name}: {body}");
-    body["token"].as_str().unwrap().to_owned()
-}
-
-const PASSWORD: &str = "correct horse battery";
+use common::router::{PASSWORD, call, login, world};
 
 #[tokio::test]
 async fn role_action_target_table() {

@@ -99,16 +99,27 @@ fn alerts_drills_cancels_and_cap() {
     let data = dir.path().join("controller");
     let feed = ed25519_dalek::SigningKey::from_bytes(&[42; 32]);
     let b64 = base64::engine::general_purpose::STANDARD;
-    let trusted = b64.encode(feed.verifying_key().to_bytes());
+    let other = ed25519_dalek::SigningKey::from_bytes(&[43; 32]);
     let (ctl, password) = start_controller_env(
         &data,
         &[
             ("DALABA_CAP_POLICY", "review"),
             ("DALABA_CAP_REQUIRE_SIGNATURE", "1"),
-            ("DALABA_CAP_TRUSTED_KEYS", &trusted),
         ],
     );
     let api = Api::login(&ctl.addr, &password);
+    // Two feeds, each with its own key and areas.
+    let (status, body) = api.call(
+        "PUT",
+        "/api/settings/cap-senders",
+        Some(json!([
+            {"sender": "feed@county", "name": "西湖区气象台",
+             "keys": [b64.encode(feed.verifying_key().to_bytes())], "areas": ["330106"]},
+            {"sender": "other@county", "keys": [b64.encode(other.verifying_key().to_bytes())],
+             "areas": ["330106"]},
+        ])),
+    );
+    assert_eq!(status, 200, "{body}");
     let agents = start_agents(
         dir.path(),
         &ctl,
@@ -217,7 +228,7 @@ fn alerts_drills_cancels_and_cap() {
     // CAP: unsigned refused (this controller requires signatures).
     let alert_xml = cap("cap-1", "Exercise", "Alert", "", "feed@county");
     let (status, err) = post_cap(&api, &alert_xml, None);
-    assert_eq!(status, 400, "{err}");
+    assert_eq!(status, 403, "{err}");
     assert!(
         err["error"]["message"]
             .as_str()
@@ -226,7 +237,7 @@ fn alerts_drills_cancels_and_cap() {
     );
     let sign = |xml: &str| b64.encode(feed.sign(xml.as_bytes()).to_bytes());
     let (status, err) = post_cap(&api, &alert_xml, Some(&sign("something else")));
-    assert_eq!(status, 400, "{err}");
+    assert_eq!(status, 403, "{err}");
     // Signed: held for review (the policy), as a drill (status Exercise).
     let (status, held) = post_cap(&api, &alert_xml, Some(&sign(&alert_xml)));
     assert_eq!(status, 201, "{held}");
@@ -245,11 +256,22 @@ fn alerts_drills_cancels_and_cap() {
     assert_eq!(status, 200, "{sent}");
     let cap_b = sent["broadcast_id"].as_u64().expect("broadcast");
     until_all(&api, cap_b, "playing");
-    // Another sender cannot cancel it...
+    // Another sender cannot cancel it, nor another trusted feed's key in its name...
     let refs = "feed@county,cap-1,2026-11-23T10:00:00+08:00";
-    let foreign = cap("cap-2", "Exercise", "Cancel", refs, "someone@else");
-    let (status, err) = post_cap(&api, &foreign, Some(&sign(&foreign)));
+    let foreign = cap("cap-2", "Exercise", "Cancel", refs, "other@county");
+    let sign_other = |xml: &str| b64.encode(other.sign(xml.as_bytes()).to_bytes());
+    let (status, err) = post_cap(&api, &foreign, Some(&sign_other(&foreign)));
     assert_eq!(status, 403, "{err}");
+    let forged = cap("cap-2", "Exercise", "Cancel", refs, "feed@county");
+    let (status, err) = post_cap(&api, &forged, Some(&sign_other(&forged)));
+    assert_eq!(status, 403, "{err}");
+    assert!(
+        err["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("any key of sender feed@county"),
+        "{err}"
+    );
     // ...its own sender can.
     let cancel = cap("cap-3", "Exercise", "Cancel", refs, "feed@county");
     let (status, done) = post_cap(&api, &cancel, Some(&sign(&cancel)));
@@ -301,6 +323,14 @@ fn cap_files_in_the_watched_directory_are_imported_or_rejected_with_the_reason()
         ],
     );
     let api = Api::login(&ctl.addr, &password);
+    // An unsigned feed: its files are trusted because they are in the controller's own
+    // directory.
+    let (status, body) = api.call(
+        "PUT",
+        "/api/settings/cap-senders",
+        Some(json!([{"sender": "feed@county", "areas": ["330106"]}])),
+    );
+    assert_eq!(status, 200, "{body}");
     let (status, created) = api.call(
         "POST",
         "/api/agents",
