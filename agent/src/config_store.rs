@@ -1,7 +1,9 @@
 //! The agent's configuration file, and pushing a new one safely.
 //!
 //! A pushed configuration is validated in full before anything is written (an invalid one
-//! changes nothing). A valid one replaces the file atomically, keeping the old one beside
+//! changes nothing), and may not change what the agent pins: the controller's URL,
+//! command key and certificate stay as they are (a push signed by a controller must not
+//! hand the speaker to another one). A valid one replaces the file atomically, keeping the old one beside
 //! it, and is on *trial*: unless [`ConfigStore::confirm`] is called (the agent reached the
 //! controller with it) before the deadline, [`ConfigStore::poll`] puts the old file back.
 //! A trial survives a restart: if the agent dies under the new configuration, it starts
@@ -26,6 +28,19 @@ pub enum StoreError {
         /// Every problem.
         #[source]
         source: ConfigError,
+    },
+    /// The pushed configuration would change what the agent pins (the controller's URL,
+    /// command key or certificate); the current one stays. Moving a speaker to another
+    /// controller or rotating the controller's keys is a command of its own.
+    #[error(
+        "the pushed configuration {version:?} would change {field}, which a push may not: \
+         the agent keeps trusting the controller it pins (see SECURITY.md)"
+    )]
+    Pinned {
+        /// The pushed version label.
+        version: String,
+        /// `controller.url`, `controller.public_key` or `controller.tls_fingerprint`.
+        field: &'static str,
     },
     /// The configuration file on disk is invalid.
     #[error("{}: {source}", path.display())]
@@ -149,6 +164,22 @@ impl ConfigStore {
             version: version.to_owned(),
             source,
         })?;
+        let (old, new) = (&self.config.controller, &config.controller);
+        let changed = if old.url != new.url {
+            Some("controller.url")
+        } else if old.public_key != new.public_key {
+            Some("controller.public_key")
+        } else if old.tls_fingerprint != new.tls_fingerprint {
+            Some("controller.tls_fingerprint")
+        } else {
+            None
+        };
+        if let Some(field) = changed {
+            return Err(StoreError::Pinned {
+                version: version.to_owned(),
+                field,
+            });
+        }
         let previous = sibling(&self.path, ".previous");
         // Keep the last *confirmed* file: a push during a trial replaces only the trial.
         if !previous.exists() {

@@ -100,3 +100,35 @@ fn an_unconfirmed_push_rolls_back_even_after_a_restart() {
     let reloaded = ConfigStore::load(&path, t1, CONFIRM).expect("reload");
     assert_eq!((reloaded.version(), reloaded.on_trial()), ("local", false));
 }
+
+#[test]
+fn a_push_cannot_change_what_the_agent_pins() {
+    let (_dir, path) = setup();
+    let t0 = Instant::now();
+    let mut store = ConfigStore::load(&path, t0, CONFIRM).expect("load");
+    let original = example("lcus.toml");
+    let controller = store.config().controller.clone();
+    let url = controller.url.as_str().to_owned();
+    let key = controller.public_key.to_base64();
+    for (field, pushed) in [
+        (
+            "controller.url",
+            original.replace(&url, "wss://elsewhere.example:8443/agent/ws"),
+        ),
+        (
+            "controller.public_key",
+            original.replace(&key, "3q2+7wAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="),
+        ),
+    ] {
+        assert_ne!(pushed, original, "{field}: the example must contain it");
+        let err = store.push("moved", &pushed, t0).expect_err(field);
+        assert!(
+            matches!(&err, StoreError::Pinned { field: f, .. } if *f == field),
+            "{err}"
+        );
+        assert!(err.to_string().contains("SECURITY.md"), "{err}");
+    }
+    assert_eq!(std::fs::read_to_string(&path).expect("read"), original);
+    assert!(!store.on_trial());
+    assert_eq!(store.version(), "local");
+}

@@ -1,5 +1,7 @@
 //! Pushing a configuration to a real agent: applied after validation, kept once the agent
-//! reaches the controller with it, rolled back when it cannot.
+//! reaches the controller with it; one that would change the pinned controller URL or key
+//! is refused. (Rolling back a push that never reaches the controller is in
+//! `config_push.rs`: with the controller pinned, no push can make the agent lose it.)
 
 mod common;
 
@@ -47,7 +49,7 @@ async fn push(ws: &mut Ws, signer: &CommandSigner, seq: u64, version: &str, docu
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn pushed_config_is_kept_or_rolled_back() {
+async fn pushed_config_is_kept_and_cannot_move_the_speaker() {
     let dir = tempfile::tempdir().expect("tempdir");
     let signer = CommandSigner::new(SigningKey::from_bytes(&[5; 32]));
     let key = signer.public_key().to_base64();
@@ -103,25 +105,43 @@ async fn pushed_config_is_kept_or_rolled_back() {
         "confirmed"
     );
 
-    // One that points nowhere: the agent cannot connect, and comes back on v2.
-    let nowhere = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-    let dead_url = format!("ws://{}/agent/ws", nowhere.local_addr().expect("addr"));
-    drop(nowhere);
+    // One that would move the speaker to another controller: refused, nothing changes,
+    // the agent stays connected (a push cannot hand a speaker over; SECURITY.md).
+    let elsewhere = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let other_url = format!("ws://{}/agent/ws", elsewhere.local_addr().expect("addr"));
     push(
         &mut ws,
         &signer,
         3,
         "v3",
-        config(&dead_url, &key, dir.path(), 20),
+        config(&other_url, &key, dir.path(), 20),
     )
     .await;
-    let mut ws = accept(&listener, "pole-1").await;
     let s = expect(&mut ws, status).await;
     assert_eq!((s.config_version.as_str(), s.volume.percent()), ("v2", 45));
     assert!(
         s.last_error
             .as_deref()
-            .is_some_and(|e| e.contains("v3 rolled back")),
+            .is_some_and(|e| e.contains("would change controller.url")),
+        "{s:?}"
+    );
+    let other_key = CommandSigner::new(SigningKey::from_bytes(&[6; 32]))
+        .public_key()
+        .to_base64();
+    push(
+        &mut ws,
+        &signer,
+        4,
+        "v4",
+        config(&url, &other_key, dir.path(), 20),
+    )
+    .await;
+    let s = expect(&mut ws, status).await;
+    assert_eq!(s.config_version, "v2");
+    assert!(
+        s.last_error
+            .as_deref()
+            .is_some_and(|e| e.contains("would change controller.public_key")),
         "{s:?}"
     );
     assert!(
