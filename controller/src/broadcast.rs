@@ -85,7 +85,7 @@ impl Target {
                     .any(|r| r.id.as_str() == id && user.covers(r.area_code.as_str()))
                 {
                     return Err(AppError::Forbidden(format!(
-                        "agent {id:?} is not one of your speakers"
+                        "agent {id:?} is unknown or outside your areas: choose one of your speakers"
                     )));
                 }
             }

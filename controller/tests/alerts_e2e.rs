@@ -6,7 +6,6 @@
 
 mod common;
 
-use std::path::Path;
 use std::time::{Duration, Instant};
 
 use base64::Engine as _;
@@ -19,39 +18,6 @@ fn now_us() -> u64 {
         .duration_since(std::time::UNIX_EPOCH)
         .expect("time")
         .as_micros() as u64
-}
-
-fn samples(dir: &Path, broadcast: u64) -> Option<Vec<f32>> {
-    let r = hound::WavReader::open(dir.join(format!("speaker-b{broadcast}.wav"))).ok()?;
-    Some(
-        r.into_samples::<i16>()
-            .map(|s| f32::from(s.expect("sample")) / 32768.0)
-            .collect(),
-    )
-}
-
-/// The dominant frequency of `s` by zero crossings.
-fn hz(s: &[f32]) -> f64 {
-    let crossings = s
-        .windows(2)
-        .filter(|w| (w[0] < 0.0) != (w[1] < 0.0))
-        .count();
-    crossings as f64 / 2.0 / (s.len() as f64 / 48_000.0)
-}
-
-/// Polls broadcast `id` until every targeted agent's receipt is `state`.
-fn until_all(api: &Api, id: u64, state: &str) -> Value {
-    let deadline = Instant::now() + WAIT;
-    loop {
-        let (_, b) = api.call("GET", &format!("/api/broadcasts/{id}"), None);
-        let n = b["agents"].as_array().map_or(0, Vec::len);
-        let receipts = b["receipts"].as_array().cloned().unwrap_or_default();
-        if n > 0 && receipts.len() == n && receipts.iter().all(|r| r["state"] == state) {
-            return b;
-        }
-        assert!(Instant::now() < deadline, "never all {state}: {b}");
-        std::thread::sleep(Duration::from_millis(50));
-    }
 }
 
 fn cap(identifier: &str, status: &str, msg_type: &str, references: &str, sender: &str) -> String {

@@ -133,7 +133,10 @@ impl SinkSpec {
         Ok(match self {
             Self::Cpal { device } => Box::new(CpalSink::open(device.as_deref())?),
             Self::Wav { path } => Box::new(WavSink::create(path)?),
-            Self::WavRealTime { path } => Box::new(Paced::new(WavSink::create(path)?)),
+            Self::WavRealTime { path } => Box::new(
+                Paced::new(WavSink::create(path)?)
+                    .with_start_log(&path.with_extension("starts"))?,
+            ),
             Self::Null => Box::new(NullSink::default()),
         })
     }
@@ -147,13 +150,17 @@ impl SinkSpec {
 /// after an xrun.
 ///
 /// So sample `i` of a run without underruns plays at *first write* + `START` +
-/// `i` / 48 kHz: benchmarks read play times off the written file.
+/// `i` / 48 kHz: benchmarks read play times off the written file. With
+/// [`Paced::with_start_log`] (the `wav-rt` sink: `<file>.starts` beside the WAV) each
+/// (re)start is also written down as a line `<unix µs> <sample>`: the wall-clock time at
+/// which that sample plays, so a test can tell when any sample of the file sounded.
 pub struct Paced<S> {
     inner: S,
     /// Sample `anchor.1` plays at `anchor.0`.
     anchor: Option<(std::time::Instant, u64)>,
     written: u64,
     underruns: u64,
+    starts: Option<(PathBuf, std::fs::File)>,
 }
 
 impl<S> std::fmt::Debug for Paced<S> {
@@ -178,7 +185,33 @@ impl<S: Sink> Paced<S> {
             anchor: None,
             written: 0,
             underruns: 0,
+            starts: None,
         }
+    }
+
+    /// Also writes each (re)start of the device to `path`: a line `<unix µs> <sample>`.
+    pub fn with_start_log(mut self, path: &Path) -> Result<Self, SinkError> {
+        let file = std::fs::File::create(path).map_err(|e| SinkError::Wav {
+            path: path.to_owned(),
+            source: hound::Error::IoError(e),
+        })?;
+        self.starts = Some((path.to_owned(), file));
+        Ok(self)
+    }
+
+    fn log_start(&mut self, sample: u64) -> Result<(), SinkError> {
+        use std::io::Write as _;
+        let Some((path, file)) = &mut self.starts else {
+            return Ok(());
+        };
+        let at = std::time::SystemTime::now() + Self::START;
+        let us = at
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_micros());
+        writeln!(file, "{us} {sample}").map_err(|e| SinkError::Wav {
+            path: path.clone(),
+            source: hound::Error::IoError(e),
+        })
     }
 
     /// When sample `index` plays.
@@ -202,6 +235,9 @@ impl<S: Sink> Sink for Paced<S> {
             }
             Some(a) => a,
         };
+        if self.anchor != Some(anchor) {
+            self.log_start(anchor.1)?;
+        }
         self.anchor = Some(anchor);
         self.inner.write(samples)?;
         self.written += samples.len() as u64;
@@ -343,13 +379,35 @@ mod tests {
 
     #[test]
     fn a_paced_sink_counts_a_writer_that_falls_behind() {
-        let mut sink = Paced::new(NullSink::default());
+        let dir = tempfile::tempdir().unwrap();
+        let log = dir.path().join("out.starts");
+        let before = std::time::SystemTime::now();
+        let mut sink = Paced::new(NullSink::default())
+            .with_start_log(&log)
+            .unwrap();
         sink.write(&[0.0; 480]).unwrap(); // 10 ms, playing 20 ms from now until 30 ms
+        // Simulates a writer that stalls (the device runs dry meanwhile).
         std::thread::sleep(std::time::Duration::from_millis(60));
         sink.write(&[0.0; 480]).unwrap();
         assert_eq!(sink.underruns(), 1);
         sink.write(&[0.0; 480]).unwrap(); // straight after: the restarted device has room
         assert_eq!(sink.underruns(), 1);
+        // Both starts are logged: when sample 0 and sample 480 began to play.
+        let starts: Vec<(u128, u64)> = std::fs::read_to_string(&log)
+            .unwrap()
+            .lines()
+            .map(|l| {
+                let (t, i) = l.split_once(' ').unwrap();
+                (t.parse().unwrap(), i.parse().unwrap())
+            })
+            .collect();
+        assert_eq!(starts.iter().map(|s| s.1).collect::<Vec<_>>(), [0, 480]);
+        let t0 = before
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_micros();
+        assert!(starts[0].0 >= t0 + 20_000, "{starts:?}");
+        assert!(starts[1].0 >= starts[0].0 + 60_000, "{starts:?}");
     }
 
     #[test]

@@ -10,7 +10,7 @@ use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
@@ -393,4 +393,38 @@ pub fn start_agents(
             (adir, proc)
         })
         .collect()
+}
+
+/// The samples agent `dir`'s WAV sink wrote for `broadcast`, if it played.
+pub fn samples(dir: &Path, broadcast: u64) -> Option<Vec<f32>> {
+    let r = hound::WavReader::open(dir.join(format!("speaker-b{broadcast}.wav"))).ok()?;
+    Some(
+        r.into_samples::<i16>()
+            .map(|s| f32::from(s.expect("sample")) / 32768.0)
+            .collect(),
+    )
+}
+
+/// The dominant frequency of `s` by zero crossings.
+pub fn hz(s: &[f32]) -> f64 {
+    let crossings = s
+        .windows(2)
+        .filter(|w| (w[0] < 0.0) != (w[1] < 0.0))
+        .count();
+    crossings as f64 / 2.0 / (s.len() as f64 / 48_000.0)
+}
+
+/// Polls broadcast `id` until every targeted agent's receipt is `state`.
+pub fn until_all(api: &Api, id: u64, state: &str) -> Value {
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let (_, b) = api.call("GET", &format!("/api/broadcasts/{id}"), None);
+        let n = b["agents"].as_array().map_or(0, Vec::len);
+        let receipts = b["receipts"].as_array().cloned().unwrap_or_default();
+        if n > 0 && receipts.len() == n && receipts.iter().all(|r| r["state"] == state) {
+            return b;
+        }
+        assert!(Instant::now() < deadline, "never all {state}: {b}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
 }
