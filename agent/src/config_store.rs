@@ -8,14 +8,15 @@
 //! controller with it) before the deadline, [`ConfigStore::poll`] puts the old file back.
 //! A trial survives a restart: if the agent dies under the new configuration, it starts
 //! again on it with a fresh deadline, and rolls back if it still cannot reach the
-//! controller. Time is an argument; nothing here reads a clock.
+//! controller. Those pins change only through [`ConfigStore::move_to`] (a signed
+//! `move_controller` command), on trial the same way. Time is an argument; nothing here reads a clock.
 
 use std::fs;
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use dalaba_firmware_config::{Config, ConfigError};
+use dalaba_firmware_config::{Config, ConfigError, ControllerPins, with_controller};
 
 /// Why a push or rollback failed.
 #[derive(Debug, thiserror::Error)]
@@ -180,6 +181,37 @@ impl ConfigStore {
                 field,
             });
         }
+        self.apply(version, document, config, now)
+    }
+
+    /// Pins another controller (a `move_controller` command): the `[controller]` URL,
+    /// command key and certificate of the file in use are replaced, everything else is
+    /// kept as written, and the result is on trial like a push: if the agent cannot reach
+    /// the new controller with it before the deadline, [`Self::poll`] restores the old pins.
+    pub fn move_to(
+        &mut self,
+        version: &str,
+        pins: &ControllerPins<'_>,
+        now: Instant,
+    ) -> Result<&Config, StoreError> {
+        let current = fs::read_to_string(&self.path).map_err(io_err(&self.path))?;
+        let (document, config) =
+            with_controller(&current, pins).map_err(|source| StoreError::Invalid {
+                version: version.to_owned(),
+                source,
+            })?;
+        self.apply(version, &document, config, now)
+    }
+
+    /// Writes a checked configuration in place of the one in use, keeping the last
+    /// confirmed one beside it, and starts its trial.
+    fn apply(
+        &mut self,
+        version: &str,
+        document: &str,
+        config: Config,
+        now: Instant,
+    ) -> Result<&Config, StoreError> {
         let previous = sibling(&self.path, ".previous");
         // Keep the last *confirmed* file: a push during a trial replaces only the trial.
         if !previous.exists() {

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
-use dalaba_firmware_config::Config;
+use dalaba_firmware_config::{Config, ControllerPins};
 use dalaba_protocol::command::Command;
 use std::sync::{Arc, Mutex};
 
@@ -289,17 +289,7 @@ pub async fn run(
         power,
     );
     let cache = MediaCache::open(&config.cache.dir, config.cache.max_bytes)?;
-    let base_url = {
-        let mut url = config.controller.url.clone();
-        let scheme = if url.scheme() == "wss" {
-            "https"
-        } else {
-            "http"
-        };
-        url.set_path("");
-        let _ = url.set_scheme(scheme);
-        url.as_str().trim_end_matches('/').to_owned()
-    };
+    let base_url = media_base(&config);
     let relay_status: RelayCell = Arc::default();
     {
         // Read the relays back every few seconds, for status reports.
@@ -384,6 +374,14 @@ pub async fn run(
         let ended = tokio::select! {
             ended = connect_once(&config, &mut state, &clock, &mut runtime) => ended,
             () = &mut shutdown => Ended::Shutdown,
+        };
+        let ended = match ended {
+            // A configuration on trial that the controller refuses is rolled back at its
+            // deadline, not given up on: the agent must find its way back to the old one.
+            Ended::Stop(why) if runtime.store.on_trial() => Ended::Retry(format!(
+                "{why}; with the configuration on trial, retrying until it is confirmed or rolled back"
+            )),
+            other => other,
         };
         match ended {
             Ended::Reload => {
@@ -521,10 +519,24 @@ async fn connect_once(
 }
 
 /// Rebuilds the media client for the configuration in use (a pushed configuration may
-/// pin another certificate).
+/// pin another certificate, a move another controller).
 fn runtime_http(config: &Config, runtime: &mut Runtime) -> anyhow::Result<()> {
     runtime.http = http_client(config)?;
+    runtime.base_url = media_base(config);
     Ok(())
+}
+
+/// `http(s)://host:port` of the controller in `config`, for media downloads.
+fn media_base(config: &Config) -> String {
+    let mut url = config.controller.url.clone();
+    let scheme = if url.scheme() == "wss" {
+        "https"
+    } else {
+        "http"
+    };
+    url.set_path("");
+    let _ = url.set_scheme(scheme);
+    url.as_str().trim_end_matches('/').to_owned()
 }
 
 /// One connection's life, over any transport.
@@ -742,23 +754,25 @@ fn obey(command: Command, runtime: &mut Runtime, session: &Session, clock: &Agen
             runtime.live.remove(&stop.stream_id);
         }
         Command::ConfigPush(push) => {
-            match runtime
+            let applied = runtime
                 .store
                 .push(&push.config_version, &push.document, Instant::now())
-            {
-                Ok(config) => {
-                    tracing::info!(version = %push.config_version, "configuration pushed; on trial until the controller is reached with it");
-                    runtime.volume = config.audio.volume;
-                    runtime.config = config.clone();
-                    runtime.config_version = push.config_version;
-                    runtime.last_error = None;
-                    runtime.reload = true;
-                }
-                Err(e) => {
-                    tracing::warn!("{e}");
-                    runtime.last_error = Some(e.to_string());
-                }
-            }
+                .cloned();
+            use_pushed(runtime, push.config_version, applied);
+        }
+        Command::MoveController(to) => {
+            let key = to.public_key.to_base64();
+            let pins = ControllerPins {
+                url: &to.url,
+                public_key: &key,
+                tls_fingerprint: to.tls_fingerprint.as_deref(),
+            };
+            tracing::info!(url = %to.url, key = %to.public_key.key_id(), "moving to another controller");
+            let applied = runtime
+                .store
+                .move_to(&to.config_version, &pins, Instant::now())
+                .cloned();
+            use_pushed(runtime, to.config_version, applied);
         }
         Command::RelayAllOff => {
             let relay = runtime.relay.clone();
@@ -868,6 +882,29 @@ fn fail(
         },
         at: session.controller_time(clock.now()).unwrap_or_default(),
     });
+}
+
+/// Uses a configuration that a push or a move wrote (on trial until the controller is
+/// reached with it), or reports why it was refused.
+fn use_pushed(
+    runtime: &mut Runtime,
+    version: String,
+    applied: Result<Config, crate::config_store::StoreError>,
+) {
+    match applied {
+        Ok(config) => {
+            tracing::info!(%version, "configuration applied; on trial until the controller is reached with it");
+            runtime.volume = config.audio.volume;
+            runtime.config = config;
+            runtime.config_version = version;
+            runtime.last_error = None;
+            runtime.reload = true;
+        }
+        Err(e) => {
+            tracing::warn!("{e}");
+            runtime.last_error = Some(e.to_string());
+        }
+    }
 }
 
 /// Puts the previous configuration back if a pushed one was not confirmed in time.

@@ -48,7 +48,7 @@ pub enum Event {
     /// The session is up (after `enrolled` or `login_ok`).
     Ready,
     /// A verified command. Persist `seq` as the new `last_command_seq`, then obey.
-    Command(SignedCommand),
+    Command(Box<SignedCommand>),
     /// A signed command was refused (already answered with `rejected`).
     Rejected(VerifyError),
     /// The controller reported a problem that does not end the session.
@@ -306,7 +306,7 @@ impl Session {
                     return;
                 };
                 match verifier.accept(&envelope, controller_now) {
-                    Ok(command) => self.events.push_back(Event::Command(command)),
+                    Ok(command) => self.events.push_back(Event::Command(Box::new(command))),
                     Err(e) => {
                         let seq = serde_json::from_slice::<SignedCommand>(&envelope.payload.0)
                             .ok()

@@ -132,3 +132,69 @@ fn a_push_cannot_change_what_the_agent_pins() {
     assert!(!store.on_trial());
     assert_eq!(store.version(), "local");
 }
+
+#[test]
+fn a_move_pins_the_new_controller_on_trial_and_rolls_back_unconfirmed() {
+    use dalaba_firmware_config::ControllerPins;
+    let (_dir, path) = setup();
+    let t0 = Instant::now();
+    let mut store = ConfigStore::load(&path, t0, CONFIRM).expect("load");
+    let original = example("lcus.toml");
+    let key = "O2onvM62pC1io6jQKm8Nc2UyFXcd4kOmOsBIoYtZ2ik=";
+    let pins = ControllerPins {
+        url: "ws://127.0.0.1:9/agent/ws",
+        public_key: key,
+        tls_fingerprint: None,
+    };
+    let moved = store.move_to("move-1", &pins, t0).expect("valid move");
+    assert_eq!(moved.controller.url.as_str(), "ws://127.0.0.1:9/agent/ws");
+    assert_eq!(moved.controller.public_key.to_base64(), key);
+    assert!(store.on_trial());
+    let written = std::fs::read_to_string(&path).expect("read");
+    assert!(written.contains(key), "{written}");
+    let rest = |t: &str| t[t.find("[relay]").expect("relay")..].to_owned();
+    assert_eq!(
+        rest(&written),
+        rest(&original),
+        "the rest of the file is kept"
+    );
+
+    // The new controller is never reached: the old pins come back.
+    let rolled = store.poll(t0 + CONFIRM).expect("poll");
+    assert_eq!(
+        rolled,
+        Some(Rollback {
+            from: "move-1".into(),
+            to: "local".into()
+        })
+    );
+    assert_eq!(std::fs::read_to_string(&path).expect("read"), original);
+}
+
+#[test]
+fn a_move_that_would_not_load_changes_nothing() {
+    use dalaba_firmware_config::ControllerPins;
+    let (_dir, path) = setup();
+    let t0 = Instant::now();
+    let mut store = ConfigStore::load(&path, t0, CONFIRM).expect("load");
+    let err = store
+        .move_to(
+            "move-1",
+            &ControllerPins {
+                url: "wss://city.example:9443/agent/ws",
+                public_key: "O2onvM62pC1io6jQKm8Nc2UyFXcd4kOmOsBIoYtZ2ik=",
+                tls_fingerprint: None,
+            },
+            t0,
+        )
+        .expect_err("wss needs a certificate pin");
+    assert!(
+        err.to_string().contains("controller.tls_fingerprint"),
+        "{err}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(&path).expect("read"),
+        example("lcus.toml")
+    );
+    assert!(!store.on_trial());
+}

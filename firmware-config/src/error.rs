@@ -90,6 +90,9 @@ pub enum ConfigError {
     /// Valid TOML, but one or more values are wrong. Every one is listed.
     #[error("{}", list(.0))]
     Invalid(Vec<FieldError>),
+    /// The file could not be edited in place (see [`crate::with_controller`]).
+    #[error("cannot edit the configuration file: {0}")]
+    Edit(String),
 }
 
 fn syntax_text(line: &Option<usize>, message: &str) -> String {

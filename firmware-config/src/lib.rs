@@ -55,3 +55,47 @@ impl Config {
         effective::to_toml(self)
     }
 }
+
+/// The pins of `[controller]`: where the agent connects and what it trusts there.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ControllerPins<'a> {
+    /// `controller.url`.
+    pub url: &'a str,
+    /// `controller.public_key`, base64.
+    pub public_key: &'a str,
+    /// `controller.tls_fingerprint`; `None` removes it (only valid with `ws://`).
+    pub tls_fingerprint: Option<&'a str>,
+}
+
+/// Configuration text `document` with its `[controller]` pins replaced by `pins` and
+/// everything else (other keys, comments, layout) left as it was; checked in full, so an
+/// invalid result is an error and nothing is returned.
+pub fn with_controller(
+    document: &str,
+    pins: &ControllerPins<'_>,
+) -> Result<(String, Config), ConfigError> {
+    // A file that does not parse is reported as such, with its line.
+    Config::parse(document)?;
+    let mut doc: toml_edit::DocumentMut = document
+        .parse()
+        .map_err(|e: toml_edit::TomlError| ConfigError::Edit(e.to_string()))?;
+    let Some(ctl) = doc
+        .get_mut("controller")
+        .and_then(toml_edit::Item::as_table_like_mut)
+    else {
+        return Err(ConfigError::Edit("no [controller] table".into()));
+    };
+    ctl.insert("url", toml_edit::value(pins.url));
+    ctl.insert("public_key", toml_edit::value(pins.public_key));
+    match pins.tls_fingerprint {
+        Some(fp) => {
+            ctl.insert("tls_fingerprint", toml_edit::value(fp));
+        }
+        None => {
+            ctl.remove("tls_fingerprint");
+        }
+    }
+    let text = doc.to_string();
+    let config = Config::parse(&text)?;
+    Ok((text, config))
+}

@@ -7,6 +7,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::keys::PublicKey;
 use crate::limits::{MAX_CONFIG_DOCUMENT, MAX_MEDIA_ITEMS, MAX_SCHEDULE_ENTRIES};
 use crate::types::{
     AgentId, BroadcastId, MediaHash, Mode, PlatformLevel, Priority, RelayState, Severity, StreamId,
@@ -63,6 +64,9 @@ pub enum Command {
     ConfigPush(ConfigPush),
     /// Replace the agent's stored schedule (what it plays if the controller is unreachable).
     ScheduleSync(ScheduleSync),
+    /// Pin another controller URL, command key or certificate: move the speaker to another
+    /// controller, or rotate this controller's key or certificate.
+    MoveController(MoveController),
 }
 
 impl Command {
@@ -81,6 +85,7 @@ impl Command {
             Self::EvictMedia(_) => "evict_media",
             Self::ConfigPush(_) => "config_push",
             Self::ScheduleSync(_) => "schedule_sync",
+            Self::MoveController(_) => "move_controller",
         }
     }
 
@@ -267,6 +272,25 @@ pub struct ConfigPush {
     /// The whole configuration file (TOML). The agent validates it before applying and
     /// keeps the old one if it is invalid. At most [`MAX_CONFIG_DOCUMENT`] bytes.
     pub document: String,
+}
+
+/// Pin a new controller: its agent endpoint, command key and certificate. The only way
+/// these change remotely (a [`ConfigPush`] may not touch them), and accepted only under the
+/// key the agent pins now, like every command. The agent writes them into its
+/// configuration file on trial: if it cannot reach the new controller with them within
+/// its confirmation window it goes back to the old pins.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MoveController {
+    /// Version label of the configuration that results, reported back in status.
+    pub config_version: String,
+    /// The agent endpoint, `wss://host[:port]/agent/ws` (or `ws://` on a trusted link).
+    pub url: String,
+    /// The controller's Ed25519 command key that signs every later command.
+    pub public_key: PublicKey,
+    /// SHA-256 of the controller's TLS certificate (DER) as `sha256:` and 64 hex digits
+    /// (colons allowed); required with `wss://`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls_fingerprint: Option<String>,
 }
 
 /// Replace the agent's stored schedule.

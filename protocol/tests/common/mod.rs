@@ -180,6 +180,16 @@ pub fn command() -> impl Strategy<Value = Command> {
                 document
             })
         ),
+        (text(), text(), public_key(), proptest::option::of(text())).prop_map(
+            |(config_version, url, public_key, tls_fingerprint)| Command::MoveController(
+                MoveController {
+                    config_version,
+                    url,
+                    public_key,
+                    tls_fingerprint
+                }
+            )
+        ),
         (
             any::<u64>(),
             vec(
