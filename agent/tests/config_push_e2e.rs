@@ -2,11 +2,13 @@
 //! reaches the controller with it; one that would change the pinned controller URL or key
 //! is refused. (Rolling back a push that never reaches the controller is in
 //! `config_push.rs`: with the controller pinned, no push can make the agent lose it.)
+//! A signed `move_controller` does hand it over, and brings it back if the other
+//! controller is not reached.
 
 mod common;
 
 use common::fake_controller::{Ws, accept, expect, now_us, spawn_agent};
-use dalaba_protocol::command::{Command as Cmd, ConfigPush, SignedCommand};
+use dalaba_protocol::command::{Command as Cmd, ConfigPush, MoveController, SignedCommand};
 use dalaba_protocol::control::*;
 use dalaba_protocol::{AgentMessage, CommandSigner, ControllerMessage, Timestamp};
 use ed25519_dalek::SigningKey;
@@ -29,6 +31,14 @@ fn status(m: &AgentMessage) -> Option<StatusReport> {
 }
 
 async fn push(ws: &mut Ws, signer: &CommandSigner, seq: u64, version: &str, document: String) {
+    let command = Cmd::ConfigPush(ConfigPush {
+        config_version: version.into(),
+        document,
+    });
+    send(ws, signer, seq, command).await;
+}
+
+async fn send(ws: &mut Ws, signer: &CommandSigner, seq: u64, command: Cmd) {
     let now = now_us();
     let envelope = signer.sign(&SignedCommand {
         seq,
@@ -36,16 +46,13 @@ async fn push(ws: &mut Ws, signer: &CommandSigner, seq: u64, version: &str, docu
         issued_at: Timestamp(now),
         not_before: Timestamp(now - 1_000_000),
         not_after: Timestamp(now + 60_000_000),
-        command: Cmd::ConfigPush(ConfigPush {
-            config_version: version.into(),
-            document,
-        }),
+        command,
     });
     ws.send(Message::Text(
         ControllerMessage::Signed(envelope).to_json().into(),
     ))
     .await
-    .expect("push");
+    .expect("send");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -148,5 +155,95 @@ async fn pushed_config_is_kept_and_cannot_move_the_speaker() {
         std::fs::read_to_string(&path)
             .expect("read")
             .contains("volume = 45")
+    );
+}
+
+fn move_to(url: &str, signer: &CommandSigner, version: &str) -> Cmd {
+    Cmd::MoveController(MoveController {
+        config_version: version.into(),
+        url: url.into(),
+        public_key: signer.public_key(),
+        tls_fingerprint: None,
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_signed_move_hands_the_speaker_over_and_an_unreached_one_comes_back() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let county = CommandSigner::new(SigningKey::from_bytes(&[5; 32]));
+    let city = CommandSigner::new(SigningKey::from_bytes(&[6; 32]));
+    let a = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let url_a = format!("ws://{}/agent/ws", a.local_addr().expect("addr"));
+    let path = dir.path().join("agent.toml");
+    std::fs::write(
+        &path,
+        config(&url_a, &county.public_key().to_base64(), dir.path(), 80),
+    )
+    .expect("config");
+    let _agent = spawn_agent(
+        &path,
+        &dir.path().join("state"),
+        &[("DALABA_CONFIG_CONFIRM_S", "2")],
+    );
+    let mut ws = accept(&a, "pole-1").await;
+    expect(&mut ws, status).await;
+
+    // Moved to a controller that is not there (its port closed): after the trial the
+    // agent is back with the old pins, and says what happened.
+    let gone = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let url_gone = format!("ws://{}/agent/ws", gone.local_addr().expect("addr"));
+    drop(gone);
+    send(&mut ws, &county, 1, move_to(&url_gone, &city, "move-1")).await;
+    let mut ws = accept(&a, "pole-1").await;
+    let s = expect(&mut ws, status).await;
+    assert_eq!(s.config_version, "local", "{s:?}");
+    assert!(
+        s.last_error
+            .as_deref()
+            .is_some_and(|e| e.contains("move-1 rolled back")),
+        "{s:?}"
+    );
+    assert!(
+        !std::fs::read_to_string(&path)
+            .expect("read")
+            .contains(&url_gone)
+    );
+
+    // A move signed by a key the agent does not pin is refused: it stays.
+    send(&mut ws, &city, 2, move_to(&url_gone, &city, "forged")).await;
+    let rejected = expect(&mut ws, |m| match m {
+        AgentMessage::Rejected(r) => Some(r.clone()),
+        _ => None,
+    })
+    .await;
+    assert_eq!(rejected.reason, RejectReason::UnknownKey, "{rejected:?}");
+
+    // Moved to the city controller, which is there: the agent logs in, keeps the new pins
+    // once in session, and obeys the city's key from then on.
+    let b = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let url_b = format!("ws://{}/agent/ws", b.local_addr().expect("addr"));
+    send(&mut ws, &county, 3, move_to(&url_b, &city, "move-3")).await;
+    let mut ws = accept(&b, "pole-1").await;
+    let s = expect(&mut ws, status).await;
+    assert_eq!(s.config_version, "move-3", "{s:?}");
+    let written = std::fs::read_to_string(&path).expect("read");
+    assert!(written.contains(&url_b), "{written}");
+    assert!(
+        written.contains(&city.public_key().to_base64()),
+        "{written}"
+    );
+    push(
+        &mut ws,
+        &city,
+        4,
+        "city-1",
+        written.replace("volume = 80", "volume = 30"),
+    )
+    .await;
+    let mut ws = accept(&b, "pole-1").await;
+    let s = expect(&mut ws, status).await;
+    assert_eq!(
+        (s.config_version.as_str(), s.volume.percent()),
+        ("city-1", 30)
     );
 }

@@ -166,7 +166,11 @@ pub fn router_for(state: AppState, agents: bool) -> Router {
             get(get_agent).patch(edit_agent).delete(retire_agent),
         )
         .route("/api/areas", get(areas))
-        .route("/api/agents/{id}/config", post(push_config))
+        .route(
+            "/api/agents/{id}/config",
+            post(crate::agent_config::push_config),
+        )
+        .route("/api/agents/move", post(crate::agent_config::move_agents))
         .route("/agent/ws", agent_ws)
         .route("/api/media", get(crate::media::list))
         .route("/api/media/{id}", get(crate::media::get))
@@ -333,6 +337,8 @@ struct AgentView {
     area_code: String,
     groups: Vec<String>,
     enrolled: bool,
+    /// The agent's identity key once enrolled (base64), to move it to another controller.
+    public_key: Option<String>,
     retired: bool,
     online: bool,
     last_seen: Option<u64>,
@@ -347,6 +353,7 @@ fn view(state: &AppState, a: AgentRecord) -> AgentView {
         area_code: a.area_code.to_string(),
         groups: a.groups,
         enrolled: a.public_key.is_some(),
+        public_key: a.public_key.map(|k| k.to_base64()),
         retired: a.retired,
         last_seen: a.last_seen,
         status: a.status_json.and_then(|s| serde_json::from_str(&s).ok()),
@@ -369,7 +376,7 @@ async fn list_agents(
 }
 
 /// An agent the user may see, or 404 (never "exists but not yours").
-fn agent_in_scope(
+pub(crate) fn agent_in_scope(
     state: &AppState,
     user: &AuthUser,
     id: &AgentId,
@@ -381,7 +388,7 @@ fn agent_in_scope(
         .ok_or_else(|| AppError::NotFound(format!("agent {id}")))
 }
 
-fn parse_agent_id(id: &str) -> Result<AgentId, AppError> {
+pub(crate) fn parse_agent_id(id: &str) -> Result<AgentId, AppError> {
     id.parse()
         .map_err(|e| AppError::BadRequest(format!("agent id: {e}")))
 }
@@ -404,6 +411,11 @@ struct CreateAgent {
     area_code: String,
     #[serde(default)]
     groups: Vec<String>,
+    /// The agent's identity key, for an agent moved here from another controller (whose
+    /// `GET /api/agents/{id}` shows it): such an agent logs in with its key, no enrolment
+    /// token is made.
+    #[serde(default)]
+    public_key: Option<String>,
 }
 
 /// An agent's display name is 1 to 200 characters, each group name 1 to 64.
@@ -439,16 +451,28 @@ async fn create_agent(
         )));
     }
     check_name_and_groups(&req.name, &req.groups)?;
-    let token = auth::random_secret(18);
-    let expires = now_us() + TOKEN_MICROS;
+    let public_key = req
+        .public_key
+        .as_deref()
+        .map(|k| {
+            dalaba_protocol::keys::PublicKey::from_base64(k.trim()).map_err(|e| {
+                AppError::BadRequest(format!(
+                    "public_key: {e}; copy it from the agent's page on its old controller"
+                ))
+            })
+        })
+        .transpose()?;
+    // An agent that brings its key needs no enrolment token.
+    let token = public_key.is_none().then(|| auth::random_secret(18));
+    let expires = token.as_ref().map(|_| now_us() + TOKEN_MICROS);
     state.storage.create_agent(&AgentRecord {
         id: id.clone(),
         name: req.name,
         area_code,
         groups: req.groups,
-        public_key: None,
-        token_hash: Some(auth::token_hash(&token)),
-        token_expires_at: Some(expires),
+        public_key,
+        token_hash: token.as_deref().map(auth::token_hash),
+        token_expires_at: expires,
         last_seq: 0,
         retired: false,
         last_seen: None,
@@ -569,47 +593,6 @@ async fn areas(
         .collect();
     agents.sort();
     Ok(Json(area_tree(&agents, "", 0)))
-}
-
-#[derive(Deserialize)]
-struct PushConfig {
-    config_version: String,
-    document: String,
-}
-
-/// `POST /api/agents/{id}/config`: sends the agent a new configuration file (signed). The
-/// agent validates it, reconnects with it, and rolls it back if it cannot reach the
-/// controller with it; its status shows the version in use.
-async fn push_config(
-    State(state): State<AppState>,
-    user: AuthUser,
-    Path(id): Path<String>,
-    Json(req): Json<PushConfig>,
-) -> Result<StatusCode, AppError> {
-    user.require(Action::ManageAgents)?;
-    let id = parse_agent_id(&id)?;
-    agent_in_scope(&state, &user, &id)?;
-    if req.config_version.trim().is_empty() || req.config_version.len() > 64 {
-        return Err(AppError::BadRequest(
-            "config_version: 1 to 64 characters".into(),
-        ));
-    }
-    if req.document.len() > dalaba_protocol::limits::MAX_CONFIG_DOCUMENT {
-        return Err(AppError::TooLarge("document: larger than 64 KiB".into()));
-    }
-    state
-        .storage
-        .agent(&id)?
-        .ok_or_else(|| AppError::NotFound(format!("agent {id}")))?;
-    let command =
-        dalaba_protocol::command::Command::ConfigPush(dalaba_protocol::command::ConfigPush {
-            config_version: req.config_version,
-            document: req.document,
-        });
-    crate::broadcast::send_command(&state, &id, command)
-        .map_err(|why| AppError::Conflict(format!("agent {id}: {why}")))?;
-    tracing::info!(user = %user.name, agent = %id, "configuration pushed");
-    Ok(StatusCode::ACCEPTED)
 }
 
 async fn retire_agent(

@@ -14,6 +14,7 @@
 #![recursion_limit = "512"]
 
 pub mod access;
+pub mod agent_config;
 pub mod agent_link;
 pub mod alert;
 pub mod api;

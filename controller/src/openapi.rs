@@ -150,7 +150,7 @@ pub fn document() -> Value {
                     "id": {"type": "string"}, "name": {"type": "string"},
                     "area_code": {"type": "string", "pattern": "^[0-9]{12}$"},
                     "groups": {"type": "array", "items": {"type": "string"}},
-                    "enrolled": {"type": "boolean"}, "retired": {"type": "boolean"}, "online": {"type": "boolean"},
+                    "enrolled": {"type": "boolean"}, "public_key": {"type": ["string", "null"], "description": "identity key once enrolled"}, "retired": {"type": "boolean"}, "online": {"type": "boolean"},
                     "last_seen": {"type": ["integer", "null"], "description": "µs since the epoch"},
                     "status": {"description": "the agent's last status report (PROTOCOL.md 4.5)"}}}
             }
@@ -172,9 +172,10 @@ pub fn document() -> Value {
             "/api/agents": {
                 "get": {"summary": "Every agent with live status", "security": secured,
                     "responses": {"200": {"description": "agents", "content": {"application/json": {"schema": {"type": "array", "items": {"$ref": "#/components/schemas/Agent"}}}}}, "401": error_response()}},
-                "post": {"summary": "Create an agent; returns its one-time enrolment token (shown once)", "security": secured,
+                "post": {"summary": "Create an agent; returns its one-time enrolment token (shown once), or none when `public_key` is given (an agent moved here from another controller)", "security": secured,
                     "requestBody": {"required": true, "content": {"application/json": {"schema": {"type": "object", "required": ["id", "name", "area_code"], "properties": {
-                        "id": {"type": "string"}, "name": {"type": "string"}, "area_code": {"type": "string"}, "groups": {"type": "array", "items": {"type": "string"}}}}}}},
+                        "id": {"type": "string"}, "name": {"type": "string"}, "area_code": {"type": "string"}, "groups": {"type": "array", "items": {"type": "string"}},
+                        "public_key": {"type": "string", "description": "the agent's identity key (base64) as its old controller shows it"}}}}}},
                     "responses": {"201": {"description": "created"}, "400": error_response(), "401": error_response(), "409": error_response()}}
             },
             "/api/agents/{id}": {
@@ -192,6 +193,12 @@ pub fn document() -> Value {
                 "requestBody": {"required": true, "content": {"application/json": {"schema": {"type": "object", "required": ["config_version", "document"], "properties": {
                     "config_version": {"type": "string"}, "document": {"type": "string", "description": "the whole agent.toml"}}}}}},
                 "responses": {"202": {"description": "sent"}, "400": error_response(), "401": error_response(), "404": error_response(), "409": error_response(), "413": error_response()}}},
+            "/api/agents/move": {"post": {"summary": "Administrators: hand agents to another controller with a signed move_controller (their pinned URL, key and certificate change only this way; on trial until they are in session there). The other controller must know each agent (created with its public_key).", "security": secured,
+                "requestBody": {"required": true, "content": {"application/json": {"schema": {"type": "object", "required": ["agents", "url", "public_key"], "properties": {
+                    "agents": {"type": "array", "items": {"type": "string"}}, "url": {"type": "string", "description": "wss://host:port/agent/ws"},
+                    "public_key": {"type": "string", "description": "the other controller's command key"}, "tls_fingerprint": {"type": "string", "description": "sha256:… of the other controller's certificate; required with wss"},
+                    "config_version": {"type": "string"}}}}}},
+                "responses": {"202": {"description": "`sent` and `not_sent` (with the reason) per agent"}, "400": error_response(), "401": error_response(), "403": error_response()}}},
             "/api/areas": {"get": {"summary": "The area tree of the agents' area codes, with counts", "security": secured,
                 "responses": {"200": {"description": "province → city → county → township → village"}, "401": error_response()}}},
             "/agent/ws": {"get": {"summary": "The agents' WebSocket endpoint (PROTOCOL.md)", "responses": {"101": {"description": "switching protocols"}}}},

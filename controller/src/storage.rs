@@ -707,13 +707,14 @@ impl Storage for SqliteStorage {
         let conn = self.conn();
         let tx = conn.unchecked_transaction()?;
         let inserted = tx.execute(
-            "INSERT INTO agents (id, name, area_code, token_hash, token_expires_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+            "INSERT INTO agents (id, name, area_code, token_hash, token_expires_at, public_key) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
             params![
                 a.id.as_str(),
                 a.name,
                 a.area_code.as_str(),
                 a.token_hash,
-                a.token_expires_at.map(|t| t as i64)
+                a.token_expires_at.map(|t| t as i64),
+                a.public_key.map(|k| k.to_base64())
             ],
         );
         match inserted {

@@ -280,6 +280,26 @@ async fn role_action_target_table() {
             404,
         ),
         ("viewer", "DELETE", "/api/agents/dong-1", None, 403),
+        // Moving speakers to another controller is the administrator's alone, even
+        // inside an operator's own area (it hands them over).
+        (
+            "op-dong",
+            "POST",
+            "/api/agents/move",
+            Some(
+                json!({"agents": ["dong-1"], "url": "ws://127.0.0.1:9/agent/ws", "public_key": "O2onvM62pC1io6jQKm8Nc2UyFXcd4kOmOsBIoYtZ2ik="}),
+            ),
+            403,
+        ),
+        (
+            "admin",
+            "POST",
+            "/api/agents/move",
+            Some(
+                json!({"agents": ["dong-1"], "url": "ws://127.0.0.1:9/agent/ws", "public_key": "not a key"}),
+            ),
+            400,
+        ),
         // Programme.
         (
             "head-dong",

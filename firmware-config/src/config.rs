@@ -287,23 +287,11 @@ fn volume(v: &i64) -> Result<Volume, Problem> {
 }
 
 fn fingerprint(text: &str) -> Result<[u8; 32], Problem> {
-    let hex: String = text
-        .strip_prefix("sha256:")
-        .unwrap_or(text)
-        .chars()
-        .filter(|c| *c != ':')
-        .collect();
-    let mut out = [0u8; 32];
-    if hex.len() == 64 && hex.bytes().all(|b| b.is_ascii_hexdigit()) {
-        for (i, byte) in out.iter_mut().enumerate() {
-            *byte = u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).unwrap_or(0);
-        }
-        Ok(out)
-    } else {
-        Err(Problem::Invalid(
+    dalaba_protocol::keys::parse_tls_fingerprint(text).ok_or_else(|| {
+        Problem::Invalid(
             "must be the SHA-256 of the certificate: 64 hex digits, colons allowed, optionally prefixed sha256:".into(),
-        ))
-    }
+        )
+    })
 }
 
 impl Config {

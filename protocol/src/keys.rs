@@ -262,6 +262,27 @@ impl<'de> Deserialize<'de> for Base64Bytes {
     }
 }
 
+/// A pinned TLS certificate as people write it (`tls_fingerprint` in an agent's
+/// configuration, `GET /api/controller`, `move_controller`): the SHA-256 of its DER as 64
+/// hex digits, colons allowed between them, optionally prefixed `sha256:`. `None` if
+/// `text` is not that.
+pub fn parse_tls_fingerprint(text: &str) -> Option<[u8; 32]> {
+    let hex: String = text
+        .strip_prefix("sha256:")
+        .unwrap_or(text)
+        .chars()
+        .filter(|c| *c != ':')
+        .collect();
+    if hex.len() != 64 || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return None;
+    }
+    let mut out = [0u8; 32];
+    for (i, byte) in out.iter_mut().enumerate() {
+        *byte = u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).ok()?;
+    }
+    Some(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
