@@ -307,8 +307,11 @@ $('login-form').addEventListener('submit', async (ev) => {
   ev.preventDefault();
   const f = ev.target;
   try {
-    const r = await api('POST', '/api/login', { name: f.name.value, password: f.password.value });
+    // The device token exempts this browser from lockouts caused by others' guesses.
+    const device = localStorage.getItem('dalaba.device.' + f.name.value) || undefined;
+    const r = await api('POST', '/api/login', { name: f.name.value, password: f.password.value, device });
     token = r.token;
+    if (r.device) localStorage.setItem('dalaba.device.' + f.name.value, r.device);
     sessionStorage.setItem('dalaba.token', token);
     $('login-error').textContent = '';
     await start();

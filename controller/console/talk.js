@@ -51,8 +51,11 @@ async function end() {
 $('login').addEventListener('submit', async (ev) => {
   ev.preventDefault();
   try {
-    const r = await api('POST', '/api/login', { name: ev.target.name.value, password: ev.target.password.value });
+    const name = ev.target.name.value;
+    const device = localStorage.getItem('dalaba.device.' + name) || undefined;
+    const r = await api('POST', '/api/login', { name, password: ev.target.password.value, device });
     token = r.token;
+    if (r.device) localStorage.setItem('dalaba.device.' + name, r.device);
     sessionStorage.setItem('dalaba.token', token);
     await ready();
   } catch (e) { $('error').textContent = e.message; }

@@ -41,13 +41,15 @@ pub struct AppState {
     /// The scheduler's wake-up signal and what it last sent each agent.
     pub scheduler: Arc<crate::scheduler::SchedulerState>,
     /// Failed logins, for the rate limit.
-    pub logins: Arc<crate::users::LoginLimiter>,
+    pub logins: Arc<crate::login::LoginLimiter>,
     /// The TLS certificate agents pin.
     pub tls: Arc<crate::tls::TlsIdentity>,
     /// When agents were last heard from, written once a second.
     pub liveness: Arc<crate::liveness::Liveness>,
     /// Command sequence numbers, from blocks reserved in the database.
     pub sequences: Arc<crate::sequence::Sequences>,
+    /// Counters of anonymous and refused traffic, and slots for costly work.
+    pub edge: Arc<crate::edge::Edge>,
 }
 
 impl std::fmt::Debug for AppState {
@@ -122,13 +124,32 @@ impl IntoResponse for AppError {
     }
 }
 
-/// The whole HTTP surface, agents' endpoint included.
+/// The whole HTTP surface, agents' endpoint included (in-process tests).
 pub fn router(state: AppState) -> Router {
     router_for(state, true)
 }
 
-/// The HTTP surface; without the agents' endpoint unless `agents` (the plain-HTTP
-/// listener leaves it out, so agents can only connect over TLS).
+/// The agents' listener: only what agents need (`/agent/ws`, media downloads, a health
+/// check). Anything else is refused with a pointer to the operators' listener, so the API
+/// and the console are not exposed where every speaker on the network can reach them.
+pub fn agents_router(state: AppState) -> Router {
+    Router::new()
+        .route("/agent/ws", get(crate::agent_link::agent_ws))
+        .route("/media/{hash}", get(crate::media::download))
+        .route("/healthz", get(|| async { "ok" }))
+        .fallback(|| async {
+            AppError::NotFound(
+                "this is the agents' listener (/agent/ws and media only); the console and \
+                 the API are on the operators' listener"
+                    .into(),
+            )
+        })
+        .layer(axum::extract::DefaultBodyLimit::max(64 * 1024))
+        .with_state(state)
+}
+
+/// The operators' listener: console, API and live sources; the agents' endpoint only if
+/// `agents` (it is left out so agents can only connect over their own TLS listener).
 pub fn router_for(state: AppState, agents: bool) -> Router {
     let agent_ws = if agents {
         get(crate::agent_link::agent_ws)
@@ -150,8 +171,8 @@ pub fn router_for(state: AppState, agents: bool) -> Router {
             "/api/openapi.json",
             get(|| async { Json(crate::openapi::document()) }),
         )
-        .route("/api/login", post(login))
-        .route("/api/logout", post(logout))
+        .route("/api/login", post(crate::login::login))
+        .route("/api/logout", post(crate::login::logout))
         .route("/api/me", get(crate::users::me))
         .route(
             "/api/users",
@@ -252,69 +273,6 @@ pub fn router_for(state: AppState, agents: bool) -> Router {
             crate::audit::record,
         ))
         .with_state(state)
-}
-
-#[derive(Deserialize)]
-struct LoginRequest {
-    name: String,
-    password: String,
-}
-
-#[derive(Serialize)]
-struct LoginResponse {
-    token: String,
-    expires_at: u64,
-}
-
-async fn login(
-    State(state): State<AppState>,
-    crate::auth::Peer(address): crate::auth::Peer,
-    Json(req): Json<LoginRequest>,
-) -> Result<Json<LoginResponse>, AppError> {
-    if let Some(wait) = state.logins.wait(&req.name, address.as_deref()) {
-        return Err(AppError::TooManyRequests(format!(
-            "too many failed logins: try again in {} s",
-            wait.as_secs() + 1
-        )));
-    }
-    let user = state.storage.user_by_name(&req.name)?;
-    // Verify against a dummy hash for unknown users too, so timing does not tell names.
-    let ok = match &user {
-        Some(u) => auth::verify_password(&req.password, &u.password_hash),
-        None => auth::verify_password(&req.password, dummy_hash()),
-    };
-    let Some(user) = user.filter(|u| ok && !u.disabled) else {
-        state.logins.failed(&req.name, address.as_deref());
-        return Err(AppError::BadLogin);
-    };
-    state.logins.succeeded(&req.name);
-    let token = auth::random_secret(32);
-    let expires_at = now_us() + auth::SESSION_MICROS;
-    state
-        .storage
-        .create_session(&auth::token_hash(&token), user.id, expires_at)?;
-    Ok(Json(LoginResponse { token, expires_at }))
-}
-
-/// The argon2 hash of a random password nobody knows.
-fn dummy_hash() -> &'static str {
-    static HASH: std::sync::OnceLock<String> = std::sync::OnceLock::new();
-    HASH.get_or_init(|| auth::hash_password(&auth::random_secret(16)).unwrap_or_default())
-}
-
-async fn logout(
-    State(state): State<AppState>,
-    _user: AuthUser,
-    headers: axum::http::HeaderMap,
-) -> Result<StatusCode, AppError> {
-    if let Some(token) = headers
-        .get(axum::http::header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-    {
-        state.storage.delete_session(&auth::token_hash(token))?;
-    }
-    Ok(StatusCode::NO_CONTENT)
 }
 
 async fn controller_info(
@@ -629,5 +587,5 @@ async fn metrics(State(state): State<AppState>) -> String {
         m.sent.load(Relaxed),
         m.dropped.load(Relaxed),
         crate::broadcast::active(&state).count(crate::now_us()),
-    )
+    ) + &state.edge.metrics()
 }

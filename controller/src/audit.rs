@@ -1,6 +1,7 @@
 //! The audit log: every action through the API, with who, what, target, when, result and
-//! where from. A middleware records it, so no handler can forget: every request that is
-//! not a plain read (and every live-source connection) is written after it completes.
+//! where from. A middleware records it, so no handler can forget: every request with a
+//! session that is not a plain read (and every live-source connection) is written after it
+//! completes, and so is every login. Requests without a session are counted, not recorded.
 //!
 //! The target is taken from the request's JSON body with secrets removed (any key naming
 //! a password, token, secret, key or configuration document is replaced by `"…"`), plus
@@ -59,11 +60,24 @@ pub fn redact(value: &mut Value) {
     }
 }
 
+/// Whether a body is JSON the way axum's `Json` extractor sees it: `application/json` or
+/// any `application/*+json`, in any case, with any parameters.
 fn is_json(headers: &axum::http::HeaderMap) -> bool {
-    headers
+    let Some(value) = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.starts_with("application/json"))
+    else {
+        return false;
+    };
+    let essence = value
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    essence
+        .strip_prefix("application/")
+        .is_some_and(|sub| sub == "json" || sub.ends_with("+json"))
 }
 
 fn user_of(state: &AppState, headers: &axum::http::HeaderMap) -> Option<String> {
@@ -72,10 +86,29 @@ fn user_of(state: &AppState, headers: &axum::http::HeaderMap) -> Option<String> 
         .storage
         .session_user(&token_hash(token), crate::now_us())
         .ok()??;
-    state.storage.user_by_id(id).ok()?.map(|u| u.name)
+    state
+        .storage
+        .user_by_id(id)
+        .ok()?
+        .filter(|u| !u.disabled)
+        .map(|u| u.name)
 }
 
-/// The middleware.
+/// What a handler adds to its answer for the audit record: the user it acted for when the
+/// request came without a session (a login), and what it did in words the body does not
+/// carry (a CAP message's identifier, sender and areas).
+#[derive(Debug, Clone, Default)]
+pub struct AuditNote {
+    /// Who, when the request had no session.
+    pub user: Option<String>,
+    /// What, in addition to the body.
+    pub detail: Option<String>,
+}
+
+/// The middleware. The session is checked before anything reads the body: a request
+/// without one is never a record (it is counted in [`crate::edge::Edge`]) unless it
+/// succeeded, which only a login does, recorded as the user the login names in its answer
+/// (never the name the body claims).
 pub async fn record(State(state): State<AppState>, request: Request, next: Next) -> Response {
     let method = request.method().clone();
     let path = request.uri().path().to_owned();
@@ -84,11 +117,26 @@ pub async fn record(State(state): State<AppState>, request: Request, next: Next)
     if !audited || !path.starts_with("/api/") {
         return next.run(request).await;
     }
-    let source = request
+    let peer = request
         .extensions()
         .get::<ConnectInfo<SocketAddr>>()
-        .map(|c| c.0.ip().to_string());
-    let mut user = user_of(&state, request.headers());
+        .map(|c| c.0.ip());
+    let source = crate::login::client_address(peer, request.headers(), &state.edge.trusted_proxies)
+        .map(|a| a.to_string());
+    let Some(user) = user_of(&state, request.headers()) else {
+        let response = next.run(request).await;
+        if response.status().is_success() {
+            let note = response.extensions().get::<AuditNote>().cloned();
+            let note = note.unwrap_or_default();
+            let who = note.user.unwrap_or_else(|| "-".into());
+            audit(&state, &who, &method, &path, note.detail, &response, source);
+        } else if path == "/api/login" {
+            crate::edge::Edge::count(&state.edge.login_failures);
+        } else {
+            crate::edge::Edge::count(&state.edge.anonymous_refused);
+        }
+        return response;
+    };
     // A JSON body is read (within the limit every route has anyway) and put back.
     let (request, mut target) = if is_json(request.headers()) {
         let (parts, body) = request.into_parts();
@@ -96,10 +144,6 @@ pub async fn record(State(state): State<AppState>, request: Request, next: Next)
             Ok(bytes) => {
                 let target = if bytes.len() <= MAX_CAPTURE {
                     serde_json::from_slice::<Value>(&bytes).ok().map(|mut v| {
-                        if user.is_none() {
-                            // A login: who tried.
-                            user = v["name"].as_str().map(str::to_owned);
-                        }
                         redact(&mut v);
                         v.to_string()
                     })
@@ -108,14 +152,22 @@ pub async fn record(State(state): State<AppState>, request: Request, next: Next)
                 };
                 (Request::from_parts(parts, Body::from(bytes)), target)
             }
-            Err(_) => {
-                let response = AppError::TooLarge("request body over 1 MiB".into()).into_response();
+            Err(e) => {
+                let slow =
+                    std::error::Error::source(&e).is_some_and(|s| s.is::<crate::server::TooSlow>());
+                let (response, what) = if slow {
+                    let r = AppError::BadRequest("the request body arrived too slowly".into());
+                    (r.into_response(), "(body too slow)")
+                } else {
+                    let r = AppError::TooLarge("request body over 1 MiB".into());
+                    (r.into_response(), "(body too large)")
+                };
                 audit(
                     &state,
                     &user,
                     &method,
                     &path,
-                    Some("(body too large)".into()),
+                    Some(what.into()),
                     &response,
                     source,
                 );
@@ -126,6 +178,16 @@ pub async fn record(State(state): State<AppState>, request: Request, next: Next)
         (request, None)
     };
     let response = next.run(request).await;
+    if let Some(detail) = response
+        .extensions()
+        .get::<AuditNote>()
+        .and_then(|n| n.detail.clone())
+    {
+        target = Some(match target {
+            Some(t) => format!("{t} {detail}"),
+            None => detail,
+        });
+    }
     // The id a creation returned, if the answer is small JSON.
     let (response, created) = created_id(response).await;
     if let Some(id) = created {
@@ -164,7 +226,7 @@ async fn created_id(response: Response) -> (Response, Option<String>) {
 
 fn audit(
     state: &AppState,
-    user: &Option<String>,
+    user: &str,
     method: &Method,
     path: &str,
     target: Option<String>,
@@ -175,7 +237,7 @@ fn audit(
     let record = AuditRecord {
         id: 0,
         at: crate::now_us(),
-        user: user.clone().unwrap_or_else(|| "-".into()),
+        user: user.to_owned(),
         action: format!("{method} {path}"),
         target,
         result: format!(

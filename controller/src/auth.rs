@@ -84,23 +84,6 @@ impl FromRequestParts<AppState> for AuthUser {
     }
 }
 
-/// The address a request came from, when the server knows it.
-#[derive(Debug, Clone)]
-pub struct Peer(pub Option<String>);
-
-impl<S: Send + Sync> FromRequestParts<S> for Peer {
-    type Rejection = std::convert::Infallible;
-
-    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
-        Ok(Self(
-            parts
-                .extensions
-                .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
-                .map(|c| c.0.ip().to_string()),
-        ))
-    }
-}
-
 /// The session token of a request: `Authorization: Bearer <token>`, or, since browsers
 /// cannot set headers on a WebSocket, the subprotocol `bearer.<token>` offered beside
 /// `dalaba`.

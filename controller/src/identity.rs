@@ -9,6 +9,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
 use dalaba_protocol::CommandSigner;
 use ed25519_dalek::SigningKey;
+use sha2::Digest as _;
 
 /// The controller's id and signer.
 #[derive(Debug)]
@@ -17,6 +18,9 @@ pub struct Identity {
     pub controller_id: String,
     /// Signs every command.
     pub signer: CommandSigner,
+    /// Key of login device tokens, derived from the command key (so it needs no file of
+    /// its own and survives restarts) but never used for anything else.
+    pub device_secret: [u8; 32],
 }
 
 /// Loads the identity from `dir`, creating it on first start. The key file is readable
@@ -42,9 +46,15 @@ pub fn load_or_create(dir: &Path) -> anyhow::Result<Identity> {
         fs::write(&id_path, &id)?;
         id
     };
+    let device_secret = sha2::Sha256::new()
+        .chain_update(b"dalaba login device key\0")
+        .chain_update(seed)
+        .finalize()
+        .into();
     Ok(Identity {
         controller_id,
         signer: CommandSigner::new(SigningKey::from_bytes(&seed)),
+        device_secret,
     })
 }
 

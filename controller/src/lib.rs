@@ -27,12 +27,15 @@ pub mod cap_senders;
 pub mod clock;
 pub mod console;
 pub mod demo;
+pub mod edge;
 pub mod hub;
 pub mod identity;
 pub mod live;
 pub mod liveness;
+pub mod login;
 pub mod media;
 pub mod openapi;
+pub mod password;
 pub mod programme;
 pub mod schedule;
 pub mod scheduler;
@@ -58,28 +61,50 @@ pub fn now_us() -> u64 {
 /// What the first start did.
 #[derive(Debug)]
 pub struct FirstStart {
-    /// The admin's password, to show once.
+    /// The admin's generated password, to show once.
     pub admin_password: Option<String>,
+    /// The admin was made with the password in `DALABA_ADMIN_PASSWORD` (not shown).
+    pub admin_from_env: bool,
 }
 
 /// Opens the data directory: database, identity, first admin.
 pub fn open(data_dir: &std::path::Path) -> anyhow::Result<(AppState, FirstStart)> {
     std::fs::create_dir_all(data_dir)?;
-    let storage: Arc<dyn Storage> = Arc::new(SqliteStorage::open(&data_dir.join("dalaba.sqlite"))?);
+    let db = data_dir.join("dalaba.sqlite");
+    let storage: Arc<dyn Storage> = Arc::new(SqliteStorage::open(&db)?);
+    // The database holds password hashes and sessions: the owner's only, and so is the
+    // directory beside it (keys, media).
+    private(data_dir, 0o700)?;
+    for file in ["dalaba.sqlite", "dalaba.sqlite-wal", "dalaba.sqlite-shm"] {
+        let path = data_dir.join(file);
+        if path.exists() {
+            private(&path, 0o600)?;
+        }
+    }
     let identity = Arc::new(identity::load_or_create(data_dir)?);
     let tls = Arc::new(tls::load_or_create(data_dir)?);
     let mut first = FirstStart {
         admin_password: None,
+        admin_from_env: false,
     };
     if storage.user_count()? == 0 {
-        // No default credentials: a random password, shown once (or set from the
-        // environment for unattended installs).
-        let password = std::env::var("DALABA_ADMIN_PASSWORD")
-            .ok()
-            .filter(|p| p.len() >= 12)
-            .unwrap_or_else(|| auth::random_secret(15));
+        // No default credentials: a random password, shown once, or one set in the
+        // environment for unattended installs (checked like any other, and never printed).
+        let password = match std::env::var("DALABA_ADMIN_PASSWORD") {
+            Ok(p) => {
+                if let Some(why) = password::problem(&p, "admin") {
+                    anyhow::bail!("DALABA_ADMIN_PASSWORD: {why}");
+                }
+                first.admin_from_env = true;
+                p
+            }
+            Err(_) => {
+                let p = auth::random_secret(15);
+                first.admin_password = Some(p.clone());
+                p
+            }
+        };
         storage.create_user("admin", &auth::hash_password(&password)?, "admin")?;
-        first.admin_password = Some(password);
     }
     Ok((
         AppState {
@@ -94,6 +119,7 @@ pub fn open(data_dir: &std::path::Path) -> anyhow::Result<(AppState, FirstStart)
             logins: Arc::default(),
             liveness: Arc::default(),
             sequences: Arc::default(),
+            edge: Arc::new(edge::Edge::from_env()?),
             tls,
             max_upload: std::env::var("DALABA_MAX_UPLOAD_MB")
                 .ok()
@@ -104,13 +130,52 @@ pub fn open(data_dir: &std::path::Path) -> anyhow::Result<(AppState, FirstStart)
     ))
 }
 
-/// Serves the API on `listener` (plain HTTP, for operators; behind a reverse proxy in
-/// production) and, on `agents` (TLS with the controller's certificate), the API *and* the
-/// agents' endpoint, until `shutdown` completes. Agents cannot connect over plain HTTP
-/// unless `DALABA_PLAIN_AGENTS=1` (tests of agents against a plain controller).
+/// Sets `path`'s permission bits (on Unix).
+fn private(path: &std::path::Path, mode: u32) -> anyhow::Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
+            .map_err(|e| anyhow::anyhow!("{}: cannot make it private: {e}", path.display()))?;
+    }
+    #[cfg(not(unix))]
+    let _ = (path, mode);
+    Ok(())
+}
+
+/// Where the controller listens.
+#[derive(Debug)]
+pub struct Listeners {
+    /// The operators: the console, the API, live sources. Plain HTTP for a reverse proxy
+    /// in front (or loopback), unless `operators_tls` is given.
+    pub operators: tokio::net::TcpListener,
+    /// Serve the operators' listener over HTTPS with this certificate (the controller's
+    /// own, or one the admin provides), so browsers elsewhere get microphone access.
+    pub operators_tls: Option<Arc<tls::TlsIdentity>>,
+    /// The agents (TLS with the controller's certificate, which agents pin): only what
+    /// agents need, `/agent/ws` and media downloads.
+    pub agents: Option<tokio::net::TcpListener>,
+}
+
+impl Listeners {
+    /// Plain operators' listener and the agents' listener.
+    pub fn new(
+        operators: tokio::net::TcpListener,
+        agents: Option<tokio::net::TcpListener>,
+    ) -> Self {
+        Self {
+            operators,
+            operators_tls: None,
+            agents,
+        }
+    }
+}
+
+/// Serves the operators' API and the agents' endpoint until `shutdown` completes. Agents
+/// cannot connect to the operators' listener unless `DALABA_PLAIN_AGENTS=1` (tests of
+/// agents against a plain controller); operators cannot use the agents' listener.
 pub async fn serve(
-    listener: tokio::net::TcpListener,
-    agents: Option<tokio::net::TcpListener>,
+    listeners: Listeners,
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
@@ -121,20 +186,39 @@ pub async fn serve(
         .map(|dir| tokio::spawn(cap::watch(state.clone(), dir.into())));
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let plain_agents = std::env::var("DALABA_PLAIN_AGENTS").as_deref() == Ok("1");
-    // Small live frames go out at once (no Nagle), on both listeners.
-    let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
-        let _ = tcp.set_nodelay(true);
-    });
-    let plain = server::serve(
-        listener,
-        api::router_for(state.clone(), plain_agents),
-        stop_rx.clone(),
-    );
-    let secure = match agents {
+    let edge = server::EdgeLimits {
+        pace: server::BodyPace::from_env(),
+        edge: Arc::clone(&state.edge),
+    };
+    let operators_router = api::router_for(state.clone(), plain_agents);
+    let operators = match &listeners.operators_tls {
+        Some(id) => {
+            let tls = tls::TlsListener::new(listeners.operators, tls::server_config(id)?)?;
+            tokio::spawn(server::serve(
+                tls,
+                operators_router,
+                edge.clone(),
+                stop_rx.clone(),
+            ))
+        }
+        None => {
+            // Small live frames go out at once (no Nagle).
+            let plain = axum::serve::ListenerExt::tap_io(listeners.operators, |tcp| {
+                let _ = tcp.set_nodelay(true);
+            });
+            tokio::spawn(server::serve(
+                plain,
+                operators_router,
+                edge.clone(),
+                stop_rx.clone(),
+            ))
+        }
+    };
+    let agents = match listeners.agents {
         Some(l) => {
-            let config = tls::server_config(&state.tls)?;
-            let tls = tls::TlsListener::new(l, config)?;
-            Some(server::serve(tls, api::router(state.clone()), stop_rx))
+            let tls = tls::TlsListener::new(l, tls::server_config(&state.tls)?)?;
+            let router = api::agents_router(state.clone());
+            Some(tokio::spawn(server::serve(tls, router, edge, stop_rx)))
         }
         None => None,
     };
@@ -142,11 +226,9 @@ pub async fn serve(
         shutdown.await;
         let _ = stop_tx.send(true);
     });
-    match secure {
-        Some(secure) => {
-            tokio::join!(plain, secure);
-        }
-        None => plain.await,
+    let _ = operators.await;
+    if let Some(agents) = agents {
+        let _ = agents.await;
     }
     scheduler.abort();
     liveness.abort();

@@ -1,12 +1,13 @@
 //! `dalaba-controller`: the central service.
 //!
 //! ```text
-//! dalaba-controller serve [--data-dir DIR] [--listen ADDR] [--agent-listen ADDR]
+//! dalaba-controller serve [--data-dir DIR] [--listen ADDR] [--agent-listen ADDR] [--tls | --tls-cert PEM --tls-key PEM]
 //! dalaba-controller demo  [--data-dir DIR] [--listen ADDR] [--agent-listen ADDR]   # plus three demo speakers
 //! ```
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use clap::{Parser, Subcommand};
 
@@ -28,14 +29,24 @@ enum Command {
         /// Database, keys and media live here.
         #[arg(long, default_value = "dalaba-data")]
         data_dir: PathBuf,
-        /// Address for the API and the console (plain HTTP; put a TLS reverse proxy in
-        /// front for remote operators).
+        /// Address for the API and the console (plain HTTP unless --tls or --tls-cert;
+        /// or put a TLS reverse proxy in front for remote operators).
         #[arg(long, default_value = "127.0.0.1:8080")]
         listen: SocketAddr,
         /// Address for the agents (TLS with the controller's own certificate, which agents
-        /// pin); it serves the API too.
+        /// pin); it serves only the agents' endpoint and media.
         #[arg(long, default_value = "0.0.0.0:8443")]
         agent_listen: SocketAddr,
+        /// Serve the console and API over HTTPS with the controller's own certificate
+        /// (browsers ask to trust it once).
+        #[arg(long, conflicts_with = "tls_cert")]
+        tls: bool,
+        /// Serve the console and API over HTTPS with this certificate (PEM, leaf first).
+        #[arg(long, requires = "tls_key")]
+        tls_cert: Option<PathBuf>,
+        /// The key of --tls-cert (PEM).
+        #[arg(long, requires = "tls_cert")]
+        tls_key: Option<PathBuf>,
     },
     /// Run the controller with three demo speaker agents (WAV sinks) beside it.
     Demo {
@@ -65,13 +76,28 @@ async fn main() -> anyhow::Result<()> {
             data_dir,
             listen,
             agent_listen,
+            tls,
+            tls_cert,
+            tls_key,
         } => {
             let (state, first) = dalaba_controller::open(&data_dir)?;
+            let operators_tls = match (tls, tls_cert, tls_key) {
+                (_, Some(cert), Some(key)) => {
+                    Some(Arc::new(dalaba_controller::tls::load_files(&cert, &key)?))
+                }
+                (true, _, _) => Some(Arc::clone(&state.tls)),
+                _ => None,
+            };
             let listener = tokio::net::TcpListener::bind(listen).await?;
             let agents = tokio::net::TcpListener::bind(agent_listen).await?;
             let addr = listener.local_addr()?;
+            let scheme = if operators_tls.is_some() {
+                "https"
+            } else {
+                "http"
+            };
             // Machine-readable first lines, for scripts and tests.
-            println!("listening on http://{addr}");
+            println!("listening on {scheme}://{addr}");
             println!("agent endpoint wss://{}/agent/ws", agents.local_addr()?);
             println!("tls certificate sha256 {}", state.tls.fingerprint);
             println!(
@@ -80,8 +106,15 @@ async fn main() -> anyhow::Result<()> {
             );
             if let Some(password) = first.admin_password {
                 println!("first start: user admin, password {password} (shown once; change it)");
+            } else if first.admin_from_env {
+                println!("first start: user admin, password from DALABA_ADMIN_PASSWORD");
             }
-            dalaba_controller::serve(listener, Some(agents), state, async {
+            let listeners = dalaba_controller::Listeners {
+                operators: listener,
+                operators_tls,
+                agents: Some(agents),
+            };
+            dalaba_controller::serve(listeners, state, async {
                 let _ = tokio::signal::ctrl_c().await;
             })
             .await
@@ -109,8 +142,7 @@ async fn demo(
     let clip = dalaba_controller::demo::ensure_clip(&state, data_dir).await?;
     let hub = state.hub.clone();
     let server = tokio::spawn(dalaba_controller::serve(
-        listener,
-        Some(agents_listener),
+        dalaba_controller::Listeners::new(listener, Some(agents_listener)),
         state,
         async {
             let _ = tokio::signal::ctrl_c().await;

@@ -140,6 +140,8 @@ pub async fn import(state: &AppState, name: &str, file: &Path) -> anyhow::Result
 }
 
 async fn transcode(state: AppState, id: u64, name: String, upload: PathBuf) {
+    // A few at once (each takes a core); the others wait their turn, still `pending`.
+    let _slot = state.edge.transcodes.acquire().await;
     let dir = state.media_dir.clone();
     let out = dir.join("incoming").join(format!("{id}.opus"));
     let storage = state.storage.clone();

@@ -144,7 +144,7 @@ pub fn document() -> Value {
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
             "schemas": {
                 "Error": {"type": "object", "required": ["error"], "properties": {"error": {"type": "object", "required": ["code", "message"], "properties": {
-                    "code": {"type": "string", "enum": ["unauthorized", "bad_login", "bad_request", "not_found", "forbidden", "conflict", "too_large", "rate_limited", "internal"]},
+                    "code": {"type": "string", "enum": ["unauthorized", "bad_login", "bad_request", "not_found", "forbidden", "conflict", "too_large", "rate_limited", "too_slow", "internal"]},
                     "message": {"type": "string"}}}}},
                 "Agent": {"type": "object", "properties": {
                     "id": {"type": "string"}, "name": {"type": "string"},
@@ -164,8 +164,8 @@ pub fn document() -> Value {
             "/api/openapi.json": {"get": {"summary": "This document", "responses": {"200": {"description": "OpenAPI 3.1"}}}},
             "/api/login": {"post": {
                 "summary": "Log in",
-                "requestBody": {"required": true, "content": {"application/json": {"schema": {"type": "object", "required": ["name", "password"], "properties": {"name": {"type": "string"}, "password": {"type": "string"}}}}}},
-                "responses": {"200": {"description": "session", "content": {"application/json": {"schema": {"type": "object", "properties": {"token": {"type": "string"}, "expires_at": {"type": "integer"}}}}}}, "401": error_response()}}},
+                "requestBody": {"required": true, "content": {"application/json": {"schema": {"type": "object", "required": ["name", "password"], "properties": {"name": {"type": "string"}, "password": {"type": "string"}, "device": {"type": "string", "description": "the device token an earlier login on this device returned: failures by others do not hold it back"}}}}}},
+                "responses": {"200": {"description": "session", "content": {"application/json": {"schema": {"type": "object", "properties": {"token": {"type": "string"}, "expires_at": {"type": "integer"}, "device": {"type": "string", "description": "keep it and send it with the next login"}}}}}}, "401": error_response(), "429": error_response()}}},
             "/api/logout": {"post": {"summary": "End the session", "security": secured, "responses": {"204": {"description": "done"}, "401": error_response()}}},
             "/api/controller": {"get": {"summary": "Controller id and the public key agents pin", "security": secured,
                 "responses": {"200": {"description": "identity"}, "401": error_response()}}},

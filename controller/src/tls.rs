@@ -1,5 +1,6 @@
 //! TLS for the agents' endpoint: a self-signed certificate made on first start (agents pin
-//! its SHA-256, so no CA is involved), and a listener that completes handshakes off the
+//! its SHA-256, so no CA is involved), the same or an admin's certificate for the
+//! operators' HTTPS listener, and a listener that completes handshakes off the
 //! accept path, each within a time limit, so a slow or silent client holds nothing up.
 
 use std::net::SocketAddr;
@@ -23,6 +24,8 @@ pub const MAX_HANDSHAKES: usize = 1024;
 pub struct TlsIdentity {
     /// The certificate, DER.
     pub cert: CertificateDer<'static>,
+    /// Intermediate certificates sent after it (an admin's CA-issued certificate).
+    chain: Vec<CertificateDer<'static>>,
     key: PrivateKeyDer<'static>,
     /// SHA-256 of the certificate's DER, hex: what agents pin (`tls_fingerprint`).
     pub fingerprint: String,
@@ -60,8 +63,41 @@ pub fn load_or_create(dir: &Path) -> anyhow::Result<TlsIdentity> {
     Ok(TlsIdentity {
         fingerprint: fingerprint(&cert),
         cert,
+        chain: Vec::new(),
         key,
     })
+}
+
+/// A certificate (PEM, the leaf first, then any intermediates) and its key that the admin
+/// provides, for the operators' HTTPS listener.
+pub fn load_files(cert_path: &Path, key_path: &Path) -> anyhow::Result<TlsIdentity> {
+    let certs = CertificateDer::pem_file_iter(cert_path)
+        .and_then(Iterator::collect::<Result<Vec<_>, _>>)
+        .map_err(|e| anyhow::anyhow!("{}: {e}", cert_path.display()))?;
+    let mut certs = certs.into_iter();
+    let cert = certs.next().ok_or_else(|| {
+        anyhow::anyhow!(
+            "{}: no certificate in it (expected PEM, -----BEGIN CERTIFICATE-----)",
+            cert_path.display()
+        )
+    })?;
+    let key = PrivateKeyDer::from_pem_file(key_path)
+        .map_err(|e| anyhow::anyhow!("{}: {e}", key_path.display()))?;
+    let id = TlsIdentity {
+        fingerprint: fingerprint(&cert),
+        cert,
+        chain: certs.collect(),
+        key,
+    };
+    // A key that does not match its certificate is found now, not at the first browser.
+    server_config(&id).map_err(|e| {
+        anyhow::anyhow!(
+            "{} and {} do not make a usable certificate: {e}",
+            cert_path.display(),
+            key_path.display()
+        )
+    })?;
+    Ok(id)
 }
 
 /// The server configuration: TLS 1.2 and 1.3 with the ring provider, HTTP/1.1 (which the
@@ -71,7 +107,13 @@ pub fn server_config(id: &TlsIdentity) -> anyhow::Result<Arc<rustls::ServerConfi
     let mut config = rustls::ServerConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()?
         .with_no_client_auth()
-        .with_single_cert(vec![id.cert.clone()], id.key.clone_key())?;
+        .with_single_cert(
+            std::iter::once(&id.cert)
+                .chain(&id.chain)
+                .cloned()
+                .collect(),
+            id.key.clone_key(),
+        )?;
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
     Ok(Arc::new(config))
 }

@@ -1,8 +1,4 @@
-//! User accounts over HTTP (admins only, but everyone can read their own: `GET /api/me`),
-//! and the login rate limit.
-
-use std::collections::HashMap;
-use std::time::{Duration, Instant};
+//! User accounts over HTTP (admins only, but everyone can read their own: `GET /api/me`).
 
 use axum::Json;
 use axum::extract::{Path, State};
@@ -14,9 +10,6 @@ use crate::access::{Action, Role, check_scopes};
 use crate::api::{AppError, AppState};
 use crate::auth::{self, AuthUser};
 use crate::storage::User;
-
-/// Shortest password accepted.
-pub const MIN_PASSWORD: usize = 12;
 
 fn show(u: &User) -> Value {
     json!({"id": u.id, "name": u.name, "role": u.role, "scopes": u.scopes, "disabled": u.disabled})
@@ -64,13 +57,8 @@ fn check_name(name: &str) -> Result<(), AppError> {
     Ok(())
 }
 
-fn check_password(p: &str) -> Result<(), AppError> {
-    if p.chars().count() < MIN_PASSWORD {
-        return Err(AppError::BadRequest(format!(
-            "password: at least {MIN_PASSWORD} characters"
-        )));
-    }
-    Ok(())
+fn check_password(password: &str, name: &str) -> Result<(), AppError> {
+    crate::password::problem(password, name).map_or(Ok(()), |why| Err(AppError::BadRequest(why)))
 }
 
 /// `POST /api/users`: creates a user; a generated password is shown once.
@@ -84,7 +72,7 @@ pub async fn create(
     check_scopes(req.role, &req.scopes).map_err(AppError::BadRequest)?;
     let (password, generated) = match req.password {
         Some(p) => {
-            check_password(&p)?;
+            check_password(&p, &req.name)?;
             (p, false)
         }
         None => (auth::random_secret(15), true),
@@ -154,7 +142,7 @@ pub async fn edit(
     }
     let hash = match &req.password {
         Some(p) => {
-            check_password(p)?;
+            check_password(p, &old.name)?;
             Some(auth::hash_password(p).map_err(AppError::Internal)?)
         }
         None => None,
@@ -172,107 +160,4 @@ pub async fn edit(
         .user_by_id(id)?
         .ok_or_else(|| AppError::NotFound(format!("user {id}")))?;
     Ok(Json(show(&now)))
-}
-
-/// Failed logins: after [`LoginLimiter::FREE`] failures in a row for one name (or
-/// [`LoginLimiter::FREE_PER_ADDRESS`] from one address), further attempts are refused for
-/// a delay that doubles with each failure, up to 15 minutes. A success clears the name.
-#[derive(Debug, Default)]
-pub struct LoginLimiter {
-    failures: std::sync::Mutex<HashMap<String, (u32, Instant)>>,
-}
-
-impl LoginLimiter {
-    /// Free attempts per name.
-    pub const FREE: u32 = 5;
-    /// Free attempts per address.
-    pub const FREE_PER_ADDRESS: u32 = 20;
-
-    fn delay(count: u32, free: u32) -> Duration {
-        if count < free {
-            Duration::ZERO
-        } else {
-            Duration::from_secs(1u64 << (count - free).min(10)).min(Duration::from_secs(900))
-        }
-    }
-
-    /// How long `name` (from `address`) must still wait, if at all.
-    pub fn wait(&self, name: &str, address: Option<&str>) -> Option<Duration> {
-        let map = self
-            .failures
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let left = |key: &str, free| {
-            map.get(key).and_then(|&(n, last)| {
-                Self::delay(n, free)
-                    .checked_sub(last.elapsed())
-                    .filter(|d| !d.is_zero())
-            })
-        };
-        let by_name = left(&format!("name:{name}"), Self::FREE);
-        let by_addr = address.and_then(|a| left(&format!("addr:{a}"), Self::FREE_PER_ADDRESS));
-        by_name.max(by_addr)
-    }
-
-    /// Records a failure.
-    pub fn failed(&self, name: &str, address: Option<&str>) {
-        let mut map = self
-            .failures
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        if map.len() > 100_000 {
-            // Bounded: forget the oldest half rather than grow without limit.
-            let mut by_age: Vec<_> = map.iter().map(|(k, v)| (v.1, k.clone())).collect();
-            by_age.sort();
-            for (_, k) in by_age.into_iter().take(50_000) {
-                map.remove(&k);
-            }
-        }
-        for key in [
-            Some(format!("name:{name}")),
-            address.map(|a| format!("addr:{a}")),
-        ]
-        .into_iter()
-        .flatten()
-        {
-            let e = map.entry(key).or_insert((0, Instant::now()));
-            e.0 += 1;
-            e.1 = Instant::now();
-        }
-    }
-
-    /// Records a success.
-    pub fn succeeded(&self, name: &str) {
-        self.failures
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .remove(&format!("name:{name}"));
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn five_free_failures_then_a_doubling_wait() {
-        let l = LoginLimiter::default();
-        for _ in 0..4 {
-            l.failed("li", Some("10.0.0.9"));
-            assert_eq!(l.wait("li", Some("10.0.0.9")), None);
-        }
-        l.failed("li", Some("10.0.0.9"));
-        let w = l.wait("li", Some("10.0.0.9")).expect("must wait");
-        assert!(
-            w <= Duration::from_secs(1) && w > Duration::from_millis(900),
-            "{w:?}"
-        );
-        l.failed("li", None);
-        assert!(l.wait("li", None).unwrap() > Duration::from_millis(1900));
-        // Another name from elsewhere is not affected; success clears the name.
-        assert_eq!(l.wait("wang", Some("10.0.0.10")), None);
-        l.succeeded("li");
-        assert_eq!(l.wait("li", None), None);
-        assert_eq!(LoginLimiter::delay(40, 5), Duration::from_secs(900));
-    }
 }

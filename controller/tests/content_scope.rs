@@ -391,6 +391,31 @@ async fn cap_messages_act_only_as_a_configured_sender_inside_its_and_the_users_a
     let squat = cap("p-7", "plain@feed", "Alert", "", "330106001000");
     let (status, body) = post_xml(s, &dong, "/api/alerts/cap", &squat, None).await;
     assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+    // The audit log names each CAP message by identifier, sender and areas, allowed or not.
+    let (_, log) = call(s, Some(&admin), "GET", "/api/audit?limit=100", None).await;
+    let cap_records: Vec<(String, String, String)> = log
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["action"] == "POST /api/alerts/cap")
+        .map(|r| {
+            let field = |k: &str| r[k].as_str().unwrap_or_default().to_owned();
+            (field("user"), field("target"), field("result"))
+        })
+        .collect();
+    for (user, identifier, result) in [
+        ("admin", "identifier=c-1 sender=county@feed", "201"),
+        ("op-dong", "identifier=c-2 sender=county@feed", "403"),
+        ("op-dong", "identifier=p-7 sender=plain@feed", "403"),
+    ] {
+        assert!(
+            cap_records.iter().any(|(u, t, r)| u == user
+                && t.contains(identifier)
+                && t.contains("areas=330106")
+                && r.starts_with(result)),
+            "{user} {identifier} {result} not in {cap_records:?}"
+        );
+    }
     // A signed message is still held to the importing user's areas (xi is not dong's)...
     let xi = cap("c-3", "county@feed", "Alert", "", "330106002000");
     let (status, body) = post_xml(s, &dong, "/api/alerts/cap", &xi, Some(&sign(1, &xi))).await;

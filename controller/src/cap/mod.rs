@@ -32,12 +32,12 @@ use axum::Json;
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse as _, Response};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
 use chrono::DateTime;
 use dalaba_protocol::Mode;
 use dalaba_protocol::types::Severity;
-use quick_xml::events::Event;
 use serde_json::{Value, json};
 
 use crate::alert::{self, Alert, AlertRequest, AlertState};
@@ -45,10 +45,15 @@ use crate::api::{AppError, AppState};
 use crate::auth::AuthUser;
 use crate::cap_senders::{self, Importer, Policy};
 
+mod xml;
+use xml::{Node, tree};
+
 /// The CAP 1.2 namespace.
 pub const CAP_NS: &str = "urn:oasis:names:tc:emergency:cap:1.2";
 /// Largest CAP message (embedded audio included).
 pub const MAX_CAP_BYTES: usize = 16 * 1024 * 1024;
+/// How long an import waits for a free slot before it is refused.
+pub const IMPORT_WAIT: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// A CAP message, as far as Dalaba reads it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -86,138 +91,6 @@ pub struct Info {
     pub areas: Vec<String>,
     /// Embedded audio: (mime type, bytes).
     pub audio: Option<(String, Vec<u8>)>,
-}
-
-/// A minimal element tree: local name, text, children.
-#[derive(Debug, Default)]
-struct Node {
-    name: String,
-    attrs: Vec<(String, String)>,
-    text: String,
-    children: Vec<Node>,
-}
-
-impl Node {
-    fn child(&self, name: &str) -> Option<&Node> {
-        self.children.iter().find(|c| c.name == name)
-    }
-
-    fn all<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a Node> + 'a {
-        self.children.iter().filter(move |c| c.name == name)
-    }
-
-    fn text_of(&self, name: &str) -> Option<&str> {
-        self.child(name)
-            .map(|c| c.text.trim())
-            .filter(|t| !t.is_empty())
-    }
-
-    fn required(&self, name: &str, path: &str) -> Result<&str, String> {
-        self.text_of(name)
-            .ok_or_else(|| format!("CAP: <{path}{name}> is missing or empty"))
-    }
-}
-
-fn local(name: &[u8]) -> String {
-    let name = String::from_utf8_lossy(name);
-    match name.rsplit_once(':') {
-        Some((_, l)) => l.to_owned(),
-        None => name.into_owned(),
-    }
-}
-
-/// Parses XML into a tree, refusing deep nesting and anything but one root element.
-fn tree(xml: &[u8]) -> Result<Node, String> {
-    let mut reader = quick_xml::Reader::from_reader(xml);
-    let mut stack: Vec<Node> = vec![Node::default()];
-    let mut buf = Vec::new();
-    let err = |r: &quick_xml::Reader<&[u8]>, e: &dyn std::fmt::Display| {
-        format!(
-            "CAP: not well-formed XML at byte {}: {e}",
-            r.buffer_position()
-        )
-    };
-    loop {
-        let event = reader
-            .read_event_into(&mut buf)
-            .map_err(|e| err(&reader, &e))?;
-        match event {
-            Event::Start(ref e) | Event::Empty(ref e) => {
-                if stack.len() > 32 {
-                    return Err("CAP: nested deeper than 32 elements".into());
-                }
-                let mut node = Node {
-                    name: local(e.name().as_ref()),
-                    ..Node::default()
-                };
-                for a in e.attributes() {
-                    let a = a.map_err(|e| err(&reader, &e))?;
-                    let value = a.unescape_value().map_err(|e| err(&reader, &e))?;
-                    node.attrs.push((
-                        String::from_utf8_lossy(a.key.as_ref()).into_owned(),
-                        value.into_owned(),
-                    ));
-                }
-                let empty = matches!(event, Event::Empty(_));
-                stack.push(node);
-                if empty {
-                    let done = stack.pop().unwrap_or_default();
-                    if let Some(parent) = stack.last_mut() {
-                        parent.children.push(done);
-                    }
-                }
-            }
-            Event::End(_) => {
-                if stack.len() < 2 {
-                    return Err(err(&reader, &"unmatched end tag"));
-                }
-                let done = stack.pop().unwrap_or_default();
-                if let Some(parent) = stack.last_mut() {
-                    parent.children.push(done);
-                }
-            }
-            Event::Text(t) => {
-                let text = t.decode().map_err(|e| err(&reader, &e))?;
-                if let Some(top) = stack.last_mut() {
-                    top.text.push_str(&text);
-                }
-            }
-            Event::CData(t) => {
-                let text = t.decode().map_err(|e| err(&reader, &e))?;
-                if let Some(top) = stack.last_mut() {
-                    top.text.push_str(&text);
-                }
-            }
-            Event::GeneralRef(r) => {
-                let c = match r.resolve_char_ref().map_err(|e| err(&reader, &e))? {
-                    Some(c) => c,
-                    None => match r.decode().map_err(|e| err(&reader, &e))?.as_ref() {
-                        "amp" => '&',
-                        "lt" => '<',
-                        "gt" => '>',
-                        "quot" => '"',
-                        "apos" => '\'',
-                        other => return Err(format!("CAP: unknown entity &{other};")),
-                    },
-                };
-                if let Some(top) = stack.last_mut() {
-                    top.text.push(c);
-                }
-            }
-            Event::DocType(_) => return Err("CAP: a DOCTYPE is not allowed".into()),
-            Event::Eof => break,
-            _ => {}
-        }
-        buf.clear();
-    }
-    if stack.len() != 1 {
-        return Err("CAP: the document ends inside an element".into());
-    }
-    let mut doc = stack.pop().unwrap_or_default();
-    if doc.children.len() != 1 {
-        return Err("CAP: expected exactly one root element".into());
-    }
-    Ok(doc.children.remove(0))
 }
 
 fn time(s: &str, field: &str) -> Result<u64, String> {
@@ -413,8 +286,31 @@ pub async fn import_bytes(
     signature: Option<&str>,
     importer: Importer<'_>,
 ) -> Result<Value, AppError> {
-    let policy = Policy::from_env().map_err(|e| AppError::Internal(anyhow::anyhow!(e)))?;
     let cap = parse(bytes).map_err(AppError::BadRequest)?;
+    import_parsed(state, &cap, bytes, signature, importer).await
+}
+
+/// What the audit log keeps of a CAP message: identifier, sender, status, type and areas.
+pub fn audit_detail(cap: &Cap) -> String {
+    let areas = cap
+        .info
+        .as_ref()
+        .map_or_else(String::new, |i| i.areas.join(","));
+    format!(
+        "CAP identifier={} sender={} status={} type={} areas={areas}",
+        cap.identifier, cap.sender, cap.status, cap.msg_type
+    )
+}
+
+/// Imports a parsed CAP message; `bytes` are what its signature covers.
+async fn import_parsed(
+    state: &AppState,
+    cap: &Cap,
+    bytes: &[u8],
+    signature: Option<&str>,
+    importer: Importer<'_>,
+) -> Result<Value, AppError> {
+    let policy = Policy::from_env().map_err(|e| AppError::Internal(anyhow::anyhow!(e)))?;
     let senders = cap_senders::senders(state)?;
     let sender = policy.authenticate(&senders, &cap.sender, bytes, signature, importer)?;
     // The areas it alerts: inside the sender's, and the importing user's.
@@ -448,7 +344,7 @@ pub async fn import_bytes(
                          "why": format!("{} / {} messages do not play", cap.status, cap.msg_type)}));
     }
     let cancelled = if matches!(cap.msg_type.as_str(), "Cancel" | "Update") {
-        cancel_references(state, &cap)?
+        cancel_references(state, cap)?
     } else {
         Vec::new()
     };
@@ -465,7 +361,7 @@ pub async fn import_bytes(
         _ => Mode::Test,
     };
     let media_id = match &info.audio {
-        Some((mime, data)) => Some(import_audio(state, &cap, mime, data).await?),
+        Some((mime, data)) => Some(import_audio(state, cap, mime, data).await?),
         None => None,
     };
     let request = AlertRequest {
@@ -544,14 +440,37 @@ pub async fn import(
     user: AuthUser,
     headers: HeaderMap,
     body: Bytes,
-) -> Result<(StatusCode, Json<Value>), AppError> {
+) -> Result<Response, AppError> {
     user.require(crate::access::Action::Alert)?;
+    // Parsing and transcoding are bounded: a few messages at once, the rest wait briefly.
+    let _slot = match tokio::time::timeout(IMPORT_WAIT, state.edge.cap_imports.acquire()).await {
+        Ok(Ok(slot)) => slot,
+        _ => {
+            crate::edge::Edge::count(&state.edge.busy_refused);
+            return Err(AppError::TooManyRequests(format!(
+                "CAP: {} messages are being imported; send it again in a minute",
+                crate::edge::CAP_IMPORTS
+            )));
+        }
+    };
     let signature = headers
         .get("x-dalaba-signature")
         .and_then(|v| v.to_str().ok());
-    let result = import_bytes(&state, &body, signature, Importer::User(&user)).await?;
-    tracing::info!(user = %user.name, result = %result["result"], "CAP imported");
-    Ok((StatusCode::CREATED, Json(result)))
+    let cap = parse(&body).map_err(AppError::BadRequest)?;
+    let note = crate::audit::AuditNote {
+        user: None,
+        detail: Some(audit_detail(&cap)),
+    };
+    let mut response =
+        match import_parsed(&state, &cap, &body, signature, Importer::User(&user)).await {
+            Ok(result) => {
+                tracing::info!(user = %user.name, result = %result["result"], "CAP imported");
+                (StatusCode::CREATED, Json(result)).into_response()
+            }
+            Err(e) => e.into_response(),
+        };
+    response.extensions_mut().insert(note);
+    Ok(response)
 }
 
 /// Watches `dir` for `*.xml` CAP files (every 2 s): each is imported, then moved to
