@@ -84,6 +84,15 @@ pub enum MediaErrorKind {
         /// The limit.
         limit: Duration,
     },
+    /// The sample rate is below any real recording's (a tiny file would decode to hours).
+    #[error(
+        "the sample rate of {rate} Hz is below {} Hz: no recording is made that way",
+        crate::transcode::MIN_INPUT_RATE
+    )]
+    RateTooLow {
+        /// The file's rate.
+        rate: u32,
+    },
     /// The stream changes sample rate or channel count midway.
     #[error(
         "the audio format changes midway ({from_rate} Hz x{from_channels} to {to_rate} Hz x{to_channels})"

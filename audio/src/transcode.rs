@@ -42,6 +42,10 @@ impl Default for TranscodeOptions {
     }
 }
 
+/// Lowest input sample rate accepted: telephone speech is 8 kHz, nothing real is lower,
+/// and a lower rate lets a tiny file decode to hours of work.
+pub const MIN_INPUT_RATE: u32 = 8_000;
+
 /// Which pass is running.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Phase {
@@ -106,6 +110,12 @@ enum Source {
 impl Source {
     fn open(path: &Path, max_duration: Duration) -> Result<Self, MediaError> {
         match MediaReader::open(path, max_duration) {
+            Ok(reader) if reader.sample_rate() < MIN_INPUT_RATE => Err(MediaError::new(
+                path,
+                MediaErrorKind::RateTooLow {
+                    rate: reader.sample_rate(),
+                },
+            )),
             Ok(reader) => Ok(Self::Symphonia(reader)),
             Err(e)
                 if matches!(

@@ -295,6 +295,21 @@ fn bad_inputs_give_clear_errors_naming_the_file() {
         MediaErrorKind::TooLong { .. }
     ));
 
+    // A tiny file that decodes to hours: 100 Hz samples (an hour of them is 720 KB at
+    // 16 bits) would cost as much CPU as any hour of audio; no real recording is below
+    // 8 kHz, so it is refused before anything is decoded.
+    let slow = dir.path().join("100hz.wav");
+    write_wav(&slow, 100, 1, &vec![0.1; 100 * 60]);
+    let kind = run(&slow, &opts);
+    assert!(
+        matches!(kind, MediaErrorKind::RateTooLow { rate: 100 }),
+        "{kind}"
+    );
+    assert_eq!(
+        kind.to_string(),
+        "the sample rate of 100 Hz is below 8000 Hz: no recording is made that way"
+    );
+
     // Silence is not an error, but digital nothing (zero samples) is.
     let no_samples = dir.path().join("nothing.wav");
     write_wav(&no_samples, 48_000, 1, &[]);
