@@ -46,6 +46,13 @@ pub async fn push_config(
     if req.document.len() > dalaba_protocol::limits::MAX_CONFIG_DOCUMENT {
         return Err(AppError::TooLarge("document: larger than 64 KiB".into()));
     }
+    // Checked with the agent's own parser, so a file the speaker would refuse is refused
+    // here, with its line, instead of travelling to the pole to be rolled back.
+    if let Err(e) = dalaba_firmware_config::Config::parse(&req.document) {
+        return Err(AppError::BadRequest(format!(
+            "document: not a configuration the agent accepts: {e}"
+        )));
+    }
     let command = Command::ConfigPush(ConfigPush {
         config_version: req.config_version,
         document: req.document,

@@ -188,7 +188,7 @@ pub fn document() -> Value {
                 "delete": {"summary": "Retire (revoke) an agent: it is disconnected and cannot log in again", "security": secured,
                     "responses": {"204": {"description": "retired"}, "401": error_response(), "404": error_response()}}
             },
-            "/api/agents/{id}/config": {"post": {"summary": "Push a new configuration file to an agent (signed; validated and rolled back by the agent if it cannot reach the controller with it)", "security": secured,
+            "/api/agents/{id}/config": {"post": {"summary": "Push a new configuration file to an agent (checked here with the agent's own parser, 400 with the line if it is not a valid configuration; signed; validated again and rolled back by the agent if it cannot reach the controller with it)", "security": secured,
                 "parameters": [{"name": "id", "in": "path", "required": true, "schema": {"type": "string"}}],
                 "requestBody": {"required": true, "content": {"application/json": {"schema": {"type": "object", "required": ["config_version", "document"], "properties": {
                     "config_version": {"type": "string"}, "document": {"type": "string", "description": "the whole agent.toml"}}}}}},

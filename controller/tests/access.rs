@@ -279,6 +279,14 @@ async fn role_action_target_table() {
             Some(json!({"config_version": "x", "document": ""})),
             404,
         ),
+        // A document the agent could not read is refused here, before it is sent.
+        (
+            "admin",
+            "POST",
+            "/api/agents/dong-1/config",
+            Some(json!({"config_version": "x", "document": "[agent\nid = "})),
+            400,
+        ),
         ("viewer", "DELETE", "/api/agents/dong-1", None, 403),
         // Moving speakers to another controller is the administrator's alone, even
         // inside an operator's own area (it hands them over).
