@@ -86,6 +86,9 @@ pub enum AppError {
     /// Too many attempts; try again later.
     #[error("{0}")]
     TooManyRequests(String),
+    /// The request body arrived below the minimum pace ([`crate::server::BodyPace`]).
+    #[error("the request body arrived too slowly; check the connection and send it again")]
+    TooSlow,
     /// Something failed inside; logged.
     #[error("internal error")]
     Internal(#[source] anyhow::Error),
@@ -111,6 +114,7 @@ impl IntoResponse for AppError {
             Self::Conflict(_) => (StatusCode::CONFLICT, "conflict"),
             Self::TooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, "too_large"),
             Self::TooManyRequests(_) => (StatusCode::TOO_MANY_REQUESTS, "rate_limited"),
+            Self::TooSlow => (StatusCode::REQUEST_TIMEOUT, "too_slow"),
             Self::Internal(e) => {
                 tracing::error!("internal error: {e:#}");
                 (StatusCode::INTERNAL_SERVER_ERROR, "internal")

@@ -156,8 +156,7 @@ pub async fn record(State(state): State<AppState>, request: Request, next: Next)
                 let slow =
                     std::error::Error::source(&e).is_some_and(|s| s.is::<crate::server::TooSlow>());
                 let (response, what) = if slow {
-                    let r = AppError::BadRequest("the request body arrived too slowly".into());
-                    (r.into_response(), "(body too slow)")
+                    (AppError::TooSlow.into_response(), "(body too slow)")
                 } else {
                     let r = AppError::TooLarge("request body over 1 MiB".into());
                     (r.into_response(), "(body too large)")

@@ -13,13 +13,11 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use axum::body::Bytes;
-use axum::response::IntoResponse as _;
-use hyper::body::{Frame, SizeHint};
-
 use axum::Router;
+use axum::body::Bytes;
 use axum::extract::ConnectInfo;
-use hyper::body::Incoming;
+use axum::response::IntoResponse as _;
+use hyper::body::{Frame, Incoming, SizeHint};
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto::Builder;
 use hyper_util::service::TowerToHyperService;
@@ -207,12 +205,7 @@ where
 
 /// The answer to a request whose body was too slow: 408, and the connection closes.
 fn too_slow() -> axum::response::Response {
-    let mut response = (
-        axum::http::StatusCode::REQUEST_TIMEOUT,
-        axum::Json(serde_json::json!({"error": {"code": "too_slow",
-            "message": "the request body arrived too slowly; check the connection and send it again"}})),
-    )
-        .into_response();
+    let mut response = crate::api::AppError::TooSlow.into_response();
     response.headers_mut().insert(
         axum::http::header::CONNECTION,
         axum::http::HeaderValue::from_static("close"),

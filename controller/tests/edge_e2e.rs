@@ -152,15 +152,10 @@ fn the_agents_listener_serves_agents_only_and_operators_can_have_https() {
     let dir = tempfile::tempdir().expect("tempdir");
     let data = dir.path().join("c");
     let (ctl, password) = start_controller(&data, "127.0.0.1:0");
+    let password = password.expect("first start shows the admin password");
     let tls = pinned_client(&data);
     let agents = format!("https://{}", ctl.agent_addr);
-    let (status, body) = request(
-        &tls,
-        "POST",
-        &format!("{agents}/api/login"),
-        None,
-        Some(&json!({"name": "admin", "password": password}).to_string()),
-    );
+    let (status, body) = login_request(&tls, &agents, &password);
     assert_eq!(status, 404, "{body}");
     assert!(body.contains("agents' listener"), "{body}");
     let (status, _) = request(&tls, "GET", &format!("{agents}/healthz"), None, None);
@@ -186,13 +181,7 @@ fn the_agents_listener_serves_agents_only_and_operators_can_have_https() {
         .next()
         .expect("addr")
         .to_owned();
-    let (status, body) = request(
-        &tls,
-        "POST",
-        &format!("https://{addr}/api/login"),
-        None,
-        Some(&json!({"name": "admin", "password": password}).to_string()),
-    );
+    let (status, body) = login_request(&tls, &format!("https://{addr}"), &password);
     assert_eq!(status, 200, "{body}");
     let token: Value = serde_json::from_str(&body).expect("json");
     assert!(token["token"].is_string() && token["device"].is_string());

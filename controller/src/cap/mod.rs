@@ -286,8 +286,24 @@ pub async fn import_bytes(
     signature: Option<&str>,
     importer: Importer<'_>,
 ) -> Result<Value, AppError> {
+    let _slot = slot(state).await?;
     let cap = parse(bytes).map_err(AppError::BadRequest)?;
     import_parsed(state, &cap, bytes, signature, importer).await
+}
+
+/// One of the few import slots: parsing and transcoding are bounded, a few messages at
+/// once (API and watched directory alike); the rest wait briefly, then are refused.
+async fn slot(state: &AppState) -> Result<tokio::sync::SemaphorePermit<'_>, AppError> {
+    match tokio::time::timeout(IMPORT_WAIT, state.edge.cap_imports.acquire()).await {
+        Ok(Ok(slot)) => Ok(slot),
+        _ => {
+            crate::edge::Edge::count(&state.edge.busy_refused);
+            Err(AppError::TooManyRequests(format!(
+                "CAP: {} messages are being imported; send it again in a minute",
+                crate::edge::CAP_IMPORTS
+            )))
+        }
+    }
 }
 
 /// What the audit log keeps of a CAP message: identifier, sender, status, type and areas.
@@ -442,17 +458,7 @@ pub async fn import(
     body: Bytes,
 ) -> Result<Response, AppError> {
     user.require(crate::access::Action::Alert)?;
-    // Parsing and transcoding are bounded: a few messages at once, the rest wait briefly.
-    let _slot = match tokio::time::timeout(IMPORT_WAIT, state.edge.cap_imports.acquire()).await {
-        Ok(Ok(slot)) => slot,
-        _ => {
-            crate::edge::Edge::count(&state.edge.busy_refused);
-            return Err(AppError::TooManyRequests(format!(
-                "CAP: {} messages are being imported; send it again in a minute",
-                crate::edge::CAP_IMPORTS
-            )));
-        }
-    };
+    let _slot = slot(&state).await?;
     let signature = headers
         .get("x-dalaba-signature")
         .and_then(|v| v.to_str().ok());

@@ -223,17 +223,26 @@ pub fn request(
     (status, resp.text().expect("body"))
 }
 
+/// `POST {base}/api/login` as admin: status and body text.
+pub fn login_request(
+    http: &reqwest::blocking::Client,
+    base: &str,
+    password: &str,
+) -> (u16, String) {
+    request(
+        http,
+        "POST",
+        &format!("{base}/api/login"),
+        None,
+        Some(&json!({"name": "admin", "password": password}).to_string()),
+    )
+}
+
 impl Api {
     pub fn login(addr: &str, password: &str) -> Self {
         let http = client();
         let base = format!("http://{addr}");
-        let (status, body) = request(
-            &http,
-            "POST",
-            &format!("{base}/api/login"),
-            None,
-            Some(&json!({"name": "admin", "password": password}).to_string()),
-        );
+        let (status, body) = login_request(&http, &base, password);
         assert_eq!(status, 200, "{body}");
         let token = serde_json::from_str::<Value>(&body).expect("json")["token"]
             .as_str()
