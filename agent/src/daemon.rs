@@ -14,12 +14,13 @@ use dalaba_protocol::command::Command;
 use std::sync::{Arc, Mutex};
 
 use dalaba_audio::sink::SinkSpec;
-use dalaba_protocol::command::{MediaRef, PlayMedia};
+use dalaba_protocol::command::{MediaRef, OnPreempt, PlayMedia};
 use dalaba_protocol::control::{AgentMessage, FailReason, Receipt, ReceiptState, StatusReport};
 use dalaba_protocol::{AgentId, BroadcastId, Timestamp, Volume};
 
 use crate::cache::MediaCache;
 use crate::config_store::ConfigStore;
+use crate::ledger::{Admit, Ledger};
 use crate::output::effective_volume;
 use crate::player::{LiveJob, PlayJob, PlayerHandle};
 use crate::relay::sequencer::Timing;
@@ -186,9 +187,9 @@ struct Runtime {
     receipts_rx: tokio::sync::mpsc::UnboundedReceiver<Receipt>,
     /// Receipts made while disconnected, sent on reconnect.
     pending: std::collections::VecDeque<Receipt>,
-    /// Broadcasts accepted since start: a controller resends running broadcasts after a
-    /// reconnect, and one already playing (or played) must not start again.
-    seen: std::collections::HashSet<BroadcastId>,
+    /// Broadcasts accepted since start, and those finished (across restarts): none
+    /// plays twice.
+    ledger: Ledger,
     /// The configuration file, and a pushed one on trial.
     store: ConfigStore,
     /// A pushed configuration was applied: reconnect with it.
@@ -201,6 +202,8 @@ struct Runtime {
     relay: crate::relay::controller::RelayHandle,
     /// The relays as last read, and the board's fault, for status.
     relay_status: RelayCell,
+    /// Told when the relays or their fault change: status goes out at once.
+    status_changed: Arc<tokio::sync::Notify>,
     /// Live streams being played: where their frames go.
     live: std::collections::HashMap<StreamId, std::sync::mpsc::Sender<Frame>>,
     /// The offline schedule.
@@ -291,13 +294,23 @@ pub async fn run(
     let cache = MediaCache::open(&config.cache.dir, config.cache.max_bytes)?;
     let base_url = media_base(&config);
     let relay_status: RelayCell = Arc::default();
+    let status_changed = Arc::new(tokio::sync::Notify::new());
     {
-        // Read the relays back every few seconds, for status reports.
-        let (relay, cell) = (relay.clone(), Arc::clone(&relay_status));
+        // Read the relays back every few seconds, and at once when they switch, for
+        // status reports: a change is reported when it happens.
+        let (relay, cell, notify) = (
+            relay.clone(),
+            Arc::clone(&relay_status),
+            Arc::clone(&status_changed),
+        );
+        let mut changes = relay.changes();
         tokio::spawn(async move {
             let mut tick = tokio::time::interval(Duration::from_secs(5));
             loop {
-                tick.tick().await;
+                tokio::select! {
+                    _ = tick.tick() => {}
+                    changed = changes.changed() => if changed.is_err() { break },
+                }
                 let Some(s) = relay.status().await else { break };
                 let states = s
                     .channels
@@ -307,8 +320,15 @@ pub async fn run(
                         state: c.state,
                     })
                     .collect();
-                if let Ok(mut cell) = cell.lock() {
-                    *cell = (states, s.fault.clone());
+                let now = (states, s.fault.clone());
+                let changed = {
+                    let mut cell = lock(&cell);
+                    let changed = *cell != now;
+                    *cell = now;
+                    changed
+                };
+                if changed {
+                    notify.notify_one();
                 }
             }
         });
@@ -329,7 +349,8 @@ pub async fn run(
         playing,
         relay: relay.clone(),
         relay_status,
-        seen: std::collections::HashSet::new(),
+        status_changed,
+        ledger: Ledger::load(state_dir),
         schedule: crate::schedule::ScheduleStore::load(state_dir),
         fetching: Arc::default(),
         config: config.clone(),
@@ -358,7 +379,13 @@ pub async fn run(
         );
     }
     for entry in upcoming {
-        runtime.seen.insert(entry.play.broadcast_id);
+        if admit(
+            &mut runtime,
+            &Command::PlayMedia(entry.play.clone()),
+            Timestamp(clock.now()),
+        ) {
+            continue;
+        }
         queue_play(
             &runtime,
             entry.play,
@@ -640,6 +667,10 @@ where
         }
         tokio::select! {
             Some(receipt) = runtime.receipts_rx.recv() => {
+                let now = session.controller_time(clock.now()).unwrap_or(Timestamp(clock.now()));
+                if let Err(e) = runtime.ledger.settle(&receipt, now) {
+                    tracing::error!(broadcast = %receipt.broadcast_id, "remembering a finished broadcast: {e}");
+                }
                 if session.is_ready() {
                     session.send(AgentMessage::Receipt(receipt));
                     // What is playing changed: the console sees it at once.
@@ -655,22 +686,27 @@ where
                 Some(Ok(_)) => {}
                 Some(Err(e)) => return Ended::Retry(format!("receiving: {e}")),
             },
+            () = runtime.status_changed.notified() => {
+                if session.is_ready() {
+                    session.send(AgentMessage::Status(status(runtime, &session)));
+                }
+            }
             () = tokio::time::sleep_until(wake.into()) => {}
         }
     }
 }
 
 fn obey(command: Command, runtime: &mut Runtime, session: &Session, clock: &AgentClock) {
+    let now = session
+        .controller_time(clock.now())
+        .unwrap_or(Timestamp(clock.now()));
+    if admit(runtime, &command, now) {
+        return;
+    }
     match command {
         Command::SetVolume(v) => {
             tracing::info!(volume = v.volume.percent(), "volume set");
             runtime.volume = v.volume;
-        }
-        Command::PlayMedia(play) if !runtime.seen.insert(play.broadcast_id) => {
-            tracing::debug!(broadcast = %play.broadcast_id, "already have this broadcast");
-        }
-        Command::StartLive(live) if !runtime.seen.insert(live.broadcast_id) => {
-            tracing::debug!(broadcast = %live.broadcast_id, "already have this live call");
         }
         Command::PlayMedia(play) => {
             let at = session.controller_time(clock.now()).unwrap_or_default();
@@ -716,7 +752,7 @@ fn obey(command: Command, runtime: &mut Runtime, session: &Session, clock: &Agen
                     let at = session.controller_time(clock.now()).unwrap_or_default();
                     let upcoming: Vec<_> = runtime.schedule.upcoming(at).cloned().collect();
                     for entry in upcoming {
-                        if runtime.seen.insert(entry.play.broadcast_id) {
+                        if !admit(runtime, &Command::PlayMedia(entry.play.clone()), at) {
                             queue_play(runtime, entry.play, Some(entry.entry_id), at);
                         }
                     }
@@ -784,6 +820,32 @@ fn obey(command: Command, runtime: &mut Runtime, session: &Session, clock: &Agen
             command = other.kind(),
             "command accepted; not handled by this agent version yet"
         ),
+    }
+}
+
+/// Puts a broadcast (`play_media`, `start_live`) in the ledger; true if it is to be left
+/// alone: accepted already, or finished here (then its final receipt is sent again).
+fn admit(runtime: &mut Runtime, command: &Command, now: Timestamp) -> bool {
+    let (id, expires_at, resumable) = match command {
+        Command::PlayMedia(p) => (
+            p.broadcast_id,
+            p.expires_at,
+            p.on_preempt != OnPreempt::Skip,
+        ),
+        Command::StartLive(l) => (l.broadcast_id, None, false),
+        _ => return false,
+    };
+    match runtime.ledger.admit(id, expires_at, resumable, now) {
+        Admit::New => false,
+        Admit::Already => {
+            tracing::debug!(broadcast = %id, "already have this broadcast");
+            true
+        }
+        Admit::Finished(receipt) => {
+            tracing::info!(broadcast = %id, "finished here already: answering with its final receipt, playing nothing");
+            let _ = runtime.receipts_tx.send(receipt);
+            true
+        }
     }
 }
 

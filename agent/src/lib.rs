@@ -15,6 +15,7 @@
 pub mod cache;
 pub mod config_store;
 pub mod daemon;
+pub mod ledger;
 pub mod output;
 pub mod player;
 pub mod relay;

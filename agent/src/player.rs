@@ -27,6 +27,10 @@ use dalaba_protocol::command::OnPreempt;
 use dalaba_protocol::control::{FailReason, NowPlaying, PlaySource, Receipt, ReceiptState};
 use dalaba_protocol::{BroadcastId, Mode, PlatformLevel, Priority, Timestamp, Volume};
 
+/// How long a live stream waits for its first frame, at least (its `idle_timeout_ms`
+/// applies once frames flow).
+pub const FIRST_FRAME_WAIT: Duration = Duration::from_secs(30);
+
 /// One stored-media play.
 #[derive(Clone, Debug)]
 pub struct PlayJob {
@@ -576,7 +580,15 @@ impl Player {
                     ),
                 };
             }
-            if last_frame.elapsed() > job.idle_timeout {
+            // The idle timeout runs from the last frame; before the first one the source
+            // may still be connecting (a browser asking for the microphone), so the agent
+            // waits at least FIRST_FRAME_WAIT (PROTOCOL.md 6.2).
+            let allowed = if playout.counters().received == 0 {
+                job.idle_timeout.max(FIRST_FRAME_WAIT)
+            } else {
+                job.idle_timeout
+            };
+            if last_frame.elapsed() > allowed {
                 live_summary(&job, &playout, sink.as_deref(), first_write, "timed out");
                 if let Some(mut s) = sink {
                     let _ = s.finish();
@@ -661,16 +673,10 @@ impl Player {
             }
         };
         let mut position = skip;
-        let mut sink = match self.open_sink(job.broadcast) {
-            Ok(s) => s,
-            Err(e) => return Outcome::Failed(FailReason::DeviceError, e.to_string()),
-        };
-        let _ = self.receipts.send(Receipt {
-            broadcast_id: job.broadcast,
-            entry_id: job.entry,
-            state: ReceiptState::Playing,
-            at: started,
-        });
+        let late = skip > 0 && m.displaced_by.is_none();
+        // Opened, and `playing` reported, with the first sample that sounds: a play whose
+        // whole timeline has passed never plays and is not reported as played.
+        let mut sink: Option<Box<dyn Sink>> = None;
         let mut ramp = VolumeRamp::new(0.0, 10);
         ramp.set_percent(job.volume.percent());
         let gap = vec![0.0f32; (job.gap_ms as usize) * 48];
@@ -699,12 +705,31 @@ impl Player {
                         // Between blocks: anything new?
                         if let Some(why) = self.interrupt(job.broadcast, (job.priority, job.level))
                         {
-                            let _ = sink.finish();
+                            if let Some(mut sink) = sink {
+                                let _ = sink.finish();
+                            }
                             return match why {
                                 Interrupted::By(by) => Outcome::Preempted { by, position },
                                 Interrupted::Cancelled => Outcome::Cancelled,
                             };
                         }
+                        let sink = match &mut sink {
+                            Some(sink) => sink,
+                            None => match self.open_sink(job.broadcast) {
+                                Ok(opened) => {
+                                    let _ = self.receipts.send(Receipt {
+                                        broadcast_id: job.broadcast,
+                                        entry_id: job.entry,
+                                        state: ReceiptState::Playing,
+                                        at: started,
+                                    });
+                                    sink.insert(opened)
+                                }
+                                Err(e) => {
+                                    return Outcome::Failed(FailReason::DeviceError, e.to_string());
+                                }
+                            },
+                        };
                         block.clear();
                         block.extend_from_slice(chunk);
                         ramp.apply(&mut block);
@@ -716,9 +741,20 @@ impl Player {
                 }
             }
         }
-        match sink.finish() {
-            Ok(()) => Outcome::Done,
-            Err(e) => Outcome::Failed(FailReason::DeviceError, e.to_string()),
+        match sink {
+            Some(mut sink) => match sink.finish() {
+                Ok(()) => Outcome::Done,
+                Err(e) => Outcome::Failed(FailReason::DeviceError, e.to_string()),
+            },
+            None if late => Outcome::Failed(
+                FailReason::Expired,
+                format!(
+                    "its timeline ended {} ms before it could start: nothing played",
+                    (skip as u64 / 48).max(1)
+                ),
+            ),
+            // An empty file, on time.
+            None => Outcome::Done,
         }
     }
 }

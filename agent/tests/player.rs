@@ -9,7 +9,7 @@ use dalaba_agent::player::{PlayJob, spawn};
 use dalaba_audio::sink::SinkSpec;
 use dalaba_audio::transcode::{TranscodeOptions, transcode_file, write_wav};
 use dalaba_protocol::command::OnPreempt;
-use dalaba_protocol::control::{Receipt, ReceiptState};
+use dalaba_protocol::control::{FailReason, Receipt, ReceiptState};
 use dalaba_protocol::{BroadcastId, MediaHash, Mode, PlatformLevel, Priority, Timestamp, Volume};
 
 /// A 2 s, 1 kHz tone as an Ogg Opus file in `dir`.
@@ -127,6 +127,27 @@ async fn on_time_late_ordered_and_cancelled() {
         (i64::from(full) - i64::from(late) - 24_000).abs() <= 960,
         "{full} vs {late}"
     );
+
+    // Its whole timeline (2 s) over before it arrived (a restart, a late re-send): it is
+    // not played, and not reported as played.
+    player.play(job(
+        &file,
+        6,
+        at(Duration::from_secs(5), true),
+        Priority::Scheduled,
+    ));
+    let states = until_final(&mut rx, 6).await;
+    assert!(
+        matches!(
+            states.as_slice(),
+            [ReceiptState::Failed {
+                reason: FailReason::Expired,
+                ..
+            }]
+        ),
+        "{states:?}"
+    );
+    assert!(!dir.path().join("out-b6.wav").exists());
 
     // Queue order: an emergency due now plays before a scheduled item due shortly after,
     // which then plays too. (Preemption of something already audible needs a sink paced in

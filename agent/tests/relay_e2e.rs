@@ -1,17 +1,18 @@
 //! A real agent process with an LCUS relay board on a pseudo-terminal: the amplifier is
-//! switched off at start-up, on for a live call, off after it (hold 0 here), and off again
-//! on the signed "all off" command.
+//! switched off at start-up, on for a live call, off 0.3 s after it (its hold), and off again
+//! on the signed "all off" command; each switch is in a status report when it happens.
 
 mod common;
 
 use common::Line;
-use common::fake_controller::{accept, now_us, spawn_agent};
+use common::fake_controller::{accept, expect, now_us, spawn_agent};
 use dalaba_audio::codec::{Encoder, EncoderSettings};
 use dalaba_protocol::audio_frame::{AudioHeader, FrameFlags};
 use dalaba_protocol::command::{Command as Cmd, SignedCommand, StartLive, StopLive};
+use dalaba_protocol::types::RelayState;
 use dalaba_protocol::{
-    BroadcastId, CommandSigner, ControllerMessage, Mode, PlatformLevel, Priority, StreamId,
-    Timestamp,
+    AgentMessage, BroadcastId, CommandSigner, ControllerMessage, Mode, PlatformLevel, Priority,
+    StreamId, Timestamp,
 };
 use ed25519_dalek::SigningKey;
 use futures_util::SinkExt as _;
@@ -43,7 +44,7 @@ async fn amplifier_power_follows_the_audio() {
     std::fs::write(
         &config,
         format!(
-            "[identity]\narea_code = \"330106001001\"\n[controller]\nurl = \"ws://{addr}/agent/ws\"\npublic_key = \"{}\"\nenrolment_token = \"t0ken\"\n[audio]\ndevice = \"null\"\n[cache]\ndir = \"{}\"\n[relay]\nboard = \"lcus\"\nport = \"{}\"\nchannels = [1]\nwarm_up_ms = 0\nhold_ms = 0\n",
+            "[identity]\narea_code = \"330106001001\"\n[controller]\nurl = \"ws://{addr}/agent/ws\"\npublic_key = \"{}\"\nenrolment_token = \"t0ken\"\n[audio]\ndevice = \"null\"\n[cache]\ndir = \"{}\"\n[relay]\nboard = \"lcus\"\nport = \"{}\"\nchannels = [1]\nwarm_up_ms = 0\nhold_ms = 300\n",
             controller.public_key(),
             dir.path().join("cache").display(),
             line.path.display()
@@ -108,7 +109,23 @@ async fn amplifier_power_follows_the_audio() {
     .expect("stop_live");
 
     assert_eq!(line.read_exact(4), on, "on for the call");
-    assert_eq!(line.read_exact(4), off, "off after it (hold 0)");
+    assert_eq!(line.read_exact(4), off, "off after it (hold 0.3 s)");
+    // The console hears of each switch when it happens (statuses otherwise come every
+    // 60 s, and the relays are read back every 5 s: the call lasts 0.2 s).
+    let relay_is = |want: RelayState| {
+        move |m: &AgentMessage| match m {
+            AgentMessage::Status(s)
+                if s.relays
+                    .iter()
+                    .any(|r| r.channel == 1 && r.state == Some(want)) =>
+            {
+                Some(())
+            }
+            _ => None,
+        }
+    };
+    expect(&mut ws, relay_is(RelayState::On)).await;
+    expect(&mut ws, relay_is(RelayState::Off)).await;
 
     ws.send(signed(&controller, 3, Cmd::RelayAllOff))
         .await

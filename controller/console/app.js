@@ -200,7 +200,7 @@ async function sendBroadcast() {
       const text = b.receipts.map((x) => `${x.agent_id}: ${x.state}`).join(' · ');
       const box = $('bc-receipts');
       if (box) box.textContent = ' ' + text;
-      if (b.receipts.length === b.agents.length && b.receipts.every((x) => ['done', 'failed', 'cancelled'].includes(x.state))) break;
+      if (b.receipts.length === b.agents.length && b.receipts.every((x) => ['done', 'failed', 'cancelled', 'unreachable'].includes(x.state))) break;
     }
   } catch (e) {
     $('bc-status').textContent = e.message;

@@ -58,45 +58,83 @@ fn text(m: &ControllerMessage) -> Message {
     Message::Text(m.to_json().into())
 }
 
-/// Reads the next text frame as an agent message, within `limit`.
-async fn next_message(socket: &mut WebSocket, limit: Duration) -> Result<AgentMessage, String> {
+/// Why reading the next message failed.
+enum ReadError {
+    /// The frame was not a valid agent message (answer `malformed_message`, keep going).
+    Malformed(String),
+    /// The connection is over (closed, broken, or silent past the deadline).
+    Gone(String),
+}
+
+/// Reads the next text frame as an agent message, by `deadline`.
+async fn next_message(
+    socket: &mut WebSocket,
+    deadline: tokio::time::Instant,
+) -> Result<AgentMessage, ReadError> {
     loop {
-        let frame = tokio::time::timeout(limit, socket.next())
+        let frame = tokio::time::timeout_at(deadline, socket.next())
             .await
-            .map_err(|_| "timed out waiting for the agent".to_owned())?
-            .ok_or_else(|| "connection closed".to_owned())?
-            .map_err(|e| e.to_string())?;
+            .map_err(|_| ReadError::Gone("timed out waiting for the agent".to_owned()))?
+            .ok_or_else(|| ReadError::Gone("connection closed".to_owned()))?
+            .map_err(|e| ReadError::Gone(e.to_string()))?;
         match frame {
             Message::Text(t) => {
-                return decode_agent_message(t.as_bytes()).map_err(|e| e.to_string());
+                return decode_agent_message(t.as_bytes())
+                    .map_err(|e| ReadError::Malformed(e.to_string()));
             }
-            Message::Close(_) => return Err("agent closed the connection".into()),
+            Message::Close(_) => {
+                return Err(ReadError::Gone("agent closed the connection".into()));
+            }
             _ => continue,
         }
     }
 }
 
+/// Reads the next well-formed message of the handshake, by `deadline`: malformed frames
+/// are answered with `malformed_message` and the connection stays open (section 10).
+async fn next_handshake_message(
+    socket: &mut WebSocket,
+    deadline: tokio::time::Instant,
+) -> Result<AgentMessage, String> {
+    loop {
+        match next_message(socket, deadline).await {
+            Ok(m) => return Ok(m),
+            Err(ReadError::Malformed(why)) => {
+                socket
+                    .send(error(ErrorCode::MalformedMessage, why))
+                    .await
+                    .map_err(|e| e.to_string())?;
+            }
+            Err(ReadError::Gone(why)) => return Err(why),
+        }
+    }
+}
+
+/// Refuses the connection: `error` with `code`, then a close frame (1008, policy).
+async fn refuse(socket: &mut WebSocket, code: ErrorCode, why: &str) {
+    let _ = socket.send(error(code, why)).await;
+    let _ = socket
+        .send(Message::Close(Some(axum::extract::ws::CloseFrame {
+            code: axum::extract::ws::close_code::POLICY,
+            reason: why.chars().take(100).collect::<String>().into(),
+        })))
+        .await;
+}
+
 async fn serve(mut socket: WebSocket, state: AppState) -> Result<(), String> {
-    // hello → welcome
-    let hello = match next_message(&mut socket, HANDSHAKE).await? {
+    // hello → welcome, within the handshake time.
+    let deadline = tokio::time::Instant::now() + HANDSHAKE;
+    let hello = match next_handshake_message(&mut socket, deadline).await? {
         AgentMessage::Hello(h) => h,
         _ => {
-            let _ = socket
-                .send(error(
-                    ErrorCode::UnexpectedMessage,
-                    "the first message must be hello",
-                ))
-                .await;
-            return Err("no hello".into());
+            let why = "the first message must be hello";
+            refuse(&mut socket, ErrorCode::UnexpectedMessage, why).await;
+            return Err(why.into());
         }
     };
     let Some(v) = version::negotiate(version::SUPPORTED_VERSIONS, &hello.versions) else {
-        let _ = socket
-            .send(error(
-                ErrorCode::UnsupportedVersion,
-                "no common protocol version",
-            ))
-            .await;
+        let why = "no common protocol version";
+        refuse(&mut socket, ErrorCode::UnsupportedVersion, why).await;
         return Err(format!("unsupported versions {:?}", hello.versions));
     };
     let challenge = Challenge(rand::random());
@@ -112,10 +150,12 @@ async fn serve(mut socket: WebSocket, state: AppState) -> Result<(), String> {
         .map_err(|e| e.to_string())?;
 
     // enrol or login
-    let (agent_id, ok) = match authenticate(&mut socket, &state, &controller_id, &challenge).await {
+    let deadline = tokio::time::Instant::now() + HANDSHAKE;
+    let authenticated = authenticate(&mut socket, &state, &controller_id, &challenge, deadline);
+    let (agent_id, ok) = match authenticated.await {
         Ok(v) => v,
         Err((code, why)) => {
-            let _ = socket.send(error(code, why.clone())).await;
+            refuse(&mut socket, code, &why).await;
             return Err(why);
         }
     };
@@ -127,7 +167,13 @@ async fn serve(mut socket: WebSocket, state: AppState) -> Result<(), String> {
     }
     tracing::info!(agent = %agent_id, "agent online");
     // Whatever is still running for it, it hears again.
-    let resend = crate::broadcast::active(&state).for_agent(&agent_id, now_us());
+    let resend = match crate::broadcast::resend_for(&state, &agent_id, now_us()) {
+        Ok(commands) => commands,
+        Err(e) => {
+            tracing::warn!(agent = %agent_id, "reading its receipts: {e}");
+            Vec::new()
+        }
+    };
     for command in resend {
         if let Err(e) = crate::broadcast::send_command(&state, &agent_id, command) {
             tracing::warn!(agent = %agent_id, "resending a running broadcast: {e}");
@@ -148,10 +194,11 @@ async fn authenticate(
     state: &AppState,
     controller_id: &str,
     challenge: &Challenge,
+    deadline: tokio::time::Instant,
 ) -> Result<(AgentId, ControllerMessage), (ErrorCode, String)> {
-    let message = next_message(socket, HANDSHAKE)
+    let message = next_handshake_message(socket, deadline)
         .await
-        .map_err(|e| (ErrorCode::MalformedMessage, e))?;
+        .map_err(|e| (ErrorCode::Internal, e))?;
     let storage_err = |e: crate::storage::StorageError| (ErrorCode::Internal, e.to_string());
     match message {
         AgentMessage::Enrol(enrol) => {
@@ -272,18 +319,15 @@ async fn session(
                     }
                     AgentMessage::Receipt(r) => {
                         tracing::info!(agent = %agent_id, broadcast = %r.broadcast_id, state = ?r.state, "receipt");
-                        let (name, detail) = receipt_state(&r.state);
-                        let record = crate::storage::ReceiptRecord {
-                            broadcast_id: r.broadcast_id.0,
-                            agent_id: agent_id.to_string(),
-                            state: name.to_owned(),
-                            detail,
-                            at: r.at.0,
-                            started_at: None,
-                        };
+                        let (status, detail) = crate::storage::ReceiptStatus::of_receipt(&r.state);
+                        let record = crate::storage::ReceiptRecord::new(r.broadcast_id.0, agent_id.as_str(), status, detail, r.at.0);
+                        crate::edge::Edge::count(&state.hub.metrics.receipts);
                         match crate::broadcast::record_agent_receipt(state, agent_id, &record) {
                             Ok(true) => {}
-                            Ok(false) => tracing::warn!(agent = %agent_id, broadcast = %r.broadcast_id, "receipt refused: the broadcast was not sent to this agent"),
+                            Ok(false) => {
+                                crate::edge::Edge::count(&state.hub.metrics.receipts_ignored);
+                                tracing::warn!(agent = %agent_id, broadcast = %r.broadcast_id, "receipt not recorded: the broadcast was not sent to this agent, or its receipt is final");
+                            }
                             Err(e) => tracing::warn!(agent = %agent_id, "storing a receipt: {e}"),
                         }
                         state.receipts_changed.notify_waiters();
@@ -306,23 +350,5 @@ async fn session(
                 socket.send(frame).await.map_err(|e| e.to_string())?;
             }
         }
-    }
-}
-
-fn receipt_state(s: &dalaba_protocol::control::ReceiptState) -> (&'static str, Option<String>) {
-    use dalaba_protocol::control::ReceiptState as R;
-    match s {
-        R::Waiting => ("waiting", None),
-        R::Playing => ("playing", None),
-        R::Done => ("done", None),
-        R::Failed { reason, detail } => (
-            "failed",
-            Some(match detail {
-                Some(d) => format!("{reason:?}: {d}"),
-                None => format!("{reason:?}"),
-            }),
-        ),
-        R::Preempted { by } => ("preempted", Some(format!("by broadcast {}", by.0))),
-        R::Cancelled => ("cancelled", None),
     }
 }

@@ -28,7 +28,6 @@ use crate::access::{Action, Role};
 use crate::api::{AppError, AppState};
 use crate::auth::AuthUser;
 use crate::broadcast::{Target, active, send_command};
-use crate::storage::ReceiptRecord;
 
 /// Document kind of alerts.
 pub const ALERT: &str = "alert";
@@ -345,24 +344,13 @@ pub async fn send(state: &AppState, id: u64, by: Option<i64>) -> Result<Alert, A
     state
         .storage
         .set_broadcast_spec(broadcast, &spec.to_string())?;
-    active(state).insert(
+    crate::broadcast::launch(
+        state,
         broadcast,
-        agents.clone(),
+        &agents,
         Command::PlayMedia(play.clone()),
         req.expires_at,
-    );
-    for agent in &agents {
-        if let Err(why) = send_command(state, agent, Command::PlayMedia(play.clone())) {
-            state.storage.record_receipt(&ReceiptRecord {
-                broadcast_id: broadcast,
-                agent_id: agent.to_string(),
-                state: "failed".into(),
-                detail: Some(format!("not sent: {why}")),
-                at: now,
-                started_at: None,
-            })?;
-        }
-    }
+    )?;
     alert.state = AlertState::Sent;
     alert.broadcast_id = Some(broadcast);
     alert.audio_media_id = Some(media_id);

@@ -586,10 +586,14 @@ async fn metrics(State(state): State<AppState>) -> String {
         "# HELP dalaba_agents_online Agents connected now.\n# TYPE dalaba_agents_online gauge\ndalaba_agents_online {}\n\
          # HELP dalaba_messages_sent_total Messages queued to agents.\n# TYPE dalaba_messages_sent_total counter\ndalaba_messages_sent_total {}\n\
          # HELP dalaba_messages_dropped_total Messages dropped because an agent's queue was full.\n# TYPE dalaba_messages_dropped_total counter\ndalaba_messages_dropped_total {}\n\
-         # HELP dalaba_broadcasts_active Broadcasts still running.\n# TYPE dalaba_broadcasts_active gauge\ndalaba_broadcasts_active {}\n",
+         # HELP dalaba_broadcasts_active Broadcasts still running.\n# TYPE dalaba_broadcasts_active gauge\ndalaba_broadcasts_active {}\n\
+         # HELP dalaba_receipts_total Receipts agents sent.\n# TYPE dalaba_receipts_total counter\ndalaba_receipts_total {}\n\
+         # HELP dalaba_receipts_ignored_total Receipts not recorded: not this agent's broadcast, or after a final state.\n# TYPE dalaba_receipts_ignored_total counter\ndalaba_receipts_ignored_total {}\n",
         state.hub.online_count(),
         m.sent.load(Relaxed),
         m.dropped.load(Relaxed),
         crate::broadcast::active(&state).count(crate::now_us()),
+        m.receipts.load(Relaxed),
+        m.receipts_ignored.load(Relaxed),
     ) + &state.edge.metrics()
 }

@@ -18,7 +18,7 @@ use crate::api::{AppError, AppState};
 use crate::auth::AuthUser;
 use crate::hub::Outgoing;
 use crate::now_us;
-use crate::storage::{AgentRecord, ReceiptRecord};
+use crate::storage::{AgentRecord, ReceiptRecord, ReceiptStatus};
 
 /// Who a broadcast is for. Any mix; an agent matching any part is included.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize, Serialize)]
@@ -180,13 +180,13 @@ impl Active {
         self.running.len()
     }
 
-    /// The commands still relevant for `agent` at `now`.
-    pub fn for_agent(&mut self, agent: &AgentId, now: u64) -> Vec<Command> {
+    /// The broadcasts still running for `agent` at `now`, with their commands.
+    fn for_agent(&mut self, agent: &AgentId, now: u64) -> Vec<(u64, Command)> {
         self.running.retain(|_, (_, _, until)| *until > now);
         self.running
-            .values()
-            .filter(|(agents, _, _)| agents.contains(agent))
-            .map(|(_, command, _)| command.clone())
+            .iter()
+            .filter(|(_, (agents, _, _))| agents.contains(agent))
+            .map(|(id, (_, command, _))| (*id, command.clone()))
             .collect()
     }
 }
@@ -323,22 +323,62 @@ fn dispatch(
     play: &PlayMedia,
 ) -> Result<Vec<String>, AppError> {
     let until = play.expires_at.map_or(play.start_at.0, |t| t.0);
-    active(state).insert(id, agents.to_vec(), Command::PlayMedia(play.clone()), until);
+    Ok(launch(
+        state,
+        id,
+        agents,
+        Command::PlayMedia(play.clone()),
+        until,
+    )?)
+}
+
+/// Sends broadcast `id`'s `command` to `agents` and keeps it running until `until` (µs),
+/// for agents that log in later; returns the agents it could not reach now, whose
+/// receipts say `unreachable` until they log in and hear it.
+pub fn launch(
+    state: &AppState,
+    id: u64,
+    agents: &[AgentId],
+    command: Command,
+    until: u64,
+) -> Result<Vec<String>, crate::storage::StorageError> {
+    active(state).insert(id, agents.to_vec(), command.clone(), until);
     let mut unreachable = Vec::new();
     for agent in agents {
-        if let Err(why) = send_command(state, agent, Command::PlayMedia(play.clone())) {
-            state.storage.record_receipt(&ReceiptRecord {
-                broadcast_id: id,
-                agent_id: agent.to_string(),
-                state: "failed".into(),
-                detail: Some(format!("not sent: {why}")),
-                at: now_us(),
-                started_at: None,
-            })?;
+        if let Err(why) = send_command(state, agent, command.clone()) {
+            state.storage.record_receipt(&ReceiptRecord::new(
+                id,
+                agent.as_str(),
+                ReceiptStatus::Unreachable,
+                Some(format!("not sent: {why}")),
+                now_us(),
+            ))?;
             unreachable.push(agent.to_string());
         }
     }
     Ok(unreachable)
+}
+
+/// What `agent`, logging in at `now`, is sent again: every running broadcast it was
+/// targeted by and has not reported a final state for. One that reported `done`,
+/// `failed` or `cancelled` never hears it again, whatever its restarts (PROTOCOL.md C1).
+pub fn resend_for(
+    state: &AppState,
+    agent: &AgentId,
+    now: u64,
+) -> Result<Vec<Command>, crate::storage::StorageError> {
+    let running = active(state).for_agent(agent, now);
+    let mut resend = Vec::new();
+    for (id, command) in running {
+        let finished = state
+            .storage
+            .receipt(id, agent.as_str())?
+            .is_some_and(|r| r.state.is_final());
+        if !finished {
+            resend.push(command);
+        }
+    }
+    Ok(resend)
 }
 
 /// `POST /api/broadcasts/{id}/approve`: a second authorised user sends a held broadcast
@@ -396,8 +436,8 @@ pub async fn approve(
     ))
 }
 
-/// Records a receipt from `agent`, if broadcast `receipt.broadcast_id` was sent to it;
-/// returns whether it was recorded. A speaker reports on what it was told to play, never
+/// Records a receipt from `agent`, if broadcast `receipt.broadcast_id` was sent to it and
+/// its receipt is not final already; returns whether it was recorded. A speaker reports on what it was told to play, never
 /// on its neighbours' broadcasts or on ids it made up.
 pub fn record_agent_receipt(
     state: &AppState,
@@ -412,19 +452,15 @@ pub fn record_agent_receipt(
     if !sent_to_it {
         return Ok(false);
     }
-    state.storage.record_receipt(receipt)?;
-    Ok(true)
+    Ok(state.storage.record_receipt(receipt)?)
 }
 
 /// Query of `GET /api/broadcasts/{id}`.
 #[derive(Debug, Deserialize)]
 pub struct WaitQuery {
-    /// Wait (at most this many ms, 60 s at most) until every agent's receipt is final.
+    /// Wait (at most this many ms, 60 s at most) until every agent's receipt is final or
+    /// `unreachable`.
     pub wait_ms: Option<u64>,
-}
-
-fn is_final(state: &str) -> bool {
-    matches!(state, "done" | "failed" | "cancelled")
 }
 
 /// `GET /api/broadcasts/{id}`: the broadcast and one receipt per agent.
@@ -446,9 +482,9 @@ pub async fn get(
         let notified = state.receipts_changed.notified();
         let receipts = state.storage.receipts(id)?;
         let all_final = spec.agents.iter().all(|a| {
-            receipts
-                .iter()
-                .any(|r| &r.agent_id == a && is_final(&r.state))
+            receipts.iter().any(|r| {
+                &r.agent_id == a && (r.state.is_final() || r.state == ReceiptStatus::Unreachable)
+            })
         });
         if all_final || tokio::time::Instant::now() >= deadline {
             return Ok(Json(

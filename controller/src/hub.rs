@@ -39,6 +39,11 @@ pub struct HubMetrics {
     pub sent: AtomicU64,
     /// Messages dropped because an agent's queue was full.
     pub dropped: AtomicU64,
+    /// Receipts agents sent.
+    pub receipts: AtomicU64,
+    /// Receipts not recorded: about a broadcast not sent to that agent, or after its
+    /// receipt was final (an agent that plays a finished broadcast again shows here).
+    pub receipts_ignored: AtomicU64,
 }
 
 /// The registry of connected agents.

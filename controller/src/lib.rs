@@ -37,6 +37,7 @@ pub mod media;
 pub mod openapi;
 pub mod password;
 pub mod programme;
+pub mod receipt;
 pub mod schedule;
 pub mod scheduler;
 pub mod sequence;

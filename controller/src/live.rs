@@ -109,18 +109,13 @@ pub async fn create(
         latency_ms,
         idle_timeout_ms: 5000,
     };
-    crate::broadcast::active(&state).insert(
+    let unreachable = crate::broadcast::launch(
+        &state,
         id,
-        agents.clone(),
+        &agents,
         Command::StartLive(start.clone()),
         u64::MAX,
-    );
-    let mut unreachable = Vec::new();
-    for agent in &agents {
-        if send_command(&state, agent, Command::StartLive(start.clone())).is_err() {
-            unreachable.push(agent.to_string());
-        }
-    }
+    )?;
     tracing::info!(user = %user.name, broadcast = id, agents = agents.len(), "live call announced");
     Ok((
         StatusCode::CREATED,

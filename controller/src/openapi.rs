@@ -226,7 +226,7 @@ pub fn document() -> Value {
                     "start_in_ms": {"type": "integer"}, "repeat": {"type": "integer"}, "gap_ms": {"type": "integer"},
                     "mode": {"type": "string", "enum": ["real", "test", "drill"]}}}}}},
                 "responses": {"201": {"description": "sent"}, "400": error_response(), "401": error_response(), "404": error_response()}}},
-            "/api/broadcasts/{id}": {"get": {"summary": "A broadcast and its receipts; `?wait_ms=N` waits until every receipt is final", "security": secured,
+            "/api/broadcasts/{id}": {"get": {"summary": "A broadcast and its receipts; `?wait_ms=N` waits until every receipt is final (`done`, `failed`, `cancelled`) or `unreachable`; each receipt has `state`, `at`, `started_at` (first start) and `resumed_at` (last resume)", "security": secured,
                 "parameters": [{"name": "id", "in": "path", "required": true, "schema": {"type": "integer"}}, {"name": "wait_ms", "in": "query", "schema": {"type": "integer"}}],
                 "responses": {"200": {"description": "receipts"}, "401": error_response(), "404": error_response()}}},
             "/api/broadcasts/{id}/stop": {"post": {"summary": "Stop a broadcast everywhere", "security": secured,

@@ -215,10 +215,17 @@ pub trait Storage: Send + Sync {
     ) -> Result<u64, StorageError>;
     /// The stored description of a broadcast.
     fn broadcast_spec(&self, id: u64) -> Result<Option<String>, StorageError>;
-    /// Sets (or replaces) one agent's receipt for a broadcast.
-    fn record_receipt(&self, receipt: &ReceiptRecord) -> Result<(), StorageError>;
+    /// Records an agent's report on a broadcast, unless its receipt is final already
+    /// (`ReceiptRecord::followed_by`); whether it was recorded.
+    fn record_receipt(&self, receipt: &ReceiptRecord) -> Result<bool, StorageError>;
     /// Every receipt of a broadcast, by agent id.
     fn receipts(&self, broadcast_id: u64) -> Result<Vec<ReceiptRecord>, StorageError>;
+    /// One agent's receipt for a broadcast.
+    fn receipt(
+        &self,
+        broadcast_id: u64,
+        agent_id: &str,
+    ) -> Result<Option<ReceiptRecord>, StorageError>;
     /// Replaces the stored description of a broadcast.
     fn set_broadcast_spec(&self, id: u64, spec_json: &str) -> Result<(), StorageError>;
     /// Broadcasts, newest first: at most `limit`, with ids below `before` if given.
@@ -328,22 +335,7 @@ pub struct MediaRecord {
     pub approved: bool,
 }
 
-/// One agent's latest receipt for one broadcast.
-#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
-pub struct ReceiptRecord {
-    /// The broadcast.
-    pub broadcast_id: u64,
-    /// The agent.
-    pub agent_id: String,
-    /// `waiting`, `playing`, `done`, `failed`, `preempted`, `cancelled`.
-    pub state: String,
-    /// Failure reason and detail.
-    pub detail: Option<String>,
-    /// When (controller time, µs).
-    pub at: u64,
-    /// When it started playing (controller time, µs), once it has.
-    pub started_at: Option<u64>,
-}
+pub use crate::receipt::{ReceiptRecord, ReceiptStatus};
 
 const MIGRATIONS: &[&str] = &[
     // 1: accounts, sessions, agents.
@@ -404,6 +396,8 @@ const MIGRATIONS: &[&str] = &[
     "UPDATE docs SET json = json_set(json, '$.owner',
         (SELECT id FROM users WHERE role = 'admin' ORDER BY id LIMIT 1), '$.areas', json('[]'))
      WHERE kind = 'playlist' AND json_extract(json, '$.owner') IS NULL;",
+    // 7: a resume is kept apart from the first start.
+    "ALTER TABLE receipts ADD COLUMN resumed_at INTEGER;",
 ];
 
 /// SQLite storage in one file.
@@ -921,21 +915,41 @@ impl Storage for SqliteStorage {
             .optional()?)
     }
 
-    fn record_receipt(&self, r: &ReceiptRecord) -> Result<(), StorageError> {
-        self.conn().execute(
-            "INSERT INTO receipts (broadcast_id, agent_id, state, detail, at, started_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+    fn record_receipt(&self, report: &ReceiptRecord) -> Result<bool, StorageError> {
+        // Read and written under one lock: the rules of `ReceiptRecord::followed_by` hold
+        // whatever reports race.
+        let conn = self.conn();
+        let stored = conn
+            .query_row(
+                &format!("{RECEIPT_COLUMNS} WHERE broadcast_id = ?1 AND agent_id = ?2"),
+                params![report.broadcast_id as i64, report.agent_id],
+                receipt_row,
+            )
+            .optional()?
+            .transpose()?;
+        let record = match stored {
+            None => ReceiptRecord::first(report),
+            Some(old) => match old.followed_by(report) {
+                Some(next) => next,
+                None => return Ok(false),
+            },
+        };
+        conn.execute(
+            "INSERT INTO receipts (broadcast_id, agent_id, state, detail, at, started_at, resumed_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
              ON CONFLICT(broadcast_id, agent_id) DO UPDATE SET state = ?3, detail = ?4, at = ?5,
-                 started_at = coalesce(?6, started_at)",
+                 started_at = ?6, resumed_at = ?7",
             params![
-                r.broadcast_id as i64,
-                r.agent_id,
-                r.state,
-                r.detail,
-                r.at as i64,
-                (r.state == "playing").then_some(r.at as i64)
+                record.broadcast_id as i64,
+                record.agent_id,
+                record.state.as_str(),
+                record.detail,
+                record.at as i64,
+                record.started_at.map(|t| t as i64),
+                record.resumed_at.map(|t| t as i64),
             ],
         )?;
-        Ok(())
+        Ok(true)
     }
 
     fn set_broadcast_spec(&self, id: u64, spec_json: &str) -> Result<(), StorageError> {
@@ -1083,20 +1097,26 @@ impl Storage for SqliteStorage {
 
     fn receipts(&self, broadcast_id: u64) -> Result<Vec<ReceiptRecord>, StorageError> {
         let conn = self.conn();
-        let mut stmt = conn.prepare(
-            "SELECT broadcast_id, agent_id, state, detail, at, started_at FROM receipts WHERE broadcast_id = ?1 ORDER BY agent_id",
-        )?;
-        let rows = stmt.query_map([broadcast_id as i64], |r| {
-            Ok(ReceiptRecord {
-                broadcast_id: r.get::<_, i64>(0)?.max(0) as u64,
-                agent_id: r.get(1)?,
-                state: r.get(2)?,
-                detail: r.get(3)?,
-                at: r.get::<_, i64>(4)?.max(0) as u64,
-                started_at: to_u64(r.get(5)?),
-            })
-        })?;
-        Ok(rows.collect::<Result<_, _>>()?)
+        let mut stmt = conn.prepare(&format!(
+            "{RECEIPT_COLUMNS} WHERE broadcast_id = ?1 ORDER BY agent_id"
+        ))?;
+        let rows = stmt.query_map([broadcast_id as i64], receipt_row)?;
+        rows.map(|r| r?).collect()
+    }
+
+    fn receipt(
+        &self,
+        broadcast_id: u64,
+        agent_id: &str,
+    ) -> Result<Option<ReceiptRecord>, StorageError> {
+        self.conn()
+            .query_row(
+                &format!("{RECEIPT_COLUMNS} WHERE broadcast_id = ?1 AND agent_id = ?2"),
+                params![broadcast_id as i64, agent_id],
+                receipt_row,
+            )
+            .optional()?
+            .transpose()
     }
 }
 
@@ -1129,4 +1149,26 @@ fn user_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<User> {
         scopes: serde_json::from_str(&r.get::<_, String>(4)?).unwrap_or_default(),
         disabled: r.get(5)?,
     })
+}
+const RECEIPT_COLUMNS: &str =
+    "SELECT broadcast_id, agent_id, state, detail, at, started_at, resumed_at FROM receipts";
+
+/// A receipt row; an unknown state is a corrupt database, not a panic.
+fn receipt_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Result<ReceiptRecord, StorageError>> {
+    let state: String = r.get(2)?;
+    let Some(state) = ReceiptStatus::parse(&state) else {
+        return Ok(Err(StorageError::Corrupt {
+            what: "receipt state",
+            value: state,
+        }));
+    };
+    Ok(Ok(ReceiptRecord {
+        broadcast_id: r.get::<_, i64>(0)?.max(0) as u64,
+        agent_id: r.get(1)?,
+        state,
+        detail: r.get(3)?,
+        at: r.get::<_, i64>(4)?.max(0) as u64,
+        started_at: to_u64(r.get(5)?),
+        resumed_at: to_u64(r.get(6)?),
+    }))
 }

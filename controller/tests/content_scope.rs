@@ -462,7 +462,7 @@ async fn cap_messages_act_only_as_a_configured_sender_inside_its_and_the_users_a
 
 #[tokio::test]
 async fn an_agent_reports_only_on_broadcasts_sent_to_it() {
-    use dalaba_controller::storage::ReceiptRecord;
+    use dalaba_controller::storage::{ReceiptRecord, ReceiptStatus};
     let w = world();
     let s = &w.state;
     let admin = login(s, "admin", &w.admin_password).await;
@@ -475,14 +475,8 @@ async fn an_agent_reports_only_on_broadcasts_sent_to_it() {
     )
     .await;
     let b = sent["id"].as_u64().unwrap();
-    let receipt = |agent: &str, broadcast| ReceiptRecord {
-        broadcast_id: broadcast,
-        agent_id: agent.into(),
-        state: "done".into(),
-        detail: None,
-        at: 1,
-        started_at: None,
-    };
+    let receipt =
+        |agent: &str, broadcast| ReceiptRecord::new(broadcast, agent, ReceiptStatus::Done, None, 1);
     let record = |agent: &str, broadcast| {
         dalaba_controller::broadcast::record_agent_receipt(
             s,
@@ -497,7 +491,7 @@ async fn an_agent_reports_only_on_broadcasts_sent_to_it() {
     assert!(record("dong-1", b));
     let receipts = s.storage.receipts(b).unwrap();
     let agents: Vec<&str> = receipts.iter().map(|r| r.agent_id.as_str()).collect();
-    // dong-1's own (offline: "not sent"), overwritten by its report; nothing from xi-1.
+    // dong-1's own (offline: "unreachable"), replaced by its report; nothing from xi-1.
     assert_eq!(agents, ["dong-1"]);
 }
 
@@ -512,6 +506,7 @@ async fn playlists_made_before_owners_become_the_admins() {
     db.execute_batch(
         "INSERT INTO docs (kind, json, updated_at) VALUES
             ('playlist', '{\"name\":\"old\",\"items\":[{\"media_id\":1}]}', 0);
+         ALTER TABLE receipts DROP COLUMN resumed_at;
          PRAGMA user_version = 5;",
     )
     .unwrap();

@@ -283,6 +283,14 @@ pub enum ReceiptState {
     Cancelled,
 }
 
+impl ReceiptState {
+    /// `done`, `failed` and `cancelled`: the broadcast will not play on this agent again,
+    /// whatever restarts and re-sends follow (PROTOCOL.md rules A9–A11 and C1–C2).
+    pub fn is_final(&self) -> bool {
+        matches!(self, Self::Done | Self::Failed { .. } | Self::Cancelled)
+    }
+}
+
 /// Why a broadcast failed on an agent.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

@@ -72,6 +72,8 @@ enum Command {
 #[derive(Clone, Debug)]
 pub struct RelayHandle {
     tx: mpsc::Sender<Command>,
+    /// Bumped whenever the switched state or the fault changes.
+    changes: tokio::sync::watch::Receiver<u64>,
 }
 
 impl RelayHandle {
@@ -107,6 +109,12 @@ impl RelayHandle {
         rx.await.ok()
     }
 
+    /// A receiver that sees a change whenever the relays switch or a fault comes or goes,
+    /// so status can be reported when it happens rather than at the next poll.
+    pub fn changes(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.changes.clone()
+    }
+
     /// Switches off and stops the task (clean shutdown).
     pub async fn shutdown(&self) {
         let (tx, rx) = oneshot::channel();
@@ -123,7 +131,9 @@ pub fn spawn(
     timing: Timing,
 ) -> (RelayHandle, tokio::task::JoinHandle<()>) {
     let (tx, rx) = mpsc::channel(64);
+    let (changed, changes) = tokio::sync::watch::channel(0);
     let task = Task {
+        changed,
         board,
         channels,
         sequencer: Sequencer::new(timing),
@@ -133,10 +143,11 @@ pub fn spawn(
         retry_at: None,
         trips: 0,
     };
-    (RelayHandle { tx }, tokio::spawn(task.run(rx)))
+    (RelayHandle { tx, changes }, tokio::spawn(task.run(rx)))
 }
 
 struct Task {
+    changed: tokio::sync::watch::Sender<u64>,
     board: Box<dyn RelayBoard>,
     channels: Vec<u8>,
     sequencer: Sequencer,
@@ -264,6 +275,14 @@ impl Task {
     }
 
     async fn apply(&mut self, state: RelayState) {
+        let before = (self.applied, self.fault.clone());
+        self.switch(state).await;
+        if (self.applied, self.fault.clone()) != before {
+            self.changed.send_modify(|n| *n += 1);
+        }
+    }
+
+    async fn switch(&mut self, state: RelayState) {
         match self.board.switch(&self.channels, state).await {
             Ok(()) => {
                 self.applied = Some(state);
