@@ -26,6 +26,7 @@ use crate::harness::{
 };
 use crate::report::Report;
 use crate::rules::AGENT_RULES;
+use crate::tls_pin::{PinStage, Seen};
 
 /// How the agent under test is run.
 #[derive(Clone, Debug)]
@@ -60,7 +61,7 @@ pub async fn check_agent(under_test: &AgentUnderTest) -> anyhow::Result<Report> 
         audience: AGENT_ID.parse().expect("id"),
         seq: 0,
     };
-    subject.write_config(&ctl.url(), &controller.key.public_key().to_base64())?;
+    subject.write_config(&ctl.url(), &controller.key.public_key().to_base64(), None)?;
     let media = Media::make(&under_test.work, &ctl)?;
     subject.start()?;
     let result = Checks {
@@ -119,7 +120,54 @@ impl Checks<'_> {
         self.nothing_after_final(&link.log);
         self.subject.stop().await;
         self.small_order_key().await;
+        self.subject.stop().await;
+        self.pin().await;
         Ok(())
+    }
+
+    /// A1: three TLS servers, one connection each, the agent started afresh for each.
+    async fn pin(&mut self) {
+        let stage = match PinStage::new().await {
+            Ok(s) => s,
+            Err(e) => {
+                self.report
+                    .fail("A1", format!("the kit could not make certificates: {e}"));
+                return;
+            }
+        };
+        let key = self.controller.key.public_key().to_base64();
+        if let Err(e) = self
+            .subject
+            .write_config(&stage.url, &key, Some(&stage.fingerprint))
+        {
+            self.report
+                .fail("A1", format!("writing the configuration: {e}"));
+            return;
+        }
+        for (what, config, should_connect) in stage.attempts.clone() {
+            if let Err(e) = self.subject.start() {
+                self.report.fail("A1", format!("starting the agent: {e}"));
+                return;
+            }
+            let seen = stage.serve(config, self.wait).await;
+            self.subject.stop().await;
+            match (seen, should_connect) {
+                (Seen::Refused, false) => self
+                    .report
+                    .pass("A1", format!("{what}: handshake refused, nothing sent")),
+                (Seen::Sent(bytes), true) if bytes.starts_with(b"GET ") => self
+                    .report
+                    .pass("A1", format!("{what}: the upgrade request sent")),
+                (Seen::Sent(bytes), false) => self.report.fail(
+                    "A1",
+                    format!(
+                        "{what}: the handshake completed, then {} bytes sent",
+                        bytes.len()
+                    ),
+                ),
+                (seen, _) => self.report.fail("A1", format!("{what}: {seen:?}")),
+            }
+        }
     }
 
     /// Accepts the agent's connection and takes it through the handshake: enrolment the
@@ -694,7 +742,7 @@ impl Checks<'_> {
     /// or refuses what such a key "signs" (anyone can make those signatures).
     async fn small_order_key(&mut self) {
         let key = B64.encode(SMALL_ORDER_KEY);
-        if let Err(e) = self.subject.write_config(&self.ctl.url(), &key) {
+        if let Err(e) = self.subject.write_config(&self.ctl.url(), &key, None) {
             self.report
                 .fail("A7", format!("writing the configuration: {e}"));
             return;

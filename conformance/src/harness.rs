@@ -74,12 +74,19 @@ impl Subject {
         }
     }
 
-    pub(crate) fn write_config(&self, url: &str, key: &str) -> std::io::Result<()> {
+    pub(crate) fn write_config(
+        &self,
+        url: &str,
+        key: &str,
+        tls_fingerprint: Option<&str>,
+    ) -> std::io::Result<()> {
         std::fs::create_dir_all(&self.state)?;
+        let pin =
+            tls_fingerprint.map_or_else(String::new, |fp| format!("tls_fingerprint = \"{fp}\"\n"));
         std::fs::write(
             &self.config,
             format!(
-                "# Written by dalaba-conformance.\n[identity]\narea_code = \"330106001001\"\nname = \"conformance\"\n\n[controller]\nurl = \"{url}\"\npublic_key = \"{key}\"\nenrolment_token = \"{TOKEN}\"\n\n[audio]\ndevice = \"null\"\n\n[cache]\ndir = \"{}\"\n",
+                "# Written by dalaba-conformance.\n[identity]\narea_code = \"330106001001\"\nname = \"conformance\"\n\n[controller]\nurl = \"{url}\"\npublic_key = \"{key}\"\n{pin}enrolment_token = \"{TOKEN}\"\n\n[audio]\ndevice = \"null\"\n\n[cache]\ndir = \"{}\"\n",
                 self.state.join("cache").display()
             ),
         )

@@ -16,3 +16,4 @@ pub mod fake_controller;
 mod harness;
 pub mod report;
 pub mod rules;
+pub mod tls_pin;

@@ -6,7 +6,8 @@
 //! - `MINI_CONFIG`, `MINI_STATE`: the kit's configuration file and state directory;
 //! - `MINI_FAULT`: `none`, `replays` (forgets finished broadcasts at every start),
 //!   `no_signature_check` (checks everything of 7.2 but the signature), or
-//!   `small_order_key` (takes any key, and verifies without the small-order checks).
+//!   `small_order_key` (takes any key, and verifies without the small-order checks), or
+//!   `no_pin` (accepts any TLS certificate).
 
 #![allow(unreachable_pub)]
 
@@ -39,6 +40,7 @@ pub enum Fault {
     Replays,
     NoSignatureCheck,
     SmallOrderKey,
+    NoPin,
 }
 
 impl Fault {
@@ -48,6 +50,7 @@ impl Fault {
             Self::Replays => "replays",
             Self::NoSignatureCheck => "no_signature_check",
             Self::SmallOrderKey => "small_order_key",
+            Self::NoPin => "no_pin",
         }
     }
 }
@@ -62,6 +65,7 @@ pub fn main_if_asked() {
         Ok("replays") => Fault::Replays,
         Ok("no_signature_check") => Fault::NoSignatureCheck,
         Ok("small_order_key") => Fault::SmallOrderKey,
+        Ok("no_pin") => Fault::NoPin,
         _ => Fault::None,
     };
     let rt = tokio::runtime::Runtime::new().expect("runtime");
@@ -142,7 +146,79 @@ async fn run(config: &Path, state: &Path, fault: Fault) -> anyhow::Result<()> {
         Ledger::load(state)
     };
 
-    let (ws, _) = tokio_tungstenite::connect_async(url).await?;
+    let parts = Parts {
+        fault,
+        state: state.to_owned(),
+        seed,
+        agent_id,
+        last_seq,
+        pinned,
+        ledger,
+        token,
+        base: url
+            .replace("ws://", "http://")
+            .trim_end_matches("/agent/ws")
+            .to_owned(),
+    };
+    match url.strip_prefix("wss://") {
+        Some(rest) => {
+            let pin = value(&text, "tls_fingerprint")
+                .and_then(dalaba_protocol::keys::parse_tls_fingerprint)
+                .ok_or_else(|| anyhow::anyhow!("wss needs tls_fingerprint"))?;
+            let host = rest.split('/').next().unwrap_or_default();
+            let tcp = tokio::net::TcpStream::connect(host).await?;
+            let config = if fault == Fault::NoPin {
+                rustls::ClientConfig::builder_with_provider(Arc::new(
+                    rustls::crypto::ring::default_provider(),
+                ))
+                .with_safe_default_protocol_versions()?
+                .dangerous()
+                .with_custom_certificate_verifier(Arc::new(AnyCertificate))
+                .with_no_client_auth()
+            } else {
+                dalaba_agent::tls::client_config(pin)?
+            };
+            let tls = tokio_rustls::TlsConnector::from(Arc::new(config));
+            let name = rustls::pki_types::ServerName::try_from("localhost")?;
+            let stream = tls.connect(name, tcp).await?;
+            let (ws, _) = tokio_tungstenite::client_async(url, stream).await?;
+            session(ws, parts).await
+        }
+        None => {
+            let (ws, _) = tokio_tungstenite::connect_async(url).await?;
+            session(ws, parts).await
+        }
+    }
+}
+
+/// What a session starts from.
+struct Parts {
+    fault: Fault,
+    state: PathBuf,
+    seed: [u8; 32],
+    agent_id: Option<AgentId>,
+    last_seq: u64,
+    pinned: [u8; 32],
+    ledger: Ledger,
+    token: String,
+    base: String,
+}
+
+async fn session<S>(ws: tokio_tungstenite::WebSocketStream<S>, parts: Parts) -> anyhow::Result<()>
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let Parts {
+        fault,
+        state,
+        seed,
+        agent_id,
+        last_seq,
+        pinned,
+        ledger,
+        token,
+        base,
+    } = parts;
     let (mut sink, mut stream) = ws.split();
     let (out, mut outgoing) = mpsc::unbounded_channel::<Message>();
     tokio::spawn(async move {
@@ -154,7 +230,7 @@ async fn run(config: &Path, state: &Path, fault: Fault) -> anyhow::Result<()> {
     });
     let mut agent = Agent {
         fault,
-        state: state.to_owned(),
+        state,
         key: SigningKey::from_bytes(&seed),
         agent_id,
         last_seq,
@@ -170,10 +246,6 @@ async fn run(config: &Path, state: &Path, fault: Fault) -> anyhow::Result<()> {
         software: format!("mini-agent/{}", fault.name()),
         agent_id: agent.agent_id.clone(),
     }));
-    let base = url
-        .replace("ws://", "http://")
-        .trim_end_matches("/agent/ws")
-        .to_owned();
     while let Some(Ok(frame)) = stream.next().await {
         match frame {
             Message::Text(t) => {
@@ -301,7 +373,7 @@ impl Agent {
     fn verify(&self, envelope: &SignedEnvelope) -> Result<SignedCommand, RejectReason> {
         let audience = self.agent_id.clone().ok_or(RejectReason::WrongAudience)?;
         let now = self.controller_now();
-        if self.fault == Fault::None || self.fault == Fault::Replays {
+        if !matches!(self.fault, Fault::NoSignatureCheck | Fault::SmallOrderKey) {
             let pinned = PublicKey::from_base64(&B64.encode(self.pinned)).expect("checked");
             return CommandVerifier::new(pinned, audience, self.last_seq)
                 .with_tolerance_micros(5_000_000)
@@ -506,4 +578,45 @@ async fn http_get(url: &str) -> std::io::Result<Vec<u8>> {
         return Err(std::io::Error::other("not 200"));
     }
     Ok(response[split + 4..].to_vec())
+}
+
+/// The no-pin fault: any certificate, any handshake signature.
+#[derive(Debug)]
+struct AnyCertificate;
+
+impl rustls::client::danger::ServerCertVerifier for AnyCertificate {
+    fn verify_server_cert(
+        &self,
+        _: &rustls::pki_types::CertificateDer<'_>,
+        _: &[rustls::pki_types::CertificateDer<'_>],
+        _: &rustls::pki_types::ServerName<'_>,
+        _: &[u8],
+        _: rustls::pki_types::UnixTime,
+    ) -> Result<rustls::client::danger::ServerCertVerified, rustls::Error> {
+        Ok(rustls::client::danger::ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        _: &[u8],
+        _: &rustls::pki_types::CertificateDer<'_>,
+        _: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        Ok(rustls::client::danger::HandshakeSignatureValid::assertion())
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        _: &[u8],
+        _: &rustls::pki_types::CertificateDer<'_>,
+        _: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        Ok(rustls::client::danger::HandshakeSignatureValid::assertion())
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
+        rustls::crypto::ring::default_provider()
+            .signature_verification_algorithms
+            .supported_schemes()
+    }
 }
