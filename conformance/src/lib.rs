@@ -8,10 +8,14 @@
 //! agent a configuration, starts it from the command line it is given, and restarts it
 //! where a rule needs it (no replay after a restart, sequence numbers kept). Only what
 //! crosses the wire is judged, so any vendor's agent can be checked.
+//!
+//! Against a controller ([`controller_checks::check_controller`]) it plays an agent on the
+//! agents' listener and drives the controller through Dalaba's operator API.
 
 #![forbid(unsafe_code)]
 
 pub mod agent_checks;
+pub mod controller_checks;
 pub mod fake_controller;
 mod harness;
 pub mod report;

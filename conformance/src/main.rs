@@ -1,10 +1,13 @@
-//! `dalaba-conformance`: checks an agent against PROTOCOL.md and prints the table.
+//! `dalaba-conformance`: checks an agent or a controller against PROTOCOL.md and prints
+//! the table.
 
 use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{Parser, Subcommand};
 use dalaba_conformance::agent_checks::{AgentUnderTest, check_agent};
+use dalaba_conformance::controller_checks::{ControllerUnderTest, check_controller};
+use dalaba_conformance::report::Report;
 
 #[derive(Parser)]
 #[command(
@@ -33,40 +36,68 @@ enum Mode {
         #[arg(long, default_value_t = 15)]
         wait_s: u64,
     },
+    /// Play an agent against a Dalaba controller (its agents' listener and operator API).
+    Controller {
+        /// The operators' API, e.g. `http://127.0.0.1:8080`.
+        #[arg(long)]
+        api: String,
+        /// The admin's password.
+        #[arg(long)]
+        password: String,
+        /// The agents' endpoint, e.g. `wss://127.0.0.1:8443/agent/ws`.
+        #[arg(long)]
+        agents_url: String,
+        /// How long to wait for anything the controller should do, in seconds.
+        #[arg(long, default_value_t = 15)]
+        wait_s: u64,
+    },
+}
+
+/// Prints the table; exits 1 if a row failed.
+fn finish(report: &Report) {
+    print!("{report}");
+    let failed = report.failed();
+    if !failed.is_empty() {
+        eprintln!("failed: {}", failed.join(", "));
+        std::process::exit(1);
+    }
 }
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let cli = Cli::parse();
-    match cli.command {
+    match Cli::parse().command {
         Mode::Agent {
             command,
             work,
             wait_s,
         } => {
-            let temp;
-            let work = match work {
-                Some(w) => w,
-                None => {
-                    temp = std::env::temp_dir()
-                        .join(format!("dalaba-conformance-{}", std::process::id()));
-                    temp
-                }
-            };
+            let work = work.unwrap_or_else(|| {
+                std::env::temp_dir().join(format!("dalaba-conformance-{}", std::process::id()))
+            });
             let report = check_agent(&AgentUnderTest {
                 command,
                 work: work.clone(),
                 wait: Duration::from_secs(wait_s),
             })
             .await?;
-            print!("{report}");
-            println!("\nthe agent's log: {}", work.join("agent.log").display());
-            let failed = report.failed();
-            if !failed.is_empty() {
-                eprintln!("failed: {}", failed.join(", "));
-                std::process::exit(1);
-            }
-            Ok(())
+            println!("the agent's log: {}\n", work.join("agent.log").display());
+            finish(&report);
+        }
+        Mode::Controller {
+            api,
+            password,
+            agents_url,
+            wait_s,
+        } => {
+            let report = check_controller(&ControllerUnderTest {
+                api,
+                password,
+                agents_url,
+                wait: Duration::from_secs(wait_s),
+            })
+            .await?;
+            finish(&report);
         }
     }
+    Ok(())
 }
