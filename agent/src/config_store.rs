@@ -12,7 +12,6 @@
 //! `move_controller` command), on trial the same way. Time is an argument; nothing here reads a clock.
 
 use std::fs;
-use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -98,13 +97,9 @@ fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> StoreError + '_ {
     }
 }
 
-/// Writes `text` to `path` atomically (temporary file, fsync, rename).
+/// Writes `text` to `path` atomically ([`crate::durable::write_atomic`]).
 fn write_atomic(path: &Path, text: &str) -> Result<(), StoreError> {
-    let tmp = sibling(path, ".tmp");
-    let mut f = fs::File::create(&tmp).map_err(io_err(&tmp))?;
-    f.write_all(text.as_bytes()).map_err(io_err(&tmp))?;
-    f.sync_all().map_err(io_err(&tmp))?;
-    fs::rename(&tmp, path).map_err(io_err(path))
+    crate::durable::write_atomic(path, text).map_err(io_err(path))
 }
 
 fn read_version(path: &Path) -> String {

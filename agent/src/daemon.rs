@@ -4,31 +4,30 @@
 //! persistent state (identity key, enrolled id, last command sequence) and the relay task.
 //! It reconnects with exponential backoff and jitter.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::{Duration, Instant};
 
-use base64::Engine as _;
-use base64::engine::general_purpose::STANDARD as B64;
 use dalaba_firmware_config::{Config, ControllerPins};
 use dalaba_protocol::command::Command;
 use std::sync::{Arc, Mutex};
 
 use dalaba_audio::sink::SinkSpec;
-use dalaba_protocol::command::{MediaRef, OnPreempt, PlayMedia};
+use dalaba_protocol::command::{OnPreempt, PlayMedia};
 use dalaba_protocol::control::{AgentMessage, FailReason, Receipt, ReceiptState, StatusReport};
-use dalaba_protocol::{AgentId, BroadcastId, Timestamp, Volume};
+use dalaba_protocol::{BroadcastId, Timestamp, Volume};
 
 use crate::cache::MediaCache;
 use crate::config_store::ConfigStore;
+use crate::durable::AgentState;
+use crate::fetch::Fetcher;
 use crate::ledger::{Admit, Ledger};
 use crate::output::effective_volume;
-use crate::player::{LiveJob, PlayJob, PlayerHandle};
+use crate::player::{LiveJob, PlayerHandle};
 use crate::relay::sequencer::Timing;
 use dalaba_audio::jitter::Frame;
 use dalaba_firmware_config::Relay;
 use dalaba_protocol::StreamId;
 use dalaba_protocol::audio_frame::{self, FrameFlags};
-use ed25519_dalek::SigningKey;
 use futures_util::{SinkExt as _, StreamExt as _};
 use tokio_tungstenite::tungstenite::Message;
 
@@ -71,88 +70,6 @@ impl Default for AgentClock {
     }
 }
 
-/// What the agent keeps between runs, in its state directory.
-#[derive(Debug)]
-pub struct AgentState {
-    dir: PathBuf,
-    /// The identity key, made at first start.
-    pub key: SigningKey,
-    /// The id, once enrolled.
-    pub agent_id: Option<AgentId>,
-    /// The highest command sequence number accepted.
-    pub last_seq: u64,
-}
-
-impl AgentState {
-    /// Loads the state from `dir`, creating the identity key on first start.
-    pub fn load(dir: &Path) -> anyhow::Result<Self> {
-        std::fs::create_dir_all(dir)?;
-        let key_path = dir.join("identity.key");
-        let seed: [u8; 32] = if key_path.exists() {
-            let bytes = B64.decode(std::fs::read_to_string(&key_path)?.trim())?;
-            bytes
-                .try_into()
-                .map_err(|_| anyhow::anyhow!("{}: not a 32-byte key", key_path.display()))?
-        } else {
-            let seed: [u8; 32] = rand::random();
-            write_private(&key_path, &B64.encode(seed))?;
-            seed
-        };
-        let agent_id = match std::fs::read_to_string(dir.join("agent_id")) {
-            Ok(text) => Some(text.trim().parse()?),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
-            Err(e) => return Err(e.into()),
-        };
-        let last_seq = match std::fs::read_to_string(dir.join("last_seq")) {
-            Ok(text) => text.trim().parse()?,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => 0,
-            Err(e) => return Err(e.into()),
-        };
-        Ok(Self {
-            dir: dir.to_owned(),
-            key: SigningKey::from_bytes(&seed),
-            agent_id,
-            last_seq,
-        })
-    }
-
-    /// Persists the enrolled id.
-    pub fn set_agent_id(&mut self, id: AgentId) -> anyhow::Result<()> {
-        write_atomic(&self.dir.join("agent_id"), id.as_str())?;
-        self.agent_id = Some(id);
-        Ok(())
-    }
-
-    /// Persists the sequence number of an accepted command, before it is obeyed.
-    pub fn set_last_seq(&mut self, seq: u64) -> anyhow::Result<()> {
-        write_atomic(&self.dir.join("last_seq"), &seq.to_string())?;
-        self.last_seq = seq;
-        Ok(())
-    }
-}
-
-pub(crate) fn write_atomic(path: &Path, text: &str) -> std::io::Result<()> {
-    let tmp = path.with_extension("tmp");
-    let mut f = std::fs::File::create(&tmp)?;
-    std::io::Write::write_all(&mut f, text.as_bytes())?;
-    f.sync_all()?;
-    std::fs::rename(&tmp, path)
-}
-
-fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
-    use std::io::Write as _;
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create_new(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt as _;
-        options.mode(0o600);
-    }
-    let mut f = options.open(path)?;
-    f.write_all(text.as_bytes())?;
-    f.sync_all()
-}
-
 /// How a connection ended.
 enum Ended {
     /// A pushed configuration was applied: reconnect with it at once.
@@ -178,10 +95,8 @@ struct Runtime {
     uptime_start: Instant,
     /// The clock estimate (controller against agent clock) as last made, for the player.
     clock_estimate: ClockCell,
-    cache: Arc<Mutex<MediaCache>>,
-    http: reqwest::Client,
-    /// `http://host:port` of the controller, for media downloads.
-    base_url: String,
+    /// Media downloads into the cache.
+    fetcher: Fetcher,
     player: PlayerHandle,
     receipts_tx: tokio::sync::mpsc::UnboundedSender<Receipt>,
     receipts_rx: tokio::sync::mpsc::UnboundedReceiver<Receipt>,
@@ -208,13 +123,7 @@ struct Runtime {
     live: std::collections::HashMap<StreamId, std::sync::mpsc::Sender<Frame>>,
     /// The offline schedule.
     schedule: crate::schedule::ScheduleStore,
-    /// One download at a time per file.
-    fetching: FetchLocks,
 }
-
-/// A lock per media hash, so two plays of one file never download it at once.
-type FetchLocks =
-    Arc<Mutex<std::collections::HashMap<dalaba_protocol::MediaHash, Arc<tokio::sync::Mutex<()>>>>>;
 
 /// Runs the agent until `shutdown` resolves or the controller revokes it.
 /// How long a pushed configuration has to prove itself (the agent reaching the controller
@@ -292,7 +201,6 @@ pub async fn run(
         power,
     );
     let cache = MediaCache::open(&config.cache.dir, config.cache.max_bytes)?;
-    let base_url = media_base(&config);
     let relay_status: RelayCell = Arc::default();
     let status_changed = Arc::new(tokio::sync::Notify::new());
     {
@@ -338,9 +246,7 @@ pub async fn run(
         config_version: "local".into(),
         uptime_start: Instant::now(),
         clock_estimate,
-        cache: Arc::new(Mutex::new(cache)),
-        http: http_client(&config)?,
-        base_url,
+        fetcher: Fetcher::new(&config, cache)?,
         player,
         receipts_tx,
         receipts_rx,
@@ -352,7 +258,6 @@ pub async fn run(
         status_changed,
         ledger: Ledger::load(state_dir),
         schedule: crate::schedule::ScheduleStore::load(state_dir),
-        fetching: Arc::default(),
         config: config.clone(),
         reload: false,
         last_error: None,
@@ -450,24 +355,6 @@ pub async fn run(
 /// Connecting, the TLS handshake and the WebSocket handshake each get this long.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// The HTTP client for media downloads: with a `wss` controller, HTTPS pinned to the same
-/// certificate.
-fn http_client(config: &Config) -> anyhow::Result<reqwest::Client> {
-    // reqwest is built without a default crypto provider (no aws-lc); ring is the
-    // process's provider. Installing twice is harmless.
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    let builder = reqwest::Client::builder()
-        .connect_timeout(CONNECT_TIMEOUT)
-        // A stalled download is retried rather than waited for forever.
-        .read_timeout(Duration::from_secs(30));
-    Ok(match config.controller.tls_fingerprint {
-        Some(pin) if config.controller.url.scheme() == "wss" => builder
-            .use_preconfigured_tls(crate::tls::client_config(pin)?)
-            .build()?,
-        _ => builder.build()?,
-    })
-}
-
 async fn connect_once(
     config: &Config,
     state: &mut AgentState,
@@ -481,7 +368,7 @@ async fn connect_once(
             CONNECT_TIMEOUT.as_secs()
         )
     };
-    match runtime_http(config, runtime) {
+    match runtime.fetcher.reconfigure(config) {
         Ok(()) => {}
         Err(e) => return Ended::Stop(format!("TLS configuration: {e}")),
     }
@@ -543,27 +430,6 @@ async fn connect_once(
         Ok(Err(e)) => Ended::Retry(format!("WebSocket with {url}: {e}")),
         Err(_) => Ended::Retry(limit("WebSocket handshake with")),
     }
-}
-
-/// Rebuilds the media client for the configuration in use (a pushed configuration may
-/// pin another certificate, a move another controller).
-fn runtime_http(config: &Config, runtime: &mut Runtime) -> anyhow::Result<()> {
-    runtime.http = http_client(config)?;
-    runtime.base_url = media_base(config);
-    Ok(())
-}
-
-/// `http(s)://host:port` of the controller in `config`, for media downloads.
-fn media_base(config: &Config) -> String {
-    let mut url = config.controller.url.clone();
-    let scheme = if url.scheme() == "wss" {
-        "https"
-    } else {
-        "http"
-    };
-    url.set_path("");
-    let _ = url.set_scheme(scheme);
-    url.as_str().trim_end_matches('/').to_owned()
 }
 
 /// One connection's life, over any transport.
@@ -849,82 +715,22 @@ fn admit(runtime: &mut Runtime, command: &Command, now: Timestamp) -> bool {
     }
 }
 
-/// Fetches `play`'s media (if not cached, retrying with backoff until the item could no
-/// longer play) and hands it to the player. `at` is controller time now.
+/// Hands `play` to the fetcher at the volume its priority and time of day give.
 fn queue_play(runtime: &Runtime, play: PlayMedia, entry: Option<u64>, at: Timestamp) {
-    let local = crate::output::local_time_of_day(play.start_at);
     let volume = effective_volume(
         &runtime.config.audio,
         play.priority,
         play.volume.or(Some(runtime.volume)),
-        local,
+        crate::output::local_time_of_day(play.start_at),
     );
-    let (cache, http, base, player, receipts, locks) = (
-        Arc::clone(&runtime.cache),
-        runtime.http.clone(),
-        runtime.base_url.clone(),
+    runtime.fetcher.queue_play(
+        play,
+        entry,
+        at,
+        volume,
         runtime.player.clone(),
         runtime.receipts_tx.clone(),
-        Arc::clone(&runtime.fetching),
     );
-    tokio::spawn(async move {
-        let lock = locks
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .entry(play.media.hash)
-            .or_default()
-            .clone();
-        // Keep trying (a flaky uplink) until the item could no longer play.
-        let give_up = play
-            .expires_at
-            .unwrap_or(Timestamp(play.start_at.0 + 600_000_000));
-        let deadline =
-            tokio::time::Instant::now() + Duration::from_micros(give_up.0.saturating_sub(at.0));
-        let mut delay = Duration::from_secs(2);
-        let fetched = loop {
-            let result = {
-                let _one_at_a_time = lock.lock().await;
-                fetch(&cache, &http, &base, &play.media).await
-            };
-            match result {
-                Err(e) if tokio::time::Instant::now() + delay < deadline => {
-                    tracing::warn!(broadcast = %play.broadcast_id, "fetching media (retrying in {} s): {e:#}", delay.as_secs());
-                    tokio::time::sleep(delay).await;
-                    delay = (delay * 2).min(Duration::from_secs(60));
-                }
-                other => break other,
-            }
-        };
-        match fetched {
-            Ok(file) => player.play(PlayJob {
-                broadcast: play.broadcast_id,
-                entry,
-                hash: play.media.hash,
-                file,
-                start: play.start_at,
-                volume,
-                priority: play.priority,
-                level: play.level,
-                repeat: play.repeat,
-                gap_ms: play.gap_ms,
-                mode: play.mode,
-                on_preempt: play.on_preempt,
-                expires_at: play.expires_at,
-            }),
-            Err(e) => {
-                tracing::warn!(broadcast = %play.broadcast_id, "fetching media: {e:#}");
-                let _ = receipts.send(Receipt {
-                    broadcast_id: play.broadcast_id,
-                    entry_id: entry,
-                    state: ReceiptState::Failed {
-                        reason: FailReason::FetchFailed,
-                        detail: Some(format!("{e:#}")),
-                    },
-                    at,
-                });
-            }
-        }
-    });
 }
 
 fn fail(
@@ -1010,34 +816,6 @@ fn live_frame(runtime: &mut Runtime, bytes: &[u8]) {
     }
 }
 
-/// The cached file for `media`, downloading (or resuming) it first if needed.
-async fn fetch(
-    cache: &Mutex<MediaCache>,
-    http: &reqwest::Client,
-    base: &str,
-    media: &MediaRef,
-) -> anyhow::Result<PathBuf> {
-    if let Some(path) = lock(cache).get(&media.hash) {
-        return Ok(path);
-    }
-    let mut download = lock(cache).begin(media)?;
-    let mut request = http.get(format!("{base}{}", media.url));
-    if download.offset() > 0 {
-        request = request.header("range", format!("bytes={}-", download.offset()));
-    }
-    let response = request.send().await?.error_for_status()?;
-    let mut stream = response.bytes_stream();
-    while let Some(chunk) = stream.next().await {
-        download.write(&chunk?)?;
-    }
-    anyhow::ensure!(
-        download.is_complete(),
-        "the download ended early at byte {}",
-        download.offset()
-    );
-    Ok(lock(cache).finish(download)?)
-}
-
 fn lock<T>(cell: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     cell.lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner)
@@ -1063,7 +841,7 @@ fn status(runtime: &Runtime, session: &Session) -> StatusReport {
         firmware_version: env!("CARGO_PKG_VERSION").into(),
         config_version: runtime.config_version.clone(),
         schedule_version: runtime.schedule.version(),
-        cache: lock(&runtime.cache).usage(),
+        cache: runtime.fetcher.usage(),
         clock_offset_us: session.clock().map(|e| e.offset_us),
         uptime_s: runtime.uptime_start.elapsed().as_secs(),
     }

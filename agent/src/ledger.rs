@@ -171,7 +171,7 @@ impl Finished {
         }
         let list: Vec<&Entry> = self.entries.values().collect();
         let text = serde_json::to_string(&list).map_err(std::io::Error::other)?;
-        crate::daemon::write_atomic(&self.path, &text)
+        crate::durable::write_atomic(&self.path, &text)
     }
 }
 

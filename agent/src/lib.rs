@@ -15,6 +15,8 @@
 pub mod cache;
 pub mod config_store;
 pub mod daemon;
+pub mod durable;
+mod fetch;
 pub mod ledger;
 pub mod output;
 pub mod player;

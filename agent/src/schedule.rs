@@ -121,7 +121,7 @@ impl ScheduleStore {
                 .collect(),
         };
         let text = serde_json::to_string(&new).unwrap_or_default();
-        crate::daemon::write_atomic(&self.path, &text).map_err(|source| ScheduleError::Io {
+        crate::durable::write_atomic(&self.path, &text).map_err(|source| ScheduleError::Io {
             path: self.path.clone(),
             source,
         })?;

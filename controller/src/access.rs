@@ -16,10 +16,11 @@
 //! 6 county, 4 city, 2 province; an admin national), and [`AuthUser::check_priority`]
 //! caps what each kind of content may claim (`emergency` belongs to alerts alone).
 
-use dalaba_protocol::{PlatformLevel, Priority};
+use dalaba_protocol::{AgentId, PlatformLevel, Priority};
 
-use crate::api::AppError;
 use crate::auth::AuthUser;
+use crate::error::AppError;
+use crate::state::AppState;
 use crate::storage::AgentRecord;
 
 /// A role.
@@ -279,6 +280,24 @@ pub fn check_scopes(role: Role, scopes: &[String]) -> Result<(), String> {
         }
         _ => Ok(()),
     }
+}
+
+/// An agent the user may see, or 404 (never "exists but not yours").
+pub(crate) fn agent_in_scope(
+    state: &AppState,
+    user: &AuthUser,
+    id: &AgentId,
+) -> Result<AgentRecord, AppError> {
+    state
+        .storage
+        .agent(id)?
+        .filter(|a| user.covers(a.area_code.as_str()))
+        .ok_or_else(|| AppError::NotFound(format!("agent {id}")))
+}
+
+pub(crate) fn parse_agent_id(id: &str) -> Result<AgentId, AppError> {
+    id.parse()
+        .map_err(|e| AppError::BadRequest(format!("agent id: {e}")))
 }
 
 #[cfg(test)]

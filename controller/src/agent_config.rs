@@ -10,8 +10,10 @@ use dalaba_protocol::keys::PublicKey;
 use serde::{Deserialize, Serialize};
 
 use crate::access::Action;
-use crate::api::{AppError, AppState, agent_in_scope, parse_agent_id};
+use crate::access::{agent_in_scope, parse_agent_id};
 use crate::auth::AuthUser;
+use crate::error::AppError;
+use crate::state::AppState;
 
 /// Body of `POST /api/agents/{id}/config`.
 #[derive(Debug, Deserialize)]

@@ -15,10 +15,10 @@ use dalaba_protocol::limits::MAX_CONTROL_MESSAGE;
 use dalaba_protocol::{AgentId, Timestamp, decode_agent_message, version};
 use futures_util::StreamExt as _;
 
-use crate::api::AppState;
 use crate::auth::token_hash;
 use crate::hub::Outgoing;
 use crate::now_us;
+use crate::state::AppState;
 
 /// Agents send a heartbeat this often.
 pub const HEARTBEAT_MS: u32 = 10_000;

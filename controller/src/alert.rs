@@ -25,9 +25,10 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use crate::access::{Action, Role};
-use crate::api::{AppError, AppState};
 use crate::auth::AuthUser;
 use crate::broadcast::{Target, active, send_command};
+use crate::error::AppError;
+use crate::state::AppState;
 
 /// Document kind of alerts.
 pub const ALERT: &str = "alert";

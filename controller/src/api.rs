@@ -1,107 +1,23 @@
-//! The HTTP API: `fn router(state) -> Router`, thin handlers, one [`AppError`] that hides
-//! internals, authentication as the [`AuthUser`] extractor.
-
-use std::sync::Arc;
+//! The HTTP API: `fn router(state) -> Router`, thin handlers, the HTTP face of
+//! [`AppError`] (status and `{"error": {"code", "message"}}`, internals hidden),
+//! authentication as the [`AuthUser`] extractor.
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use dalaba_protocol::{AgentId, AreaCode};
+use dalaba_protocol::AreaCode;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use crate::access::Action;
+use crate::access::{Action, agent_in_scope, parse_agent_id};
 use crate::auth::{self, AuthUser};
-use crate::hub::{Hub, Outgoing};
-use crate::identity::Identity;
+use crate::error::AppError;
+use crate::hub::Outgoing;
 use crate::now_us;
-use crate::storage::{AgentRecord, Storage, StorageError};
-
-/// Shared by every handler and connection task.
-#[derive(Clone)]
-pub struct AppState {
-    /// Persistent state.
-    pub storage: Arc<dyn Storage>,
-    /// Connected agents.
-    pub hub: Arc<Hub>,
-    /// The controller's id and command key.
-    pub identity: Arc<Identity>,
-    /// Where transcoded media files live.
-    pub media_dir: std::path::PathBuf,
-    /// Largest upload, bytes.
-    pub max_upload: u64,
-    /// Broadcasts still running, resent to an agent that reconnects.
-    pub active: Arc<std::sync::Mutex<crate::broadcast::Active>>,
-    /// Signalled whenever a receipt arrives (for long-polling clients).
-    pub receipts_changed: Arc<tokio::sync::Notify>,
-    /// Controller time (injected, so the scheduler can be tested without waiting).
-    pub clock: Arc<dyn crate::clock::Clock>,
-    /// The scheduler's wake-up signal and what it last sent each agent.
-    pub scheduler: Arc<crate::scheduler::SchedulerState>,
-    /// Failed logins, for the rate limit.
-    pub logins: Arc<crate::login::LoginLimiter>,
-    /// The TLS certificate agents pin.
-    pub tls: Arc<crate::tls::TlsIdentity>,
-    /// When agents were last heard from, written once a second.
-    pub liveness: Arc<crate::liveness::Liveness>,
-    /// Command sequence numbers, from blocks reserved in the database.
-    pub sequences: Arc<crate::sequence::Sequences>,
-    /// Counters of anonymous and refused traffic, and slots for costly work.
-    pub edge: Arc<crate::edge::Edge>,
-}
-
-impl std::fmt::Debug for AppState {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("AppState").finish_non_exhaustive()
-    }
-}
-
-/// Every API error. The response is `{"error": {"code": ..., "message": ...}}`; internal
-/// details are logged, not returned.
-#[derive(Debug, thiserror::Error)]
-pub enum AppError {
-    /// No valid session.
-    #[error("log in first")]
-    Unauthorized,
-    /// Wrong name or password.
-    #[error("wrong user name or password")]
-    BadLogin,
-    /// The request is invalid; the message says why.
-    #[error("{0}")]
-    BadRequest(String),
-    /// No such thing.
-    #[error("{0} not found")]
-    NotFound(String),
-    /// Logged in, but not allowed to do this.
-    #[error("{0}")]
-    Forbidden(String),
-    /// It exists already.
-    #[error("{0}")]
-    Conflict(String),
-    /// The upload is over the size limit.
-    #[error("{0}")]
-    TooLarge(String),
-    /// Too many attempts; try again later.
-    #[error("{0}")]
-    TooManyRequests(String),
-    /// The request body arrived below the minimum pace ([`crate::server::BodyPace`]).
-    #[error("the request body arrived too slowly; check the connection and send it again")]
-    TooSlow,
-    /// Something failed inside; logged.
-    #[error("internal error")]
-    Internal(#[source] anyhow::Error),
-}
-
-impl From<StorageError> for AppError {
-    fn from(e: StorageError) -> Self {
-        match e {
-            StorageError::Conflict(what) => Self::Conflict(format!("{what} already exists")),
-            other => Self::Internal(other.into()),
-        }
-    }
-}
+use crate::state::AppState;
+use crate::storage::AgentRecord;
 
 impl IntoResponse for AppError {
     fn into_response(self) -> Response {
@@ -335,24 +251,6 @@ async fn list_agents(
             .map(|a| view(&state, a))
             .collect(),
     ))
-}
-
-/// An agent the user may see, or 404 (never "exists but not yours").
-pub(crate) fn agent_in_scope(
-    state: &AppState,
-    user: &AuthUser,
-    id: &AgentId,
-) -> Result<AgentRecord, AppError> {
-    state
-        .storage
-        .agent(id)?
-        .filter(|a| user.covers(a.area_code.as_str()))
-        .ok_or_else(|| AppError::NotFound(format!("agent {id}")))
-}
-
-pub(crate) fn parse_agent_id(id: &str) -> Result<AgentId, AppError> {
-    id.parse()
-        .map_err(|e| AppError::BadRequest(format!("agent id: {e}")))
 }
 
 async fn get_agent(

@@ -17,10 +17,11 @@ use dalaba_protocol::Priority;
 use serde::{Deserialize, Serialize};
 
 use crate::access::Action;
-use crate::api::{AppError, AppState};
 use crate::auth::AuthUser;
 use crate::broadcast::Target;
+use crate::error::AppError;
 use crate::schedule::quiet_rule;
+use crate::state::AppState;
 use crate::storage::AgentRecord;
 
 /// Meta key of the rule.

@@ -21,8 +21,9 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use crate::access::Action;
-use crate::api::{AppError, AppState};
 use crate::auth::{AuthUser, token_hash};
+use crate::error::AppError;
+use crate::state::AppState;
 use crate::storage::AuditRecord;
 
 /// Largest JSON body read for the record (bigger bodies are noted by size only).

@@ -8,8 +8,9 @@ use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use sha2::{Digest, Sha256};
 
-use crate::api::{AppError, AppState};
+use crate::error::AppError;
 use crate::now_us;
+use crate::state::AppState;
 
 /// Sessions last 12 hours.
 pub const SESSION_MICROS: u64 = 12 * 3600 * 1_000_000;

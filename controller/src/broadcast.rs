@@ -14,10 +14,11 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use crate::access::{Action, Content, Role, allowed};
-use crate::api::{AppError, AppState};
 use crate::auth::AuthUser;
+use crate::error::AppError;
 use crate::hub::Outgoing;
 use crate::now_us;
+use crate::state::AppState;
 use crate::storage::{AgentRecord, ReceiptRecord, ReceiptStatus};
 
 /// Who a broadcast is for. Any mix; an agent matching any part is included.

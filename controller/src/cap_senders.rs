@@ -24,8 +24,9 @@ use dalaba_protocol::PlatformLevel;
 use serde::{Deserialize, Serialize};
 
 use crate::access::{Action, level_within};
-use crate::api::{AppError, AppState};
 use crate::auth::AuthUser;
+use crate::error::AppError;
+use crate::state::AppState;
 
 /// Meta key of the table.
 const KEY: &str = "cap_senders";

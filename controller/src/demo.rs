@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use dalaba_protocol::{AgentId, AreaCode};
 
-use crate::api::AppState;
+use crate::state::AppState;
 use crate::storage::AgentRecord;
 use crate::{auth, now_us};
 

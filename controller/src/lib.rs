@@ -28,10 +28,12 @@ pub mod clock;
 pub mod console;
 pub mod demo;
 pub mod edge;
+pub mod error;
 pub mod hub;
 pub mod identity;
 pub mod live;
 pub mod liveness;
+pub mod lockout;
 pub mod login;
 pub mod media;
 pub mod openapi;
@@ -42,6 +44,7 @@ pub mod schedule;
 pub mod scheduler;
 pub mod sequence;
 pub mod server;
+pub mod state;
 pub mod storage;
 pub mod tls;
 pub mod users;
@@ -49,7 +52,7 @@ pub mod users;
 use std::future::Future;
 use std::sync::Arc;
 
-use crate::api::AppState;
+use crate::state::AppState;
 use crate::storage::{SqliteStorage, Storage};
 
 /// Microseconds since the epoch: controller time.

@@ -26,11 +26,12 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use crate::access::{Action, Content};
-use crate::api::{AppError, AppState};
 use crate::auth::AuthUser;
 use crate::broadcast::{Target, send_command};
+use crate::error::AppError;
 use crate::hub::Outgoing;
 use crate::now_us;
+use crate::state::AppState;
 
 /// `POST /api/live`
 #[derive(Debug, Deserialize)]

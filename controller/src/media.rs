@@ -16,9 +16,10 @@ use tokio::io::AsyncWriteExt as _;
 use tower::ServiceExt as _;
 
 use crate::access::{Action, Role};
-use crate::api::{AppError, AppState};
 use crate::auth::AuthUser;
+use crate::error::AppError;
 use crate::now_us;
+use crate::state::AppState;
 use crate::storage::MediaRecord;
 
 /// Largest upload accepted, bytes (200 MiB: an hour of MP3 at 320 kbps is 144 MB).

@@ -10,10 +10,11 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::access::Action;
-use crate::api::{AppError, AppState};
 use crate::auth::AuthUser;
+use crate::error::AppError;
 use crate::schedule::{PlaylistSpec, QuietHours, ScheduleSpec, parse_tz};
 use crate::scheduler::{self, PLAYLIST, SCHEDULE, StoredPlaylist, StoredSchedule};
+use crate::state::AppState;
 use dalaba_protocol::Priority;
 
 fn bad(e: impl std::fmt::Display) -> AppError {

@@ -27,9 +27,10 @@ use dalaba_protocol::command::{Command, MediaRef, PlayMedia, ScheduleEntry, Sche
 use dalaba_protocol::{AgentId, BroadcastId, MediaHash, Mode, Timestamp};
 use serde::{Deserialize, Serialize};
 
-use crate::api::{AppError, AppState};
 use crate::broadcast::Target;
+use crate::error::AppError;
 use crate::schedule::{PlaylistSpec, QuietHours, ScheduleSpec, plan, quiet_rule};
+use crate::state::AppState;
 use crate::storage::RunRecord;
 
 /// How far ahead starts are planned and sent to agents.

@@ -205,7 +205,7 @@ where
 
 /// The answer to a request whose body was too slow: 408, and the connection closes.
 fn too_slow() -> axum::response::Response {
-    let mut response = crate::api::AppError::TooSlow.into_response();
+    let mut response = crate::error::AppError::TooSlow.into_response();
     response.headers_mut().insert(
         axum::http::header::CONNECTION,
         axum::http::HeaderValue::from_static("close"),

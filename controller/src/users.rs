@@ -7,8 +7,9 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::access::{Action, Role, check_scopes};
-use crate::api::{AppError, AppState};
 use crate::auth::{self, AuthUser};
+use crate::error::AppError;
+use crate::state::AppState;
 use crate::storage::User;
 
 fn show(u: &User) -> Value {

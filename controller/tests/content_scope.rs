@@ -10,7 +10,7 @@ use axum::http::StatusCode;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
 use common::router::{call, login, post_xml, user, world};
-use dalaba_controller::api::AppState;
+use dalaba_controller::state::AppState;
 use ed25519_dalek::Signer as _;
 use serde_json::{Value, json};
 

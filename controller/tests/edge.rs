@@ -10,7 +10,7 @@ use dalaba_controller::api::router;
 use serde_json::{Value, json};
 use tower::ServiceExt as _;
 
-async fn metric(state: &dalaba_controller::api::AppState, name: &str) -> u64 {
+async fn metric(state: &dalaba_controller::state::AppState, name: &str) -> u64 {
     let req = Request::builder()
         .uri("/metrics")
         .body(Body::empty())

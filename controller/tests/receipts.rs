@@ -6,7 +6,7 @@ mod common;
 
 use axum::http::StatusCode;
 use common::router::{call, login, world};
-use dalaba_controller::api::AppState;
+use dalaba_controller::state::AppState;
 use dalaba_controller::storage::{ReceiptRecord, ReceiptStatus};
 use dalaba_protocol::AgentId;
 use serde_json::json;

@@ -6,9 +6,9 @@
 use std::sync::Arc;
 
 use chrono::TimeZone as _;
-use dalaba_controller::api::AppState;
 use dalaba_controller::clock::ManualClock;
 use dalaba_controller::scheduler::{self, PLAYLIST, SCHEDULE, StoredSchedule, TickReport};
+use dalaba_controller::state::AppState;
 use dalaba_controller::storage::AgentRecord;
 
 const MIN: u64 = 60_000_000;

@@ -41,9 +41,10 @@ use dalaba_protocol::types::Severity;
 use serde_json::{Value, json};
 
 use crate::alert::{self, Alert, AlertRequest, AlertState};
-use crate::api::{AppError, AppState};
 use crate::auth::AuthUser;
 use crate::cap_senders::{self, Importer, Policy};
+use crate::error::AppError;
+use crate::state::AppState;
 
 mod xml;
 use xml::{Node, tree};

@@ -4,7 +4,8 @@
 
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
-use dalaba_controller::api::{AppState, router};
+use dalaba_controller::api::router;
+use dalaba_controller::state::AppState;
 use dalaba_controller::storage::AgentRecord;
 use serde_json::{Value, json};
 use tower::ServiceExt as _;
