@@ -59,7 +59,7 @@ pub async fn push_config(
         config_version: req.config_version,
         document: req.document,
     });
-    crate::broadcast::send_command(&state, &id, command)
+    crate::dispatch::send_command(&state, &id, command)
         .map_err(|why| AppError::Conflict(format!("agent {id}: {why}")))?;
     tracing::info!(user = %user.name, agent = %id, "configuration pushed");
     Ok(StatusCode::ACCEPTED)
@@ -184,7 +184,7 @@ pub async fn move_agents(
         let sent = parse_agent_id(raw)
             .and_then(|id| agent_in_scope(&state, &user, &id).map(|_| id))
             .and_then(|id| {
-                crate::broadcast::send_command(&state, &id, command.clone())
+                crate::dispatch::send_command(&state, &id, command.clone())
                     .map_err(|why| AppError::Conflict(format!("{why}; move it when it is online")))
             });
         match sent {

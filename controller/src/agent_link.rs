@@ -167,7 +167,7 @@ async fn serve(mut socket: WebSocket, state: AppState) -> Result<(), String> {
     }
     tracing::info!(agent = %agent_id, "agent online");
     // Whatever is still running for it, it hears again.
-    let resend = match crate::broadcast::resend_for(&state, &agent_id, now_us()) {
+    let resend = match crate::dispatch::resend_for(&state, &agent_id, now_us()) {
         Ok(commands) => commands,
         Err(e) => {
             tracing::warn!(agent = %agent_id, "reading its receipts: {e}");
@@ -175,7 +175,7 @@ async fn serve(mut socket: WebSocket, state: AppState) -> Result<(), String> {
         }
     };
     for command in resend {
-        if let Err(e) = crate::broadcast::send_command(&state, &agent_id, command) {
+        if let Err(e) = crate::dispatch::send_command(&state, &agent_id, command) {
             tracing::warn!(agent = %agent_id, "resending a running broadcast: {e}");
         }
     }

@@ -26,7 +26,8 @@ use serde_json::{Value, json};
 
 use crate::access::{Action, Role};
 use crate::auth::AuthUser;
-use crate::broadcast::{Target, active, send_command};
+use crate::broadcast::Target;
+use crate::dispatch::{active, send_command};
 use crate::error::AppError;
 use crate::state::AppState;
 
@@ -345,7 +346,7 @@ pub async fn send(state: &AppState, id: u64, by: Option<i64>) -> Result<Alert, A
     state
         .storage
         .set_broadcast_spec(broadcast, &spec.to_string())?;
-    crate::broadcast::launch(
+    crate::dispatch::launch(
         state,
         broadcast,
         &agents,

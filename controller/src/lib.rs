@@ -27,6 +27,7 @@ pub mod cap_senders;
 pub mod clock;
 pub mod console;
 pub mod demo;
+pub mod dispatch;
 pub mod edge;
 pub mod error;
 pub mod hub;

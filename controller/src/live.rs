@@ -27,7 +27,8 @@ use serde_json::json;
 
 use crate::access::{Action, Content};
 use crate::auth::AuthUser;
-use crate::broadcast::{Target, send_command};
+use crate::broadcast::Target;
+use crate::dispatch::send_command;
 use crate::error::AppError;
 use crate::hub::Outgoing;
 use crate::now_us;
@@ -110,7 +111,7 @@ pub async fn create(
         latency_ms,
         idle_timeout_ms: 5000,
     };
-    let unreachable = crate::broadcast::launch(
+    let unreachable = crate::dispatch::launch(
         &state,
         id,
         &agents,
@@ -231,7 +232,7 @@ async fn relay(mut socket: WebSocket, state: AppState, id: u64, spec: LiveSpec) 
             _ => {}
         }
     }
-    crate::broadcast::active(&state).remove(id);
+    crate::dispatch::active(&state).remove(id);
     for agent in &agents {
         let _ = send_command(
             &state,

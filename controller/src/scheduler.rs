@@ -529,7 +529,7 @@ pub fn sync(state: &AppState, now: u64, force: Option<&AgentId>) -> Result<usize
             schedule_version: version,
             entries,
         });
-        match crate::broadcast::send_command(state, &agent, command) {
+        match crate::dispatch::send_command(state, &agent, command) {
             Ok(_) => {
                 sent.insert(agent, print);
                 count += 1;

@@ -21,7 +21,7 @@ pub struct AppState {
     /// Largest upload, bytes.
     pub max_upload: u64,
     /// Broadcasts still running, resent to an agent that reconnects.
-    pub active: Arc<std::sync::Mutex<crate::broadcast::Active>>,
+    pub active: Arc<std::sync::Mutex<crate::dispatch::Active>>,
     /// Signalled whenever a receipt arrives (for long-polling clients).
     pub receipts_changed: Arc<tokio::sync::Notify>,
     /// Controller time (injected, so the scheduler can be tested without waiting).

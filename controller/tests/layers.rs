@@ -22,6 +22,7 @@ const LAYERS: &[(&str, &[&str])] = &[
         "agents and access",
         &[
             "agent_link",
+            "dispatch",
             "hub",
             "liveness",
             "sequence",

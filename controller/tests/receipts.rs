@@ -106,7 +106,7 @@ async fn a_speaker_that_reported_a_final_state_is_not_sent_the_broadcast_again()
     let b = broadcast_to(s, &admin, &["dong-1", "dong-2", "xi-1"]).await;
     let now = dalaba_controller::now_us();
     let resent = |agent: &str| {
-        dalaba_controller::broadcast::resend_for(s, &agent.parse().unwrap(), now)
+        dalaba_controller::dispatch::resend_for(s, &agent.parse().unwrap(), now)
             .unwrap()
             .len()
     };
