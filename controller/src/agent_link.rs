@@ -3,9 +3,7 @@
 
 use std::time::Duration;
 
-use axum::extract::State;
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
-use axum::response::Response;
 use dalaba_protocol::auth::{enrol_message, login_message, verify_proof};
 use dalaba_protocol::control::{
     AgentMessage, ControllerMessage, Enrolled, ErrorCode, ErrorMessage, LoginOk, Pong, Welcome,
@@ -27,19 +25,21 @@ pub const STATUS_MS: u32 = 60_000;
 /// Time allowed for `hello` and for `enrol`/`login`.
 const HANDSHAKE: Duration = Duration::from_secs(10);
 
-/// `GET /agent/ws`
-pub async fn agent_ws(ws: WebSocketUpgrade, State(state): State<AppState>) -> Response {
+/// The limits of an agent's WebSocket, set on its upgrade (`GET /agent/ws`, in `api.rs`).
+pub fn limits(ws: WebSocketUpgrade) -> WebSocketUpgrade {
     ws.max_message_size(MAX_CONTROL_MESSAGE)
         // tungstenite zero-fills its read buffer up to this size on every read attempt,
         // and the session loop polls the socket after every frame it sends: at the default
         // 128 KiB that memset was 55 % of the controller's CPU with 1,000 agents on a live
         // stream (perf). Agents send small messages; 4 KiB reads are plenty.
         .read_buffer_size(4096)
-        .on_upgrade(move |socket| async move {
-            if let Err(reason) = serve(socket, state).await {
-                tracing::info!("agent connection ended: {reason}");
-            }
-        })
+}
+
+/// One agent connection, from `hello` to its end.
+pub async fn run(socket: WebSocket, state: AppState) {
+    if let Err(reason) = serve(socket, state).await {
+        tracing::info!("agent connection ended: {reason}");
+    }
 }
 
 fn error(code: ErrorCode, message: impl Into<String>) -> Message {

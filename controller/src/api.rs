@@ -54,7 +54,7 @@ pub fn router(state: AppState) -> Router {
 /// and the console are not exposed where every speaker on the network can reach them.
 pub fn agents_router(state: AppState) -> Router {
     Router::new()
-        .route("/agent/ws", get(crate::agent_link::agent_ws))
+        .route("/agent/ws", get(agent_ws))
         .route("/media/{hash}", get(crate::media::download))
         .route("/healthz", get(|| async { "ok" }))
         .fallback(|| async {
@@ -72,7 +72,7 @@ pub fn agents_router(state: AppState) -> Router {
 /// `agents` (it is left out so agents can only connect over their own TLS listener).
 pub fn router_for(state: AppState, agents: bool) -> Router {
     let agent_ws = if agents {
-        get(crate::agent_link::agent_ws)
+        get(agent_ws)
     } else {
         get(|| async {
             AppError::NotFound(
@@ -193,6 +193,14 @@ pub fn router_for(state: AppState, agents: bool) -> Router {
             crate::audit::record,
         ))
         .with_state(state)
+}
+
+/// `GET /agent/ws`: an agent's connection (`agent_link.rs` speaks the protocol).
+async fn agent_ws(
+    ws: axum::extract::ws::WebSocketUpgrade,
+    State(state): State<AppState>,
+) -> Response {
+    crate::agent_link::limits(ws).on_upgrade(move |socket| crate::agent_link::run(socket, state))
 }
 
 async fn controller_info(

@@ -82,7 +82,7 @@ fn is_json(headers: &axum::http::HeaderMap) -> bool {
 }
 
 fn user_of(state: &AppState, headers: &axum::http::HeaderMap) -> Option<String> {
-    let token = crate::auth::bearer_token(headers)?;
+    let token = crate::extract::bearer_token(headers)?;
     let id = state
         .storage
         .session_user(&token_hash(token), crate::now_us())

@@ -4,8 +4,6 @@
 use argon2::Argon2;
 use argon2::password_hash::phc::PasswordHash;
 use argon2::password_hash::{PasswordHasher as _, PasswordVerifier as _};
-use axum::extract::FromRequestParts;
-use axum::http::request::Parts;
 use sha2::{Digest, Sha256};
 
 use crate::error::AppError;
@@ -59,14 +57,9 @@ pub struct AuthUser {
     pub scopes: Vec<String>,
 }
 
-impl FromRequestParts<AppState> for AuthUser {
-    type Rejection = AppError;
-
-    async fn from_request_parts(
-        parts: &mut Parts,
-        state: &AppState,
-    ) -> Result<Self, Self::Rejection> {
-        let token = bearer_token(&parts.headers).ok_or(AppError::Unauthorized)?;
+impl AuthUser {
+    /// The user whose session `token` is, if it is live and the user is not disabled.
+    pub fn from_session(state: &AppState, token: &str) -> Result<Self, AppError> {
         let user_id = state
             .storage
             .session_user(&token_hash(token), now_us())?
@@ -83,24 +76,4 @@ impl FromRequestParts<AppState> for AuthUser {
             scopes: user.scopes,
         })
     }
-}
-
-/// The session token of a request: `Authorization: Bearer <token>`, or, since browsers
-/// cannot set headers on a WebSocket, the subprotocol `bearer.<token>` offered beside
-/// `dalaba`.
-pub fn bearer_token(headers: &axum::http::HeaderMap) -> Option<&str> {
-    headers
-        .get(axum::http::header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .or_else(|| {
-            headers
-                .get(axum::http::header::SEC_WEBSOCKET_PROTOCOL)
-                .and_then(|v| v.to_str().ok())
-                .and_then(|v| {
-                    v.split(',')
-                        .map(str::trim)
-                        .find_map(|p| p.strip_prefix("bearer."))
-                })
-        })
 }

@@ -30,6 +30,7 @@ pub mod demo;
 pub mod dispatch;
 pub mod edge;
 pub mod error;
+pub mod extract;
 pub mod hub;
 pub mod identity;
 pub mod live;

@@ -110,7 +110,7 @@ pub(crate) async fn logout(
     _user: AuthUser,
     headers: HeaderMap,
 ) -> Result<StatusCode, AppError> {
-    if let Some(token) = auth::bearer_token(&headers) {
+    if let Some(token) = crate::extract::bearer_token(&headers) {
         state.storage.delete_session(&auth::token_hash(token))?;
     }
     Ok(StatusCode::NO_CONTENT)

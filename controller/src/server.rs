@@ -212,3 +212,17 @@ fn too_slow() -> axum::response::Response {
     );
     response
 }
+
+/// `axum::serve` on a [`crate::tls::TlsListener`].
+impl axum::serve::Listener for crate::tls::TlsListener {
+    type Io = tokio_rustls::server::TlsStream<tokio::net::TcpStream>;
+    type Addr = std::net::SocketAddr;
+
+    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
+        self.next().await
+    }
+
+    fn local_addr(&self) -> std::io::Result<Self::Addr> {
+        Ok(self.local())
+    }
+}

@@ -118,7 +118,7 @@ pub fn server_config(id: &TlsIdentity) -> anyhow::Result<Arc<rustls::ServerConfi
     Ok(Arc::new(config))
 }
 
-/// A TLS listener for `axum::serve`.
+/// A TLS listener: handshakes off the accept path (`server.rs` serves HTTP on it).
 #[derive(Debug)]
 pub struct TlsListener {
     ready: tokio::sync::mpsc::Receiver<(TlsStream<TcpStream>, SocketAddr)>,
@@ -171,25 +171,24 @@ impl TlsListener {
     }
 }
 
-impl Drop for TlsListener {
-    fn drop(&mut self) {
-        self.accepting.abort();
-    }
-}
-
-impl axum::serve::Listener for TlsListener {
-    type Io = TlsStream<TcpStream>;
-    type Addr = SocketAddr;
-
-    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
+impl TlsListener {
+    /// The next connection whose handshake completed; waits forever once the accept task
+    /// has ended (the runtime shutting down).
+    pub async fn next(&mut self) -> (TlsStream<TcpStream>, SocketAddr) {
         match self.ready.recv().await {
             Some(c) => c,
-            // The accept task ended (runtime shutting down): accept nothing more.
             None => std::future::pending().await,
         }
     }
 
-    fn local_addr(&self) -> std::io::Result<Self::Addr> {
-        Ok(self.local)
+    /// The address it listens on.
+    pub fn local(&self) -> SocketAddr {
+        self.local
+    }
+}
+
+impl Drop for TlsListener {
+    fn drop(&mut self) {
+        self.accepting.abort();
     }
 }

@@ -46,11 +46,15 @@ const LAYERS: &[(&str, &[&str])] = &[
             "approval",
             "agent_config",
             "users",
-            "audit",
             "demo",
         ],
     ),
-    ("http", &["api", "server", "console", "openapi", "login"]),
+    (
+        "http",
+        &[
+            "api", "server", "console", "openapi", "login", "extract", "audit",
+        ],
+    ),
 ];
 
 /// Modules that wire everything together and may use anything.
