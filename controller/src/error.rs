@@ -31,7 +31,7 @@ pub enum AppError {
     /// Too many attempts; try again later.
     #[error("{0}")]
     TooManyRequests(String),
-    /// The request body arrived below the minimum pace ([`crate::server::BodyPace`]).
+    /// The request body arrived below the minimum pace ([`crate::http::server::BodyPace`]).
     #[error("the request body arrived too slowly; check the connection and send it again")]
     TooSlow,
     /// Something failed inside; logged.

@@ -17,35 +17,29 @@ pub mod access;
 pub mod agent_config;
 pub mod agent_link;
 pub mod alert;
-pub mod api;
 pub mod approval;
-pub mod audit;
 pub mod auth;
 pub mod broadcast;
 pub mod cap;
 pub mod cap_senders;
 pub mod clock;
-pub mod console;
 pub mod demo;
 pub mod dispatch;
 pub mod edge;
 pub mod error;
-pub mod extract;
+pub mod http;
 pub mod hub;
 pub mod identity;
 pub mod live;
 pub mod liveness;
 pub mod lockout;
-pub mod login;
 pub mod media;
-pub mod openapi;
 pub mod password;
 pub mod programme;
 pub mod receipt;
 pub mod schedule;
 pub mod scheduler;
 pub mod sequence;
-pub mod server;
 pub mod state;
 pub mod storage;
 pub mod tls;
@@ -192,15 +186,15 @@ pub async fn serve(
         .map(|dir| tokio::spawn(cap::watch(state.clone(), dir.into())));
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let plain_agents = std::env::var("DALABA_PLAIN_AGENTS").as_deref() == Ok("1");
-    let edge = server::EdgeLimits {
-        pace: server::BodyPace::from_env(),
+    let edge = http::server::EdgeLimits {
+        pace: http::server::BodyPace::from_env(),
         edge: Arc::clone(&state.edge),
     };
-    let operators_router = api::router_for(state.clone(), plain_agents);
+    let operators_router = http::api::router_for(state.clone(), plain_agents);
     let operators = match &listeners.operators_tls {
         Some(id) => {
             let tls = tls::TlsListener::new(listeners.operators, tls::server_config(id)?)?;
-            tokio::spawn(server::serve(
+            tokio::spawn(http::server::serve(
                 tls,
                 operators_router,
                 edge.clone(),
@@ -212,7 +206,7 @@ pub async fn serve(
             let plain = axum::serve::ListenerExt::tap_io(listeners.operators, |tcp| {
                 let _ = tcp.set_nodelay(true);
             });
-            tokio::spawn(server::serve(
+            tokio::spawn(http::server::serve(
                 plain,
                 operators_router,
                 edge.clone(),
@@ -223,8 +217,10 @@ pub async fn serve(
     let agents = match listeners.agents {
         Some(l) => {
             let tls = tls::TlsListener::new(l, tls::server_config(&state.tls)?)?;
-            let router = api::agents_router(state.clone());
-            Some(tokio::spawn(server::serve(tls, router, edge, stop_rx)))
+            let router = http::api::agents_router(state.clone());
+            Some(tokio::spawn(http::server::serve(
+                tls, router, edge, stop_rx,
+            )))
         }
         None => None,
     };

@@ -21,7 +21,7 @@ async fn connect() -> (Ws, common::router::World) {
     let w = world();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
-    let app = dalaba_controller::api::agents_router(w.state.clone());
+    let app = dalaba_controller::http::api::agents_router(w.state.clone());
     tokio::spawn(async move { axum::serve(listener, app).await });
     let (ws, _) = tokio_tungstenite::connect_async(format!("ws://{addr}/agent/ws"))
         .await

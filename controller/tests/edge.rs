@@ -6,7 +6,7 @@ mod common;
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use common::router::{call, login, world};
-use dalaba_controller::api::router;
+use dalaba_controller::http::api::router;
 use serde_json::{Value, json};
 use tower::ServiceExt as _;
 

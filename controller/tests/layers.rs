@@ -49,12 +49,9 @@ const LAYERS: &[(&str, &[&str])] = &[
             "demo",
         ],
     ),
-    (
-        "http",
-        &[
-            "api", "server", "console", "openapi", "login", "extract", "audit",
-        ],
-    ),
+    // The folder `src/http/`: the router, server, console, OpenAPI, login, extractors and
+    // the audit middleware.
+    ("http", &["http"]),
 ];
 
 /// Modules that wire everything together and may use anything.
@@ -235,7 +232,7 @@ fn an_upward_import_is_caught_in_every_form() {
             "storage".to_owned(),
             "use crate::receipt::ReceiptRecord;\n\
              use crate::{clock, broadcast::Active};\n\
-             fn f() { crate::api::router(todo!()); } // crate::media in a comment\n"
+             fn f() { crate::http::api::router(todo!()); } // crate::media in a comment\n"
                 .to_owned(),
         ),
         (
@@ -257,8 +254,8 @@ fn an_upward_import_is_caught_in_every_form() {
             "scheduler (domain) uses axum::Json",
             "scheduler (domain) uses axum::extract",
             "scheduler (domain) uses axum::routing",
-            "storage (store) uses api (http)",
             "storage (store) uses broadcast (domain)",
+            "storage (store) uses http (http)",
         ]
     );
 }

@@ -464,7 +464,7 @@ pub async fn import(
         .get("x-dalaba-signature")
         .and_then(|v| v.to_str().ok());
     let cap = parse(&body).map_err(AppError::BadRequest)?;
-    let note = crate::audit::AuditNote {
+    let note = crate::http::audit::AuditNote {
         user: None,
         detail: Some(audit_detail(&cap)),
     };

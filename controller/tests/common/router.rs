@@ -4,7 +4,7 @@
 
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
-use dalaba_controller::api::router;
+use dalaba_controller::http::api::router;
 use dalaba_controller::state::AppState;
 use dalaba_controller::storage::AgentRecord;
 use serde_json::{Value, json};

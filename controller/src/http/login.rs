@@ -18,9 +18,9 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 
-use crate::audit::AuditNote;
 use crate::auth::{self, AuthUser};
 use crate::error::AppError;
+use crate::http::audit::AuditNote;
 use crate::lockout::{Attempt, device_token, device_valid};
 use crate::now_us;
 use crate::state::AppState;
@@ -110,7 +110,7 @@ pub(crate) async fn logout(
     _user: AuthUser,
     headers: HeaderMap,
 ) -> Result<StatusCode, AppError> {
-    if let Some(token) = crate::extract::bearer_token(&headers) {
+    if let Some(token) = crate::http::extract::bearer_token(&headers) {
         state.storage.delete_session(&auth::token_hash(token))?;
     }
     Ok(StatusCode::NO_CONTENT)

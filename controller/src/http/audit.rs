@@ -82,7 +82,7 @@ fn is_json(headers: &axum::http::HeaderMap) -> bool {
 }
 
 fn user_of(state: &AppState, headers: &axum::http::HeaderMap) -> Option<String> {
-    let token = crate::extract::bearer_token(headers)?;
+    let token = crate::http::extract::bearer_token(headers)?;
     let id = state
         .storage
         .session_user(&token_hash(token), crate::now_us())
@@ -122,8 +122,9 @@ pub async fn record(State(state): State<AppState>, request: Request, next: Next)
         .extensions()
         .get::<ConnectInfo<SocketAddr>>()
         .map(|c| c.0.ip());
-    let source = crate::login::client_address(peer, request.headers(), &state.edge.trusted_proxies)
-        .map(|a| a.to_string());
+    let source =
+        crate::http::login::client_address(peer, request.headers(), &state.edge.trusted_proxies)
+            .map(|a| a.to_string());
     let Some(user) = user_of(&state, request.headers()) else {
         let response = next.run(request).await;
         if response.status().is_success() {
@@ -154,8 +155,8 @@ pub async fn record(State(state): State<AppState>, request: Request, next: Next)
                 (Request::from_parts(parts, Body::from(bytes)), target)
             }
             Err(e) => {
-                let slow =
-                    std::error::Error::source(&e).is_some_and(|s| s.is::<crate::server::TooSlow>());
+                let slow = std::error::Error::source(&e)
+                    .is_some_and(|s| s.is::<crate::http::server::TooSlow>());
                 let (response, what) = if slow {
                     (AppError::TooSlow.into_response(), "(body too slow)")
                 } else {

@@ -82,24 +82,24 @@ pub fn router_for(state: AppState, agents: bool) -> Router {
         })
     };
     Router::new()
-        .route("/", get(crate::console::index))
-        .route("/talk", get(crate::console::talk))
-        .route("/console/{file}", get(crate::console::file))
+        .route("/", get(crate::http::console::index))
+        .route("/talk", get(crate::http::console::talk))
+        .route("/console/{file}", get(crate::http::console::file))
         .route("/healthz", get(|| async { "ok" }))
         .route("/metrics", get(metrics))
         .route(
             "/api/openapi.json",
-            get(|| async { Json(crate::openapi::document()) }),
+            get(|| async { Json(crate::http::openapi::document()) }),
         )
-        .route("/api/login", post(crate::login::login))
-        .route("/api/logout", post(crate::login::logout))
+        .route("/api/login", post(crate::http::login::login))
+        .route("/api/logout", post(crate::http::login::logout))
         .route("/api/me", get(crate::users::me))
         .route(
             "/api/users",
             get(crate::users::list).post(crate::users::create),
         )
         .route("/api/users/{id}", axum::routing::patch(crate::users::edit))
-        .route("/api/audit", get(crate::audit::list))
+        .route("/api/audit", get(crate::http::audit::list))
         .route("/api/controller", get(controller_info))
         .route("/api/agents", get(list_agents).post(create_agent))
         .route(
@@ -190,7 +190,7 @@ pub fn router_for(state: AppState, agents: bool) -> Router {
         )
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
-            crate::audit::record,
+            crate::http::audit::record,
         ))
         .with_state(state)
 }

@@ -11,32 +11,32 @@ const FILES: &[(&str, &str, &str)] = &[
     (
         "index.html",
         "text/html; charset=utf-8",
-        include_str!("../console/index.html"),
+        include_str!("../../console/index.html"),
     ),
     (
         "talk.html",
         "text/html; charset=utf-8",
-        include_str!("../console/talk.html"),
+        include_str!("../../console/talk.html"),
     ),
     (
         "app.js",
         "text/javascript; charset=utf-8",
-        include_str!("../console/app.js"),
+        include_str!("../../console/app.js"),
     ),
     (
         "live.js",
         "text/javascript; charset=utf-8",
-        include_str!("../console/live.js"),
+        include_str!("../../console/live.js"),
     ),
     (
         "talk.js",
         "text/javascript; charset=utf-8",
-        include_str!("../console/talk.js"),
+        include_str!("../../console/talk.js"),
     ),
     (
         "style.css",
         "text/css; charset=utf-8",
-        include_str!("../console/style.css"),
+        include_str!("../../console/style.css"),
     ),
 ];
 
