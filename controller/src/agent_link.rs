@@ -166,23 +166,7 @@ async fn serve(mut socket: WebSocket, state: AppState) -> Result<(), String> {
         return Err(e.to_string());
     }
     tracing::info!(agent = %agent_id, "agent online");
-    // Whatever is still running for it, it hears again.
-    let resend = match crate::dispatch::resend_for(&state, &agent_id, now_us()) {
-        Ok(commands) => commands,
-        Err(e) => {
-            tracing::warn!(agent = %agent_id, "reading its receipts: {e}");
-            Vec::new()
-        }
-    };
-    for command in resend {
-        if let Err(e) = crate::dispatch::send_command(&state, &agent_id, command) {
-            tracing::warn!(agent = %agent_id, "resending a running broadcast: {e}");
-        }
-    }
-    // And its stored schedule, in case it changed while the agent was away.
-    if let Err(e) = crate::scheduler::sync(&state, state.clock.now_us(), Some(&agent_id)) {
-        tracing::warn!(agent = %agent_id, "sending the schedule: {e}");
-    }
+    state.agent_events.logged_in(&state, &agent_id);
     let result = session(&mut socket, &state, &agent_id, &mut outbox).await;
     state.hub.unregister(&agent_id, conn_id);
     tracing::info!(agent = %agent_id, "agent offline");
@@ -322,7 +306,7 @@ async fn session(
                         let (status, detail) = crate::storage::ReceiptStatus::of_receipt(&r.state);
                         let record = crate::storage::ReceiptRecord::new(r.broadcast_id.0, agent_id.as_str(), status, detail, r.at.0);
                         crate::edge::Edge::count(&state.hub.metrics.receipts);
-                        match crate::broadcast::record_agent_receipt(state, agent_id, &record) {
+                        match state.agent_events.receipt(state, agent_id, &record) {
                             Ok(true) => {}
                             Ok(false) => {
                                 crate::edge::Edge::count(&state.hub.metrics.receipts_ignored);

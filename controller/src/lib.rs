@@ -15,6 +15,7 @@
 
 pub mod access;
 pub mod agent_config;
+pub mod agent_events;
 pub mod agent_link;
 pub mod alert;
 pub mod approval;
@@ -120,6 +121,7 @@ pub fn open(data_dir: &std::path::Path) -> anyhow::Result<(AppState, FirstStart)
             liveness: Arc::default(),
             sequences: Arc::default(),
             edge: Arc::new(edge::Edge::from_env()?),
+            agent_events: Arc::new(agent_events::DomainEvents),
             tls,
             max_upload: std::env::var("DALABA_MAX_UPLOAD_MB")
                 .ok()

@@ -3,9 +3,12 @@
 
 use std::sync::Arc;
 
+use dalaba_protocol::AgentId;
+
+use crate::error::AppError;
 use crate::hub::Hub;
 use crate::identity::Identity;
-use crate::storage::Storage;
+use crate::storage::{ReceiptRecord, Storage};
 
 /// Shared by every handler and connection task.
 #[derive(Clone)]
@@ -38,6 +41,24 @@ pub struct AppState {
     pub sequences: Arc<crate::sequence::Sequences>,
     /// Counters of anonymous and refused traffic, and slots for costly work.
     pub edge: Arc<crate::edge::Edge>,
+    /// What the domain does when an agent logs in or reports: the agents' link calls it
+    /// and so need not know the domain (set by `open`: `agent_events::DomainEvents`).
+    pub agent_events: Arc<dyn AgentEvents>,
+}
+
+/// The domain's side of an agent connection.
+pub trait AgentEvents: Send + Sync {
+    /// Agent `agent` logged in: send it what it must hear again (running broadcasts it
+    /// has not reported final, its schedule).
+    fn logged_in(&self, state: &AppState, agent: &AgentId);
+    /// Agent `agent` reported `receipt`; whether it was recorded (it was about a broadcast
+    /// sent to it, and its receipt was not final).
+    fn receipt(
+        &self,
+        state: &AppState,
+        agent: &AgentId,
+        receipt: &ReceiptRecord,
+    ) -> Result<bool, AppError>;
 }
 
 impl std::fmt::Debug for AppState {

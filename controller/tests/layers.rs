@@ -45,6 +45,7 @@ const LAYERS: &[(&str, &[&str])] = &[
             "media",
             "approval",
             "agent_config",
+            "agent_events",
             "users",
             "demo",
         ],

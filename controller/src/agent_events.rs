@@ -1,0 +1,44 @@
+//! The domain's answers to an agent connection ([`crate::state::AgentEvents`]): at login
+//! the running broadcasts it has not reported final and its schedule; each receipt
+//! recorded if it is about a broadcast sent to that agent.
+
+use dalaba_protocol::AgentId;
+
+use crate::error::AppError;
+use crate::state::{AgentEvents, AppState};
+use crate::storage::ReceiptRecord;
+
+/// The controller's domain, as the agents' link sees it.
+#[derive(Debug)]
+pub struct DomainEvents;
+
+impl AgentEvents for DomainEvents {
+    fn logged_in(&self, state: &AppState, agent: &AgentId) {
+        // Whatever is still running for it, it hears again.
+        let resend = match crate::dispatch::resend_for(state, agent, crate::now_us()) {
+            Ok(commands) => commands,
+            Err(e) => {
+                tracing::warn!(%agent, "reading its receipts: {e}");
+                Vec::new()
+            }
+        };
+        for command in resend {
+            if let Err(e) = crate::dispatch::send_command(state, agent, command) {
+                tracing::warn!(%agent, "resending a running broadcast: {e}");
+            }
+        }
+        // And its stored schedule, in case it changed while the agent was away.
+        if let Err(e) = crate::scheduler::sync(state, state.clock.now_us(), Some(agent)) {
+            tracing::warn!(%agent, "sending the schedule: {e}");
+        }
+    }
+
+    fn receipt(
+        &self,
+        state: &AppState,
+        agent: &AgentId,
+        receipt: &ReceiptRecord,
+    ) -> Result<bool, AppError> {
+        crate::broadcast::record_agent_receipt(state, agent, receipt)
+    }
+}
