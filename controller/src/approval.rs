@@ -11,8 +11,6 @@
 //! Not held: live calls (they cannot wait) and emergency alerts, which have their own
 //! policy (`DALABA_CAP_POLICY` for CAP feeds; an operator's alert is theirs to send).
 
-use axum::Json;
-use axum::extract::State;
 use dalaba_protocol::Priority;
 use serde::{Deserialize, Serialize};
 
@@ -99,21 +97,12 @@ pub fn reason(
     Ok(None)
 }
 
-/// `GET /api/settings/approval`
-pub async fn get(
-    State(state): State<AppState>,
-    user: AuthUser,
-) -> Result<Json<ApprovalRule>, AppError> {
-    user.require(Action::View)?;
-    Ok(Json(rule(&state)?))
-}
-
-/// `PUT /api/settings/approval` (admins)
-pub async fn put(
-    State(state): State<AppState>,
-    user: AuthUser,
-    Json(new): Json<ApprovalRule>,
-) -> Result<Json<ApprovalRule>, AppError> {
+/// Replaces the rule (administrators); the rule now in force.
+pub fn set_rule(
+    state: &AppState,
+    user: &AuthUser,
+    new: ApprovalRule,
+) -> Result<ApprovalRule, AppError> {
     user.require(Action::Administer)?;
     if new.max_prefix_digits > 12 {
         return Err(AppError::BadRequest("max_prefix_digits: 0 to 12".into()));
@@ -121,5 +110,5 @@ pub async fn put(
     let json = serde_json::to_string(&new).map_err(|e| AppError::Internal(e.into()))?;
     state.storage.set_meta(KEY, &json)?;
     tracing::info!(user = %user.name, rule = %json, "approval rule set");
-    Ok(Json(new))
+    Ok(new)
 }

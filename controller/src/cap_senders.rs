@@ -16,8 +16,6 @@
 //! The table is `GET`/`PUT /api/settings/cap-senders` (admins); it starts empty, so no CAP
 //! message is accepted until a sender is configured.
 
-use axum::Json;
-use axum::extract::State;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
 use dalaba_protocol::PlatformLevel;
@@ -197,21 +195,18 @@ impl Policy {
     }
 }
 
-/// `GET /api/settings/cap-senders` (admins)
-pub async fn get(
-    State(state): State<AppState>,
-    user: AuthUser,
-) -> Result<Json<Vec<CapSender>>, AppError> {
+/// The table (administrators).
+pub fn senders_for(state: &AppState, user: &AuthUser) -> Result<Vec<CapSender>, AppError> {
     user.require(Action::Administer)?;
-    Ok(Json(senders(&state)?))
+    senders(state)
 }
 
-/// `PUT /api/settings/cap-senders` (admins): replaces the table.
-pub async fn put(
-    State(state): State<AppState>,
-    user: AuthUser,
-    Json(new): Json<Vec<CapSender>>,
-) -> Result<Json<Vec<CapSender>>, AppError> {
+/// Replaces the table (administrators), each sender checked; the table now in force.
+pub fn set_senders(
+    state: &AppState,
+    user: &AuthUser,
+    new: Vec<CapSender>,
+) -> Result<Vec<CapSender>, AppError> {
     user.require(Action::Administer)?;
     for (i, s) in new.iter().enumerate() {
         s.check().map_err(AppError::BadRequest)?;
@@ -225,7 +220,7 @@ pub async fn put(
     let json = serde_json::to_string(&new).map_err(|e| AppError::Internal(e.into()))?;
     state.storage.set_meta(KEY, &json)?;
     tracing::info!(user = %user.name, senders = new.len(), "CAP senders set");
-    Ok(Json(new))
+    Ok(new)
 }
 
 #[cfg(test)]

@@ -163,14 +163,7 @@ pub fn router_for(state: AppState, agents: bool) -> Router {
             "/api/schedules/{id}/approve",
             post(crate::programme::approve_schedule),
         )
-        .route(
-            "/api/settings/approval",
-            get(crate::approval::get).put(crate::approval::put),
-        )
-        .route(
-            "/api/settings/cap-senders",
-            get(crate::cap_senders::get).put(crate::cap_senders::put),
-        )
+        .merge(crate::http::settings::routes())
         .route("/api/live", post(crate::live::create))
         .route("/api/live/{id}/source", get(crate::live::source))
         // Request bodies: 1 MiB for everything but uploads, which the upload handler

@@ -9,3 +9,4 @@ pub mod extract;
 pub mod login;
 pub mod openapi;
 pub mod server;
+pub mod settings;
