@@ -12,7 +12,7 @@ use dalaba_protocol::command::Command;
 use std::sync::{Arc, Mutex};
 
 use dalaba_audio::sink::SinkSpec;
-use dalaba_protocol::command::{OnPreempt, PlayMedia};
+use dalaba_protocol::command::PlayMedia;
 use dalaba_protocol::control::{AgentMessage, FailReason, Receipt, ReceiptState, StatusReport};
 use dalaba_protocol::{BroadcastId, Timestamp, Volume};
 
@@ -284,11 +284,10 @@ pub async fn run(
         );
     }
     for entry in upcoming {
-        if admit(
-            &mut runtime,
-            &Command::PlayMedia(entry.play.clone()),
-            Timestamp(clock.now()),
-        ) {
+        let admitted = runtime
+            .ledger
+            .admit_play(&entry.play, Timestamp(clock.now()));
+        if leave_alone(&runtime, admitted) {
             continue;
         }
         queue_play(
@@ -618,7 +617,8 @@ fn obey(command: Command, runtime: &mut Runtime, session: &Session, clock: &Agen
                     let at = session.controller_time(clock.now()).unwrap_or_default();
                     let upcoming: Vec<_> = runtime.schedule.upcoming(at).cloned().collect();
                     for entry in upcoming {
-                        if !admit(runtime, &Command::PlayMedia(entry.play.clone()), at) {
+                        let admitted = runtime.ledger.admit_play(&entry.play, at);
+                        if !leave_alone(runtime, admitted) {
                             queue_play(runtime, entry.play, Some(entry.entry_id), at);
                         }
                     }
@@ -692,23 +692,24 @@ fn obey(command: Command, runtime: &mut Runtime, session: &Session, clock: &Agen
 /// Puts a broadcast (`play_media`, `start_live`) in the ledger; true if it is to be left
 /// alone: accepted already, or finished here (then its final receipt is sent again).
 fn admit(runtime: &mut Runtime, command: &Command, now: Timestamp) -> bool {
-    let (id, expires_at, resumable) = match command {
-        Command::PlayMedia(p) => (
-            p.broadcast_id,
-            p.expires_at,
-            p.on_preempt != OnPreempt::Skip,
-        ),
-        Command::StartLive(l) => (l.broadcast_id, None, false),
+    let admitted = match command {
+        Command::PlayMedia(p) => runtime.ledger.admit_play(p, now),
+        Command::StartLive(l) => runtime.ledger.admit_live(l, now),
         _ => return false,
     };
-    match runtime.ledger.admit(id, expires_at, resumable, now) {
+    leave_alone(runtime, admitted)
+}
+
+/// Acts on what the ledger said of a broadcast; true if it is not to be played.
+fn leave_alone(runtime: &Runtime, admitted: Admit) -> bool {
+    match admitted {
         Admit::New => false,
         Admit::Already => {
-            tracing::debug!(broadcast = %id, "already have this broadcast");
+            tracing::debug!("already have this broadcast");
             true
         }
         Admit::Finished(receipt) => {
-            tracing::info!(broadcast = %id, "finished here already: answering with its final receipt, playing nothing");
+            tracing::info!(broadcast = %receipt.broadcast_id, "finished here already: answering with its final receipt, playing nothing");
             let _ = runtime.receipts_tx.send(receipt);
             true
         }

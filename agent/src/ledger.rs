@@ -11,6 +11,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 
+use dalaba_protocol::command::{OnPreempt, PlayMedia, StartLive};
 use dalaba_protocol::control::{Receipt, ReceiptState};
 use dalaba_protocol::{BroadcastId, Timestamp};
 use serde::{Deserialize, Serialize};
@@ -77,6 +78,18 @@ impl Ledger {
         let until = expires_at.map_or(now.0.saturating_add(HORIZON_US), |t| t.0.max(now.0));
         self.accepted.insert(id, Accepted { until, resumable });
         Admit::New
+    }
+
+    /// Admits a `play_media` (it resumes after a preemption unless its `on_preempt` is
+    /// `skip`).
+    pub fn admit_play(&mut self, play: &PlayMedia, now: Timestamp) -> Admit {
+        let resumable = play.on_preempt != OnPreempt::Skip;
+        self.admit(play.broadcast_id, play.expires_at, resumable, now)
+    }
+
+    /// Admits a `start_live` (a live stream never resumes).
+    pub fn admit_live(&mut self, live: &StartLive, now: Timestamp) -> Admit {
+        self.admit(live.broadcast_id, None, false, now)
     }
 
     /// Notes a receipt the agent sends; a final one is remembered (and written) until the

@@ -84,6 +84,24 @@ pub async fn check_agent(under_test: &AgentUnderTest) -> anyhow::Result<Report> 
     Ok(report)
 }
 
+/// Reads until broadcast `id`'s final receipt (within `limit`): it, and the states its
+/// receipts went through before.
+async fn until_final(
+    link: &mut Link,
+    id: u64,
+    limit: Duration,
+) -> (Option<Receipt>, Vec<ReceiptState>) {
+    let (last, passed) = link
+        .until(limit, |m| receipt(id)(m).filter(|r| r.state.is_final()))
+        .await;
+    let states = passed
+        .iter()
+        .filter_map(receipt(id))
+        .map(|r| r.state)
+        .collect();
+    (last, states)
+}
+
 struct Checks<'a> {
     report: &'a mut Report,
     ctl: &'a mut FakeController,
@@ -465,14 +483,7 @@ impl Checks<'_> {
         let again = self.play(101, start, &media);
         link.send_text(again);
         let deadline = self.wait + Duration::from_millis(2_500);
-        let (done, passed) = link
-            .until(deadline, |m| receipt(101)(m).filter(|r| r.state.is_final()))
-            .await;
-        let states: Vec<ReceiptState> = passed
-            .iter()
-            .filter_map(receipt(101))
-            .map(|r| r.state)
-            .collect();
+        let (done, states) = until_final(link, 101, deadline).await;
         let Some(done) = done else {
             self.report
                 .fail("A9", format!("no final receipt for a play; saw {states:?}"));
@@ -573,15 +584,8 @@ impl Checks<'_> {
         let media = self.media.good.clone();
         let text = self.play(103, self.ctl.clock.now() - 60_000_000, &media);
         link.send_text(text);
-        let (last, passed) = link
-            .until(self.wait, |m| {
-                receipt(103)(m).filter(|r| r.state.is_final())
-            })
-            .await;
-        let played = passed
-            .iter()
-            .filter_map(receipt(103))
-            .any(|r| r.state == ReceiptState::Playing);
+        let (last, states) = until_final(link, 103, self.wait).await;
+        let played = states.contains(&ReceiptState::Playing);
         match last.map(|r| r.state) {
             Some(ReceiptState::Failed {
                 reason: FailReason::Expired,
@@ -686,16 +690,7 @@ impl Checks<'_> {
             stream_id: stream,
         }));
         link.send_text(text);
-        let (last, passed) = link
-            .until(self.wait, |m| {
-                receipt(105)(m).filter(|r| r.state.is_final())
-            })
-            .await;
-        let states: Vec<ReceiptState> = passed
-            .iter()
-            .filter_map(receipt(105))
-            .map(|r| r.state)
-            .collect();
+        let (last, states) = until_final(link, 105, self.wait).await;
         match last.map(|r| r.state) {
             Some(ReceiptState::Done) if states.contains(&ReceiptState::Playing) => self
                 .report

@@ -37,6 +37,11 @@ pub struct ControllerUnderTest {
     pub wait: Duration,
 }
 
+/// This machine's clock, µs: the controller under test runs on the same one.
+fn now_us() -> u64 {
+    crate::fake_controller::ControllerClock { offset_us: 0 }.now()
+}
+
 /// The id of the agent the kit creates.
 const AGENT: &str = "conformance-agent";
 
@@ -376,8 +381,7 @@ impl Kit<'_> {
         loop {
             match self.next(ws).await {
                 Got::Message(ControllerMessage::Signed(envelope)) => {
-                    let now =
-                        Timestamp(crate::fake_controller::ControllerClock { offset_us: 0 }.now());
+                    let now = Timestamp(now_us());
                     let checked =
                         CommandVerifier::new(self.controller_key, AGENT.parse().expect("id"), 0)
                             .with_tolerance_micros(5_000_000)
@@ -444,7 +448,7 @@ impl Kit<'_> {
             anyhow::bail!("broadcast {first} never reached the agent");
         };
         let play_seq = play.seq;
-        let t = crate::fake_controller::ControllerClock { offset_us: 0 }.now();
+        let t = now_us();
         Self::receipt(&mut ws, first, ReceiptState::Playing, t).await?;
         Self::receipt(&mut ws, first, ReceiptState::Done, t + 1_000_000).await?;
         // A late report after the final one.
@@ -502,7 +506,7 @@ impl Kit<'_> {
                 ))
             },
         );
-        let t = crate::fake_controller::ControllerClock { offset_us: 0 }.now();
+        let t = now_us();
         Self::receipt(&mut ws, second, ReceiptState::Playing, t).await?;
         Self::receipt(
             &mut ws,

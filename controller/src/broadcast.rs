@@ -321,8 +321,8 @@ pub async fn approve(
 }
 
 /// Records a receipt from `agent`, if broadcast `receipt.broadcast_id` was sent to it and
-/// its receipt is not final already; returns whether it was recorded. A speaker reports on what it was told to play, never
-/// on its neighbours' broadcasts or on ids it made up.
+/// its receipt is not final already; returns whether it was recorded. A speaker reports on
+/// what it was told to play, never on its neighbours' broadcasts or on ids it made up.
 pub fn record_agent_receipt(
     state: &AppState,
     agent: &AgentId,

@@ -919,15 +919,7 @@ impl Storage for SqliteStorage {
         // Read and written under one lock: the rules of `ReceiptRecord::followed_by` hold
         // whatever reports race.
         let conn = self.conn();
-        let stored = conn
-            .query_row(
-                &format!("{RECEIPT_COLUMNS} WHERE broadcast_id = ?1 AND agent_id = ?2"),
-                params![report.broadcast_id as i64, report.agent_id],
-                receipt_row,
-            )
-            .optional()?
-            .transpose()?;
-        let record = match stored {
+        let record = match receipt_in(&conn, report.broadcast_id, &report.agent_id)? {
             None => ReceiptRecord::first(report),
             Some(old) => match old.followed_by(report) {
                 Some(next) => next,
@@ -1109,14 +1101,7 @@ impl Storage for SqliteStorage {
         broadcast_id: u64,
         agent_id: &str,
     ) -> Result<Option<ReceiptRecord>, StorageError> {
-        self.conn()
-            .query_row(
-                &format!("{RECEIPT_COLUMNS} WHERE broadcast_id = ?1 AND agent_id = ?2"),
-                params![broadcast_id as i64, agent_id],
-                receipt_row,
-            )
-            .optional()?
-            .transpose()
+        receipt_in(&self.conn(), broadcast_id, agent_id)
     }
 }
 
@@ -1152,6 +1137,21 @@ fn user_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<User> {
 }
 const RECEIPT_COLUMNS: &str =
     "SELECT broadcast_id, agent_id, state, detail, at, started_at, resumed_at FROM receipts";
+
+/// One agent's receipt for a broadcast, on a connection the caller holds.
+fn receipt_in(
+    conn: &Connection,
+    broadcast_id: u64,
+    agent_id: &str,
+) -> Result<Option<ReceiptRecord>, StorageError> {
+    conn.query_row(
+        &format!("{RECEIPT_COLUMNS} WHERE broadcast_id = ?1 AND agent_id = ?2"),
+        params![broadcast_id as i64, agent_id],
+        receipt_row,
+    )
+    .optional()?
+    .transpose()
+}
 
 /// A receipt row; an unknown state is a corrupt database, not a panic.
 fn receipt_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Result<ReceiptRecord, StorageError>> {

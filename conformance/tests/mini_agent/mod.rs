@@ -20,7 +20,7 @@ use base64::engine::general_purpose::STANDARD as B64;
 use dalaba_agent::ledger::{Admit, Ledger};
 use dalaba_protocol::audio_frame::decode_message;
 use dalaba_protocol::auth::{enrol_message, login_message, sign_proof};
-use dalaba_protocol::command::{Command, OnPreempt};
+use dalaba_protocol::command::Command;
 use dalaba_protocol::control::*;
 use dalaba_protocol::envelope::COMMAND_SIGNING_DOMAIN;
 use dalaba_protocol::keys::PublicKey;
@@ -424,12 +424,7 @@ impl Agent {
                 self.status();
             }
             Command::PlayMedia(play) => {
-                let admitted = self.ledger.lock().unwrap().admit(
-                    play.broadcast_id,
-                    play.expires_at,
-                    play.on_preempt != OnPreempt::Skip,
-                    now,
-                );
+                let admitted = self.ledger.lock().unwrap().admit_play(&play, now);
                 match admitted {
                     Admit::Finished(r) => self.send(AgentMessage::Receipt(r)),
                     Admit::Already => {}
@@ -449,11 +444,7 @@ impl Agent {
                 }
             }
             Command::StartLive(live) => {
-                let admitted =
-                    self.ledger
-                        .lock()
-                        .unwrap()
-                        .admit(live.broadcast_id, None, false, now);
+                let admitted = self.ledger.lock().unwrap().admit_live(&live, now);
                 match admitted {
                     Admit::Finished(r) => self.send(AgentMessage::Receipt(r)),
                     Admit::Already => {}
