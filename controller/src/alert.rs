@@ -14,9 +14,6 @@
 //!   cancel stops it on every agent (a signed `stop`), queued or playing.
 //! - Alerts from CAP feeds may be held for review (`held`) and sent by `approve`.
 
-use axum::Json;
-use axum::extract::{Path, State};
-use axum::http::StatusCode;
 use dalaba_audio::tone::{Pattern, ToneSpec};
 use dalaba_protocol::command::{Command, MediaRef, OnPreempt, PlayMedia, Stop};
 use dalaba_protocol::types::Severity;
@@ -428,10 +425,10 @@ fn sees(user: &AuthUser, alert: &Alert) -> bool {
 
 /// `POST /api/alerts`: issues an alert now.
 pub async fn create(
-    State(state): State<AppState>,
-    user: AuthUser,
-    Json(req): Json<AlertRequest>,
-) -> Result<(StatusCode, Json<Value>), AppError> {
+    state: &AppState,
+    user: &AuthUser,
+    req: AlertRequest,
+) -> Result<Value, AppError> {
     user.require(Action::Alert)?;
     user.check_areas(&req.areas)?;
     check(&req, state.clock.now_us()).map_err(AppError::BadRequest)?;
@@ -457,55 +454,47 @@ pub async fn create(
         decided_by: None,
         cancelled_at: None,
     };
-    let id = store(&state, &alert)?;
+    let id = store(state, &alert)?;
     tracing::info!(user = %user.name, alert = id, "alert issued");
-    let alert = send(&state, id, Some(user.id)).await?;
-    Ok((StatusCode::CREATED, Json(view(&state, id, &alert))))
+    let alert = send(state, id, Some(user.id)).await?;
+    Ok(view(state, id, &alert))
 }
 
 /// `GET /api/alerts`: newest first.
-pub async fn list(State(state): State<AppState>, user: AuthUser) -> Result<Json<Value>, AppError> {
+pub fn list(state: &AppState, user: &AuthUser) -> Result<Value, AppError> {
     user.require(Action::View)?;
     let mut out = Vec::new();
     for d in state.storage.docs(ALERT)?.into_iter().rev() {
         let alert: Alert =
             serde_json::from_str(&d.json).map_err(|e| AppError::Internal(e.into()))?;
-        if !sees(&user, &alert) {
+        if !sees(user, &alert) {
             continue;
         }
-        out.push(view(&state, d.id, &alert));
+        out.push(view(state, d.id, &alert));
     }
-    Ok(Json(Value::Array(out)))
+    Ok(Value::Array(out))
 }
 
 /// `GET /api/alerts/{id}`
-pub async fn get(
-    State(state): State<AppState>,
-    user: AuthUser,
-    Path(id): Path<u64>,
-) -> Result<Json<Value>, AppError> {
+pub fn get(state: &AppState, user: &AuthUser, id: u64) -> Result<Value, AppError> {
     user.require(Action::View)?;
-    let alert = load(&state, id)?;
-    if !sees(&user, &alert) {
+    let alert = load(state, id)?;
+    if !sees(user, &alert) {
         return Err(AppError::NotFound(format!("alert {id}")));
     }
-    Ok(Json(view(&state, id, &alert)))
+    Ok(view(state, id, &alert))
 }
 
 /// `POST /api/alerts/{id}/cancel`: by its issuer or an admin.
-pub async fn cancel_route(
-    State(state): State<AppState>,
-    user: AuthUser,
-    Path(id): Path<u64>,
-) -> Result<Json<Value>, AppError> {
-    let alert = load(&state, id)?;
+pub fn cancel_for(state: &AppState, user: &AuthUser, id: u64) -> Result<Value, AppError> {
+    let alert = load(state, id)?;
     if alert.issuer != Some(user.id) && user.role != Role::Admin {
         return Err(AppError::Forbidden(
             "only the alert's issuer or an admin may cancel it".into(),
         ));
     }
-    let alert = cancel(&state, id, &user.name)?;
-    Ok(Json(view(&state, id, &alert)))
+    let alert = cancel(state, id, &user.name)?;
+    Ok(view(state, id, &alert))
 }
 
 /// Alert `id`, if it is held for review and `user` may decide on it.
@@ -522,30 +511,22 @@ fn held_for(state: &AppState, user: &AuthUser, id: u64) -> Result<Alert, AppErro
 }
 
 /// `POST /api/alerts/{id}/approve`: sends a held alert (refused once expired).
-pub async fn approve(
-    State(state): State<AppState>,
-    user: AuthUser,
-    Path(id): Path<u64>,
-) -> Result<Json<Value>, AppError> {
-    let mut alert = held_for(&state, &user, id)?;
+pub async fn approve(state: &AppState, user: &AuthUser, id: u64) -> Result<Value, AppError> {
+    let mut alert = held_for(state, user, id)?;
     alert.decided_by = Some(user.name.clone());
-    save(&state, id, &alert)?;
-    let alert = send(&state, id, Some(user.id)).await?;
+    save(state, id, &alert)?;
+    let alert = send(state, id, Some(user.id)).await?;
     tracing::info!(user = %user.name, alert = id, "held alert approved");
-    Ok(Json(view(&state, id, &alert)))
+    Ok(view(state, id, &alert))
 }
 
 /// `POST /api/alerts/{id}/reject`: refuses a held alert.
-pub async fn reject(
-    State(state): State<AppState>,
-    user: AuthUser,
-    Path(id): Path<u64>,
-) -> Result<Json<Value>, AppError> {
-    let mut alert = held_for(&state, &user, id)?;
+pub fn reject(state: &AppState, user: &AuthUser, id: u64) -> Result<Value, AppError> {
+    let mut alert = held_for(state, user, id)?;
     alert.state = AlertState::Rejected;
     alert.decided_by = Some(user.name.clone());
-    save(&state, id, &alert)?;
-    Ok(Json(view(&state, id, &alert)))
+    save(state, id, &alert)?;
+    Ok(view(state, id, &alert))
 }
 
 #[cfg(test)]

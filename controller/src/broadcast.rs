@@ -5,9 +5,6 @@
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use axum::Json;
-use axum::extract::{Path, Query, State};
-use axum::http::StatusCode;
 use dalaba_protocol::command::{Command, MediaRef, OnPreempt, PlayMedia, Stop};
 use dalaba_protocol::{AgentId, BroadcastId, MediaHash, Mode, Priority, Timestamp, Volume};
 use serde::{Deserialize, Serialize};
@@ -156,12 +153,17 @@ fn media_kind() -> String {
     "media".into()
 }
 
+/// What making a broadcast did.
+#[derive(Debug)]
+pub enum Made {
+    /// Sent to its agents.
+    Sent(serde_json::Value),
+    /// Held until a second person approves it.
+    Held(serde_json::Value),
+}
+
 /// `POST /api/broadcasts`
-pub async fn create(
-    State(state): State<AppState>,
-    user: AuthUser,
-    Json(req): Json<CreateBroadcast>,
-) -> Result<(StatusCode, Json<serde_json::Value>), AppError> {
+pub fn create(state: &AppState, user: &AuthUser, req: CreateBroadcast) -> Result<Made, AppError> {
     user.require(Action::Broadcast)?;
     user.check_priority(Content::Media, req.priority)?;
     let media = state
@@ -185,13 +187,13 @@ pub async fn create(
         .parse()
         .map_err(|e| AppError::Internal(anyhow::anyhow!("stored hash: {e}")))?;
     let all_agents = state.storage.agents()?;
-    let agents = req.target.resolve_for(&user, &all_agents)?;
+    let agents = req.target.resolve_for(user, &all_agents)?;
     let start_at = now_us() + req.start_in_ms.unwrap_or(3000).min(24 * 3600 * 1000) * 1000;
     let reached: Vec<&AgentRecord> = all_agents
         .iter()
         .filter(|a| agents.contains(&a.id))
         .collect();
-    let held = crate::approval::reason(&state, &req.target, &reached, req.priority, start_at)?;
+    let held = crate::approval::reason(state, &req.target, &reached, req.priority, start_at)?;
     let id = state
         .storage
         .create_broadcast(Some(user.id), now_us(), "{}")?;
@@ -231,19 +233,15 @@ pub async fn create(
         .set_broadcast_spec(id, &serde_json::to_string(&spec).unwrap_or_default())?;
     if let Some(why) = held {
         tracing::info!(user = %user.name, broadcast = id, "broadcast held for approval: {why}");
-        return Ok((
-            StatusCode::ACCEPTED,
-            Json(json!({"id": id, "held": why, "agents": spec.agents,
-                        "approve_url": format!("/api/broadcasts/{id}/approve")})),
+        return Ok(Made::Held(
+            json!({"id": id, "held": why, "agents": spec.agents,
+                        "approve_url": format!("/api/broadcasts/{id}/approve")}),
         ));
     }
-    let unreachable = dispatch(&state, id, &agents, &play)?;
+    let unreachable = dispatch(state, id, &agents, &play)?;
     tracing::info!(user = %user.name, broadcast = id, agents = agents.len(), "broadcast sent");
-    Ok((
-        StatusCode::CREATED,
-        Json(
-            json!({"id": id, "start_at": start_at, "agents": spec.agents, "unreachable": unreachable}),
-        ),
+    Ok(Made::Sent(
+        json!({"id": id, "start_at": start_at, "agents": spec.agents, "unreachable": unreachable}),
     ))
 }
 
@@ -267,11 +265,7 @@ fn dispatch(
 
 /// `POST /api/broadcasts/{id}/approve`: a second authorised user sends a held broadcast
 /// (starting 3 s from now if its planned start has passed).
-pub async fn approve(
-    State(state): State<AppState>,
-    user: AuthUser,
-    Path(id): Path<u64>,
-) -> Result<(StatusCode, Json<serde_json::Value>), AppError> {
+pub fn approve(state: &AppState, user: &AuthUser, id: u64) -> Result<serde_json::Value, AppError> {
     user.require(Action::Approve)?;
     let record = state
         .storage
@@ -309,15 +303,12 @@ pub async fn approve(
     state
         .storage
         .set_broadcast_spec(id, &serde_json::to_string(&spec).unwrap_or_default())?;
-    let unreachable = dispatch(&state, id, &agents, &play)?;
+    let unreachable = dispatch(state, id, &agents, &play)?;
     tracing::info!(user = %user.name, broadcast = id, "held broadcast approved and sent");
-    Ok((
-        StatusCode::OK,
-        Json(
-            json!({"id": id, "start_at": spec.start_at, "agents": spec.agents,
-                    "approved_by": user.name, "unreachable": unreachable}),
-        ),
-    ))
+    Ok(
+        json!({"id": id, "start_at": spec.start_at, "agents": spec.agents,
+                "approved_by": user.name, "unreachable": unreachable}),
+    )
 }
 
 /// Records a receipt from `agent`, if broadcast `receipt.broadcast_id` was sent to it and
@@ -349,14 +340,14 @@ pub struct WaitQuery {
 
 /// `GET /api/broadcasts/{id}`: the broadcast and one receipt per agent.
 pub async fn get(
-    State(state): State<AppState>,
-    user: AuthUser,
-    Path(id): Path<u64>,
-    Query(q): Query<WaitQuery>,
-) -> Result<Json<serde_json::Value>, AppError> {
+    state: &AppState,
+    user: &AuthUser,
+    id: u64,
+    q: WaitQuery,
+) -> Result<serde_json::Value, AppError> {
     user.require(Action::View)?;
-    let spec = broadcast_targets(&state, id)?;
-    if !visible(&user, &spec.agents, &areas_of(&state)?) {
+    let spec = broadcast_targets(state, id)?;
+    if !visible(user, &spec.agents, &areas_of(state)?) {
         return Err(AppError::NotFound(format!("broadcast {id}")));
     }
     let deadline =
@@ -371,9 +362,9 @@ pub async fn get(
             })
         });
         if all_final || tokio::time::Instant::now() >= deadline {
-            return Ok(Json(
+            return Ok(
                 json!({"id": id, "agents": spec.agents, "start_at": spec.start_at, "receipts": receipts}),
-            ));
+            );
         }
         let _ = tokio::time::timeout_at(deadline, notified).await;
     }
@@ -419,24 +410,20 @@ fn broadcast_targets(state: &AppState, id: u64) -> Result<Targets, AppError> {
 }
 
 /// `POST /api/broadcasts/{id}/stop`
-pub async fn stop(
-    State(state): State<AppState>,
-    user: AuthUser,
-    Path(id): Path<u64>,
-) -> Result<StatusCode, AppError> {
+pub fn stop(state: &AppState, user: &AuthUser, id: u64) -> Result<(), AppError> {
     if !(allowed(user.role, Action::Broadcast) || allowed(user.role, Action::Live)) {
         return Err(AppError::Forbidden(
             "a viewer may not stop broadcasts".into(),
         ));
     }
-    let spec = broadcast_targets(&state, id)?;
+    let spec = broadcast_targets(state, id)?;
     if spec.kind.as_deref() == Some("alert") {
         return Err(AppError::Forbidden(
             "an alert is stopped by cancelling it (POST /api/alerts/{id}/cancel), by its issuer or an admin".into(),
         ));
     }
-    let areas = areas_of(&state)?;
-    if !visible(&user, &spec.agents, &areas) {
+    let areas = areas_of(state)?;
+    if !visible(user, &spec.agents, &areas) {
         return Err(AppError::NotFound(format!("broadcast {id}")));
     }
     if let Some(outside) = spec
@@ -448,14 +435,14 @@ pub async fn stop(
             "this broadcast also reaches {outside}, outside your areas"
         )));
     }
-    active(&state).remove(id);
+    active(state).remove(id);
     state.storage.stop_broadcast(id, now_us())?;
     // A scheduled item also leaves the agents' stored schedules.
     state.scheduler.changed.notify_one();
     for agent in &spec.agents {
         if let Ok(agent) = agent.parse::<AgentId>() {
             let _ = send_command(
-                &state,
+                state,
                 &agent,
                 Command::Stop(Stop {
                     broadcast_id: BroadcastId(id),
@@ -464,7 +451,7 @@ pub async fn stop(
         }
     }
     tracing::info!(user = %user.name, broadcast = id, "broadcast stopped");
-    Ok(StatusCode::NO_CONTENT)
+    Ok(())
 }
 
 /// Query of `GET /api/broadcasts`.
@@ -479,13 +466,13 @@ pub struct ListQuery {
 /// `GET /api/broadcasts`: the broadcast log, newest first: every broadcast (manual,
 /// scheduled, live, alert) with its receipts per agent and its coverage, the share of
 /// targeted speakers that confirmed playing.
-pub async fn list(
-    State(state): State<AppState>,
-    user: AuthUser,
-    Query(q): Query<ListQuery>,
-) -> Result<Json<serde_json::Value>, AppError> {
+pub fn list(
+    state: &AppState,
+    user: &AuthUser,
+    q: ListQuery,
+) -> Result<serde_json::Value, AppError> {
     user.require(Action::View)?;
-    let areas = areas_of(&state)?;
+    let areas = areas_of(state)?;
     let mut out = Vec::new();
     for b in state
         .storage
@@ -498,7 +485,7 @@ pub async fn list(
             .flatten()
             .filter_map(|a| a.as_str().map(str::to_owned))
             .collect();
-        if !visible(&user, &targeted, &areas) {
+        if !visible(user, &targeted, &areas) {
             continue;
         }
         let agents = targeted.len();
@@ -526,5 +513,5 @@ pub async fn list(
             },
         }));
     }
-    Ok(Json(serde_json::Value::Array(out)))
+    Ok(serde_json::Value::Array(out))
 }

@@ -5,9 +5,9 @@ use std::path::{Path, PathBuf};
 
 use dalaba_protocol::{AgentId, AreaCode};
 
+use crate::auth;
 use crate::state::AppState;
 use crate::storage::AgentRecord;
-use crate::{auth, now_us};
 
 /// The demo speakers: id, name, area code, group.
 pub const DEMO_AGENTS: &[(&str, &str, &str, &str)] = &[
@@ -32,19 +32,15 @@ pub fn prepare(
         let state_dir = agent_dir.join("state");
         if state.storage.agent(&agent_id)?.is_none() {
             let token = auth::random_secret(18);
-            state.storage.create_agent(&AgentRecord {
-                id: agent_id,
-                name: name.into(),
-                area_code: area.parse::<AreaCode>()?,
-                groups: vec![group.into()],
-                public_key: None,
-                token_hash: Some(auth::token_hash(&token)),
-                token_expires_at: Some(now_us() + 24 * 3600 * 1_000_000),
-                last_seq: 0,
-                retired: false,
-                last_seen: None,
-                status_json: None,
-            })?;
+            let mut record = AgentRecord::new(
+                agent_id,
+                name.into(),
+                area.parse::<AreaCode>()?,
+                vec![group.into()],
+            );
+            record.token_hash = Some(auth::token_hash(&token));
+            record.token_expires_at = Some(state.clock.now_us() + 24 * 3600 * 1_000_000);
+            state.storage.create_agent(&record)?;
             let _ = std::fs::remove_dir_all(&state_dir);
             std::fs::write(
                 &config,

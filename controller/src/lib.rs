@@ -14,7 +14,7 @@
 #![recursion_limit = "512"]
 
 pub mod access;
-pub mod agent_config;
+pub mod agent_admin;
 pub mod agent_events;
 pub mod agent_link;
 pub mod alert;

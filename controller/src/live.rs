@@ -10,11 +10,7 @@
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use axum::Json;
-use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
-use axum::extract::{Path, State};
-use axum::http::StatusCode;
-use axum::response::Response;
+use axum::extract::ws::{Message, WebSocket};
 use bytes::Bytes;
 use dalaba_protocol::audio_frame::{self, FrameFlags};
 use dalaba_protocol::command::{Command, StartLive, StopLive};
@@ -55,8 +51,9 @@ fn live_priority() -> Priority {
     Priority::Live
 }
 
+/// What a live broadcast is, as stored with it.
 #[derive(Debug, Serialize, Deserialize)]
-struct LiveSpec {
+pub struct LiveSpec {
     kind: String,
     stream_id: u32,
     latency_ms: u32,
@@ -68,16 +65,15 @@ struct LiveSpec {
 /// Default live latency, ms.
 pub const DEFAULT_LATENCY_MS: u32 = 150;
 
-/// `POST /api/live`: announces a live stream to its target. The source then connects to
-/// `source_url`.
-pub async fn create(
-    State(state): State<AppState>,
-    user: AuthUser,
-    Json(req): Json<CreateLive>,
-) -> Result<(StatusCode, Json<serde_json::Value>), AppError> {
+/// Announces a live stream to its target. The source then connects to `source_url`.
+pub fn create(
+    state: &AppState,
+    user: &AuthUser,
+    req: CreateLive,
+) -> Result<serde_json::Value, AppError> {
     user.require(Action::Live)?;
     let all = state.storage.agents()?;
-    let agents = req.target.resolve_for(&user, &all)?;
+    let agents = req.target.resolve_for(user, &all)?;
     // Priority is capped by the user's role, the level is their scope's.
     user.check_priority(Content::Live, req.priority)?;
     let priority = req.priority;
@@ -94,11 +90,11 @@ pub async fn create(
         latency_ms,
         target: req.target.clone(),
         agents: agents.iter().map(ToString::to_string).collect(),
-        start_at: now_us(),
+        start_at: state.clock.now_us(),
     };
     let id = state.storage.create_broadcast(
         Some(user.id),
-        now_us(),
+        spec.start_at,
         &serde_json::to_string(&spec).unwrap_or_default(),
     )?;
     let start = StartLive {
@@ -112,33 +108,25 @@ pub async fn create(
         idle_timeout_ms: 5000,
     };
     let unreachable = crate::dispatch::launch(
-        &state,
+        state,
         id,
         &agents,
         Command::StartLive(start.clone()),
         u64::MAX,
     )?;
     tracing::info!(user = %user.name, broadcast = id, agents = agents.len(), "live call announced");
-    Ok((
-        StatusCode::CREATED,
-        Json(json!({
-            "id": id,
-            "stream_id": stream_id,
-            "latency_ms": latency_ms,
-            "agents": spec.agents,
-            "unreachable": unreachable,
-            "source_url": format!("/api/live/{id}/source"),
-        })),
-    ))
+    Ok(json!({
+        "id": id,
+        "stream_id": stream_id,
+        "latency_ms": latency_ms,
+        "agents": spec.agents,
+        "unreachable": unreachable,
+        "source_url": format!("/api/live/{id}/source"),
+    }))
 }
 
-/// `GET /api/live/{id}/source`: the source's WebSocket.
-pub async fn source(
-    ws: Result<WebSocketUpgrade, axum::extract::ws::rejection::WebSocketUpgradeRejection>,
-    State(state): State<AppState>,
-    user: AuthUser,
-    Path(id): Path<u64>,
-) -> Result<Response, AppError> {
+/// Live call `id`, if `user` may be its source: only whoever announced it.
+pub fn source_of(state: &AppState, user: &AuthUser, id: u64) -> Result<LiveSpec, AppError> {
     let json = state
         .storage
         .broadcast_spec(id)?
@@ -160,17 +148,18 @@ pub async fn source(
             "only the user who announced this call may be its source".into(),
         ));
     }
-    // Who may speak is decided before the upgrade is even looked at.
-    let ws = ws.map_err(|e| AppError::BadRequest(format!("live source: {e}")))?;
-    tracing::info!(user = %user.name, broadcast = id, "live source connected");
-    Ok(ws
-        // A browser offered `dalaba` (with its token as a second subprotocol): agree to it.
-        .protocols(["dalaba"])
-        .max_message_size(MAX_AUDIO_FRAME.max(64 * 1024))
-        .on_upgrade(move |socket| relay(socket, state, id, spec)))
+    Ok(spec)
 }
 
-async fn relay(mut socket: WebSocket, state: AppState, id: u64, spec: LiveSpec) {
+/// The source's messages, up to this size: an audio frame, or a control message.
+pub const MAX_SOURCE_MESSAGE: usize = if MAX_AUDIO_FRAME > 64 * 1024 {
+    MAX_AUDIO_FRAME
+} else {
+    64 * 1024
+};
+
+/// Relays the source on `socket` for live call `id` until it ends.
+pub async fn relay(mut socket: WebSocket, state: AppState, id: u64, spec: LiveSpec) {
     let agents: Vec<AgentId> = spec.agents.iter().filter_map(|a| a.parse().ok()).collect();
     let latency_us = u64::from(spec.latency_ms) * 1000;
     let (mut forwarded, mut late, mut invalid) = (0u64, 0u64, 0u64);

@@ -1,24 +1,18 @@
-//! The media library: uploads (size limit enforced while streaming), background
-//! transcoding with the audio crate, content-addressed storage, and the download endpoint
-//! agents fetch from (HTTP range requests, so a broken 4G download resumes).
+//! The media library: uploads (size limit enforced while receiving), background
+//! transcoding with the audio crate, content-addressed storage, and the files agents
+//! fetch. The HTTP face is `http::media`.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use axum::Json;
-use axum::extract::{Multipart, Path as UrlPath, State};
-use axum::http::StatusCode;
-use axum::response::IntoResponse;
 use dalaba_audio::transcode::{TranscodeOptions, transcode_file};
 use dalaba_protocol::MediaHash;
 use sha2::{Digest, Sha256};
 use tokio::io::AsyncWriteExt as _;
-use tower::ServiceExt as _;
 
 use crate::access::{Action, Role};
 use crate::auth::AuthUser;
 use crate::error::AppError;
-use crate::now_us;
 use crate::state::AppState;
 use crate::storage::MediaRecord;
 
@@ -34,35 +28,34 @@ pub(crate) fn media_file(dir: &Path, hash: &MediaHash) -> PathBuf {
     dir.join(format!("{hash}.opus"))
 }
 
-/// Query of `POST /api/media`.
-#[derive(Debug, serde::Deserialize)]
-pub struct UploadQuery {
-    /// Answer only when transcoding has finished (for scripts), instead of at once.
-    #[serde(default)]
-    pub wait: bool,
+/// An upload being received: written to a temporary file under `incoming/`, refused as
+/// soon as it passes the limit, and transcoded in the background once complete.
+#[derive(Debug)]
+pub struct Incoming {
+    name: String,
+    temp: PathBuf,
+    file: tokio::fs::File,
+    written: u64,
+    limit: u64,
 }
 
-/// `POST /api/media`
-pub async fn upload(
-    State(state): State<AppState>,
-    user: AuthUser,
-    axum::extract::Query(q): axum::extract::Query<UploadQuery>,
-    mut multipart: Multipart,
-) -> Result<(StatusCode, Json<MediaRecord>), AppError> {
-    user.require(Action::ManageMedia)?;
-    let bad =
-        |e: axum::extract::multipart::MultipartError| AppError::BadRequest(format!("upload: {e}"));
-    let dir = state.media_dir.clone();
-    let incoming = dir.join("incoming");
-    tokio::fs::create_dir_all(&incoming)
-        .await
-        .map_err(|e| AppError::Internal(e.into()))?;
-    while let Some(mut field) = multipart.next_field().await.map_err(bad)? {
-        if field.name() != Some("file") {
-            continue;
-        }
-        let name = field
-            .file_name()
+/// A new temporary file under the media directory's `incoming/`.
+async fn temp_file(state: &AppState) -> std::io::Result<PathBuf> {
+    let incoming = state.media_dir.join("incoming");
+    tokio::fs::create_dir_all(&incoming).await?;
+    Ok(incoming.join(format!("{}.upload", crate::auth::random_secret(12))))
+}
+
+impl Incoming {
+    /// Starts receiving a file called `file_name` (control characters dropped, at most
+    /// 200 characters; `upload` if it has none).
+    pub async fn begin(
+        state: &AppState,
+        user: &AuthUser,
+        file_name: Option<&str>,
+    ) -> Result<Self, AppError> {
+        user.require(Action::ManageMedia)?;
+        let name = file_name
             .map(|n| {
                 n.chars()
                     .filter(|c| !c.is_control())
@@ -71,68 +64,95 @@ pub async fn upload(
             })
             .filter(|n| !n.is_empty())
             .unwrap_or_else(|| "upload".into());
-        let temp = incoming.join(format!("{}.upload", crate::auth::random_secret(12)));
-        let mut file = tokio::fs::File::create(&temp)
+        let temp = temp_file(state)
             .await
             .map_err(|e| AppError::Internal(e.into()))?;
-        let mut written: u64 = 0;
-        let result: Result<(), AppError> = async {
-            while let Some(chunk) = field.chunk().await.map_err(bad)? {
-                written += chunk.len() as u64;
-                if written > state.max_upload {
-                    // Stop storing at once; read and discard the rest (the body limit
-                    // bounds it) so the client gets this answer instead of a reset.
-                    while let Ok(Some(_)) = field.chunk().await {}
-                    return Err(AppError::TooLarge(format!(
-                        "{name}: larger than the upload limit of {} MiB",
-                        state.max_upload / (1024 * 1024)
-                    )));
-                }
-                file.write_all(&chunk)
-                    .await
-                    .map_err(|e| AppError::Internal(e.into()))?;
-            }
-            file.flush()
-                .await
-                .map_err(|e| AppError::Internal(e.into()))?;
-            if written == 0 {
-                return Err(AppError::BadRequest(format!("{name}: the file is empty")));
-            }
-            Ok(())
+        let file = tokio::fs::File::create(&temp)
+            .await
+            .map_err(|e| AppError::Internal(e.into()))?;
+        Ok(Self {
+            name,
+            temp,
+            file,
+            written: 0,
+            limit: state.max_upload,
+        })
+    }
+
+    /// Appends `chunk`; [`AppError::TooLarge`] once the upload passes the limit (stop
+    /// storing then, and [`Incoming::discard`]).
+    pub async fn write(&mut self, chunk: &[u8]) -> Result<(), AppError> {
+        self.written += chunk.len() as u64;
+        if self.written > self.limit {
+            return Err(AppError::TooLarge(format!(
+                "{}: larger than the upload limit of {} MiB",
+                self.name,
+                self.limit / (1024 * 1024)
+            )));
         }
-        .await;
-        drop(file);
-        if let Err(e) = result {
-            // Nothing is left behind.
-            let _ = tokio::fs::remove_file(&temp).await;
+        self.file
+            .write_all(chunk)
+            .await
+            .map_err(|e| AppError::Internal(e.into()))
+    }
+
+    /// Drops what was received; nothing is left behind.
+    pub async fn discard(self) {
+        drop(self.file);
+        let _ = tokio::fs::remove_file(&self.temp).await;
+    }
+
+    /// The complete file becomes a library item, transcoded in the background; with
+    /// `wait`, only once transcoding has finished. Whether it has, and the item.
+    pub async fn finish(
+        mut self,
+        state: &AppState,
+        user: &AuthUser,
+        wait: bool,
+    ) -> Result<(bool, MediaRecord), AppError> {
+        if let Err(e) = self.file.flush().await {
+            self.discard().await;
+            return Err(AppError::Internal(e.into()));
+        }
+        if self.written == 0 {
+            let e = AppError::BadRequest(format!("{}: the file is empty", self.name));
+            self.discard().await;
             return Err(e);
         }
-        let id = state.storage.create_media(&name, now_us())?;
+        let Self {
+            name,
+            temp,
+            file,
+            written,
+            ..
+        } = self;
+        drop(file);
+        let id = match state.storage.create_media(&name, state.clock.now_us()) {
+            Ok(id) => id,
+            Err(e) => {
+                let _ = tokio::fs::remove_file(&temp).await;
+                return Err(e.into());
+            }
+        };
         tracing::info!(user = %user.name, media = id, %name, bytes = written, "upload received");
         let job = tokio::spawn(transcode(state.clone(), id, name, temp));
-        let status = if q.wait {
+        if wait {
             let _ = job.await;
-            StatusCode::CREATED
-        } else {
-            StatusCode::ACCEPTED
-        };
+        }
         let record = state
             .storage
             .media(id)?
             .ok_or_else(|| AppError::NotFound(format!("media {id}")))?;
-        return Ok((status, Json(record)));
+        Ok((wait, record))
     }
-    Err(AppError::BadRequest("upload: no `file` field".into()))
 }
 
 /// Adds a local file to the library (the demo's clip); waits for the transcode. The file
 /// itself is left in place.
 pub async fn import(state: &AppState, name: &str, file: &Path) -> anyhow::Result<MediaRecord> {
-    let incoming = state.media_dir.join("incoming");
-    tokio::fs::create_dir_all(&incoming).await?;
-    let temp = incoming.join(format!("{}.upload", crate::auth::random_secret(12)));
+    let temp = temp_file(state).await?;
     tokio::fs::copy(file, &temp).await?;
-    let id = state.storage.create_media(name, now_us())?;
+    let id = state.storage.create_media(name, state.clock.now_us())?;
     transcode(state.clone(), id, name.to_owned(), temp).await;
     state
         .storage
@@ -213,34 +233,25 @@ fn hash_file(path: &Path) -> std::io::Result<MediaHash> {
     Ok(MediaHash::from_digest(hasher.finalize().into()))
 }
 
-/// `GET /api/media` (a village head sees the approved items only)
-pub async fn list(
-    State(state): State<AppState>,
-    user: AuthUser,
-) -> Result<Json<Vec<MediaRecord>>, AppError> {
+/// The library (a village head sees the approved items only).
+pub fn list(state: &AppState, user: &AuthUser) -> Result<Vec<MediaRecord>, AppError> {
     user.require(Action::View)?;
     let all = state.storage.media_list()?;
-    Ok(Json(if user.role == Role::VillageHead {
+    Ok(if user.role == Role::VillageHead {
         all.into_iter().filter(|m| m.approved).collect()
     } else {
         all
-    }))
+    })
 }
 
-/// `GET /api/media/{id}`
-pub async fn get(
-    State(state): State<AppState>,
-    user: AuthUser,
-    UrlPath(id): UrlPath<u64>,
-) -> Result<Json<MediaRecord>, AppError> {
+/// Library item `id` (a village head sees approved items only).
+pub fn get(state: &AppState, user: &AuthUser, id: u64) -> Result<MediaRecord, AppError> {
     user.require(Action::View)?;
-    Ok(Json(
-        state
-            .storage
-            .media(id)?
-            .filter(|m| m.approved || user.role != Role::VillageHead)
-            .ok_or_else(|| AppError::NotFound(format!("media {id}")))?,
-    ))
+    state
+        .storage
+        .media(id)?
+        .filter(|m| m.approved || user.role != Role::VillageHead)
+        .ok_or_else(|| AppError::NotFound(format!("media {id}")))
 }
 
 /// Body of `POST /api/media/{id}/approval`.
@@ -250,30 +261,26 @@ pub struct Approval {
     pub approved: bool,
 }
 
-/// `POST /api/media/{id}/approval`: lets village heads play an item (or stops them).
-pub async fn approve(
-    State(state): State<AppState>,
-    user: AuthUser,
-    UrlPath(id): UrlPath<u64>,
-    Json(req): Json<Approval>,
-) -> Result<Json<MediaRecord>, AppError> {
+/// Lets village heads play item `id` (or stops them).
+pub fn approve(
+    state: &AppState,
+    user: &AuthUser,
+    id: u64,
+    req: Approval,
+) -> Result<MediaRecord, AppError> {
     user.require(Action::ManageMedia)?;
     if !state.storage.set_media_approved(id, req.approved)? {
         return Err(AppError::NotFound(format!("media {id}")));
     }
     tracing::info!(user = %user.name, media = id, approved = req.approved, "media approval");
-    Ok(Json(state.storage.media(id)?.ok_or_else(|| {
-        AppError::NotFound(format!("media {id}"))
-    })?))
+    state
+        .storage
+        .media(id)?
+        .ok_or_else(|| AppError::NotFound(format!("media {id}")))
 }
 
-/// `GET /media/{hash}`: the Ogg Opus file, with range requests. Addressed by its
-/// SHA-256, which agents verify after download.
-pub async fn download(
-    State(state): State<AppState>,
-    UrlPath(hash): UrlPath<String>,
-    request: axum::extract::Request,
-) -> Result<axum::response::Response, AppError> {
+/// The Ogg Opus file of the item whose SHA-256 is `hash` (agents verify it after download).
+pub async fn file_of(state: &AppState, hash: &str) -> Result<PathBuf, AppError> {
     let hash: MediaHash = hash
         .parse()
         .map_err(|e| AppError::BadRequest(format!("media hash: {e}")))?;
@@ -281,10 +288,5 @@ pub async fn download(
     if !tokio::fs::try_exists(&path).await.unwrap_or(false) {
         return Err(AppError::NotFound(format!("media {hash}")));
     }
-    let service = tower_http::services::ServeFile::new(&path);
-    let response = service
-        .oneshot(request)
-        .await
-        .map_err(|e| AppError::Internal(e.into()))?;
-    Ok(response.into_response())
+    Ok(path)
 }

@@ -1,10 +1,7 @@
-//! The daily programme over HTTP: playlists, schedules (with their next start times and
-//! past runs) and quiet hours. Every change wakes the [`crate::scheduler`], which plans
-//! anew and re-sends the agents' schedules.
+//! The daily programme: playlists, schedules (with their next start times and past runs)
+//! and quiet hours. Every change wakes the [`crate::scheduler`], which plans anew and
+//! re-sends the agents' schedules. The HTTP face is `http::programme`.
 
-use axum::Json;
-use axum::extract::{Path, Query, State};
-use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -94,30 +91,27 @@ fn may_change(user: &AuthUser, id: u64, p: &StoredPlaylist) -> Result<(), AppErr
 }
 
 /// `GET /api/playlists`: the playlists whose areas overlap the user's.
-pub async fn list_playlists(
-    State(state): State<AppState>,
-    user: AuthUser,
-) -> Result<Json<Value>, AppError> {
+pub fn list_playlists(state: &AppState, user: &AuthUser) -> Result<Value, AppError> {
     user.require(Action::View)?;
     let mut out = Vec::new();
     for d in state.storage.docs(PLAYLIST)? {
         let p: StoredPlaylist =
             serde_json::from_str(&d.json).map_err(|e| AppError::Internal(e.into()))?;
-        if sees_areas(&user, &p.areas) {
+        if sees_areas(user, &p.areas) {
             out.push(playlist_json(d.id, &p, d.updated_at));
         }
     }
-    Ok(Json(Value::Array(out)))
+    Ok(Value::Array(out))
 }
 
 /// `POST /api/playlists`: the playlist is the user's, scoped to their areas.
-pub async fn create_playlist(
-    State(state): State<AppState>,
-    user: AuthUser,
-    Json(spec): Json<PlaylistSpec>,
-) -> Result<(StatusCode, Json<Value>), AppError> {
+pub fn create_playlist(
+    state: &AppState,
+    user: &AuthUser,
+    spec: PlaylistSpec,
+) -> Result<Value, AppError> {
     user.require(Action::Programme)?;
-    check_playlist(&state, &spec)?;
+    check_playlist(state, &spec)?;
     let now = state.clock.now_us();
     let stored = StoredPlaylist {
         spec,
@@ -131,32 +125,28 @@ pub async fn create_playlist(
     let json = serde_json::to_string(&stored).map_err(|e| AppError::Internal(e.into()))?;
     let id = state.storage.insert_doc(PLAYLIST, &json, now)?;
     tracing::info!(user = %user.name, playlist = id, "playlist created");
-    Ok((StatusCode::CREATED, Json(playlist_json(id, &stored, now))))
+    Ok(playlist_json(id, &stored, now))
 }
 
 /// `GET /api/playlists/{id}`
-pub async fn get_playlist(
-    State(state): State<AppState>,
-    user: AuthUser,
-    Path(id): Path<u64>,
-) -> Result<Json<Value>, AppError> {
+pub fn get_playlist(state: &AppState, user: &AuthUser, id: u64) -> Result<Value, AppError> {
     user.require(Action::View)?;
-    let (p, updated_at) = load_playlist(&state, &user, id)?;
-    Ok(Json(playlist_json(id, &p, updated_at)))
+    let (p, updated_at) = load_playlist(state, user, id)?;
+    Ok(playlist_json(id, &p, updated_at))
 }
 
 /// `PUT /api/playlists/{id}`: by a user covering its areas; schedules that play it are
 /// planned anew, and those approved by a second person wait for approval again.
-pub async fn update_playlist(
-    State(state): State<AppState>,
-    user: AuthUser,
-    Path(id): Path<u64>,
-    Json(spec): Json<PlaylistSpec>,
-) -> Result<Json<Value>, AppError> {
+pub fn update_playlist(
+    state: &AppState,
+    user: &AuthUser,
+    id: u64,
+    spec: PlaylistSpec,
+) -> Result<Value, AppError> {
     user.require(Action::Programme)?;
-    let (old, _) = load_playlist(&state, &user, id)?;
-    may_change(&user, id, &old)?;
-    check_playlist(&state, &spec)?;
+    let (old, _) = load_playlist(state, user, id)?;
+    may_change(user, id, &old)?;
+    check_playlist(state, &spec)?;
     let now = state.clock.now_us();
     let stored = StoredPlaylist { spec, ..old };
     let json = serde_json::to_string(&stored).map_err(|e| AppError::Internal(e.into()))?;
@@ -165,7 +155,7 @@ pub async fn update_playlist(
     }
     let content = stored.content();
     let mut held_again = Vec::new();
-    for (sid, mut s, _) in scheduler::schedules(&state)? {
+    for (sid, mut s, _) in scheduler::schedules(state)? {
         if s.spec.playlist_id != id {
             continue;
         }
@@ -183,26 +173,22 @@ pub async fn update_playlist(
                 held_again.push(sid);
             }
         }
-        scheduler::forget_future(&state, sid, now)?;
+        scheduler::forget_future(state, sid, now)?;
     }
-    changed(&state);
+    changed(state);
     tracing::info!(user = %user.name, playlist = id, ?held_again, "playlist changed");
     let mut out = playlist_json(id, &stored, now);
     out["schedules_held_again"] = json!(held_again);
-    Ok(Json(out))
+    Ok(out)
 }
 
 /// `DELETE /api/playlists/{id}`: by a user covering its areas; refused while a schedule
 /// uses it.
-pub async fn delete_playlist(
-    State(state): State<AppState>,
-    user: AuthUser,
-    Path(id): Path<u64>,
-) -> Result<StatusCode, AppError> {
+pub fn delete_playlist(state: &AppState, user: &AuthUser, id: u64) -> Result<(), AppError> {
     user.require(Action::Programme)?;
-    let (old, _) = load_playlist(&state, &user, id)?;
-    may_change(&user, id, &old)?;
-    if let Some((sid, s, _)) = scheduler::schedules(&state)?
+    let (old, _) = load_playlist(state, user, id)?;
+    may_change(user, id, &old)?;
+    if let Some((sid, s, _)) = scheduler::schedules(state)?
         .into_iter()
         .find(|(_, s, _)| s.spec.playlist_id == id)
     {
@@ -215,7 +201,7 @@ pub async fn delete_playlist(
         return Err(AppError::NotFound(format!("playlist {id}")));
     }
     tracing::info!(user = %user.name, playlist = id, "playlist deleted");
-    Ok(StatusCode::NO_CONTENT)
+    Ok(())
 }
 
 /// Checks a schedule; returns why it must wait for approval, if it must.
@@ -329,28 +315,25 @@ fn schedule_json(
 }
 
 /// `GET /api/schedules`: every schedule with its next three start times.
-pub async fn list_schedules(
-    State(state): State<AppState>,
-    user: AuthUser,
-) -> Result<Json<Value>, AppError> {
+pub fn list_schedules(state: &AppState, user: &AuthUser) -> Result<Value, AppError> {
     user.require(Action::View)?;
     let mut out = Vec::new();
-    for (id, stored, updated_at) in scheduler::schedules(&state)? {
-        if sees_schedule(&state, &user, &stored)? {
-            out.push(schedule_json(&state, id, &stored, updated_at, 3)?);
+    for (id, stored, updated_at) in scheduler::schedules(state)? {
+        if sees_schedule(state, user, &stored)? {
+            out.push(schedule_json(state, id, &stored, updated_at, 3)?);
         }
     }
-    Ok(Json(Value::Array(out)))
+    Ok(Value::Array(out))
 }
 
 /// `POST /api/schedules`
-pub async fn create_schedule(
-    State(state): State<AppState>,
-    user: AuthUser,
-    Json(spec): Json<ScheduleSpec>,
-) -> Result<(StatusCode, Json<Value>), AppError> {
+pub fn create_schedule(
+    state: &AppState,
+    user: &AuthUser,
+    spec: ScheduleSpec,
+) -> Result<Value, AppError> {
     user.require(Action::Programme)?;
-    let held = check_schedule(&state, &user, &spec)?;
+    let held = check_schedule(state, user, &spec)?;
     let now = state.clock.now_us();
     let stored = StoredSchedule {
         spec,
@@ -361,48 +344,45 @@ pub async fn create_schedule(
     };
     let json = serde_json::to_string(&stored).map_err(|e| AppError::Internal(e.into()))?;
     let id = state.storage.insert_doc(SCHEDULE, &json, now)?;
-    changed(&state);
+    changed(state);
     tracing::info!(user = %user.name, schedule = id, "schedule created");
-    Ok((
-        StatusCode::CREATED,
-        Json(schedule_json(&state, id, &stored, now, 10)?),
-    ))
+    schedule_json(state, id, &stored, now, 10)
 }
 
 /// `GET /api/schedules/{id}?next=N`: the schedule, its next N start times and its runs of
 /// the past week and the day ahead.
-pub async fn get_schedule(
-    State(state): State<AppState>,
-    user: AuthUser,
-    Path(id): Path<u64>,
-    Query(q): Query<NextQuery>,
-) -> Result<Json<Value>, AppError> {
+pub fn get_schedule(
+    state: &AppState,
+    user: &AuthUser,
+    id: u64,
+    q: NextQuery,
+) -> Result<Value, AppError> {
     user.require(Action::View)?;
-    let (stored, updated_at) = load_schedule(&state, id)?;
-    if !sees_schedule(&state, &user, &stored)? {
+    let (stored, updated_at) = load_schedule(state, id)?;
+    if !sees_schedule(state, user, &stored)? {
         return Err(AppError::NotFound(format!("schedule {id}")));
     }
-    Ok(Json(schedule_json(
-        &state,
+    schedule_json(
+        state,
         id,
         &stored,
         updated_at,
         q.next.unwrap_or(10).min(100),
-    )?))
+    )
 }
 
 /// `PUT /api/schedules/{id}`: starts not yet begun are planned anew.
-pub async fn update_schedule(
-    State(state): State<AppState>,
-    user: AuthUser,
-    Path(id): Path<u64>,
-    Json(spec): Json<ScheduleSpec>,
-) -> Result<Json<Value>, AppError> {
+pub fn update_schedule(
+    state: &AppState,
+    user: &AuthUser,
+    id: u64,
+    spec: ScheduleSpec,
+) -> Result<Value, AppError> {
     user.require(Action::Programme)?;
-    let held = check_schedule(&state, &user, &spec)?;
+    let held = check_schedule(state, user, &spec)?;
     let now = state.clock.now_us();
-    let (old, _) = load_schedule(&state, id)?;
-    in_scope(&state, &user, &old)?;
+    let (old, _) = load_schedule(state, id)?;
+    in_scope(state, user, &old)?;
     // A change is the changer's: they answer for it (and a held change waits again).
     let stored = StoredSchedule {
         spec,
@@ -413,46 +393,39 @@ pub async fn update_schedule(
     };
     let json = serde_json::to_string(&stored).map_err(|e| AppError::Internal(e.into()))?;
     state.storage.update_doc(SCHEDULE, id, &json, now)?;
-    scheduler::forget_future(&state, id, now)?;
-    changed(&state);
+    scheduler::forget_future(state, id, now)?;
+    changed(state);
     tracing::info!(user = %user.name, schedule = id, "schedule changed");
-    Ok(Json(schedule_json(&state, id, &stored, now, 10)?))
+    schedule_json(state, id, &stored, now, 10)
 }
 
 /// `DELETE /api/schedules/{id}`: its starts not yet begun are withdrawn from the agents.
-pub async fn delete_schedule(
-    State(state): State<AppState>,
-    user: AuthUser,
-    Path(id): Path<u64>,
-) -> Result<StatusCode, AppError> {
+pub fn delete_schedule(state: &AppState, user: &AuthUser, id: u64) -> Result<(), AppError> {
     user.require(Action::Programme)?;
     let now = state.clock.now_us();
-    let (old, _) = load_schedule(&state, id)?;
-    in_scope(&state, &user, &old)?;
+    let (old, _) = load_schedule(state, id)?;
+    in_scope(state, user, &old)?;
     if !state.storage.delete_doc(SCHEDULE, id)? {
         return Err(AppError::NotFound(format!("schedule {id}")));
     }
-    scheduler::forget_future(&state, id, now)?;
-    changed(&state);
+    scheduler::forget_future(state, id, now)?;
+    changed(state);
     tracing::info!(user = %user.name, schedule = id, "schedule deleted");
-    Ok(StatusCode::NO_CONTENT)
+    Ok(())
 }
 
 /// `GET /api/quiet-hours`
-pub async fn get_quiet_hours(
-    State(state): State<AppState>,
-    user: AuthUser,
-) -> Result<Json<Vec<QuietHours>>, AppError> {
+pub fn get_quiet_hours(state: &AppState, user: &AuthUser) -> Result<Vec<QuietHours>, AppError> {
     user.require(Action::View)?;
-    Ok(Json(scheduler::quiet_hours(&state)?))
+    scheduler::quiet_hours(state)
 }
 
 /// `PUT /api/quiet-hours`: replaces every rule; every schedule is planned anew.
-pub async fn put_quiet_hours(
-    State(state): State<AppState>,
-    user: AuthUser,
-    Json(rules): Json<Vec<QuietHours>>,
-) -> Result<Json<Vec<QuietHours>>, AppError> {
+pub fn put_quiet_hours(
+    state: &AppState,
+    user: &AuthUser,
+    rules: Vec<QuietHours>,
+) -> Result<Vec<QuietHours>, AppError> {
     user.require(Action::Programme)?;
     if !user.unscoped() {
         return Err(AppError::Forbidden(
@@ -468,22 +441,18 @@ pub async fn put_quiet_hours(
     let now = state.clock.now_us();
     let json = serde_json::to_string(&rules).map_err(|e| AppError::Internal(e.into()))?;
     state.storage.set_meta(scheduler::QUIET_HOURS_KEY, &json)?;
-    for (sid, _, _) in scheduler::schedules(&state)? {
-        scheduler::forget_future(&state, sid, now)?;
+    for (sid, _, _) in scheduler::schedules(state)? {
+        scheduler::forget_future(state, sid, now)?;
     }
-    changed(&state);
+    changed(state);
     tracing::info!(user = %user.name, rules = rules.len(), "quiet hours set");
-    Ok(Json(rules))
+    Ok(rules)
 }
 
 /// `POST /api/schedules/{id}/approve`: a second authorised user lets a held schedule run.
-pub async fn approve_schedule(
-    State(state): State<AppState>,
-    user: AuthUser,
-    Path(id): Path<u64>,
-) -> Result<Json<Value>, AppError> {
+pub fn approve_schedule(state: &AppState, user: &AuthUser, id: u64) -> Result<Value, AppError> {
     user.require(Action::Approve)?;
-    let (mut stored, _) = load_schedule(&state, id)?;
+    let (mut stored, _) = load_schedule(state, id)?;
     if stored.held.is_none() {
         return Err(AppError::Conflict(format!(
             "schedule {id} is not waiting for approval"
@@ -497,8 +466,8 @@ pub async fn approve_schedule(
     stored
         .spec
         .target
-        .resolve_for(&user, &state.storage.agents()?)?;
-    let playlist = scheduler::playlist(&state, stored.spec.playlist_id)?.ok_or_else(|| {
+        .resolve_for(user, &state.storage.agents()?)?;
+    let playlist = scheduler::playlist(state, stored.spec.playlist_id)?.ok_or_else(|| {
         AppError::Conflict(format!(
             "playlist {} no longer exists",
             stored.spec.playlist_id
@@ -510,7 +479,7 @@ pub async fn approve_schedule(
     let now = state.clock.now_us();
     let json = serde_json::to_string(&stored).map_err(|e| AppError::Internal(e.into()))?;
     state.storage.update_doc(SCHEDULE, id, &json, now)?;
-    changed(&state);
+    changed(state);
     tracing::info!(user = %user.name, schedule = id, "schedule approved");
-    Ok(Json(schedule_json(&state, id, &stored, now, 10)?))
+    schedule_json(state, id, &stored, now, 10)
 }

@@ -71,19 +71,12 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let storage = SqliteStorage::open(&dir.path().join("db.sqlite")).expect("open");
         storage
-            .create_agent(&AgentRecord {
-                id: agent.clone(),
-                name: "a".into(),
-                area_code: "330106001001".parse().expect("area"),
-                groups: Vec::new(),
-                public_key: None,
-                token_hash: None,
-                token_expires_at: None,
-                last_seq: 0,
-                retired: false,
-                last_seen: None,
-                status_json: None,
-            })
+            .create_agent(&AgentRecord::new(
+                agent.clone(),
+                "a".into(),
+                "330106001001".parse().expect("area"),
+                Vec::new(),
+            ))
             .expect("agent");
         (dir, storage)
     }

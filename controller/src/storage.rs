@@ -93,6 +93,25 @@ pub struct AgentRecord {
     pub status_json: Option<String>,
 }
 
+impl AgentRecord {
+    /// A new agent: not enrolled, no token, never heard from.
+    pub fn new(id: AgentId, name: String, area_code: AreaCode, groups: Vec<String>) -> Self {
+        Self {
+            id,
+            name,
+            area_code,
+            groups,
+            public_key: None,
+            token_hash: None,
+            token_expires_at: None,
+            last_seq: 0,
+            retired: false,
+            last_seen: None,
+            status_json: None,
+        }
+    }
+}
+
 /// An agent heard from: when, and its latest status report (JSON) if one came.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Seen {

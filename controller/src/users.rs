@@ -1,8 +1,6 @@
-//! User accounts over HTTP (admins only, but everyone can read their own: `GET /api/me`).
+//! User accounts: listing, creating and changing them (admins only). The HTTP face is
+//! `http::users`.
 
-use axum::Json;
-use axum::extract::{Path, State};
-use axum::http::StatusCode;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -16,17 +14,17 @@ fn show(u: &User) -> Value {
     json!({"id": u.id, "name": u.name, "role": u.role, "scopes": u.scopes, "disabled": u.disabled})
 }
 
-/// `GET /api/me`: who the session belongs to.
-pub async fn me(user: AuthUser) -> Json<Value> {
-    Json(json!({"id": user.id, "name": user.name, "role": user.role, "scopes": user.scopes}))
+/// Who the session belongs to.
+pub fn me(user: &AuthUser) -> Value {
+    json!({"id": user.id, "name": user.name, "role": user.role, "scopes": user.scopes})
 }
 
-/// `GET /api/users`
-pub async fn list(State(state): State<AppState>, user: AuthUser) -> Result<Json<Value>, AppError> {
+/// Every user.
+pub fn list(state: &AppState, user: &AuthUser) -> Result<Value, AppError> {
     user.require(Action::Administer)?;
-    Ok(Json(Value::Array(
+    Ok(Value::Array(
         state.storage.users()?.iter().map(show).collect(),
-    )))
+    ))
 }
 
 /// Body of `POST /api/users`.
@@ -62,12 +60,8 @@ fn check_password(password: &str, name: &str) -> Result<(), AppError> {
     crate::password::problem(password, name).map_or(Ok(()), |why| Err(AppError::BadRequest(why)))
 }
 
-/// `POST /api/users`: creates a user; a generated password is shown once.
-pub async fn create(
-    State(state): State<AppState>,
-    user: AuthUser,
-    Json(req): Json<CreateUser>,
-) -> Result<(StatusCode, Json<Value>), AppError> {
+/// Creates a user; a generated password is shown once.
+pub fn create(state: &AppState, user: &AuthUser, req: CreateUser) -> Result<Value, AppError> {
     user.require(Action::Administer)?;
     check_name(&req.name)?;
     check_scopes(req.role, &req.scopes).map_err(AppError::BadRequest)?;
@@ -94,7 +88,7 @@ pub async fn create(
     if generated {
         body["password"] = json!(password);
     }
-    Ok((StatusCode::CREATED, Json(body)))
+    Ok(body)
 }
 
 /// Body of `PATCH /api/users/{id}`.
@@ -111,14 +105,9 @@ pub struct EditUser {
     pub password: Option<String>,
 }
 
-/// `PATCH /api/users/{id}`: change role, scopes, password, or disable. The last enabled
-/// admin cannot be disabled or demoted.
-pub async fn edit(
-    State(state): State<AppState>,
-    user: AuthUser,
-    Path(id): Path<i64>,
-    Json(req): Json<EditUser>,
-) -> Result<Json<Value>, AppError> {
+/// Changes a user's role, scopes or password, or disables them. The last enabled admin
+/// cannot be disabled or demoted.
+pub fn edit(state: &AppState, user: &AuthUser, id: i64, req: EditUser) -> Result<Value, AppError> {
     user.require(Action::Administer)?;
     let old = state
         .storage
@@ -160,5 +149,5 @@ pub async fn edit(
         .storage
         .user_by_id(id)?
         .ok_or_else(|| AppError::NotFound(format!("user {id}")))?;
-    Ok(Json(show(&now)))
+    Ok(show(&now))
 }

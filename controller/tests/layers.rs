@@ -44,7 +44,7 @@ const LAYERS: &[(&str, &[&str])] = &[
             "schedule",
             "media",
             "approval",
-            "agent_config",
+            "agent_admin",
             "agent_events",
             "users",
             "demo",

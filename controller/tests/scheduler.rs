@@ -44,19 +44,12 @@ fn world(now: u64) -> World {
     for (id, area) in [("dong-1", "330106001001"), ("xi-1", "330106002003")] {
         state
             .storage
-            .create_agent(&AgentRecord {
-                id: id.parse().expect("id"),
-                name: id.into(),
-                area_code: area.parse().expect("area"),
-                groups: Vec::new(),
-                public_key: None,
-                token_hash: None,
-                token_expires_at: None,
-                last_seq: 0,
-                retired: false,
-                last_seen: None,
-                status_json: None,
-            })
+            .create_agent(&AgentRecord::new(
+                id.parse().expect("id"),
+                id.into(),
+                area.parse().expect("area"),
+                Vec::new(),
+            ))
             .expect("agent");
     }
     for (name, ms) in [("clip", 60_000), ("jingle", 5_000)] {

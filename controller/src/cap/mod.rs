@@ -28,11 +28,6 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use axum::Json;
-use axum::body::Bytes;
-use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode};
-use axum::response::{IntoResponse as _, Response};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
 use chrono::DateTime;
@@ -450,34 +445,24 @@ async fn import_audio(
     Ok(record.id)
 }
 
-/// `POST /api/alerts/cap`: the body is the CAP XML; `X-Dalaba-Signature` an optional
-/// detached signature.
-pub async fn import(
-    State(state): State<AppState>,
-    user: AuthUser,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Result<Response, AppError> {
+/// Imports one CAP message that `user` sent (`signature`: an optional detached
+/// signature). Refused before anything is read: the caller may not send alerts, no import
+/// slot came free, or the message does not parse. Otherwise: what the audit log keeps of
+/// the message, and what happened to it.
+pub async fn import_for(
+    state: &AppState,
+    user: &AuthUser,
+    bytes: &[u8],
+    signature: Option<&str>,
+) -> Result<(String, Result<Value, AppError>), AppError> {
     user.require(crate::access::Action::Alert)?;
-    let _slot = slot(&state).await?;
-    let signature = headers
-        .get("x-dalaba-signature")
-        .and_then(|v| v.to_str().ok());
-    let cap = parse(&body).map_err(AppError::BadRequest)?;
-    let note = crate::http::audit::AuditNote {
-        user: None,
-        detail: Some(audit_detail(&cap)),
-    };
-    let mut response =
-        match import_parsed(&state, &cap, &body, signature, Importer::User(&user)).await {
-            Ok(result) => {
-                tracing::info!(user = %user.name, result = %result["result"], "CAP imported");
-                (StatusCode::CREATED, Json(result)).into_response()
-            }
-            Err(e) => e.into_response(),
-        };
-    response.extensions_mut().insert(note);
-    Ok(response)
+    let _slot = slot(state).await?;
+    let cap = parse(bytes).map_err(AppError::BadRequest)?;
+    let result = import_parsed(state, &cap, bytes, signature, Importer::User(user)).await;
+    if let Ok(result) = &result {
+        tracing::info!(user = %user.name, result = %result["result"], "CAP imported");
+    }
+    Ok((audit_detail(&cap), result))
 }
 
 /// Watches `dir` for `*.xml` CAP files (every 2 s): each is imported, then moved to

@@ -2,11 +2,19 @@
 //! console, the OpenAPI document, logging in, the request extractors and the audit
 //! middleware. Nothing below it imports it (ARCHITECTURE.md, Invariants).
 
+pub mod agents;
+pub mod alerts;
 pub mod api;
 pub mod audit;
+pub mod broadcasts;
+pub mod cap;
 pub mod console;
 pub mod extract;
+pub mod live;
 pub mod login;
+pub mod media;
 pub mod openapi;
+pub mod programme;
 pub mod server;
 pub mod settings;
+pub mod users;

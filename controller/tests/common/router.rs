@@ -30,19 +30,12 @@ pub fn world() -> World {
     ] {
         state
             .storage
-            .create_agent(&AgentRecord {
-                id: id.parse().unwrap(),
-                name: id.into(),
-                area_code: area.parse().unwrap(),
-                groups: vec![group.into()],
-                public_key: None,
-                token_hash: None,
-                token_expires_at: None,
-                last_seq: 0,
-                retired: false,
-                last_seen: None,
-                status_json: None,
-            })
+            .create_agent(&AgentRecord::new(
+                id.parse().unwrap(),
+                id.into(),
+                area.parse().unwrap(),
+                vec![group.into()],
+            ))
             .unwrap();
     }
     for (name, approved) in [("approved.wav", true), ("unapproved.wav", false)] {
