@@ -1,6 +1,6 @@
 //! Sending commands to agents: each one signed for its agent with the next sequence
-//! number and queued on its connection ([`send_command`]), and the table of running
-//! broadcasts ([`Active`]) that [`launch`] fills and [`resend_for`] reads when an agent
+//! number and queued on its connection ([`send_command`]); [`launch`] fills the table of
+//! running broadcasts ([`crate::sent::Active`]) and [`resend_for`] reads it when an agent
 //! logs in again. The one way any broadcast, alert or live call reaches its speakers.
 
 use dalaba_protocol::command::{Command, SignedCommand};
@@ -11,44 +11,8 @@ use crate::now_us;
 use crate::state::AppState;
 use crate::storage::{ReceiptRecord, ReceiptStatus};
 
-/// Broadcasts in progress: what each targeted agent was told, until when. An agent that
-/// reconnects (restarted, or its link dropped) is told again, with a fresh signature, and
-/// joins in step; agents ignore a broadcast they are already playing.
-#[derive(Debug, Default)]
-pub struct Active {
-    running: std::collections::HashMap<u64, (Vec<AgentId>, Command, u64)>,
-}
-
-impl Active {
-    /// Records broadcast `id`: `command` to `agents`, relevant until `until` (µs).
-    pub fn insert(&mut self, id: u64, agents: Vec<AgentId>, command: Command, until: u64) {
-        self.running.insert(id, (agents, command, until));
-    }
-
-    /// Forgets broadcast `id` (stopped or ended).
-    pub fn remove(&mut self, id: u64) {
-        self.running.remove(&id);
-    }
-
-    /// How many broadcasts are still running at `now`.
-    pub fn count(&mut self, now: u64) -> usize {
-        self.running.retain(|_, (_, _, until)| *until > now);
-        self.running.len()
-    }
-
-    /// The broadcasts still running for `agent` at `now`, with their commands.
-    fn for_agent(&mut self, agent: &AgentId, now: u64) -> Vec<(u64, Command)> {
-        self.running.retain(|_, (_, _, until)| *until > now);
-        self.running
-            .iter()
-            .filter(|(_, (agents, _, _))| agents.contains(agent))
-            .map(|(id, (_, command, _))| (*id, command.clone()))
-            .collect()
-    }
-}
-
 /// Locks the running-broadcast table.
-pub fn active(state: &AppState) -> std::sync::MutexGuard<'_, Active> {
+pub fn active(state: &AppState) -> std::sync::MutexGuard<'_, crate::sent::Active> {
     state
         .active
         .lock()

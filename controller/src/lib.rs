@@ -40,6 +40,7 @@ pub mod programme;
 pub mod receipt;
 pub mod schedule;
 pub mod scheduler;
+pub mod sent;
 pub mod sequence;
 pub mod state;
 pub mod storage;

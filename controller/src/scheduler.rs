@@ -129,15 +129,6 @@ pub struct ScheduledSpec {
     pub play: PlayMedia,
 }
 
-/// The scheduler's in-memory state.
-#[derive(Debug, Default)]
-pub struct SchedulerState {
-    /// Signalled when schedules, playlists or quiet hours change.
-    pub changed: tokio::sync::Notify,
-    /// A fingerprint of the schedule last sent to each agent.
-    sent: std::sync::Mutex<HashMap<AgentId, u64>>,
-}
-
 /// What one [`tick`] did.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct TickReport {
@@ -495,11 +486,7 @@ fn fingerprint(entries: &[ScheduleEntry]) -> u64 {
 pub fn sync(state: &AppState, now: u64, force: Option<&AgentId>) -> Result<usize, AppError> {
     let mut all = entries(state, now)?;
     let agents = state.storage.agents()?;
-    let mut sent = state
-        .scheduler
-        .sent
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let mut sent = state.scheduler.sent();
     let mut to_send = Vec::new();
     for agent in agents.iter().filter(|a| !a.retired) {
         let list = all.remove(agent.id.as_str()).unwrap_or_default();

@@ -24,13 +24,13 @@ pub struct AppState {
     /// Largest upload, bytes.
     pub max_upload: u64,
     /// Broadcasts still running, resent to an agent that reconnects.
-    pub active: Arc<std::sync::Mutex<crate::dispatch::Active>>,
+    pub active: Arc<std::sync::Mutex<crate::sent::Active>>,
     /// Signalled whenever a receipt arrives (for long-polling clients).
     pub receipts_changed: Arc<tokio::sync::Notify>,
     /// Controller time (injected, so the scheduler can be tested without waiting).
     pub clock: Arc<dyn crate::clock::Clock>,
     /// The scheduler's wake-up signal and what it last sent each agent.
-    pub scheduler: Arc<crate::scheduler::SchedulerState>,
+    pub scheduler: Arc<crate::sent::ScheduleSent>,
     /// Failed logins, for the rate limit.
     pub logins: Arc<crate::lockout::LoginLimiter>,
     /// The TLS certificate agents pin.
