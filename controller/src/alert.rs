@@ -27,6 +27,7 @@ use crate::broadcast::Target;
 use crate::dispatch::{active, send_command};
 use crate::error::AppError;
 use crate::state::AppState;
+use crate::storage::MediaState;
 
 /// Document kind of alerts.
 pub const ALERT: &str = "alert";
@@ -207,7 +208,7 @@ async fn audio(state: &AppState, req: &AlertRequest) -> Result<u64, AppError> {
         if state
             .storage
             .media(id)?
-            .is_some_and(|m| m.state == "ready" && m.hash.is_some())
+            .is_some_and(|m| m.state == MediaState::Ready && m.hash.is_some())
         {
             return Ok(id);
         }
@@ -243,7 +244,7 @@ async fn audio(state: &AppState, req: &AlertRequest) -> Result<u64, AppError> {
     let record = crate::media::import(state, &name, &wav).await;
     let _ = tokio::fs::remove_file(&wav).await;
     let record = record.map_err(AppError::Internal)?;
-    if record.state != "ready" {
+    if record.state != MediaState::Ready {
         return Err(AppError::Internal(anyhow::anyhow!(
             "alert audio: {}",
             record.error.unwrap_or_default()
@@ -437,7 +438,7 @@ pub async fn create(
             .storage
             .media(m)?
             .ok_or_else(|| AppError::BadRequest(format!("no media {m}")))?;
-        if media.state != "ready" {
+        if media.state != MediaState::Ready {
             return Err(AppError::BadRequest(format!("media {m} is not ready")));
         }
     }

@@ -72,7 +72,7 @@ impl AuthUser {
         Ok(Self {
             id: user.id,
             name: user.name,
-            role: crate::access::Role::parse(&user.role),
+            role: user.role,
             scopes: user.scopes,
         })
     }

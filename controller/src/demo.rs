@@ -7,7 +7,7 @@ use dalaba_protocol::{AgentId, AreaCode};
 
 use crate::auth;
 use crate::state::AppState;
-use crate::storage::AgentRecord;
+use crate::storage::{AgentRecord, MediaState};
 
 /// The demo speakers: id, name, area code, group.
 pub const DEMO_AGENTS: &[(&str, &str, &str, &str)] = &[
@@ -80,7 +80,7 @@ pub async fn ensure_clip(
         .storage
         .media_list()?
         .into_iter()
-        .find(|m| m.state == "ready")
+        .find(|m| m.state == MediaState::Ready)
     {
         return Ok(existing);
     }

@@ -38,6 +38,7 @@ pub mod media;
 pub mod password;
 pub mod programme;
 pub mod receipt;
+pub mod role;
 pub mod schedule;
 pub mod scheduler;
 pub mod sent;
@@ -106,7 +107,11 @@ pub fn open(data_dir: &std::path::Path) -> anyhow::Result<(AppState, FirstStart)
                 p
             }
         };
-        storage.create_user("admin", &auth::hash_password(&password)?, "admin")?;
+        storage.create_user(
+            "admin",
+            &auth::hash_password(&password)?,
+            crate::role::Role::Admin,
+        )?;
     }
     Ok((
         AppState {

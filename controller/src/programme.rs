@@ -12,6 +12,7 @@ use crate::error::AppError;
 use crate::schedule::{PlaylistSpec, QuietHours, ScheduleSpec, parse_tz};
 use crate::scheduler::{self, PLAYLIST, SCHEDULE, StoredPlaylist, StoredSchedule};
 use crate::state::AppState;
+use crate::storage::MediaState;
 use dalaba_protocol::Priority;
 
 fn bad(e: impl std::fmt::Display) -> AppError {
@@ -29,7 +30,7 @@ fn check_playlist(state: &AppState, p: &PlaylistSpec) -> Result<(), AppError> {
             .storage
             .media(id)?
             .ok_or_else(|| bad(format!("no media {id}")))?;
-        if media.state == "failed" {
+        if media.state == MediaState::Failed {
             return Err(bad(format!("media {id} failed to transcode")));
         }
     }

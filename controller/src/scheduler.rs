@@ -31,7 +31,7 @@ use crate::broadcast::Target;
 use crate::error::AppError;
 use crate::schedule::{PlaylistSpec, QuietHours, ScheduleSpec, plan, quiet_rule};
 use crate::state::AppState;
-use crate::storage::RunRecord;
+use crate::storage::{RunRecord, RunState};
 
 /// How far ahead starts are planned and sent to agents.
 pub const HORIZON_US: u64 = 24 * 3600 * 1_000_000;
@@ -233,7 +233,7 @@ pub fn tick(state: &AppState, now: u64) -> Result<TickReport, AppError> {
             let mut run = RunRecord {
                 schedule_id: id,
                 fire_at,
-                state: "planning".into(),
+                state: RunState::Planning,
                 broadcasts: Vec::new(),
                 detail: None,
             };
@@ -242,24 +242,24 @@ pub fn tick(state: &AppState, now: u64) -> Result<TickReport, AppError> {
             }
             match plan_run(state, id, &stored, &agents, &quiet, fire_at, now) {
                 Ok(Planned::Sent(broadcasts, excluded)) => {
-                    run.state = "planned".into();
+                    run.state = RunState::Planned;
                     run.broadcasts = broadcasts;
                     run.detail = (!excluded.is_empty()).then(|| excluded.join("; "));
                     report.planned += 1;
                 }
                 Ok(Planned::Missed) => {
-                    run.state = "missed".into();
+                    run.state = RunState::Missed;
                     run.detail = Some("the controller was not running before it ended".into());
                     report.missed += 1;
                 }
                 Ok(Planned::Quiet(excluded)) => {
-                    run.state = "quiet".into();
+                    run.state = RunState::Quiet;
                     run.detail = Some(excluded.join("; "));
                     report.quiet += 1;
                 }
                 Err(why) => {
                     tracing::warn!(schedule = id, fire_at, "cannot plan: {why}");
-                    run.state = "failed".into();
+                    run.state = RunState::Failed;
                     run.detail = Some(why);
                     report.failed += 1;
                 }
@@ -333,7 +333,7 @@ fn plan_run(
     let author = crate::auth::AuthUser {
         id: author.id,
         name: author.name,
-        role: crate::access::Role::parse(&author.role),
+        role: author.role,
         scopes: author.scopes,
     };
     let mut included = Vec::new();
@@ -440,7 +440,7 @@ pub fn entries(
 ) -> Result<HashMap<String, Vec<ScheduleEntry>>, AppError> {
     let mut out: HashMap<String, Vec<ScheduleEntry>> = HashMap::new();
     for run in state.storage.runs(None, now.saturating_sub(LOOKBACK_US))? {
-        if run.state != "planned" {
+        if run.state != RunState::Planned {
             continue;
         }
         for b in &run.broadcasts {

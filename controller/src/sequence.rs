@@ -65,7 +65,7 @@ impl Sequences {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::storage::{AgentRecord, SqliteStorage};
+    use crate::storage::{AgentRecord, AgentStore as _, SqliteStorage};
 
     fn storage_with(agent: &AgentId) -> (tempfile::TempDir, SqliteStorage) {
         let dir = tempfile::tempdir().expect("tempdir");

@@ -73,9 +73,7 @@ pub fn create(state: &AppState, user: &AuthUser, req: CreateUser) -> Result<Valu
         None => (auth::random_secret(15), true),
     };
     let hash = auth::hash_password(&password).map_err(AppError::Internal)?;
-    let id = state
-        .storage
-        .create_user(&req.name, &hash, req.role.as_str())?;
+    let id = state.storage.create_user(&req.name, &hash, req.role)?;
     state
         .storage
         .update_user(id, None, Some(&req.scopes), None, None)?;
@@ -113,16 +111,16 @@ pub fn edit(state: &AppState, user: &AuthUser, id: i64, req: EditUser) -> Result
         .storage
         .user_by_id(id)?
         .ok_or_else(|| AppError::NotFound(format!("user {id}")))?;
-    let role = req.role.unwrap_or(Role::parse(&old.role));
+    let role = req.role.unwrap_or(old.role);
     let scopes = req.scopes.clone().unwrap_or_else(|| old.scopes.clone());
     check_scopes(role, &scopes).map_err(AppError::BadRequest)?;
     let stays_admin = role == Role::Admin && !req.disabled.unwrap_or(old.disabled);
-    if old.role == "admin" && !old.disabled && !stays_admin {
+    if old.role == Role::Admin && !old.disabled && !stays_admin {
         let admins = state
             .storage
             .users()?
             .iter()
-            .filter(|u| u.role == "admin" && !u.disabled)
+            .filter(|u| u.role == Role::Admin && !u.disabled)
             .count();
         if admins <= 1 {
             return Err(AppError::Conflict(
@@ -137,13 +135,9 @@ pub fn edit(state: &AppState, user: &AuthUser, id: i64, req: EditUser) -> Result
         }
         None => None,
     };
-    state.storage.update_user(
-        id,
-        Some(role.as_str()),
-        Some(&scopes),
-        req.disabled,
-        hash.as_deref(),
-    )?;
+    state
+        .storage
+        .update_user(id, Some(role), Some(&scopes), req.disabled, hash.as_deref())?;
     tracing::info!(by = %user.name, user = %old.name, "user changed");
     let now = state
         .storage

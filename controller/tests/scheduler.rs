@@ -9,7 +9,7 @@ use chrono::TimeZone as _;
 use dalaba_controller::clock::ManualClock;
 use dalaba_controller::scheduler::{self, PLAYLIST, SCHEDULE, StoredSchedule, TickReport};
 use dalaba_controller::state::AppState;
-use dalaba_controller::storage::AgentRecord;
+use dalaba_controller::storage::{AgentRecord, RunState};
 
 const MIN: u64 = 60_000_000;
 const HOUR: u64 = 60 * MIN;
@@ -104,7 +104,7 @@ impl Now for Arc<ManualClock> {
     }
 }
 
-fn runs(w: &World) -> Vec<(String, u64, usize)> {
+fn runs(w: &World) -> Vec<(RunState, u64, usize)> {
     w.state
         .storage
         .runs(None, 0)
@@ -203,11 +203,11 @@ fn catch_up_after_downtime_plays_what_is_still_running_and_records_the_rest_as_m
         .iter()
         .find(|r| r.1 == shanghai(2026, 11, 24, 8, 0))
         .expect("08:00");
-    assert_eq!(eight.0, "planned");
+    assert_eq!(eight.0, RunState::Planned);
     assert!(r.planned >= 48, "{r:?}");
     let missed: Vec<u64> = all
         .iter()
-        .filter(|r| r.0 == "missed")
+        .filter(|r| r.0 == RunState::Missed)
         .map(|r| r.1)
         .collect();
     assert_eq!(
@@ -279,7 +279,7 @@ fn quiet_hours_leave_out_the_speakers_of_that_area() {
             .unwrap()
             .contains("xi-1: quiet hours 21:00-06:30")
     );
-    assert_eq!(all[1].state, "quiet");
+    assert_eq!(all[1].state, RunState::Quiet);
 }
 
 #[test]

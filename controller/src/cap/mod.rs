@@ -436,7 +436,7 @@ async fn import_audio(
     let record = crate::media::import(state, &name, &file).await;
     let _ = tokio::fs::remove_file(&file).await;
     let record = record.map_err(AppError::Internal)?;
-    if record.state != "ready" {
+    if record.state != crate::storage::MediaState::Ready {
         return Err(AppError::BadRequest(format!(
             "CAP: the audio resource cannot be played: {}",
             record.error.unwrap_or_default()

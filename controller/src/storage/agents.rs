@@ -1,0 +1,302 @@
+//! Agents and their groups: enrolment, sequence-number blocks, last heard from.
+
+use dalaba_protocol::keys::PublicKey;
+use dalaba_protocol::{AgentId, AreaCode};
+use rusqlite::{Connection, params};
+
+use super::{SqliteStorage, StorageError, parse, to_u64};
+
+/// An agent as the controller knows it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AgentRecord {
+    /// Its id.
+    pub id: AgentId,
+    /// Display name.
+    pub name: String,
+    /// Where it is.
+    pub area_code: AreaCode,
+    /// Named groups it belongs to.
+    pub groups: Vec<String>,
+    /// Its identity key, once enrolled.
+    pub public_key: Option<PublicKey>,
+    /// SHA-256 of its enrolment token, until used.
+    pub token_hash: Option<String>,
+    /// When the token stops working, µs.
+    pub token_expires_at: Option<u64>,
+    /// The last command sequence number used for it.
+    pub last_seq: u64,
+    /// Retired agents cannot log in.
+    pub retired: bool,
+    /// Last message from it, µs.
+    pub last_seen: Option<u64>,
+    /// Its last status report (JSON), for the console.
+    pub status_json: Option<String>,
+}
+
+impl AgentRecord {
+    /// A new agent: not enrolled, no token, never heard from.
+    pub fn new(id: AgentId, name: String, area_code: AreaCode, groups: Vec<String>) -> Self {
+        Self {
+            id,
+            name,
+            area_code,
+            groups,
+            public_key: None,
+            token_hash: None,
+            token_expires_at: None,
+            last_seq: 0,
+            retired: false,
+            last_seen: None,
+            status_json: None,
+        }
+    }
+}
+
+/// An agent heard from: when, and its latest status report (JSON) if one came.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Seen {
+    /// The agent.
+    pub agent: AgentId,
+    /// When it was last heard from, µs.
+    pub at: u64,
+    /// Its latest status report.
+    pub status_json: Option<String>,
+}
+
+const AGENT_COLUMNS: &str = "id, name, area_code, public_key, token_hash, token_expires_at, last_seq, retired, last_seen, status_json";
+
+impl SqliteStorage {
+    fn agent_row(
+        &self,
+        conn: &Connection,
+        row: &rusqlite::Row<'_>,
+    ) -> Result<AgentRecord, StorageError> {
+        let id: AgentId = parse("agent id", row.get(0)?)?;
+        let area: AreaCode = parse("area code", row.get(2)?)?;
+        let key: Option<String> = row.get(3)?;
+        let public_key = match key {
+            Some(k) => Some(
+                PublicKey::from_base64(&k).map_err(|_| StorageError::Corrupt {
+                    what: "public key",
+                    value: k,
+                })?,
+            ),
+            None => None,
+        };
+        let mut stmt =
+            conn.prepare_cached("SELECT name FROM agent_groups WHERE agent_id = ?1 ORDER BY name")?;
+        let groups = stmt
+            .query_map([id.as_str()], |r| r.get(0))?
+            .collect::<Result<Vec<String>, _>>()?;
+        Ok(AgentRecord {
+            id,
+            name: row.get(1)?,
+            area_code: area,
+            groups,
+            public_key,
+            token_hash: row.get(4)?,
+            token_expires_at: to_u64(row.get(5)?),
+            last_seq: to_u64(row.get(6)?).unwrap_or(0),
+            retired: row.get::<_, i64>(7)? != 0,
+            last_seen: to_u64(row.get(8)?),
+            status_json: row.get(9)?,
+        })
+    }
+
+    fn query_agents(
+        &self,
+        sql: &str,
+        params: impl rusqlite::Params,
+    ) -> Result<Vec<AgentRecord>, StorageError> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare(sql)?;
+        let mut rows = stmt.query(params)?;
+        let mut out = Vec::new();
+        while let Some(row) = rows.next()? {
+            out.push(self.agent_row(&conn, row)?);
+        }
+        Ok(out)
+    }
+}
+
+/// Agents, their groups, enrolment and when they were last heard from.
+pub trait AgentStore {
+    /// Creates an agent.
+    fn create_agent(&self, agent: &AgentRecord) -> Result<(), StorageError>;
+
+    /// One agent.
+    fn agent(&self, id: &AgentId) -> Result<Option<AgentRecord>, StorageError>;
+
+    /// Every agent, by id.
+    fn agents(&self) -> Result<Vec<AgentRecord>, StorageError>;
+
+    /// The agent whose unused, unexpired enrolment token hashes to `token_hash`.
+    fn agent_by_token(
+        &self,
+        token_hash: &str,
+        now: u64,
+    ) -> Result<Option<AgentRecord>, StorageError>;
+
+    /// Registers an agent's key and consumes its token.
+    fn enrol_agent(&self, id: &AgentId, key: &PublicKey) -> Result<(), StorageError>;
+
+    /// Records when agents were last heard from, with their latest status where given, in
+    /// one transaction (see `liveness`: one write a second, however many agents).
+    fn touch_agents(&self, seen: &[Seen]) -> Result<(), StorageError>;
+
+    /// Reserves `count` command sequence numbers for an agent, all above `floor` and above
+    /// every number reserved before; returns the last of them (see `sequence`).
+    fn reserve_seqs(&self, id: &AgentId, floor: u64, count: u64) -> Result<u64, StorageError>;
+
+    /// Changes an agent's name, area code and groups.
+    fn update_agent(
+        &self,
+        id: &AgentId,
+        name: &str,
+        area_code: &AreaCode,
+        groups: &[String],
+    ) -> Result<bool, StorageError>;
+
+    /// Retires (revokes) an agent.
+    fn retire_agent(&self, id: &AgentId) -> Result<bool, StorageError>;
+}
+
+impl AgentStore for SqliteStorage {
+    fn create_agent(&self, a: &AgentRecord) -> Result<(), StorageError> {
+        let conn = self.conn();
+        let tx = conn.unchecked_transaction()?;
+        let inserted = tx.execute(
+            "INSERT INTO agents (id, name, area_code, token_hash, token_expires_at, public_key) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            params![
+                a.id.as_str(),
+                a.name,
+                a.area_code.as_str(),
+                a.token_hash,
+                a.token_expires_at.map(|t| t as i64),
+                a.public_key.map(|k| k.to_base64())
+            ],
+        );
+        match inserted {
+            Ok(_) => {}
+            Err(rusqlite::Error::SqliteFailure(e, _))
+                if e.code == rusqlite::ErrorCode::ConstraintViolation =>
+            {
+                return Err(StorageError::Conflict(format!("agent {}", a.id)));
+            }
+            Err(e) => return Err(e.into()),
+        }
+        for g in &a.groups {
+            tx.execute(
+                "INSERT OR IGNORE INTO agent_groups (agent_id, name) VALUES (?1, ?2)",
+                [a.id.as_str(), g],
+            )?;
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    fn agent(&self, id: &AgentId) -> Result<Option<AgentRecord>, StorageError> {
+        Ok(self
+            .query_agents(
+                &format!("SELECT {AGENT_COLUMNS} FROM agents WHERE id = ?1"),
+                [id.as_str()],
+            )?
+            .pop())
+    }
+
+    fn agents(&self) -> Result<Vec<AgentRecord>, StorageError> {
+        self.query_agents(
+            &format!("SELECT {AGENT_COLUMNS} FROM agents ORDER BY id"),
+            [],
+        )
+    }
+
+    fn agent_by_token(
+        &self,
+        token_hash: &str,
+        now: u64,
+    ) -> Result<Option<AgentRecord>, StorageError> {
+        Ok(self
+            .query_agents(
+                &format!(
+                    "SELECT {AGENT_COLUMNS} FROM agents WHERE token_hash = ?1 AND token_expires_at > ?2 AND retired = 0"
+                ),
+                params![token_hash, now as i64],
+            )?
+            .pop())
+    }
+
+    fn enrol_agent(&self, id: &AgentId, key: &PublicKey) -> Result<(), StorageError> {
+        self.conn().execute(
+            "UPDATE agents SET public_key = ?2, token_hash = NULL, token_expires_at = NULL WHERE id = ?1",
+            [id.as_str(), &key.to_base64()],
+        )?;
+        Ok(())
+    }
+
+    fn touch_agents(&self, seen: &[Seen]) -> Result<(), StorageError> {
+        let mut conn = self.conn();
+        let tx = conn.transaction()?;
+        {
+            let mut seen_at = tx.prepare_cached(
+                "UPDATE agents SET last_seen = max(coalesce(last_seen, 0), ?2) WHERE id = ?1",
+            )?;
+            let mut status =
+                tx.prepare_cached("UPDATE agents SET status_json = ?2 WHERE id = ?1")?;
+            for s in seen {
+                seen_at.execute(params![s.agent.as_str(), s.at as i64])?;
+                if let Some(json) = &s.status_json {
+                    status.execute(params![s.agent.as_str(), json])?;
+                }
+            }
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    fn reserve_seqs(&self, id: &AgentId, floor: u64, count: u64) -> Result<u64, StorageError> {
+        let seq: i64 = self.conn().query_row(
+            "UPDATE agents SET last_seq = max(last_seq, ?2) + ?3 WHERE id = ?1 RETURNING last_seq",
+            params![id.as_str(), floor as i64, count as i64],
+            |r| r.get(0),
+        )?;
+        Ok(seq.max(0) as u64)
+    }
+
+    fn update_agent(
+        &self,
+        id: &AgentId,
+        name: &str,
+        area_code: &AreaCode,
+        groups: &[String],
+    ) -> Result<bool, StorageError> {
+        let conn = self.conn();
+        let tx = conn.unchecked_transaction()?;
+        let n = tx.execute(
+            "UPDATE agents SET name = ?2, area_code = ?3 WHERE id = ?1",
+            [id.as_str(), name, area_code.as_str()],
+        )?;
+        if n == 0 {
+            return Ok(false);
+        }
+        tx.execute(
+            "DELETE FROM agent_groups WHERE agent_id = ?1",
+            [id.as_str()],
+        )?;
+        for g in groups {
+            tx.execute(
+                "INSERT OR IGNORE INTO agent_groups (agent_id, name) VALUES (?1, ?2)",
+                [id.as_str(), g],
+            )?;
+        }
+        tx.commit()?;
+        Ok(true)
+    }
+
+    fn retire_agent(&self, id: &AgentId) -> Result<bool, StorageError> {
+        let n = self
+            .conn()
+            .execute("UPDATE agents SET retired = 1 WHERE id = ?1", [id.as_str()])?;
+        Ok(n > 0)
+    }
+}
