@@ -1,74 +1,25 @@
 //! The agent daemon: keeps one connection to the controller alive, forever.
 //!
-//! It owns the [`Session`] (the protocol), the WebSocket (the transport), the agent's
-//! persistent state (identity key, enrolled id, last command sequence) and the relay task.
-//! It reconnects with exponential backoff and jitter.
+//! The connection driver: it owns the [`Session`] (the protocol), the WebSocket (the
+//! transport) and the agent's persistent state (identity key, enrolled id, last command
+//! sequence), and feeds the [`Runtime`] (what the agent does) commands, live frames and
+//! receipts. It reconnects with exponential backoff and jitter.
 
 use std::path::Path;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use dalaba_firmware_config::{Config, ControllerPins};
-use dalaba_protocol::command::Command;
-use std::sync::{Arc, Mutex};
-
-use dalaba_audio::sink::SinkSpec;
-use dalaba_protocol::command::PlayMedia;
-use dalaba_protocol::control::{AgentMessage, FailReason, Receipt, ReceiptState, StatusReport};
-use dalaba_protocol::{BroadcastId, Timestamp, Volume};
-
-use crate::cache::MediaCache;
-use crate::config_store::ConfigStore;
-use crate::durable::AgentState;
-use crate::fetch::Fetcher;
-use crate::ledger::{Admit, Ledger};
-use crate::output::effective_volume;
-use crate::player::{LiveJob, PlayerHandle};
-use crate::relay::sequencer::Timing;
-use dalaba_audio::jitter::Frame;
-use dalaba_firmware_config::Relay;
-use dalaba_protocol::StreamId;
-use dalaba_protocol::audio_frame::{self, FrameFlags};
+use dalaba_firmware_config::Config;
+use dalaba_protocol::Timestamp;
+use dalaba_protocol::control::AgentMessage;
 use futures_util::{SinkExt as _, StreamExt as _};
 use tokio_tungstenite::tungstenite::Message;
 
+use crate::clock::AgentClock;
+use crate::config_store::ConfigStore;
+use crate::durable::AgentState;
+use crate::runtime::Runtime;
 use crate::session::{Backoff, Event, Session, SessionConfig};
-
-/// The agent's clock: monotonic, expressed as microseconds since the epoch at start, so a
-/// wall-clock step never corrupts clock-sync samples (PROTOCOL.md section 9).
-#[derive(Debug, Clone, Copy)]
-pub struct AgentClock {
-    start: Instant,
-    start_us: u64,
-}
-
-impl AgentClock {
-    /// Starts the clock now.
-    pub fn new() -> Self {
-        let start_us = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_micros() as u64);
-        Self {
-            start: Instant::now(),
-            start_us,
-        }
-    }
-
-    /// Microseconds.
-    pub fn now(&self) -> u64 {
-        self.start_us + self.start.elapsed().as_micros() as u64
-    }
-
-    /// The `Instant` of agent time `us`.
-    pub fn instant_of(&self, us: u64) -> Instant {
-        self.start + Duration::from_micros(us.saturating_sub(self.start_us))
-    }
-}
-
-impl Default for AgentClock {
-    fn default() -> Self {
-        Self::new()
-    }
-}
 
 /// How a connection ended.
 enum Ended {
@@ -82,50 +33,6 @@ enum Ended {
     Shutdown,
 }
 
-/// The relays as last read back, and the board's current fault.
-/// The latest clock estimate, shared with the player's clock.
-type ClockCell = Arc<Mutex<Option<dalaba_protocol::clock::Estimate>>>;
-type RelayCell = Arc<Mutex<(Vec<dalaba_protocol::control::RelayStatus>, Option<String>)>>;
-
-/// What the daemon is doing, and the services its connections share.
-struct Runtime {
-    config: Config,
-    volume: Volume,
-    config_version: String,
-    uptime_start: Instant,
-    /// The clock estimate (controller against agent clock) as last made, for the player.
-    clock_estimate: ClockCell,
-    /// Media downloads into the cache.
-    fetcher: Fetcher,
-    player: PlayerHandle,
-    receipts_tx: tokio::sync::mpsc::UnboundedSender<Receipt>,
-    receipts_rx: tokio::sync::mpsc::UnboundedReceiver<Receipt>,
-    /// Receipts made while disconnected, sent on reconnect.
-    pending: std::collections::VecDeque<Receipt>,
-    /// Broadcasts accepted since start, and those finished (across restarts): none
-    /// plays twice.
-    ledger: Ledger,
-    /// The configuration file, and a pushed one on trial.
-    store: ConfigStore,
-    /// A pushed configuration was applied: reconnect with it.
-    reload: bool,
-    /// The last error worth showing in the console.
-    last_error: Option<String>,
-    /// What the player is playing.
-    playing: crate::player::NowPlayingCell,
-    /// The relay task.
-    relay: crate::relay::controller::RelayHandle,
-    /// The relays as last read, and the board's fault, for status.
-    relay_status: RelayCell,
-    /// Told when the relays or their fault change: status goes out at once.
-    status_changed: Arc<tokio::sync::Notify>,
-    /// Live streams being played: where their frames go.
-    live: std::collections::HashMap<StreamId, std::sync::mpsc::Sender<Frame>>,
-    /// The offline schedule.
-    schedule: crate::schedule::ScheduleStore,
-}
-
-/// Runs the agent until `shutdown` resolves or the controller revokes it.
 /// How long a pushed configuration has to prove itself (the agent reaching the controller
 /// with it) before it is rolled back: `DALABA_CONFIG_CONFIRM_S`, default 300 s.
 fn confirm_window() -> Duration {
@@ -149,157 +56,11 @@ pub async fn run(
     let mut state = AgentState::load(state_dir)?;
     let clock = AgentClock::new();
     let mut backoff = Backoff::default();
-    let clock_estimate = ClockCell::default();
-    let (receipts_tx, receipts_rx) = tokio::sync::mpsc::unbounded_channel();
-    let sink: SinkSpec = config.audio.device.parse()?;
-    let playing: crate::player::NowPlayingCell = Arc::default();
-    // Amplifier relays: switched off now (the task's first act), on around playback.
-    let (relay, _relay_task) = match &config.relay {
-        Relay::None => crate::relay::controller::spawn(
-            Box::new(crate::relay::NoBoard),
-            Vec::new(),
-            Timing {
-                warm_up: Duration::ZERO,
-                hold: Duration::ZERO,
-                max_on: Duration::from_secs(24 * 3600),
-            },
-        ),
-        Relay::Board(b) => crate::relay::controller::spawn(
-            crate::relay::board_for(&config.relay),
-            b.channels.clone(),
-            Timing {
-                warm_up: b.warm_up,
-                hold: b.hold,
-                max_on: b.max_on,
-            },
-        ),
-    };
-    let warm_up = match &config.relay {
-        Relay::Board(b) => b.warm_up,
-        Relay::None => Duration::ZERO,
-    };
-    // Without a relay board there is nothing to switch: no round trip before each start.
-    let power = matches!(config.relay, Relay::Board(_)).then(|| crate::player::Power {
-        relay: relay.clone(),
-        runtime: tokio::runtime::Handle::current(),
-        warm_up,
-    });
-    let player = crate::player::spawn(
-        sink,
-        {
-            let estimate = Arc::clone(&clock_estimate);
-            Box::new(move || {
-                let now = clock.now();
-                match *lock(&estimate) {
-                    Some(e) => e.to_controller_time(now),
-                    None => Timestamp(now),
-                }
-            })
-        },
-        receipts_tx.clone(),
-        Arc::clone(&playing),
-        power,
-    );
-    let cache = MediaCache::open(&config.cache.dir, config.cache.max_bytes)?;
-    let relay_status: RelayCell = Arc::default();
-    let status_changed = Arc::new(tokio::sync::Notify::new());
-    {
-        // Read the relays back every few seconds, and at once when they switch, for
-        // status reports: a change is reported when it happens.
-        let (relay, cell, notify) = (
-            relay.clone(),
-            Arc::clone(&relay_status),
-            Arc::clone(&status_changed),
-        );
-        let mut changes = relay.changes();
-        tokio::spawn(async move {
-            let mut tick = tokio::time::interval(Duration::from_secs(5));
-            loop {
-                tokio::select! {
-                    _ = tick.tick() => {}
-                    changed = changes.changed() => if changed.is_err() { break },
-                }
-                let Some(s) = relay.status().await else { break };
-                let states = s
-                    .channels
-                    .iter()
-                    .map(|c| dalaba_protocol::control::RelayStatus {
-                        channel: c.channel,
-                        state: c.state,
-                    })
-                    .collect();
-                let now = (states, s.fault.clone());
-                let changed = {
-                    let mut cell = lock(&cell);
-                    let changed = *cell != now;
-                    *cell = now;
-                    changed
-                };
-                if changed {
-                    notify.notify_one();
-                }
-            }
-        });
-    }
-    let mut runtime = Runtime {
-        volume: config.audio.volume,
-        config_version: "local".into(),
-        uptime_start: Instant::now(),
-        clock_estimate,
-        fetcher: Fetcher::new(&config, cache)?,
-        player,
-        receipts_tx,
-        receipts_rx,
-        pending: std::collections::VecDeque::new(),
-        live: std::collections::HashMap::new(),
-        playing,
-        relay: relay.clone(),
-        relay_status,
-        status_changed,
-        ledger: Ledger::load(state_dir),
-        schedule: crate::schedule::ScheduleStore::load(state_dir),
-        config: config.clone(),
-        reload: false,
-        last_error: None,
-        store,
-    };
-    runtime.config_version = runtime.store.version().to_owned();
-    // The stored schedule plays whether or not the controller is reachable (unless
-    // `schedule.offline = false`: then it waits for the controller's next schedule_sync).
-    // Until a clock estimate exists, controller time is taken to be this machine's clock.
-    let upcoming: Vec<_> = if config.offline_schedule {
-        runtime
-            .schedule
-            .upcoming(Timestamp(clock.now()))
-            .cloned()
-            .collect()
-    } else {
-        Vec::new()
-    };
-    if !upcoming.is_empty() {
-        tracing::info!(
-            entries = upcoming.len(),
-            version = runtime.schedule.version(),
-            "playing the stored schedule"
-        );
-    }
-    for entry in upcoming {
-        let admitted = runtime
-            .ledger
-            .admit_play(&entry.play, Timestamp(clock.now()));
-        if leave_alone(&runtime, admitted) {
-            continue;
-        }
-        queue_play(
-            &runtime,
-            entry.play,
-            Some(entry.entry_id),
-            Timestamp(clock.now()),
-        );
-    }
+    let mut runtime = Runtime::start(config.clone(), store, state_dir, clock)?;
+    runtime.play_stored_schedule(&clock);
     tokio::pin!(shutdown);
     loop {
-        roll_back_if_due(&mut runtime);
+        runtime.roll_back_if_due();
         let started = Instant::now();
         let config = runtime.config.clone();
         let ended = tokio::select! {
@@ -485,7 +246,7 @@ where
                         "session ready as {}",
                         state.agent_id.as_ref().map_or("?", |a| a.as_str())
                     );
-                    session.send(AgentMessage::Status(status(runtime, &session)));
+                    session.send(AgentMessage::Status(runtime.status(&session)));
                     while let Some(r) = runtime.pending.pop_front() {
                         session.send(AgentMessage::Receipt(r));
                     }
@@ -495,8 +256,8 @@ where
                         tracing::error!("cannot persist the command sequence, not obeying: {e}");
                         continue;
                     }
-                    obey(command.command, runtime, &session, clock);
-                    session.send(AgentMessage::Status(status(runtime, &session)));
+                    runtime.obey(command.command, &session, clock);
+                    session.send(AgentMessage::Status(runtime.status(&session)));
                 }
                 Event::Rejected(e) => tracing::warn!("refused a command: {e}"),
                 Event::ControllerError(e) => {
@@ -519,7 +280,7 @@ where
         }
         if session.is_ready() && Instant::now() >= next_status {
             next_status = Instant::now() + status_every;
-            session.send(AgentMessage::Status(status(runtime, &session)));
+            session.send(AgentMessage::Status(runtime.status(&session)));
             continue;
         }
         let wake = session
@@ -528,7 +289,7 @@ where
             .unwrap_or_else(|| Instant::now() + Duration::from_secs(3600))
             .min(next_status);
         if let Some(e) = session.clock() {
-            *lock(&runtime.clock_estimate) = Some(e);
+            *crate::runtime::lock(&runtime.clock_estimate) = Some(e);
         }
         tokio::select! {
             Some(receipt) = runtime.receipts_rx.recv() => {
@@ -539,311 +300,24 @@ where
                 if session.is_ready() {
                     session.send(AgentMessage::Receipt(receipt));
                     // What is playing changed: the console sees it at once.
-                    session.send(AgentMessage::Status(status(runtime, &session)));
+                    session.send(AgentMessage::Status(runtime.status(&session)));
                 } else {
                     runtime.pending.push_back(receipt);
                 }
             }
             frame = ws.next() => match frame {
                 Some(Ok(Message::Text(text))) => session.handle_message(text.as_bytes(), clock.now()),
-                Some(Ok(Message::Binary(bytes))) => live_frame(runtime, &bytes),
+                Some(Ok(Message::Binary(bytes))) => runtime.live_frame(&bytes),
                 Some(Ok(Message::Close(_))) | None => return Ended::Retry("the controller closed the connection".into()),
                 Some(Ok(_)) => {}
                 Some(Err(e)) => return Ended::Retry(format!("receiving: {e}")),
             },
             () = runtime.status_changed.notified() => {
                 if session.is_ready() {
-                    session.send(AgentMessage::Status(status(runtime, &session)));
+                    session.send(AgentMessage::Status(runtime.status(&session)));
                 }
             }
             () = tokio::time::sleep_until(wake.into()) => {}
         }
-    }
-}
-
-fn obey(command: Command, runtime: &mut Runtime, session: &Session, clock: &AgentClock) {
-    let now = session
-        .controller_time(clock.now())
-        .unwrap_or(Timestamp(clock.now()));
-    if admit(runtime, &command, now) {
-        return;
-    }
-    match command {
-        Command::SetVolume(v) => {
-            tracing::info!(volume = v.volume.percent(), "volume set");
-            runtime.volume = v.volume;
-        }
-        Command::PlayMedia(play) => {
-            let at = session.controller_time(clock.now()).unwrap_or_default();
-            let _ = runtime.receipts_tx.send(Receipt {
-                broadcast_id: play.broadcast_id,
-                entry_id: None,
-                state: ReceiptState::Waiting,
-                at,
-            });
-            if session.clock().is_none() {
-                fail(
-                    runtime,
-                    play.broadcast_id,
-                    FailReason::Other,
-                    "no clock estimate yet",
-                    session,
-                    clock,
-                );
-                return;
-            }
-            queue_play(runtime, play, None, at);
-        }
-        Command::ScheduleSync(sync) => {
-            let version = sync.schedule_version;
-            match runtime.schedule.replace(sync) {
-                Ok(change) => {
-                    tracing::info!(
-                        version,
-                        added = change.added.len(),
-                        withdrawn = change.withdrawn.len(),
-                        "schedule stored"
-                    );
-                    // A line on stdout that scripts and tests can wait for.
-                    println!(
-                        "schedule version {version} stored: {} entries",
-                        runtime.schedule.len()
-                    );
-                    for b in change.withdrawn {
-                        runtime.player.stop(b);
-                    }
-                    // Every upcoming entry not queued yet: the new ones, and (with
-                    // `schedule.offline = false`) the stored ones held back at start-up.
-                    let at = session.controller_time(clock.now()).unwrap_or_default();
-                    let upcoming: Vec<_> = runtime.schedule.upcoming(at).cloned().collect();
-                    for entry in upcoming {
-                        let admitted = runtime.ledger.admit_play(&entry.play, at);
-                        if !leave_alone(runtime, admitted) {
-                            queue_play(runtime, entry.play, Some(entry.entry_id), at);
-                        }
-                    }
-                }
-                Err(e) => {
-                    tracing::warn!("{e}");
-                    runtime.last_error = Some(e.to_string());
-                }
-            }
-        }
-        Command::StartLive(live) => {
-            let (tx, frames) = std::sync::mpsc::channel();
-            runtime.live.insert(live.stream_id, tx);
-            let now = session.controller_time(clock.now()).unwrap_or_default();
-            let volume = effective_volume(
-                &runtime.config.audio,
-                live.priority,
-                live.volume.or(Some(runtime.volume)),
-                crate::output::local_time_of_day(now),
-            );
-            runtime.player.live(LiveJob {
-                broadcast: live.broadcast_id,
-                stream_id: live.stream_id,
-                level: live.level,
-                mode: live.mode,
-                latency_us: u64::from(live.latency_ms) * 1000,
-                volume,
-                priority: live.priority,
-                frames,
-                idle_timeout: Duration::from_millis(u64::from(live.idle_timeout_ms.max(500))),
-            });
-        }
-        Command::StopLive(stop) => {
-            // Dropping the sender ends the stream once what is buffered has played.
-            runtime.live.remove(&stop.stream_id);
-        }
-        Command::ConfigPush(push) => {
-            let applied = runtime
-                .store
-                .push(&push.config_version, &push.document, Instant::now())
-                .cloned();
-            use_pushed(runtime, push.config_version, applied);
-        }
-        Command::MoveController(to) => {
-            let key = to.public_key.to_base64();
-            let pins = ControllerPins {
-                url: &to.url,
-                public_key: &key,
-                tls_fingerprint: to.tls_fingerprint.as_deref(),
-            };
-            tracing::info!(url = %to.url, key = %to.public_key.key_id(), "moving to another controller");
-            let applied = runtime
-                .store
-                .move_to(&to.config_version, &pins, Instant::now())
-                .cloned();
-            use_pushed(runtime, to.config_version, applied);
-        }
-        Command::RelayAllOff => {
-            let relay = runtime.relay.clone();
-            tokio::spawn(async move { relay.all_off().await });
-        }
-        Command::Stop(stop) => runtime.player.stop(stop.broadcast_id),
-        Command::StopAll => runtime.player.stop_all(),
-        other => tracing::info!(
-            command = other.kind(),
-            "command accepted; not handled by this agent version yet"
-        ),
-    }
-}
-
-/// Puts a broadcast (`play_media`, `start_live`) in the ledger; true if it is to be left
-/// alone: accepted already, or finished here (then its final receipt is sent again).
-fn admit(runtime: &mut Runtime, command: &Command, now: Timestamp) -> bool {
-    let admitted = match command {
-        Command::PlayMedia(p) => runtime.ledger.admit_play(p, now),
-        Command::StartLive(l) => runtime.ledger.admit_live(l, now),
-        _ => return false,
-    };
-    leave_alone(runtime, admitted)
-}
-
-/// Acts on what the ledger said of a broadcast; true if it is not to be played.
-fn leave_alone(runtime: &Runtime, admitted: Admit) -> bool {
-    match admitted {
-        Admit::New => false,
-        Admit::Already => {
-            tracing::debug!("already have this broadcast");
-            true
-        }
-        Admit::Finished(receipt) => {
-            tracing::info!(broadcast = %receipt.broadcast_id, "finished here already: answering with its final receipt, playing nothing");
-            let _ = runtime.receipts_tx.send(receipt);
-            true
-        }
-    }
-}
-
-/// Hands `play` to the fetcher at the volume its priority and time of day give.
-fn queue_play(runtime: &Runtime, play: PlayMedia, entry: Option<u64>, at: Timestamp) {
-    let volume = effective_volume(
-        &runtime.config.audio,
-        play.priority,
-        play.volume.or(Some(runtime.volume)),
-        crate::output::local_time_of_day(play.start_at),
-    );
-    runtime.fetcher.queue_play(
-        play,
-        entry,
-        at,
-        volume,
-        runtime.player.clone(),
-        runtime.receipts_tx.clone(),
-    );
-}
-
-fn fail(
-    runtime: &Runtime,
-    broadcast: BroadcastId,
-    reason: FailReason,
-    why: &str,
-    session: &Session,
-    clock: &AgentClock,
-) {
-    let _ = runtime.receipts_tx.send(Receipt {
-        broadcast_id: broadcast,
-        entry_id: None,
-        state: ReceiptState::Failed {
-            reason,
-            detail: Some(why.into()),
-        },
-        at: session.controller_time(clock.now()).unwrap_or_default(),
-    });
-}
-
-/// Uses a configuration that a push or a move wrote (on trial until the controller is
-/// reached with it), or reports why it was refused.
-fn use_pushed(
-    runtime: &mut Runtime,
-    version: String,
-    applied: Result<Config, crate::config_store::StoreError>,
-) {
-    match applied {
-        Ok(config) => {
-            tracing::info!(%version, "configuration applied; on trial until the controller is reached with it");
-            runtime.volume = config.audio.volume;
-            runtime.config = config;
-            runtime.config_version = version;
-            runtime.last_error = None;
-            runtime.reload = true;
-        }
-        Err(e) => {
-            tracing::warn!("{e}");
-            runtime.last_error = Some(e.to_string());
-        }
-    }
-}
-
-/// Puts the previous configuration back if a pushed one was not confirmed in time.
-fn roll_back_if_due(runtime: &mut Runtime) {
-    match runtime.store.poll(Instant::now()) {
-        Ok(Some(rollback)) => {
-            tracing::warn!(from = %rollback.from, to = %rollback.to, "pushed configuration never reached the controller; rolled back");
-            runtime.config = runtime.store.config().clone();
-            runtime.volume = runtime.config.audio.volume;
-            runtime.config_version = rollback.to;
-            runtime.last_error = Some(format!(
-                "configuration {} rolled back: the controller was not reachable with it",
-                rollback.from
-            ));
-        }
-        Ok(None) => {}
-        Err(e) => tracing::error!("rolling back the configuration: {e}"),
-    }
-}
-
-/// Routes one audio frame to its live stream; frames of unknown streams (not announced by
-/// a verified `start_live`) and malformed frames are dropped.
-fn live_frame(runtime: &mut Runtime, bytes: &[u8]) {
-    let Ok(frame) = audio_frame::decode_message(bytes) else {
-        return;
-    };
-    let h = frame.header;
-    let Some(tx) = runtime.live.get(&h.stream_id) else {
-        return;
-    };
-    let frame = Frame {
-        seq: h.seq,
-        capture_us: h.capture_time.0,
-        samples: u32::from(h.samples),
-        fec: h.flags.contains(FrameFlags::FEC),
-        end_of_stream: h.flags.contains(FrameFlags::END_OF_STREAM),
-        payload: frame.payload.to_vec(),
-    };
-    if tx.send(frame).is_err() {
-        runtime.live.remove(&h.stream_id);
-    }
-}
-
-fn lock<T>(cell: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    cell.lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
-}
-
-fn status(runtime: &Runtime, session: &Session) -> StatusReport {
-    StatusReport {
-        playing: runtime.playing.lock().ok().and_then(|p| p.clone()),
-        relays: runtime
-            .relay_status
-            .lock()
-            .map(|r| r.0.clone())
-            .unwrap_or_default(),
-        queued: Vec::new(),
-        volume: runtime.volume,
-        // A relay board fault is the most urgent thing to show; then our own last error.
-        last_error: runtime
-            .relay_status
-            .lock()
-            .ok()
-            .and_then(|r| r.1.clone())
-            .or_else(|| runtime.last_error.clone()),
-        firmware_version: env!("CARGO_PKG_VERSION").into(),
-        config_version: runtime.config_version.clone(),
-        schedule_version: runtime.schedule.version(),
-        cache: runtime.fetcher.usage(),
-        clock_offset_us: session.clock().map(|e| e.offset_us),
-        uptime_s: runtime.uptime_start.elapsed().as_secs(),
     }
 }

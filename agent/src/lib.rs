@@ -13,6 +13,7 @@
 #![forbid(unsafe_code)]
 
 pub mod cache;
+pub mod clock;
 pub mod config_store;
 pub mod daemon;
 pub mod durable;
@@ -21,6 +22,7 @@ pub mod ledger;
 pub mod output;
 pub mod player;
 pub mod relay;
+mod runtime;
 pub mod schedule;
 pub mod session;
 pub mod tls;
