@@ -23,7 +23,7 @@ use serde_json::{Value, json};
 
 use crate::access::{Action, Role};
 use crate::auth::AuthUser;
-use crate::broadcast::Target;
+use crate::broadcast_spec::{AlertSpec, BroadcastSpec, Target};
 use crate::dispatch::{active, send_command};
 use crate::error::AppError;
 use crate::state::AppState;
@@ -312,10 +312,9 @@ pub async fn send(state: &AppState, id: u64, by: Option<i64>) -> Result<Alert, A
         .parse()
         .map_err(|e| AppError::Internal(anyhow::anyhow!("stored hash: {e}")))?;
     let start_at = req.starts_at.unwrap_or(0).max(now + LEAD_US);
-    let broadcast =
-        state
-            .storage
-            .create_broadcast(by, now, &json!({"kind": "alert"}).to_string())?;
+    let broadcast = state
+        .storage
+        .create_broadcast(by, now, &BroadcastSpec::Pending)?;
     let play = PlayMedia {
         broadcast_id: BroadcastId(broadcast),
         media: MediaRef {
@@ -335,15 +334,20 @@ pub async fn send(state: &AppState, id: u64, by: Option<i64>) -> Result<Alert, A
         on_preempt: OnPreempt::Resume,
         expires_at: Some(Timestamp(req.expires_at)),
     };
-    let spec = json!({
-        "kind": "alert", "alert_id": id, "mode": req.mode, "severity": req.severity,
-        "event": req.event, "target": {"areas": req.areas},
-        "agents": agents.iter().map(ToString::to_string).collect::<Vec<_>>(),
-        "start_at": start_at, "media_id": media_id,
+    let spec = BroadcastSpec::Alert(AlertSpec {
+        alert_id: id,
+        mode: req.mode,
+        severity: req.severity,
+        event: req.event.clone(),
+        target: Target {
+            areas: req.areas.clone(),
+            ..Target::default()
+        },
+        agents: agents.iter().map(ToString::to_string).collect(),
+        start_at,
+        media_id,
     });
-    state
-        .storage
-        .set_broadcast_spec(broadcast, &spec.to_string())?;
+    state.storage.set_broadcast_spec(broadcast, &spec)?;
     crate::dispatch::launch(
         state,
         broadcast,
@@ -369,13 +373,12 @@ pub fn cancel(state: &AppState, id: u64, by: &str) -> Result<Alert, AppError> {
     if let Some(b) = alert.broadcast_id {
         active(state).remove(b);
         state.storage.stop_broadcast(b, now)?;
-        let spec: Value = state
+        let spec = state
             .storage
             .broadcast_spec(b)?
-            .and_then(|s| serde_json::from_str(&s).ok())
-            .unwrap_or_default();
-        for agent in spec["agents"].as_array().into_iter().flatten() {
-            if let Some(agent) = agent.as_str().and_then(|a| a.parse().ok()) {
+            .unwrap_or(BroadcastSpec::Pending);
+        for agent in spec.agents() {
+            if let Ok(agent) = agent.parse() {
                 let _ = send_command(
                     state,
                     &agent,

@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::access::Action;
 use crate::auth::AuthUser;
-use crate::broadcast::Target;
+use crate::broadcast_spec::Target;
 use crate::error::AppError;
 use crate::schedule::quiet_rule;
 use crate::state::AppState;

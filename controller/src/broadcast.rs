@@ -7,33 +7,17 @@ use std::time::Duration;
 
 use dalaba_protocol::command::{Command, MediaRef, OnPreempt, PlayMedia, Stop};
 use dalaba_protocol::{AgentId, BroadcastId, MediaHash, Mode, Priority, Timestamp, Volume};
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use serde_json::json;
 
 use crate::access::{Action, Content, Role, allowed};
 use crate::auth::AuthUser;
+use crate::broadcast_spec::{BroadcastSpec, MediaSpec, Target};
 use crate::dispatch::{active, launch, send_command};
 use crate::error::AppError;
 use crate::now_us;
 use crate::state::AppState;
 use crate::storage::{AgentRecord, ReceiptRecord, ReceiptStatus};
-
-/// Who a broadcast is for. Any mix; an agent matching any part is included.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize, Serialize)]
-pub struct Target {
-    /// Agent ids (point to point).
-    #[serde(default)]
-    pub agents: Vec<String>,
-    /// Area-code prefixes: 6 digits for a county, 9 for a township, 12 for a village.
-    #[serde(default)]
-    pub areas: Vec<String>,
-    /// Group names.
-    #[serde(default)]
-    pub groups: Vec<String>,
-    /// Everyone.
-    #[serde(default)]
-    pub all: bool,
-}
 
 impl Target {
     /// The agents (not retired) this target selects.
@@ -127,32 +111,6 @@ fn one() -> u16 {
     1
 }
 
-/// What a broadcast was sent to, stored with it.
-#[derive(Debug, Serialize, Deserialize)]
-struct Spec {
-    #[serde(default = "media_kind")]
-    kind: String,
-    media_id: u64,
-    media_hash: String,
-    target: Target,
-    agents: Vec<String>,
-    priority: Priority,
-    start_at: u64,
-    /// Why it waits for a second person's approval, while it does.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    held: Option<String>,
-    /// Who approved it.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    approved_by: Option<String>,
-    /// The command each agent gets.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    play: Option<PlayMedia>,
-}
-
-fn media_kind() -> String {
-    "media".into()
-}
-
 /// What making a broadcast did.
 #[derive(Debug)]
 pub enum Made {
@@ -196,7 +154,7 @@ pub fn create(state: &AppState, user: &AuthUser, req: CreateBroadcast) -> Result
     let held = crate::approval::reason(state, &req.target, &reached, req.priority, start_at)?;
     let id = state
         .storage
-        .create_broadcast(Some(user.id), now_us(), "{}")?;
+        .create_broadcast(Some(user.id), now_us(), &BroadcastSpec::Pending)?;
     let play = PlayMedia {
         broadcast_id: BroadcastId(id),
         media: MediaRef {
@@ -216,8 +174,7 @@ pub fn create(state: &AppState, user: &AuthUser, req: CreateBroadcast) -> Result
         on_preempt: OnPreempt::Resume,
         expires_at: Some(Timestamp(start_at + (duration_ms + 600_000) * 1000)),
     };
-    let spec = Spec {
-        kind: media_kind(),
+    let spec = MediaSpec {
         media_id: media.id,
         media_hash: hash.to_string(),
         target: req.target.clone(),
@@ -230,7 +187,7 @@ pub fn create(state: &AppState, user: &AuthUser, req: CreateBroadcast) -> Result
     };
     state
         .storage
-        .set_broadcast_spec(id, &serde_json::to_string(&spec).unwrap_or_default())?;
+        .set_broadcast_spec(id, &BroadcastSpec::Media(spec.clone()))?;
     if let Some(why) = held {
         tracing::info!(user = %user.name, broadcast = id, "broadcast held for approval: {why}");
         return Ok(Made::Held(
@@ -271,8 +228,11 @@ pub fn approve(state: &AppState, user: &AuthUser, id: u64) -> Result<serde_json:
         .storage
         .broadcast(id)?
         .ok_or_else(|| AppError::NotFound(format!("broadcast {id}")))?;
-    let mut spec: Spec = serde_json::from_str(&record.spec_json)
-        .map_err(|_| AppError::Conflict(format!("broadcast {id} is not a held broadcast")))?;
+    let BroadcastSpec::Media(mut spec) = record.spec else {
+        return Err(AppError::Conflict(format!(
+            "broadcast {id} is not a held broadcast"
+        )));
+    };
     if spec.held.is_none() || record.stopped_at.is_some() {
         return Err(AppError::Conflict(format!(
             "broadcast {id} is not waiting for approval"
@@ -302,7 +262,7 @@ pub fn approve(state: &AppState, user: &AuthUser, id: u64) -> Result<serde_json:
     spec.play = Some(play.clone());
     state
         .storage
-        .set_broadcast_spec(id, &serde_json::to_string(&spec).unwrap_or_default())?;
+        .set_broadcast_spec(id, &BroadcastSpec::Media(spec.clone()))?;
     let unreachable = dispatch(state, id, &agents, &play)?;
     tracing::info!(user = %user.name, broadcast = id, "held broadcast approved and sent");
     Ok(
@@ -319,8 +279,8 @@ pub fn record_agent_receipt(
     agent: &AgentId,
     receipt: &ReceiptRecord,
 ) -> Result<bool, AppError> {
-    let sent_to_it = match broadcast_targets(state, receipt.broadcast_id) {
-        Ok(t) => t.agents.iter().any(|a| a == agent.as_str()),
+    let sent_to_it = match spec_of(state, receipt.broadcast_id) {
+        Ok(spec) => spec.agents().iter().any(|a| a == agent.as_str()),
         Err(AppError::NotFound(_)) => false,
         Err(e) => return Err(e),
     };
@@ -346,8 +306,8 @@ pub async fn get(
     q: WaitQuery,
 ) -> Result<serde_json::Value, AppError> {
     user.require(Action::View)?;
-    let spec = broadcast_targets(state, id)?;
-    if !visible(user, &spec.agents, &areas_of(state)?) {
+    let spec = spec_of(state, id)?;
+    if !visible(user, spec.agents(), &areas_of(state)?) {
         return Err(AppError::NotFound(format!("broadcast {id}")));
     }
     let deadline =
@@ -356,27 +316,18 @@ pub async fn get(
         // Register interest before reading, so a receipt between the two is not missed.
         let notified = state.receipts_changed.notified();
         let receipts = state.storage.receipts(id)?;
-        let all_final = spec.agents.iter().all(|a| {
+        let all_final = spec.agents().iter().all(|a| {
             receipts.iter().any(|r| {
                 &r.agent_id == a && (r.state.is_final() || r.state == ReceiptStatus::Unreachable)
             })
         });
         if all_final || tokio::time::Instant::now() >= deadline {
             return Ok(
-                json!({"id": id, "agents": spec.agents, "start_at": spec.start_at, "receipts": receipts}),
+                json!({"id": id, "agents": spec.agents(), "start_at": spec.start_at(), "receipts": receipts}),
             );
         }
         let _ = tokio::time::timeout_at(deadline, notified).await;
     }
-}
-
-/// The agents and start time of any broadcast, stored media or live.
-#[derive(Debug, Deserialize)]
-struct Targets {
-    agents: Vec<String>,
-    start_at: u64,
-    #[serde(default)]
-    kind: Option<String>,
 }
 
 /// Every agent's area code, by id.
@@ -401,12 +352,12 @@ fn visible(
             .any(|a| areas.get(a).is_some_and(|code| user.covers(code)))
 }
 
-fn broadcast_targets(state: &AppState, id: u64) -> Result<Targets, AppError> {
-    let json = state
+/// What broadcast `id` is.
+fn spec_of(state: &AppState, id: u64) -> Result<BroadcastSpec, AppError> {
+    state
         .storage
         .broadcast_spec(id)?
-        .ok_or_else(|| AppError::NotFound(format!("broadcast {id}")))?;
-    serde_json::from_str(&json).map_err(|e| AppError::Internal(e.into()))
+        .ok_or_else(|| AppError::NotFound(format!("broadcast {id}")))
 }
 
 /// `POST /api/broadcasts/{id}/stop`
@@ -416,18 +367,18 @@ pub fn stop(state: &AppState, user: &AuthUser, id: u64) -> Result<(), AppError> 
             "a viewer may not stop broadcasts".into(),
         ));
     }
-    let spec = broadcast_targets(state, id)?;
-    if spec.kind.as_deref() == Some("alert") {
+    let spec = spec_of(state, id)?;
+    if matches!(spec, BroadcastSpec::Alert(_)) {
         return Err(AppError::Forbidden(
             "an alert is stopped by cancelling it (POST /api/alerts/{id}/cancel), by its issuer or an admin".into(),
         ));
     }
     let areas = areas_of(state)?;
-    if !visible(user, &spec.agents, &areas) {
+    if !visible(user, spec.agents(), &areas) {
         return Err(AppError::NotFound(format!("broadcast {id}")));
     }
     if let Some(outside) = spec
-        .agents
+        .agents()
         .iter()
         .find(|a| !areas.get(*a).is_some_and(|code| user.covers(code)))
     {
@@ -439,7 +390,7 @@ pub fn stop(state: &AppState, user: &AuthUser, id: u64) -> Result<(), AppError> 
     state.storage.stop_broadcast(id, now_us())?;
     // A scheduled item also leaves the agents' stored schedules.
     state.scheduler.changed.notify_one();
-    for agent in &spec.agents {
+    for agent in spec.agents() {
         if let Ok(agent) = agent.parse::<AgentId>() {
             let _ = send_command(
                 state,
@@ -478,33 +429,36 @@ pub fn list(
         .storage
         .broadcasts(q.limit.unwrap_or(50).clamp(1, 500), q.before)?
     {
-        let spec: serde_json::Value = serde_json::from_str(&b.spec_json).unwrap_or_default();
-        let targeted: Vec<String> = spec["agents"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter_map(|a| a.as_str().map(str::to_owned))
-            .collect();
-        if !visible(user, &targeted, &areas) {
+        let spec = &b.spec;
+        let targeted = spec.agents();
+        if !visible(user, targeted, &areas) {
             continue;
         }
         let agents = targeted.len();
         let receipts = state.storage.receipts(b.id)?;
         let confirmed = receipts.iter().filter(|r| r.started_at.is_some()).count();
+        let (held, approved_by) = match spec {
+            BroadcastSpec::Media(m) => (m.held.as_deref(), m.approved_by.as_deref()),
+            _ => (None, None),
+        };
+        let (schedule_id, excluded) = match spec {
+            BroadcastSpec::Scheduled(s) => (Some(s.schedule_id), Some(&s.excluded)),
+            _ => (None, None),
+        };
         out.push(json!({
             "id": b.id,
-            "kind": spec["kind"].as_str().unwrap_or("media"),
+            "kind": spec.kind(),
             "created_by": b.created_by,
             "created_at": b.created_at,
-            "start_at": spec["start_at"],
+            "start_at": spec.start_at(),
             "stopped_at": b.stopped_at,
-            "target": spec["target"],
-            "agents": spec["agents"],
-            "excluded": spec.get("excluded"),
-            "held": spec.get("held"),
-            "approved_by": spec.get("approved_by"),
-            "schedule_id": spec.get("schedule_id"),
-            "media_id": spec.get("media_id"),
+            "target": spec.target(),
+            "agents": targeted,
+            "excluded": excluded,
+            "held": held,
+            "approved_by": approved_by,
+            "schedule_id": schedule_id,
+            "media_id": spec.media_id(),
             "receipts": receipts,
             "coverage": {
                 "targeted": agents,

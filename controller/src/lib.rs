@@ -21,6 +21,7 @@ pub mod alert;
 pub mod approval;
 pub mod auth;
 pub mod broadcast;
+pub mod broadcast_spec;
 pub mod cap;
 pub mod cap_senders;
 pub mod clock;

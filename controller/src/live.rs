@@ -18,12 +18,12 @@ use dalaba_protocol::control::{ControllerMessage, Pong};
 use dalaba_protocol::limits::MAX_AUDIO_FRAME;
 use dalaba_protocol::{AgentId, BroadcastId, Mode, Priority, StreamId, Volume};
 use futures_util::StreamExt as _;
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use serde_json::json;
 
 use crate::access::{Action, Content};
 use crate::auth::AuthUser;
-use crate::broadcast::Target;
+use crate::broadcast_spec::{BroadcastSpec, LiveSpec, Target};
 use crate::dispatch::send_command;
 use crate::error::AppError;
 use crate::hub::Outgoing;
@@ -51,17 +51,6 @@ fn live_priority() -> Priority {
     Priority::Live
 }
 
-/// What a live broadcast is, as stored with it.
-#[derive(Debug, Serialize, Deserialize)]
-pub struct LiveSpec {
-    kind: String,
-    stream_id: u32,
-    latency_ms: u32,
-    target: Target,
-    agents: Vec<String>,
-    start_at: u64,
-}
-
 /// Default live latency, ms.
 pub const DEFAULT_LATENCY_MS: u32 = 150;
 
@@ -85,7 +74,6 @@ pub fn create(
     let latency_ms = req.latency_ms.unwrap_or(DEFAULT_LATENCY_MS).clamp(20, 5000);
     let stream_id: u32 = rand::random();
     let spec = LiveSpec {
-        kind: "live".into(),
         stream_id,
         latency_ms,
         target: req.target.clone(),
@@ -95,7 +83,7 @@ pub fn create(
     let id = state.storage.create_broadcast(
         Some(user.id),
         spec.start_at,
-        &serde_json::to_string(&spec).unwrap_or_default(),
+        &BroadcastSpec::Live(spec.clone()),
     )?;
     let start = StartLive {
         broadcast_id: BroadcastId(id),
@@ -127,17 +115,15 @@ pub fn create(
 
 /// Live call `id`, if `user` may be its source: only whoever announced it.
 pub fn source_of(state: &AppState, user: &AuthUser, id: u64) -> Result<LiveSpec, AppError> {
-    let json = state
+    let spec = state
         .storage
         .broadcast_spec(id)?
         .ok_or_else(|| AppError::NotFound(format!("live broadcast {id}")))?;
-    let spec: LiveSpec = serde_json::from_str(&json)
-        .map_err(|_| AppError::NotFound(format!("live broadcast {id}")))?;
-    if spec.kind != "live" {
+    let BroadcastSpec::Live(spec) = spec else {
         return Err(AppError::BadRequest(format!(
             "broadcast {id} is not a live call"
         )));
-    }
+    };
     // Only whoever announced the call may speak into it.
     let record = state
         .storage

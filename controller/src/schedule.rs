@@ -16,7 +16,7 @@ use dalaba_protocol::Volume;
 use dalaba_protocol::command::OnPreempt;
 use serde::{Deserialize, Serialize};
 
-use crate::broadcast::Target;
+use crate::broadcast_spec::Target;
 
 /// Time zone of a schedule that names none.
 pub const DEFAULT_TIME_ZONE: &str = "Asia/Shanghai";

@@ -27,7 +27,7 @@ use dalaba_protocol::command::{Command, MediaRef, PlayMedia, ScheduleEntry, Sche
 use dalaba_protocol::{AgentId, BroadcastId, MediaHash, Mode, Timestamp};
 use serde::{Deserialize, Serialize};
 
-use crate::broadcast::Target;
+use crate::broadcast_spec::{BroadcastSpec, ScheduledSpec};
 use crate::error::AppError;
 use crate::schedule::{PlaylistSpec, QuietHours, ScheduleSpec, plan, quiet_rule};
 use crate::state::AppState;
@@ -101,32 +101,6 @@ impl StoredPlaylist {
         let json = serde_json::to_vec(&self.spec).unwrap_or_default();
         dalaba_protocol::MediaHash::of(&json).to_string()
     }
-}
-
-/// What a scheduled broadcast's stored description holds.
-#[derive(Clone, Debug, Serialize, Deserialize)]
-pub struct ScheduledSpec {
-    /// Always `scheduled`.
-    pub kind: String,
-    /// The schedule.
-    pub schedule_id: u64,
-    /// The run's planned start.
-    pub fire_at: u64,
-    /// Position in the run.
-    pub item: u32,
-    /// The media item.
-    pub media_id: u64,
-    /// The schedule's target.
-    pub target: Target,
-    /// The agents it was sent to.
-    pub agents: Vec<String>,
-    /// Agents left out, with why.
-    #[serde(default)]
-    pub excluded: Vec<(String, String)>,
-    /// When this item starts.
-    pub start_at: u64,
-    /// The command every agent gets.
-    pub play: PlayMedia,
 }
 
 /// What one [`tick`] did.
@@ -381,7 +355,7 @@ fn plan_run(
         let (hash, size, duration_ms) = media[&item.media_id];
         let id = state
             .storage
-            .create_broadcast(Some(stored.created_by), now, "{}")
+            .create_broadcast(Some(stored.created_by), now, &BroadcastSpec::Pending)
             .map_err(|e| e.to_string())?;
         let play = PlayMedia {
             broadcast_id: BroadcastId(id),
@@ -402,8 +376,7 @@ fn plan_run(
             on_preempt: spec.on_preempt,
             expires_at: Some(Timestamp(item.end_at + window)),
         };
-        let described = ScheduledSpec {
-            kind: "scheduled".into(),
+        let described = BroadcastSpec::Scheduled(ScheduledSpec {
             schedule_id,
             fire_at,
             item: item.index,
@@ -419,13 +392,10 @@ fn plan_run(
                 .collect(),
             start_at: item.start_at,
             play,
-        };
+        });
         state
             .storage
-            .set_broadcast_spec(
-                id,
-                &serde_json::to_string(&described).map_err(|e| e.to_string())?,
-            )
+            .set_broadcast_spec(id, &described)
             .map_err(|e| e.to_string())?;
         broadcasts.push(id);
     }
@@ -450,7 +420,7 @@ pub fn entries(
             if record.stopped_at.is_some() {
                 continue;
             }
-            let Ok(spec) = serde_json::from_str::<ScheduledSpec>(&record.spec_json) else {
+            let BroadcastSpec::Scheduled(spec) = record.spec else {
                 continue;
             };
             if spec.play.expires_at.is_some_and(|t| t.0 <= now) {

@@ -92,7 +92,7 @@ async fn a_playlist_is_changed_only_within_its_scope_and_plays_only_there() {
     let run = &shown["runs"][0];
     assert_eq!(run["state"], "planned", "{shown}");
     let b = run["broadcasts"][0].as_u64().unwrap();
-    let spec: Value = serde_json::from_str(&s.storage.broadcast_spec(b).unwrap().unwrap()).unwrap();
+    let spec: Value = serde_json::to_value(s.storage.broadcast_spec(b).unwrap().unwrap()).unwrap();
     assert_eq!(spec["agents"], json!(["dong-1", "dong-2"]), "{spec}");
     assert!(
         run["detail"]
@@ -300,8 +300,8 @@ async fn priority_and_level_come_from_the_user_not_the_request() {
         Some(bc("scheduled")),
     )
     .await;
-    let spec: Value = serde_json::from_str(
-        &s.storage
+    let spec: Value = serde_json::to_value(
+        s.storage
             .broadcast_spec(sent["id"].as_u64().unwrap())
             .unwrap()
             .unwrap(),

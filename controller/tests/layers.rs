@@ -11,7 +11,10 @@ use std::path::Path;
 
 /// Each module's layer, lowest first.
 const LAYERS: &[(&str, &[&str])] = &[
-    ("store", &["storage", "receipt", "role", "clock"]),
+    (
+        "store",
+        &["storage", "receipt", "role", "broadcast_spec", "clock"],
+    ),
     // The composition root and the shared handles it holds: data structures with their
     // own locks (connected agents, last heard, sequence blocks, login failures, what was
     // sent), which know no `AppState`.

@@ -2,10 +2,12 @@
 
 use rusqlite::{Connection, OptionalExtension, params};
 
+use crate::broadcast_spec::BroadcastSpec;
+
 use super::{ReceiptRecord, ReceiptStatus, SqliteStorage, StorageError, to_u64};
 
 /// A broadcast as stored.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct BroadcastRecord {
     /// Its id.
     pub id: u64,
@@ -13,8 +15,8 @@ pub struct BroadcastRecord {
     pub created_by: Option<i64>,
     /// When, µs.
     pub created_at: u64,
-    /// What it is (JSON).
-    pub spec_json: String,
+    /// What it is.
+    pub spec: BroadcastSpec,
     /// When it was stopped, µs.
     pub stopped_at: Option<u64>,
 }
@@ -65,11 +67,11 @@ pub trait BroadcastStore {
         &self,
         created_by: Option<i64>,
         created_at: u64,
-        spec_json: &str,
+        spec: &BroadcastSpec,
     ) -> Result<u64, StorageError>;
 
     /// The stored description of a broadcast.
-    fn broadcast_spec(&self, id: u64) -> Result<Option<String>, StorageError>;
+    fn broadcast_spec(&self, id: u64) -> Result<Option<BroadcastSpec>, StorageError>;
 
     /// Records an agent's report on a broadcast, unless its receipt is final already
     /// (`ReceiptRecord::followed_by`); whether it was recorded.
@@ -86,7 +88,7 @@ pub trait BroadcastStore {
     ) -> Result<Option<ReceiptRecord>, StorageError>;
 
     /// Replaces the stored description of a broadcast.
-    fn set_broadcast_spec(&self, id: u64, spec_json: &str) -> Result<(), StorageError>;
+    fn set_broadcast_spec(&self, id: u64, spec: &BroadcastSpec) -> Result<(), StorageError>;
 
     /// Broadcasts, newest first: at most `limit`, with ids below `before` if given.
     fn broadcasts(
@@ -107,17 +109,17 @@ impl BroadcastStore for SqliteStorage {
         &self,
         created_by: Option<i64>,
         created_at: u64,
-        spec_json: &str,
+        spec: &BroadcastSpec,
     ) -> Result<u64, StorageError> {
         let conn = self.conn();
         conn.execute(
             "INSERT INTO broadcasts (created_by, created_at, spec_json) VALUES (?1, ?2, ?3)",
-            params![created_by, created_at as i64, spec_json],
+            params![created_by, created_at as i64, spec],
         )?;
         Ok(conn.last_insert_rowid().max(0) as u64)
     }
 
-    fn broadcast_spec(&self, id: u64) -> Result<Option<String>, StorageError> {
+    fn broadcast_spec(&self, id: u64) -> Result<Option<BroadcastSpec>, StorageError> {
         Ok(self
             .conn()
             .query_row(
@@ -174,10 +176,10 @@ impl BroadcastStore for SqliteStorage {
         receipt_in(&self.conn(), broadcast_id, agent_id)
     }
 
-    fn set_broadcast_spec(&self, id: u64, spec_json: &str) -> Result<(), StorageError> {
+    fn set_broadcast_spec(&self, id: u64, spec: &BroadcastSpec) -> Result<(), StorageError> {
         self.conn().execute(
             "UPDATE broadcasts SET spec_json = ?2 WHERE id = ?1",
-            params![id as i64, spec_json],
+            params![id as i64, spec],
         )?;
         Ok(())
     }
@@ -199,7 +201,7 @@ impl BroadcastStore for SqliteStorage {
                     id: r.get::<_, i64>(0)?.max(0) as u64,
                     created_by: r.get(1)?,
                     created_at: r.get::<_, i64>(2)?.max(0) as u64,
-                    spec_json: r.get(3)?,
+                    spec: r.get(3)?,
                     stopped_at: to_u64(r.get(4)?),
                 })
             },
