@@ -15,7 +15,7 @@ pub struct DomainEvents;
 impl AgentEvents for DomainEvents {
     fn logged_in(&self, state: &AppState, agent: &AgentId) {
         // Whatever is still running for it, it hears again.
-        let resend = match crate::dispatch::resend_for(state, agent, crate::now_us()) {
+        let resend = match crate::dispatch::resend_for(state, agent, state.clock.now_us()) {
             Ok(commands) => commands,
             Err(e) => {
                 tracing::warn!(%agent, "reading its receipts: {e}");

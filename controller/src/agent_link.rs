@@ -15,7 +15,6 @@ use futures_util::StreamExt as _;
 
 use crate::auth::token_hash;
 use crate::hub::Outgoing;
-use crate::now_us;
 use crate::state::AppState;
 
 /// Agents send a heartbeat this often.
@@ -144,7 +143,7 @@ async fn serve(mut socket: WebSocket, state: AppState) -> Result<(), String> {
             version: v,
             controller_id: controller_id.clone(),
             challenge,
-            server_time: Timestamp(now_us()),
+            server_time: Timestamp(state.clock.now_us()),
         })))
         .await
         .map_err(|e| e.to_string())?;
@@ -194,7 +193,7 @@ async fn authenticate(
             };
             let agent = state
                 .storage
-                .agent_by_token(&token_hash(&enrol.token), now_us())
+                .agent_by_token(&token_hash(&enrol.token), state.clock.now_us())
                 .map_err(storage_err)?
                 .ok_or_else(refused)?;
             let proof = enrol_message(controller_id, challenge, &enrol.public_key, &enrol.token);
@@ -261,7 +260,7 @@ async fn session(
     outbox: &mut tokio::sync::mpsc::Receiver<Outgoing>,
 ) -> Result<(), String> {
     let idle = Duration::from_millis(u64::from(HEARTBEAT_MS) * 3);
-    state.liveness.heard(agent_id, now_us(), None);
+    state.liveness.heard(agent_id, state.clock.now_us(), None);
     loop {
         tokio::select! {
             frame = tokio::time::timeout(idle, socket.next()) => {
@@ -269,7 +268,7 @@ async fn session(
                     .map_err(|_| "no heartbeat for three intervals".to_owned())?
                     .ok_or_else(|| "connection closed".to_owned())?
                     .map_err(|e| e.to_string())?;
-                let received = now_us();
+                let received = state.clock.now_us();
                 let bytes = match frame {
                     Message::Text(t) => t,
                     Message::Close(_) => return Ok(()),
@@ -284,7 +283,7 @@ async fn session(
                 };
                 match message {
                     AgentMessage::Ping(ping) => {
-                        let pong = ControllerMessage::Pong(Pong { id: ping.id, t1: ping.t1, t2: received, t3: now_us() });
+                        let pong = ControllerMessage::Pong(Pong { id: ping.id, t1: ping.t1, t2: received, t3: state.clock.now_us() });
                         socket.send(text(&pong)).await.map_err(|e| e.to_string())?;
                     }
                     AgentMessage::Heartbeat(_) => {

@@ -27,10 +27,7 @@ use crate::broadcast_spec::{AlertSpec, BroadcastSpec, Target};
 use crate::dispatch::{active, send_command};
 use crate::error::AppError;
 use crate::state::AppState;
-use crate::storage::MediaState;
-
-/// Document kind of alerts.
-pub const ALERT: &str = "alert";
+use crate::storage::{Document, MediaState, Stored};
 
 /// Time between the call and the first sound, for agents to fetch the audio.
 pub const LEAD_US: u64 = 2_000_000;
@@ -254,20 +251,26 @@ async fn audio(state: &AppState, req: &AlertRequest) -> Result<u64, AppError> {
     Ok(record.id)
 }
 
+impl Document for Alert {
+    const KIND: &'static str = "alert";
+}
+
 fn load(state: &AppState, id: u64) -> Result<Alert, AppError> {
-    let d = state
+    Ok(state
         .storage
-        .doc(ALERT, id)?
-        .ok_or_else(|| AppError::NotFound(format!("alert {id}")))?;
-    serde_json::from_str(&d.json).map_err(|e| AppError::Internal(e.into()))
+        .load::<Alert>(id)?
+        .ok_or_else(|| AppError::NotFound(format!("alert {id}")))?
+        .doc)
 }
 
 fn save(state: &AppState, id: u64, alert: &Alert) -> Result<(), AppError> {
-    let json = serde_json::to_string(alert).map_err(|e| AppError::Internal(e.into()))?;
-    state
-        .storage
-        .update_doc(ALERT, id, &json, state.clock.now_us())?;
+    state.storage.save(id, alert, state.clock.now_us())?;
     Ok(())
+}
+
+/// Every alert, oldest first.
+pub fn all(state: &AppState) -> Result<Vec<Stored<Alert>>, AppError> {
+    Ok(state.storage.load_all::<Alert>()?)
 }
 
 /// Stores a new alert; returns its id. The text of an exercise is marked as such.
@@ -281,10 +284,7 @@ pub fn store(state: &AppState, alert: &Alert) -> Result<u64, AppError> {
     if !alert.request.text.starts_with(mark) {
         alert.request.text = format!("{mark}{}", alert.request.text);
     }
-    let json = serde_json::to_string(&alert).map_err(|e| AppError::Internal(e.into()))?;
-    Ok(state
-        .storage
-        .insert_doc(ALERT, &json, state.clock.now_us())?)
+    Ok(state.storage.insert(&alert, state.clock.now_us())?)
 }
 
 /// Sends stored alert `id` to its speakers; `by` is the user who sent or approved it
@@ -468,13 +468,11 @@ pub async fn create(
 pub fn list(state: &AppState, user: &AuthUser) -> Result<Value, AppError> {
     user.require(Action::View)?;
     let mut out = Vec::new();
-    for d in state.storage.docs(ALERT)?.into_iter().rev() {
-        let alert: Alert =
-            serde_json::from_str(&d.json).map_err(|e| AppError::Internal(e.into()))?;
-        if !sees(user, &alert) {
+    for d in all(state)?.into_iter().rev() {
+        if !sees(user, &d.doc) {
             continue;
         }
-        out.push(view(state, d.id, &alert));
+        out.push(view(state, d.id, &d.doc));
     }
     Ok(Value::Array(out))
 }

@@ -20,10 +20,7 @@ use crate::broadcast_spec::Target;
 use crate::error::AppError;
 use crate::schedule::quiet_rule;
 use crate::state::AppState;
-use crate::storage::AgentRecord;
-
-/// Meta key of the rule.
-const KEY: &str = "approval_rule";
+use crate::storage::{AgentRecord, Setting};
 
 /// When a broadcast needs a second person.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -43,12 +40,13 @@ pub struct ApprovalRule {
     pub quiet_hours: bool,
 }
 
+impl Setting for ApprovalRule {
+    const KEY: &'static str = "approval_rule";
+}
+
 /// The rule in force.
 pub fn rule(state: &AppState) -> Result<ApprovalRule, AppError> {
-    Ok(match state.storage.meta(KEY)? {
-        Some(json) => serde_json::from_str(&json).map_err(|e| AppError::Internal(e.into()))?,
-        None => ApprovalRule::default(),
-    })
+    Ok(state.storage.setting::<ApprovalRule>()?)
 }
 
 /// Why a broadcast of `priority` starting at `start_at` to `target` (resolved to
@@ -107,8 +105,7 @@ pub fn set_rule(
     if new.max_prefix_digits > 12 {
         return Err(AppError::BadRequest("max_prefix_digits: 0 to 12".into()));
     }
-    let json = serde_json::to_string(&new).map_err(|e| AppError::Internal(e.into()))?;
-    state.storage.set_meta(KEY, &json)?;
-    tracing::info!(user = %user.name, rule = %json, "approval rule set");
+    state.storage.set_setting(&new)?;
+    tracing::info!(user = %user.name, rule = ?new, "approval rule set");
     Ok(new)
 }

@@ -7,7 +7,6 @@ use argon2::password_hash::{PasswordHasher as _, PasswordVerifier as _};
 use sha2::{Digest, Sha256};
 
 use crate::error::AppError;
-use crate::now_us;
 use crate::state::AppState;
 
 /// Sessions last 12 hours.
@@ -62,7 +61,7 @@ impl AuthUser {
     pub fn from_session(state: &AppState, token: &str) -> Result<Self, AppError> {
         let user_id = state
             .storage
-            .session_user(&token_hash(token), now_us())?
+            .session_user(&token_hash(token), state.clock.now_us())?
             .ok_or(AppError::Unauthorized)?;
         let user = state
             .storage

@@ -15,7 +15,6 @@ use crate::auth::AuthUser;
 use crate::broadcast_spec::{BroadcastSpec, MediaSpec, Target};
 use crate::dispatch::{active, launch, send_command};
 use crate::error::AppError;
-use crate::now_us;
 use crate::state::AppState;
 use crate::storage::{AgentRecord, ReceiptRecord, ReceiptStatus};
 
@@ -146,15 +145,18 @@ pub fn create(state: &AppState, user: &AuthUser, req: CreateBroadcast) -> Result
         .map_err(|e| AppError::Internal(anyhow::anyhow!("stored hash: {e}")))?;
     let all_agents = state.storage.agents()?;
     let agents = req.target.resolve_for(user, &all_agents)?;
-    let start_at = now_us() + req.start_in_ms.unwrap_or(3000).min(24 * 3600 * 1000) * 1000;
+    let start_at =
+        state.clock.now_us() + req.start_in_ms.unwrap_or(3000).min(24 * 3600 * 1000) * 1000;
     let reached: Vec<&AgentRecord> = all_agents
         .iter()
         .filter(|a| agents.contains(&a.id))
         .collect();
     let held = crate::approval::reason(state, &req.target, &reached, req.priority, start_at)?;
-    let id = state
-        .storage
-        .create_broadcast(Some(user.id), now_us(), &BroadcastSpec::Pending)?;
+    let id = state.storage.create_broadcast(
+        Some(user.id),
+        state.clock.now_us(),
+        &BroadcastSpec::Pending,
+    )?;
     let play = PlayMedia {
         broadcast_id: BroadcastId(id),
         media: MediaRef {
@@ -250,7 +252,7 @@ pub fn approve(state: &AppState, user: &AuthUser, id: u64) -> Result<serde_json:
         .play
         .clone()
         .ok_or_else(|| AppError::Internal(anyhow::anyhow!("held broadcast without a command")))?;
-    let now = now_us();
+    let now = state.clock.now_us();
     if play.start_at.0 < now + 3_000_000 {
         let shift = now + 3_000_000 - play.start_at.0;
         play.start_at = Timestamp(play.start_at.0 + shift);
@@ -387,7 +389,7 @@ pub fn stop(state: &AppState, user: &AuthUser, id: u64) -> Result<(), AppError> 
         )));
     }
     active(state).remove(id);
-    state.storage.stop_broadcast(id, now_us())?;
+    state.storage.stop_broadcast(id, state.clock.now_us())?;
     // A scheduled item also leaves the agents' stored schedules.
     state.scheduler.changed.notify_one();
     for agent in spec.agents() {

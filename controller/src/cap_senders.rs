@@ -25,9 +25,7 @@ use crate::access::{Action, level_within};
 use crate::auth::AuthUser;
 use crate::error::AppError;
 use crate::state::AppState;
-
-/// Meta key of the table.
-const KEY: &str = "cap_senders";
+use crate::storage::Setting;
 
 /// One configured CAP feed.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -87,10 +85,11 @@ fn key(k: &str) -> Result<ed25519_dalek::VerifyingKey, String> {
 
 /// The configured senders.
 pub fn senders(state: &AppState) -> Result<Vec<CapSender>, AppError> {
-    Ok(match state.storage.meta(KEY)? {
-        Some(json) => serde_json::from_str(&json).map_err(|e| AppError::Internal(e.into()))?,
-        None => Vec::new(),
-    })
+    Ok(state.storage.setting::<Vec<CapSender>>()?)
+}
+
+impl Setting for Vec<CapSender> {
+    const KEY: &'static str = "cap_senders";
 }
 
 /// Where a CAP message came from.
@@ -217,8 +216,7 @@ pub fn set_senders(
             )));
         }
     }
-    let json = serde_json::to_string(&new).map_err(|e| AppError::Internal(e.into()))?;
-    state.storage.set_meta(KEY, &json)?;
+    state.storage.set_setting(&new)?;
     tracing::info!(user = %user.name, senders = new.len(), "CAP senders set");
     Ok(new)
 }

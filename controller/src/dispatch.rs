@@ -7,7 +7,6 @@ use dalaba_protocol::command::{Command, SignedCommand};
 use dalaba_protocol::{AgentId, Timestamp};
 
 use crate::hub::Outgoing;
-use crate::now_us;
 use crate::state::AppState;
 use crate::storage::{ReceiptRecord, ReceiptStatus};
 
@@ -25,7 +24,7 @@ pub fn send_command(state: &AppState, agent: &AgentId, command: Command) -> Resu
         .sequences
         .next(state.storage.as_ref(), agent)
         .map_err(|e| e.to_string())?;
-    let now = now_us();
+    let now = state.clock.now_us();
     let signed = SignedCommand {
         seq,
         audience: agent.clone(),
@@ -62,7 +61,7 @@ pub fn launch(
                 agent.as_str(),
                 ReceiptStatus::Unreachable,
                 Some(format!("not sent: {why}")),
-                now_us(),
+                state.clock.now_us(),
             ))?;
             unreachable.push(agent.to_string());
         }

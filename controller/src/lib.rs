@@ -55,7 +55,8 @@ use std::sync::Arc;
 use crate::state::AppState;
 use crate::storage::{SqliteStorage, Storage};
 
-/// Microseconds since the epoch: controller time.
+/// Microseconds since the epoch, from the system clock: what `clock::SystemClock` reads.
+/// Code that has an `AppState` reads `state.clock` instead, so tests control time.
 pub fn now_us() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)

@@ -27,7 +27,6 @@ use crate::broadcast_spec::{BroadcastSpec, LiveSpec, Target};
 use crate::dispatch::send_command;
 use crate::error::AppError;
 use crate::hub::Outgoing;
-use crate::now_us;
 use crate::state::AppState;
 
 /// `POST /api/live`
@@ -166,7 +165,7 @@ pub async fn relay(mut socket: WebSocket, state: AppState, id: u64, spec: LiveSp
                     continue;
                 }
                 // Too late to be played anywhere: do not send it.
-                if header.capture_time.0 + latency_us < now_us() {
+                if header.capture_time.0 + latency_us < state.clock.now_us() {
                     late += 1;
                     state
                         .hub
@@ -187,12 +186,12 @@ pub async fn relay(mut socket: WebSocket, state: AppState, id: u64, spec: LiveSp
                 if let Ok(dalaba_protocol::AgentMessage::Ping(ping)) =
                     dalaba_protocol::decode_agent_message(text.as_bytes())
                 {
-                    let t2 = now_us();
+                    let t2 = state.clock.now_us();
                     let pong = ControllerMessage::Pong(Pong {
                         id: ping.id,
                         t1: ping.t1,
                         t2,
-                        t3: now_us(),
+                        t3: state.clock.now_us(),
                     });
                     if socket
                         .send(Message::Text(pong.to_json().into()))

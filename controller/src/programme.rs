@@ -10,9 +10,9 @@ use crate::access::Action;
 use crate::auth::AuthUser;
 use crate::error::AppError;
 use crate::schedule::{PlaylistSpec, QuietHours, ScheduleSpec, parse_tz};
-use crate::scheduler::{self, PLAYLIST, SCHEDULE, StoredPlaylist, StoredSchedule};
+use crate::scheduler::{self, StoredPlaylist, StoredSchedule};
 use crate::state::AppState;
-use crate::storage::MediaState;
+use crate::storage::{MediaState, Stored};
 use dalaba_protocol::Priority;
 
 fn bad(e: impl std::fmt::Display) -> AppError {
@@ -60,14 +60,12 @@ fn load_playlist(
 ) -> Result<(StoredPlaylist, u64), AppError> {
     let d = state
         .storage
-        .doc(PLAYLIST, id)?
+        .load::<StoredPlaylist>(id)?
         .ok_or_else(|| AppError::NotFound(format!("playlist {id}")))?;
-    let p: StoredPlaylist =
-        serde_json::from_str(&d.json).map_err(|e| AppError::Internal(e.into()))?;
-    if !sees_areas(user, &p.areas) {
+    if !sees_areas(user, &d.doc.areas) {
         return Err(AppError::NotFound(format!("playlist {id}")));
     }
-    Ok((p, d.updated_at))
+    Ok((d.doc, d.updated_at))
 }
 
 /// Refuses unless `user` covers all of a playlist's scope (an everywhere playlist: admins).
@@ -95,11 +93,9 @@ fn may_change(user: &AuthUser, id: u64, p: &StoredPlaylist) -> Result<(), AppErr
 pub fn list_playlists(state: &AppState, user: &AuthUser) -> Result<Value, AppError> {
     user.require(Action::View)?;
     let mut out = Vec::new();
-    for d in state.storage.docs(PLAYLIST)? {
-        let p: StoredPlaylist =
-            serde_json::from_str(&d.json).map_err(|e| AppError::Internal(e.into()))?;
-        if sees_areas(user, &p.areas) {
-            out.push(playlist_json(d.id, &p, d.updated_at));
+    for d in state.storage.load_all::<StoredPlaylist>()? {
+        if sees_areas(user, &d.doc.areas) {
+            out.push(playlist_json(d.id, &d.doc, d.updated_at));
         }
     }
     Ok(Value::Array(out))
@@ -123,8 +119,7 @@ pub fn create_playlist(
             user.scopes.clone()
         },
     };
-    let json = serde_json::to_string(&stored).map_err(|e| AppError::Internal(e.into()))?;
-    let id = state.storage.insert_doc(PLAYLIST, &json, now)?;
+    let id = state.storage.insert(&stored, now)?;
     tracing::info!(user = %user.name, playlist = id, "playlist created");
     Ok(playlist_json(id, &stored, now))
 }
@@ -150,13 +145,17 @@ pub fn update_playlist(
     check_playlist(state, &spec)?;
     let now = state.clock.now_us();
     let stored = StoredPlaylist { spec, ..old };
-    let json = serde_json::to_string(&stored).map_err(|e| AppError::Internal(e.into()))?;
-    if !state.storage.update_doc(PLAYLIST, id, &json, now)? {
+    if !state.storage.save(id, &stored, now)? {
         return Err(AppError::NotFound(format!("playlist {id}")));
     }
     let content = stored.content();
     let mut held_again = Vec::new();
-    for (sid, mut s, _) in scheduler::schedules(state)? {
+    for Stored {
+        id: sid,
+        doc: mut s,
+        ..
+    } in scheduler::schedules(state)?
+    {
         if s.spec.playlist_id != id {
             continue;
         }
@@ -169,8 +168,7 @@ pub fn update_playlist(
                 ));
                 s.approved_by = None;
                 s.approved_content = None;
-                let json = serde_json::to_string(&s).map_err(|e| AppError::Internal(e.into()))?;
-                state.storage.update_doc(SCHEDULE, sid, &json, now)?;
+                state.storage.save(sid, &s, now)?;
                 held_again.push(sid);
             }
         }
@@ -189,16 +187,16 @@ pub fn delete_playlist(state: &AppState, user: &AuthUser, id: u64) -> Result<(),
     user.require(Action::Programme)?;
     let (old, _) = load_playlist(state, user, id)?;
     may_change(user, id, &old)?;
-    if let Some((sid, s, _)) = scheduler::schedules(state)?
+    if let Some(s) = scheduler::schedules(state)?
         .into_iter()
-        .find(|(_, s, _)| s.spec.playlist_id == id)
+        .find(|s| s.doc.spec.playlist_id == id)
     {
         return Err(AppError::Conflict(format!(
-            "schedule {sid} ({}) plays this playlist",
-            s.spec.name
+            "schedule {} ({}) plays this playlist",
+            s.id, s.doc.spec.name
         )));
     }
-    if !state.storage.delete_doc(PLAYLIST, id)? {
+    if !state.storage.remove::<StoredPlaylist>(id)? {
         return Err(AppError::NotFound(format!("playlist {id}")));
     }
     tracing::info!(user = %user.name, playlist = id, "playlist deleted");
@@ -229,10 +227,9 @@ fn check_schedule(
 fn load_schedule(state: &AppState, id: u64) -> Result<(StoredSchedule, u64), AppError> {
     let d = state
         .storage
-        .doc(SCHEDULE, id)?
+        .load::<StoredSchedule>(id)?
         .ok_or_else(|| AppError::NotFound(format!("schedule {id}")))?;
-    let stored = serde_json::from_str(&d.json).map_err(|e| AppError::Internal(e.into()))?;
-    Ok((stored, d.updated_at))
+    Ok((d.doc, d.updated_at))
 }
 
 /// Whether `user` sees schedule `s`: theirs, or it reaches one of their speakers.
@@ -319,9 +316,9 @@ fn schedule_json(
 pub fn list_schedules(state: &AppState, user: &AuthUser) -> Result<Value, AppError> {
     user.require(Action::View)?;
     let mut out = Vec::new();
-    for (id, stored, updated_at) in scheduler::schedules(state)? {
-        if sees_schedule(state, user, &stored)? {
-            out.push(schedule_json(state, id, &stored, updated_at, 3)?);
+    for s in scheduler::schedules(state)? {
+        if sees_schedule(state, user, &s.doc)? {
+            out.push(schedule_json(state, s.id, &s.doc, s.updated_at, 3)?);
         }
     }
     Ok(Value::Array(out))
@@ -343,8 +340,7 @@ pub fn create_schedule(
         approved_by: None,
         approved_content: None,
     };
-    let json = serde_json::to_string(&stored).map_err(|e| AppError::Internal(e.into()))?;
-    let id = state.storage.insert_doc(SCHEDULE, &json, now)?;
+    let id = state.storage.insert(&stored, now)?;
     changed(state);
     tracing::info!(user = %user.name, schedule = id, "schedule created");
     schedule_json(state, id, &stored, now, 10)
@@ -392,8 +388,7 @@ pub fn update_schedule(
         approved_by: None,
         approved_content: None,
     };
-    let json = serde_json::to_string(&stored).map_err(|e| AppError::Internal(e.into()))?;
-    state.storage.update_doc(SCHEDULE, id, &json, now)?;
+    state.storage.save(id, &stored, now)?;
     scheduler::forget_future(state, id, now)?;
     changed(state);
     tracing::info!(user = %user.name, schedule = id, "schedule changed");
@@ -406,7 +401,7 @@ pub fn delete_schedule(state: &AppState, user: &AuthUser, id: u64) -> Result<(),
     let now = state.clock.now_us();
     let (old, _) = load_schedule(state, id)?;
     in_scope(state, user, &old)?;
-    if !state.storage.delete_doc(SCHEDULE, id)? {
+    if !state.storage.remove::<StoredSchedule>(id)? {
         return Err(AppError::NotFound(format!("schedule {id}")));
     }
     scheduler::forget_future(state, id, now)?;
@@ -440,10 +435,9 @@ pub fn put_quiet_hours(
         }
     }
     let now = state.clock.now_us();
-    let json = serde_json::to_string(&rules).map_err(|e| AppError::Internal(e.into()))?;
-    state.storage.set_meta(scheduler::QUIET_HOURS_KEY, &json)?;
-    for (sid, _, _) in scheduler::schedules(state)? {
-        scheduler::forget_future(state, sid, now)?;
+    state.storage.set_setting(&rules)?;
+    for s in scheduler::schedules(state)? {
+        scheduler::forget_future(state, s.id, now)?;
     }
     changed(state);
     tracing::info!(user = %user.name, rules = rules.len(), "quiet hours set");
@@ -478,8 +472,7 @@ pub fn approve_schedule(state: &AppState, user: &AuthUser, id: u64) -> Result<Va
     stored.approved_by = Some(user.name.clone());
     stored.approved_content = Some(playlist.content());
     let now = state.clock.now_us();
-    let json = serde_json::to_string(&stored).map_err(|e| AppError::Internal(e.into()))?;
-    state.storage.update_doc(SCHEDULE, id, &json, now)?;
+    state.storage.save(id, &stored, now)?;
     changed(state);
     tracing::info!(user = %user.name, schedule = id, "schedule approved");
     schedule_json(state, id, &stored, now, 10)

@@ -31,7 +31,7 @@ use crate::broadcast_spec::{BroadcastSpec, ScheduledSpec};
 use crate::error::AppError;
 use crate::schedule::{PlaylistSpec, QuietHours, ScheduleSpec, plan, quiet_rule};
 use crate::state::AppState;
-use crate::storage::{RunRecord, RunState};
+use crate::storage::{Document, RunRecord, RunState, Setting, Stored};
 
 /// How far ahead starts are planned and sent to agents.
 pub const HORIZON_US: u64 = 24 * 3600 * 1_000_000;
@@ -103,6 +103,14 @@ impl StoredPlaylist {
     }
 }
 
+impl Document for StoredSchedule {
+    const KIND: &'static str = SCHEDULE;
+}
+
+impl Document for StoredPlaylist {
+    const KIND: &'static str = PLAYLIST;
+}
+
 /// What one [`tick`] did.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct TickReport {
@@ -124,34 +132,25 @@ impl TickReport {
 }
 
 /// Every schedule, by id.
-pub fn schedules(state: &AppState) -> Result<Vec<(u64, StoredSchedule, u64)>, AppError> {
-    state
-        .storage
-        .docs(SCHEDULE)?
-        .into_iter()
-        .map(|d| {
-            serde_json::from_str(&d.json)
-                .map(|s| (d.id, s, d.updated_at))
-                .map_err(|e| AppError::Internal(e.into()))
-        })
-        .collect()
+pub fn schedules(state: &AppState) -> Result<Vec<Stored<StoredSchedule>>, AppError> {
+    Ok(state.storage.load_all::<StoredSchedule>()?)
 }
 
 /// One playlist.
 pub fn playlist(state: &AppState, id: u64) -> Result<Option<StoredPlaylist>, AppError> {
-    state
+    Ok(state
         .storage
-        .doc(PLAYLIST, id)?
-        .map(|d| serde_json::from_str(&d.json).map_err(|e| AppError::Internal(e.into())))
-        .transpose()
+        .load::<StoredPlaylist>(id)?
+        .map(|stored| stored.doc))
 }
 
 /// The quiet-hours rules.
 pub fn quiet_hours(state: &AppState) -> Result<Vec<QuietHours>, AppError> {
-    Ok(match state.storage.meta(QUIET_HOURS_KEY)? {
-        Some(json) => serde_json::from_str(&json).map_err(|e| AppError::Internal(e.into()))?,
-        None => Vec::new(),
-    })
+    Ok(state.storage.setting::<Vec<QuietHours>>()?)
+}
+
+impl Setting for Vec<QuietHours> {
+    const KEY: &'static str = QUIET_HOURS_KEY;
 }
 
 fn horizon_key(id: u64) -> String {
@@ -182,7 +181,12 @@ pub fn tick(state: &AppState, now: u64) -> Result<TickReport, AppError> {
     let agents = state.storage.agents()?;
     let quiet = quiet_hours(state)?;
     let until = now + HORIZON_US;
-    for (id, stored, updated_at) in schedules {
+    for Stored {
+        id,
+        doc: stored,
+        updated_at,
+    } in schedules
+    {
         let spec = &stored.spec;
         if !spec.enabled || stored.held.is_some() {
             continue;

@@ -263,9 +263,8 @@ fn cancel_references(state: &AppState, cap: &Cap) -> Result<Vec<u64>, AppError> 
             )));
         }
         let wanted = source(sender, identifier);
-        for d in state.storage.docs(alert::ALERT)? {
-            let a: Alert =
-                serde_json::from_str(&d.json).map_err(|e| AppError::Internal(e.into()))?;
+        for d in alert::all(state)? {
+            let a = d.doc;
             if a.source == wanted && a.state != AlertState::Cancelled {
                 alert::cancel(state, d.id, &format!("cap:{}", cap.sender))?;
                 cancelled.push(d.id);
@@ -338,8 +337,8 @@ async fn import_parsed(
         }
     }
     let src = source(&cap.sender, &cap.identifier);
-    for d in state.storage.docs(alert::ALERT)? {
-        if serde_json::from_str::<Alert>(&d.json).is_ok_and(|a| a.source == src) {
+    for d in alert::all(state)? {
+        if d.doc.source == src {
             return Err(AppError::Conflict(format!(
                 "CAP {} from {} was imported before (alert {})",
                 cap.identifier, cap.sender, d.id

@@ -143,7 +143,7 @@ async fn metrics(State(state): State<AppState>) -> String {
         state.hub.online_count(),
         m.sent.load(Relaxed),
         m.dropped.load(Relaxed),
-        crate::dispatch::active(&state).count(crate::now_us()),
+        crate::dispatch::active(&state).count(state.clock.now_us()),
         m.receipts.load(Relaxed),
         m.receipts_ignored.load(Relaxed),
     ) + &state.edge.metrics()

@@ -85,7 +85,7 @@ fn user_of(state: &AppState, headers: &axum::http::HeaderMap) -> Option<String> 
     let token = crate::http::extract::bearer_token(headers)?;
     let id = state
         .storage
-        .session_user(&token_hash(token), crate::now_us())
+        .session_user(&token_hash(token), state.clock.now_us())
         .ok()??;
     state
         .storage
@@ -237,7 +237,7 @@ fn audit(
     let status = response.status();
     let record = AuditRecord {
         id: 0,
-        at: crate::now_us(),
+        at: state.clock.now_us(),
         user: user.to_owned(),
         action: format!("{method} {path}"),
         target,

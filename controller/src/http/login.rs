@@ -22,7 +22,6 @@ use crate::auth::{self, AuthUser};
 use crate::error::AppError;
 use crate::http::audit::AuditNote;
 use crate::lockout::{Attempt, device_token, device_valid};
-use crate::now_us;
 use crate::state::AppState;
 
 #[derive(Deserialize)]
@@ -77,7 +76,7 @@ pub(crate) async fn login(
     };
     state.logins.succeeded(&attempt);
     let token = auth::random_secret(32);
-    let expires_at = now_us() + auth::SESSION_MICROS;
+    let expires_at = state.clock.now_us() + auth::SESSION_MICROS;
     state
         .storage
         .create_session(&auth::token_hash(&token), user.id, expires_at)?;

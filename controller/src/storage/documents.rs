@@ -3,7 +3,10 @@
 
 use rusqlite::{OptionalExtension, params};
 
-use super::{SqliteStorage, StorageError};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use super::{SqliteStorage, Storage, StorageError};
 
 /// A stored JSON document.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -262,5 +265,101 @@ impl DocumentStore for SqliteStorage {
         )?;
         let rows = stmt.query_map(params![schedule_id as i64, after as i64], run_row)?;
         Ok(rows.collect::<Result<_, _>>()?)
+    }
+}
+
+/// A kind of JSON document: a type stored under its kind name. Read and written only
+/// through the typed methods on `dyn Storage` ([`Storage::load`] and the rest), so no
+/// caller parses a document by hand.
+pub trait Document: Serialize + DeserializeOwned {
+    /// The kind it is stored under (`playlist`, `schedule`, `alert`).
+    const KIND: &'static str;
+}
+
+/// A document read back: its id, itself, and when it last changed (µs).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Stored<D> {
+    /// Its id (unique across kinds).
+    pub id: u64,
+    /// The document.
+    pub doc: D,
+    /// Last change, µs.
+    pub updated_at: u64,
+}
+
+/// A setting: one JSON value in the key-value table, its `Default` until it is set.
+pub trait Setting: Serialize + DeserializeOwned + Default {
+    /// Its key.
+    const KEY: &'static str;
+}
+
+fn decode<T: DeserializeOwned>(what: &'static str, json: &str) -> Result<T, StorageError> {
+    serde_json::from_str(json).map_err(|e| StorageError::Corrupt {
+        what,
+        value: format!("{e}: {json}"),
+    })
+}
+
+fn encode<T: Serialize>(what: &'static str, value: &T) -> Result<String, StorageError> {
+    serde_json::to_string(value).map_err(|e| StorageError::Corrupt {
+        what,
+        value: e.to_string(),
+    })
+}
+
+impl dyn Storage {
+    /// Document `id` of kind `D`, if there is one.
+    pub fn load<D: Document>(&self, id: u64) -> Result<Option<Stored<D>>, StorageError> {
+        self.doc(D::KIND, id)?
+            .map(|d| {
+                Ok(Stored {
+                    id: d.id,
+                    doc: decode(D::KIND, &d.json)?,
+                    updated_at: d.updated_at,
+                })
+            })
+            .transpose()
+    }
+
+    /// Every document of kind `D`, oldest first.
+    pub fn load_all<D: Document>(&self) -> Result<Vec<Stored<D>>, StorageError> {
+        self.docs(D::KIND)?
+            .into_iter()
+            .map(|d| {
+                Ok(Stored {
+                    id: d.id,
+                    doc: decode(D::KIND, &d.json)?,
+                    updated_at: d.updated_at,
+                })
+            })
+            .collect()
+    }
+
+    /// Stores a new document; returns its id.
+    pub fn insert<D: Document>(&self, doc: &D, now: u64) -> Result<u64, StorageError> {
+        self.insert_doc(D::KIND, &encode(D::KIND, doc)?, now)
+    }
+
+    /// Replaces document `id`; false if there is none.
+    pub fn save<D: Document>(&self, id: u64, doc: &D, now: u64) -> Result<bool, StorageError> {
+        self.update_doc(D::KIND, id, &encode(D::KIND, doc)?, now)
+    }
+
+    /// Deletes document `id` of kind `D`; false if there is none.
+    pub fn remove<D: Document>(&self, id: u64) -> Result<bool, StorageError> {
+        self.delete_doc(D::KIND, id)
+    }
+
+    /// Setting `S`, or its default if it was never set.
+    pub fn setting<S: Setting>(&self) -> Result<S, StorageError> {
+        match self.meta(S::KEY)? {
+            Some(json) => decode(S::KEY, &json),
+            None => Ok(S::default()),
+        }
+    }
+
+    /// Sets setting `S`.
+    pub fn set_setting<S: Setting>(&self, value: &S) -> Result<(), StorageError> {
+        self.set_meta(S::KEY, &encode(S::KEY, value)?)
     }
 }

@@ -41,7 +41,7 @@ mod users;
 pub use agents::{AgentRecord, AgentStore, Seen};
 pub use audit::{AuditRecord, AuditStore};
 pub use broadcasts::{BroadcastRecord, BroadcastStore};
-pub use documents::{Doc, DocumentStore, RunRecord, RunState};
+pub use documents::{Doc, Document, DocumentStore, RunRecord, RunState, Setting, Stored};
 pub use media::{MediaRecord, MediaState, MediaStore};
 pub use users::{User, UserStore};
 
