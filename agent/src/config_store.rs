@@ -97,9 +97,9 @@ fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> StoreError + '_ {
     }
 }
 
-/// Writes `text` to `path` atomically ([`crate::durable::write_atomic`]).
+/// Writes `text` to `path` atomically (`dalaba_firmware_config::files::write_atomic`).
 fn write_atomic(path: &Path, text: &str) -> Result<(), StoreError> {
-    crate::durable::write_atomic(path, text).map_err(io_err(path))
+    dalaba_firmware_config::files::write_atomic(path, text).map_err(io_err(path))
 }
 
 fn read_version(path: &Path) -> String {

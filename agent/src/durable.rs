@@ -1,12 +1,13 @@
 //! What the agent keeps on disk, written so that a power cut loses nothing half-written:
-//! [`AgentState`] (identity key, enrolled id, last command sequence) and the two ways to
-//! write a file, atomically ([`write_atomic`], used by every store of the state
-//! directory) or privately ([`write_private`], the key).
+//! [`AgentState`] (identity key, enrolled id, last command sequence), with the two ways
+//! every store of the state directory writes a file
+//! (`dalaba_firmware_config::files::{write_atomic, write_private}`).
 
 use std::path::{Path, PathBuf};
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
+use dalaba_firmware_config::files::{write_atomic, write_private};
 use dalaba_protocol::AgentId;
 use ed25519_dalek::SigningKey;
 
@@ -68,32 +69,4 @@ impl AgentState {
         self.last_seq = seq;
         Ok(())
     }
-}
-
-/// Writes `text` to `path` atomically: a temporary file beside it (`<name>.tmp`), fsync,
-/// rename. A crash leaves the old file or the new one, never half of one.
-pub fn write_atomic(path: &Path, text: &str) -> std::io::Result<()> {
-    let mut name = path.file_name().unwrap_or_default().to_owned();
-    name.push(".tmp");
-    let tmp = path.with_file_name(name);
-    let mut f = std::fs::File::create(&tmp)?;
-    std::io::Write::write_all(&mut f, text.as_bytes())?;
-    f.sync_all()?;
-    std::fs::rename(&tmp, path)
-}
-
-/// Creates `path` with `text`, readable by the owner only (a key), fsynced; refuses to
-/// overwrite.
-pub fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
-    use std::io::Write as _;
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create_new(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt as _;
-        options.mode(0o600);
-    }
-    let mut f = options.open(path)?;
-    f.write_all(text.as_bytes())?;
-    f.sync_all()
 }

@@ -184,7 +184,7 @@ impl Finished {
         }
         let list: Vec<&Entry> = self.entries.values().collect();
         let text = serde_json::to_string(&list).map_err(std::io::Error::other)?;
-        crate::durable::write_atomic(&self.path, &text)
+        dalaba_firmware_config::files::write_atomic(&self.path, &text)
     }
 }
 

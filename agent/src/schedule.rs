@@ -121,9 +121,11 @@ impl ScheduleStore {
                 .collect(),
         };
         let text = serde_json::to_string(&new).unwrap_or_default();
-        crate::durable::write_atomic(&self.path, &text).map_err(|source| ScheduleError::Io {
-            path: self.path.clone(),
-            source,
+        dalaba_firmware_config::files::write_atomic(&self.path, &text).map_err(|source| {
+            ScheduleError::Io {
+                path: self.path.clone(),
+                source,
+            }
         })?;
         self.current = new;
         Ok(change)

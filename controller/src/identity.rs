@@ -2,7 +2,6 @@
 //! its id (part of every agent login proof) and its Ed25519 command key.
 
 use std::fs;
-use std::io::Write as _;
 use std::path::Path;
 
 use base64::Engine as _;
@@ -36,7 +35,7 @@ pub fn load_or_create(dir: &Path) -> anyhow::Result<Identity> {
             .map_err(|_| anyhow::anyhow!("{}: not a 32-byte key", key_path.display()))?
     } else {
         let seed: [u8; 32] = rand::random();
-        write_private(&key_path, &B64.encode(seed))?;
+        dalaba_firmware_config::files::write_private(&key_path, &B64.encode(seed))?;
         seed
     };
     let controller_id = if id_path.exists() {
@@ -56,18 +55,4 @@ pub fn load_or_create(dir: &Path) -> anyhow::Result<Identity> {
         signer: CommandSigner::new(SigningKey::from_bytes(&seed)),
         device_secret,
     })
-}
-
-/// Writes a new file readable by its owner only.
-pub(crate) fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
-    let mut options = fs::OpenOptions::new();
-    options.write(true).create_new(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt as _;
-        options.mode(0o600);
-    }
-    let mut f = options.open(path)?;
-    f.write_all(text.as_bytes())?;
-    f.sync_all()
 }

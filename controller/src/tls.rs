@@ -53,7 +53,7 @@ pub fn load_or_create(dir: &Path) -> anyhow::Result<TlsIdentity> {
                 .map(str::to_owned),
         );
         let made = rcgen::generate_simple_self_signed(names)?;
-        crate::identity::write_private(&key_path, &made.key_pair.serialize_pem())?;
+        dalaba_firmware_config::files::write_private(&key_path, &made.key_pair.serialize_pem())?;
         std::fs::write(&cert_path, made.cert.pem())?;
     }
     let cert = CertificateDer::from_pem_file(&cert_path)

@@ -9,7 +9,8 @@
 //! not on the pole. `firmware-config/README.md` documents every key and its default;
 //! `firmware-config/examples/` has a file per supported board.
 //!
-//! What it is not: no I/O beyond reading and writing the configuration file.
+//! What it is not: no I/O beyond reading and writing the configuration file and the
+//! terminal's other files ([`files`]).
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
@@ -17,6 +18,7 @@
 mod config;
 mod effective;
 mod error;
+pub mod files;
 mod raw;
 
 use std::path::Path;
