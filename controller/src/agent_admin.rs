@@ -18,7 +18,7 @@ use crate::state::AppState;
 use crate::storage::AgentRecord;
 
 /// Body of `POST /api/agents/{id}/config`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct PushConfig {
     config_version: String,
     document: String,
@@ -71,7 +71,7 @@ pub fn push_config(
 const MAX_MOVE: usize = 5_000;
 
 /// Body of `POST /api/agents/move`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct MoveAgents {
     /// Agent ids to move.
     agents: Vec<String>,
@@ -88,14 +88,14 @@ pub struct MoveAgents {
 }
 
 /// One agent that was not sent the move, and why.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct NotMoved {
     id: String,
     error: String,
 }
 
 /// Answer of `POST /api/agents/move`.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct MoveResult {
     config_version: String,
     /// Agents sent the command; each reconnects to the other controller and keeps the new
@@ -209,7 +209,7 @@ pub fn move_agents(
 }
 
 /// An agent as the API shows it.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct AgentView {
     id: String,
     name: String,
@@ -221,6 +221,7 @@ pub struct AgentView {
     retired: bool,
     online: bool,
     last_seen: Option<u64>,
+    /// Its last status report (PROTOCOL.md 4.5).
     status: Option<serde_json::Value>,
 }
 
@@ -259,7 +260,7 @@ pub fn get(state: &AppState, user: &AuthUser, id: &str) -> Result<AgentView, App
 }
 
 /// Body of `POST /api/agents`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct CreateAgent {
     id: String,
     name: String,
@@ -274,7 +275,7 @@ pub struct CreateAgent {
 }
 
 /// A new agent and, unless it brought its key, its enrolment token (shown once).
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct CreatedAgent {
     agent: AgentView,
     enrolment_token: Option<String>,
@@ -353,7 +354,7 @@ pub fn create(
 }
 
 /// Body of `PATCH /api/agents/{id}`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct EditAgent {
     name: Option<String>,
     area_code: Option<String>,
@@ -408,12 +409,13 @@ pub fn retire(state: &AppState, user: &AuthUser, id: &str) -> Result<(), AppErro
 }
 
 /// One node of the area tree.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct AreaNode {
     code: String,
     level: &'static str,
     agents: usize,
     online: usize,
+    #[schema(no_recursion)]
     children: Vec<AreaNode>,
 }
 

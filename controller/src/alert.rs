@@ -33,10 +33,11 @@ use crate::storage::{Document, MediaState, Stored};
 pub const LEAD_US: u64 = 2_000_000;
 
 /// What an operator (or a CAP feed) asks for.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AlertRequest {
     /// Red, orange, yellow or blue.
+    #[schema(value_type = String, example = "orange")]
     pub severity: Severity,
     /// What happens, e.g. `flood`, `暴雨`.
     pub event: String,
@@ -57,6 +58,7 @@ pub struct AlertRequest {
     #[serde(default = "one")]
     pub repeat: u16,
     /// Real, test or drill. Required.
+    #[schema(value_type = String, example = "drill")]
     pub mode: Mode,
     /// Must be true for a real alert.
     #[serde(default)]

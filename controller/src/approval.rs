@@ -23,7 +23,7 @@ use crate::state::AppState;
 use crate::storage::{AgentRecord, Setting};
 
 /// When a broadcast needs a second person.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ApprovalRule {
     /// Hold broadcasts to everyone.

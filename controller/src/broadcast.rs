@@ -78,7 +78,7 @@ impl Target {
 }
 
 /// `POST /api/broadcasts`
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct CreateBroadcast {
     /// A ready media item.
     pub media_id: u64,
@@ -86,8 +86,10 @@ pub struct CreateBroadcast {
     pub target: Target,
     /// Default `scheduled`.
     #[serde(default = "default_priority")]
+    #[schema(value_type = String, example = "scheduled")]
     pub priority: Priority,
     /// Volume for this broadcast.
+    #[schema(value_type = Option<u8>, maximum = 100)]
     pub volume: Option<Volume>,
     /// Start this long from now (default 3 s, time for every agent to fetch the file).
     pub start_in_ms: Option<u64>,
@@ -99,6 +101,7 @@ pub struct CreateBroadcast {
     pub gap_ms: u32,
     /// Real, test or drill.
     #[serde(default)]
+    #[schema(value_type = String, example = "real")]
     pub mode: Mode,
 }
 
@@ -293,7 +296,8 @@ pub fn record_agent_receipt(
 }
 
 /// Query of `GET /api/broadcasts/{id}`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct WaitQuery {
     /// Wait (at most this many ms, 60 s at most) until every agent's receipt is final or
     /// `unreachable`.
@@ -408,7 +412,8 @@ pub fn stop(state: &AppState, user: &AuthUser, id: u64) -> Result<(), AppError> 
 }
 
 /// Query of `GET /api/broadcasts`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ListQuery {
     /// At most this many (default 50, at most 500).
     pub limit: Option<usize>,

@@ -8,7 +8,7 @@ use dalaba_protocol::{Mode, Priority};
 use serde::{Deserialize, Serialize};
 
 /// Who a broadcast is for. Any mix; an agent matching any part is included.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize, Serialize, utoipa::ToSchema)]
 pub struct Target {
     /// Agent ids (point to point).
     #[serde(default)]

@@ -28,7 +28,7 @@ use crate::state::AppState;
 use crate::storage::Setting;
 
 /// One configured CAP feed.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CapSender {
     /// The `<sender>` it writes, exactly.

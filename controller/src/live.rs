@@ -30,19 +30,22 @@ use crate::hub::Outgoing;
 use crate::state::AppState;
 
 /// `POST /api/live`
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct CreateLive {
     /// Who hears it.
     pub target: Target,
     /// Default `live`.
     #[serde(default = "live_priority")]
+    #[schema(value_type = String, example = "live")]
     pub priority: Priority,
     /// Volume for the call.
+    #[schema(value_type = Option<u8>, maximum = 100)]
     pub volume: Option<Volume>,
     /// Play each frame this long after capture (default 150 ms), the same on every agent.
     pub latency_ms: Option<u32>,
     /// Real, test or drill.
     #[serde(default)]
+    #[schema(value_type = String, example = "real")]
     pub mode: Mode,
 }
 

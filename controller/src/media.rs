@@ -255,7 +255,7 @@ pub fn get(state: &AppState, user: &AuthUser, id: u64) -> Result<MediaRecord, Ap
 }
 
 /// Body of `POST /api/media/{id}/approval`.
-#[derive(Debug, serde::Deserialize)]
+#[derive(Debug, serde::Deserialize, utoipa::ToSchema)]
 pub struct Approval {
     /// Whether village heads may play it.
     pub approved: bool,

@@ -258,7 +258,8 @@ fn in_scope(state: &AppState, user: &AuthUser, s: &StoredSchedule) -> Result<(),
 }
 
 /// Query of `GET /api/schedules/{id}`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct NextQuery {
     /// How many next start times to list (default 10, at most 100).
     pub next: Option<usize>,

@@ -22,7 +22,7 @@ use crate::broadcast_spec::Target;
 pub const DEFAULT_TIME_ZONE: &str = "Asia/Shanghai";
 
 /// An ordered list of media items, optionally opened by a jingle.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PlaylistSpec {
     /// Shown in the console.
@@ -38,7 +38,7 @@ pub struct PlaylistSpec {
 pub const MAX_PLAYLIST_ITEMS: usize = 64;
 
 /// One playlist item.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PlaylistItem {
     /// A media library item.
@@ -134,7 +134,9 @@ pub fn plan(
 }
 
 /// A day of the week.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, utoipa::ToSchema,
+)]
 #[serde(rename_all = "lowercase")]
 #[allow(missing_docs)]
 pub enum Day {
@@ -163,7 +165,7 @@ impl From<chrono::Weekday> for Day {
 }
 
 /// A schedule: when a playlist plays, where, and how.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ScheduleSpec {
     /// Shown in the console.
@@ -188,12 +190,16 @@ pub struct ScheduleSpec {
     pub playlist_id: u64,
     /// `scheduled` (default) or `background`.
     #[serde(default = "scheduled")]
+    #[schema(value_type = String, example = "scheduled")]
     pub priority: Priority,
     /// Volume; `null` keeps each speaker's own.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<u8>, maximum = 100)]
     pub volume: Option<Volume>,
-    /// What an item does when something of higher priority cuts in.
+    /// What an item does when something of higher priority cuts in: `resume` (default),
+    /// `restart` or `skip`.
     #[serde(default)]
+    #[schema(value_type = String, example = "resume")]
     pub on_preempt: OnPreempt,
     /// How long after its planned end an interrupted or delayed item may still play, in
     /// minutes (default 30); past that it is skipped.
@@ -318,7 +324,7 @@ impl Compiled {
 }
 
 /// No daily content in an area during these local hours; emergency alerts ignore them.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct QuietHours {
     /// Area-code prefix it applies to (6 digits: a county; 12: one village). The longest

@@ -28,7 +28,7 @@ pub fn list(state: &AppState, user: &AuthUser) -> Result<Value, AppError> {
 }
 
 /// Body of `POST /api/users`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateUser {
     /// Login name.
@@ -90,7 +90,7 @@ pub fn create(state: &AppState, user: &AuthUser, req: CreateUser) -> Result<Valu
 }
 
 /// Body of `PATCH /api/users/{id}`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct EditUser {
     /// A new role.

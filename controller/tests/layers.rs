@@ -206,6 +206,39 @@ fn imports_point_down() {
     );
 }
 
+/// Code that mounts a route without its documentation: axum's `.route(` or `Router::new()`
+/// in the HTTP layer (everything goes through `OpenApiRouter` and `routes!`).
+fn undocumented_routes(files: &[(String, String)]) -> Vec<String> {
+    let mut out = Vec::new();
+    for (module, text) in files.iter().filter(|(m, _)| m == "http") {
+        for (n, line) in text.lines().enumerate() {
+            let code = line.split("//").next().unwrap_or_default();
+            if code.contains(".route(")
+                || code.contains("Router::new()") && !code.contains("OpenApiRouter::new()")
+            {
+                out.push(format!("{module}, line {}: {}", n + 1, line.trim()));
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn every_route_is_mounted_with_its_documentation() {
+    let found = undocumented_routes(&sources());
+    assert!(
+        found.is_empty(),
+        "mount routes with `OpenApiRouter::routes(routes!(handler))` so they are documented:\n{}",
+        found.join("\n")
+    );
+    let caught = undocumented_routes(&[(
+        "http".to_owned(),
+        "let r = Router::new().route(\"/x\", get(x));\nOpenApiRouter::new().routes(routes!(y));\n"
+            .to_owned(),
+    )]);
+    assert_eq!(caught.len(), 1, "{caught:?}");
+}
+
 #[test]
 fn an_upward_import_is_caught_in_every_form() {
     let files = vec![

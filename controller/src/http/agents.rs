@@ -1,9 +1,10 @@
 //! `/api/agents*` and `/api/areas`: thin handlers over `agent_admin`.
 
+use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use axum::routing::{get, post};
-use axum::{Json, Router};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::agent_admin::{
     self, AgentView, AreaNode, CreateAgent, CreatedAgent, EditAgent, MoveAgents, MoveResult,
@@ -11,19 +12,22 @@ use crate::agent_admin::{
 };
 use crate::auth::AuthUser;
 use crate::error::AppError;
+use crate::http::openapi::ErrorBody;
 use crate::state::AppState;
 
 /// This module's routes.
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/api/agents", get(list).post(create))
-        .route("/api/agents/{id}", get(one).patch(edit).delete(retire))
-        .route("/api/areas", get(areas))
-        .route("/api/agents/{id}/config", post(push_config))
-        .route("/api/agents/move", post(move_agents))
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list, create))
+        .routes(routes!(one, edit, retire))
+        .routes(routes!(areas))
+        .routes(routes!(push_config))
+        .routes(routes!(move_agents))
 }
 
 /// `GET /api/agents`: the agents in the caller's areas.
+#[utoipa::path(get, path = "/api/agents", tag = "agents", security(("bearer" = [])),
+    responses((status = 200, description = "every agent in the caller's areas, with live status", body = Vec<AgentView>), (status = 401, body = ErrorBody)))]
 async fn list(
     State(state): State<AppState>,
     user: AuthUser,
@@ -31,7 +35,9 @@ async fn list(
     Ok(Json(agent_admin::list(&state, &user)?))
 }
 
-/// `GET /api/agents/{id}`
+/// `GET /api/agents/{id}`: one agent.
+#[utoipa::path(get, path = "/api/agents/{id}", tag = "agents", security(("bearer" = [])), params(("id" = String, Path, description = "the agent's id")),
+    responses((status = 200, body = AgentView), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
 async fn one(
     State(state): State<AppState>,
     user: AuthUser,
@@ -41,6 +47,10 @@ async fn one(
 }
 
 /// `POST /api/agents`: the enrolment token is shown once.
+#[utoipa::path(post, path = "/api/agents", tag = "agents", security(("bearer" = [])),
+    request_body = CreateAgent,
+    responses((status = 201, description = "created; its one-time enrolment token, or none when `public_key` was given", body = CreatedAgent),
+        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 409, body = ErrorBody)))]
 async fn create(
     State(state): State<AppState>,
     user: AuthUser,
@@ -51,6 +61,9 @@ async fn create(
 }
 
 /// `PATCH /api/agents/{id}`: name, area, groups.
+#[utoipa::path(patch, path = "/api/agents/{id}", tag = "agents", security(("bearer" = [])), params(("id" = String, Path, description = "the agent's id")),
+    request_body = EditAgent,
+    responses((status = 200, body = AgentView), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
 async fn edit(
     State(state): State<AppState>,
     user: AuthUser,
@@ -61,6 +74,8 @@ async fn edit(
 }
 
 /// `DELETE /api/agents/{id}`: retires the agent.
+#[utoipa::path(delete, path = "/api/agents/{id}", tag = "agents", security(("bearer" = [])), params(("id" = String, Path, description = "the agent's id")),
+    responses((status = 204, description = "retired: disconnected, and it cannot log in again"), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
 async fn retire(
     State(state): State<AppState>,
     user: AuthUser,
@@ -71,6 +86,8 @@ async fn retire(
 }
 
 /// `GET /api/areas`: the area tree with agent counts.
+#[utoipa::path(get, path = "/api/areas", tag = "agents", security(("bearer" = [])),
+    responses((status = 200, description = "province → city → county → township → village", body = Vec<AreaNode>), (status = 401, body = ErrorBody)))]
 async fn areas(
     State(state): State<AppState>,
     user: AuthUser,
@@ -79,6 +96,9 @@ async fn areas(
 }
 
 /// `POST /api/agents/{id}/config`: a new configuration file for one agent.
+#[utoipa::path(post, path = "/api/agents/{id}/config", tag = "agents", security(("bearer" = [])), params(("id" = String, Path, description = "the agent's id")),
+    request_body = PushConfig,
+    responses((status = 202, description = "sent (signed); checked here with the agent's own parser first"), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 413, body = ErrorBody)))]
 async fn push_config(
     State(state): State<AppState>,
     user: AuthUser,
@@ -90,6 +110,9 @@ async fn push_config(
 }
 
 /// `POST /api/agents/move` (administrators): agents handed to another controller.
+#[utoipa::path(post, path = "/api/agents/move", tag = "agents", security(("bearer" = [])),
+    request_body = MoveAgents,
+    responses((status = 202, description = "`sent` and `not_sent` (with the reason) per agent", body = MoveResult), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
 async fn move_agents(
     State(state): State<AppState>,
     user: AuthUser,

@@ -1,40 +1,45 @@
-//! The HTTP API: `fn router(state) -> Router`, thin handlers, the HTTP face of
-//! [`AppError`] (status and `{"error": {"code", "message"}}`, internals hidden),
-//! authentication as the [`AuthUser`] extractor.
+//! The HTTP API: the routers of both listeners, assembled from each resource module's
+//! `routes()` through `utoipa_axum`'s `OpenApiRouter` (so each route is documented), the
+//! HTTP face of [`AppError`] (status and `{"error": {"code", "message"}}`, internals
+//! hidden), `/healthz`, `/metrics` and the controller's identity.
 
-use axum::extract::State;
+use axum::extract::{DefaultBodyLimit, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
 use axum::{Json, Router};
-use serde_json::json;
+use utoipa::OpenApi as _;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::auth::AuthUser;
 use crate::error::AppError;
+use crate::http::openapi::{ApiDoc, ErrorBody, ErrorCode, ErrorDetail};
 use crate::state::AppState;
 
 impl IntoResponse for AppError {
     fn into_response(self) -> Response {
         let (status, code) = match &self {
-            Self::Unauthorized => (StatusCode::UNAUTHORIZED, "unauthorized"),
-            Self::BadLogin => (StatusCode::UNAUTHORIZED, "bad_login"),
-            Self::BadRequest(_) => (StatusCode::BAD_REQUEST, "bad_request"),
-            Self::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
-            Self::Forbidden(_) => (StatusCode::FORBIDDEN, "forbidden"),
-            Self::Conflict(_) => (StatusCode::CONFLICT, "conflict"),
-            Self::TooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, "too_large"),
-            Self::TooManyRequests(_) => (StatusCode::TOO_MANY_REQUESTS, "rate_limited"),
-            Self::TooSlow => (StatusCode::REQUEST_TIMEOUT, "too_slow"),
+            Self::Unauthorized => (StatusCode::UNAUTHORIZED, ErrorCode::Unauthorized),
+            Self::BadLogin => (StatusCode::UNAUTHORIZED, ErrorCode::BadLogin),
+            Self::BadRequest(_) => (StatusCode::BAD_REQUEST, ErrorCode::BadRequest),
+            Self::NotFound(_) => (StatusCode::NOT_FOUND, ErrorCode::NotFound),
+            Self::Forbidden(_) => (StatusCode::FORBIDDEN, ErrorCode::Forbidden),
+            Self::Conflict(_) => (StatusCode::CONFLICT, ErrorCode::Conflict),
+            Self::TooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, ErrorCode::TooLarge),
+            Self::TooManyRequests(_) => (StatusCode::TOO_MANY_REQUESTS, ErrorCode::RateLimited),
+            Self::TooSlow => (StatusCode::REQUEST_TIMEOUT, ErrorCode::TooSlow),
             Self::Internal(e) => {
                 tracing::error!("internal error: {e:#}");
-                (StatusCode::INTERNAL_SERVER_ERROR, "internal")
+                (StatusCode::INTERNAL_SERVER_ERROR, ErrorCode::Internal)
             }
         };
-        (
-            status,
-            Json(json!({"error": {"code": code, "message": self.to_string()}})),
-        )
-            .into_response()
+        let body = ErrorBody {
+            error: ErrorDetail {
+                code,
+                message: self.to_string(),
+            },
+        };
+        (status, Json(body)).into_response()
     }
 }
 
@@ -47,10 +52,12 @@ pub fn router(state: AppState) -> Router {
 /// check). Anything else is refused with a pointer to the operators' listener, so the API
 /// and the console are not exposed where every speaker on the network can reach them.
 pub fn agents_router(state: AppState) -> Router {
-    Router::new()
-        .route("/agent/ws", get(agent_ws))
+    let (router, _) = OpenApiRouter::new()
+        .routes(routes!(agent_ws))
         .merge(crate::http::media::agent_routes())
-        .route("/healthz", get(|| async { "ok" }))
+        .routes(routes!(healthz))
+        .split_for_parts();
+    router
         .fallback(|| async {
             AppError::NotFound(
                 "this is the agents' listener (/agent/ws and media only); the console and \
@@ -58,38 +65,38 @@ pub fn agents_router(state: AppState) -> Router {
                     .into(),
             )
         })
-        .layer(axum::extract::DefaultBodyLimit::max(64 * 1024))
+        .layer(DefaultBodyLimit::max(64 * 1024))
         .with_state(state)
 }
 
 /// The operators' listener: console, API and live sources; the agents' endpoint only if
 /// `agents` (it is left out so agents can only connect over their own TLS listener).
 pub fn router_for(state: AppState, agents: bool) -> Router {
-    let agent_ws = if agents {
-        get(agent_ws)
+    let (router, _) = operators(agents).split_for_parts();
+    router
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            crate::http::audit::record,
+        ))
+        .with_state(state)
+}
+
+/// Every route of the operators' listener, with its documentation.
+pub(crate) fn operators(agents: bool) -> OpenApiRouter<AppState> {
+    let agent_endpoint = if agents {
+        routes!(agent_ws)
     } else {
-        get(|| async {
-            AppError::NotFound(
-                "the agent endpoint is served over TLS only (the controller's agent listener)"
-                    .into(),
-            )
-        })
+        routes!(agent_ws_tls_only)
     };
-    Router::new()
-        .route("/", get(crate::http::console::index))
-        .route("/talk", get(crate::http::console::talk))
-        .route("/console/{file}", get(crate::http::console::file))
-        .route("/healthz", get(|| async { "ok" }))
-        .route("/metrics", get(metrics))
-        .route(
-            "/api/openapi.json",
-            get(|| async { Json(crate::http::openapi::document()) }),
-        )
-        .route("/api/login", post(crate::http::login::login))
-        .route("/api/logout", post(crate::http::login::logout))
-        .route("/api/audit", get(crate::http::audit::list))
-        .route("/api/controller", get(controller_info))
-        .route("/agent/ws", agent_ws)
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .merge(crate::http::console::routes())
+        .routes(routes!(healthz))
+        .routes(routes!(metrics))
+        .routes(routes!(openapi_json))
+        .merge(crate::http::login::routes())
+        .merge(crate::http::audit::routes())
+        .routes(routes!(controller_info))
+        .routes(agent_endpoint)
         .merge(crate::http::settings::routes())
         .merge(crate::http::users::routes())
         .merge(crate::http::agents::routes())
@@ -100,17 +107,14 @@ pub fn router_for(state: AppState, agents: bool) -> Router {
         .merge(crate::http::live::routes())
         // Request bodies: 1 MiB for everything but uploads, which the upload handler
         // limits itself while streaming them to disk, and CAP messages (embedded audio).
-        .layer(axum::extract::DefaultBodyLimit::max(1024 * 1024))
+        .layer(DefaultBodyLimit::max(1024 * 1024))
         .merge(crate::http::media::upload_routes())
         .merge(crate::http::cap::routes())
-        .layer(axum::middleware::from_fn_with_state(
-            state.clone(),
-            crate::http::audit::record,
-        ))
-        .with_state(state)
 }
 
 /// `GET /agent/ws`: an agent's connection (`agent_link.rs` speaks the protocol).
+#[utoipa::path(get, path = "/agent/ws", tag = "agents",
+    responses((status = 101, description = "switching protocols: the agents' WebSocket (PROTOCOL.md)")))]
 async fn agent_ws(
     ws: axum::extract::ws::WebSocketUpgrade,
     State(state): State<AppState>,
@@ -118,18 +122,59 @@ async fn agent_ws(
     crate::agent_link::limits(ws).on_upgrade(move |socket| crate::agent_link::run(socket, state))
 }
 
-async fn controller_info(
-    State(state): State<AppState>,
-    _user: AuthUser,
-) -> Json<serde_json::Value> {
-    Json(json!({
-        "controller_id": state.identity.controller_id,
-        "public_key": state.identity.signer.public_key().to_base64(),
-        "tls_fingerprint": state.tls.fingerprint,
-        "protocol_versions": dalaba_protocol::SUPPORTED_VERSIONS,
-    }))
+/// `GET /agent/ws` on the operators' listener when agents have their own TLS listener.
+#[utoipa::path(get, path = "/agent/ws", tag = "agents",
+    responses((status = 404, description = "served over TLS only, on the agents' listener", body = ErrorBody)))]
+async fn agent_ws_tls_only() -> AppError {
+    AppError::NotFound(
+        "the agent endpoint is served over TLS only (the controller's agent listener)".into(),
+    )
 }
 
+/// `GET /healthz`: liveness.
+#[utoipa::path(get, path = "/healthz", tag = "operations", responses((status = 200, description = "ok", body = String)))]
+async fn healthz() -> &'static str {
+    "ok"
+}
+
+/// `GET /api/openapi.json`: this document.
+#[utoipa::path(get, path = "/api/openapi.json", tag = "operations",
+    responses((status = 200, description = "OpenAPI 3.1", content_type = "application/json")))]
+async fn openapi_json() -> Response {
+    (
+        [(axum::http::header::CONTENT_TYPE, "application/json")],
+        crate::http::openapi::document(),
+    )
+        .into_response()
+}
+
+/// The controller's identity: what agents pin.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+struct ControllerInfo {
+    controller_id: String,
+    /// The command key (base64).
+    public_key: String,
+    /// SHA-256 of the agents' TLS certificate.
+    tls_fingerprint: String,
+    /// Protocol versions it speaks.
+    protocol_versions: Vec<u16>,
+}
+
+/// `GET /api/controller`: controller id and the public key agents pin.
+#[utoipa::path(get, path = "/api/controller", tag = "agents", security(("bearer" = [])),
+    responses((status = 200, body = ControllerInfo), (status = 401, body = ErrorBody)))]
+async fn controller_info(State(state): State<AppState>, _user: AuthUser) -> Json<ControllerInfo> {
+    Json(ControllerInfo {
+        controller_id: state.identity.controller_id.clone(),
+        public_key: state.identity.signer.public_key().to_base64(),
+        tls_fingerprint: state.tls.fingerprint.clone(),
+        protocol_versions: dalaba_protocol::SUPPORTED_VERSIONS.to_vec(),
+    })
+}
+
+/// `GET /metrics`: Prometheus metrics.
+#[utoipa::path(get, path = "/metrics", tag = "operations",
+    responses((status = 200, description = "text exposition format", body = String)))]
 async fn metrics(State(state): State<AppState>) -> String {
     use std::sync::atomic::Ordering::Relaxed;
     let m = &state.hub.metrics;

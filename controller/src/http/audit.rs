@@ -254,7 +254,8 @@ fn audit(
 }
 
 /// Query of `GET /api/audit`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct AuditQuery {
     /// At most this many (default 200, at most 10,000).
     pub limit: Option<usize>,
@@ -272,8 +273,16 @@ fn csv_field(s: &str) -> String {
     }
 }
 
-/// `GET /api/audit`: admins only; newest first; `?format=csv` for a spreadsheet.
-pub async fn list(
+/// This module's routes.
+pub fn routes() -> utoipa_axum::router::OpenApiRouter<AppState> {
+    utoipa_axum::router::OpenApiRouter::new().routes(utoipa_axum::routes!(list))
+}
+
+/// `GET /api/audit` (admins): the audit log, newest first; `?format=csv` for a spreadsheet.
+#[utoipa::path(get, path = "/api/audit", tag = "audit", security(("bearer" = [])), params(AuditQuery),
+    responses((status = 200, description = "the records (JSON, or CSV with `format=csv`)", body = Vec<AuditRecord>),
+        (status = 401, body = crate::http::openapi::ErrorBody), (status = 403, body = crate::http::openapi::ErrorBody)))]
+async fn list(
     State(state): State<AppState>,
     user: AuthUser,
     Query(q): Query<AuditQuery>,

@@ -5,6 +5,10 @@
 use axum::extract::Path;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::state::AppState;
 
 /// `(name, content type, contents)` of every console file.
 const FILES: &[(&str, &str, &str)] = &[
@@ -63,17 +67,32 @@ fn serve(name: &str) -> Response {
     response
 }
 
+/// This module's routes.
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(index))
+        .routes(routes!(talk))
+        .routes(routes!(file))
+}
+
 /// `GET /`: the operator console.
-pub async fn index() -> Response {
+#[utoipa::path(get, path = "/", tag = "console",
+    responses((status = 200, description = "the operator console (HTML)", content_type = "text/html")))]
+async fn index() -> Response {
     serve("index.html")
 }
 
 /// `GET /talk`: the handheld page.
-pub async fn talk() -> Response {
+#[utoipa::path(get, path = "/talk", tag = "console",
+    responses((status = 200, description = "the handheld talk page (HTML)", content_type = "text/html")))]
+async fn talk() -> Response {
     serve("talk.html")
 }
 
-/// `GET /console/{file}`
-pub async fn file(Path(name): Path<String>) -> Response {
+/// `GET /console/{file}`: the console's scripts and styles.
+#[utoipa::path(get, path = "/console/{file}", tag = "console",
+    params(("file" = String, Path, description = "a file of the console")),
+    responses((status = 200, description = "the file"), (status = 404, description = "no such file")))]
+async fn file(Path(name): Path<String>) -> Response {
     serve(&name)
 }

@@ -17,23 +17,30 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::auth::{self, AuthUser};
 use crate::error::AppError;
 use crate::http::audit::AuditNote;
+use crate::http::openapi::ErrorBody;
 use crate::lockout::{Attempt, device_token, device_valid};
 use crate::state::AppState;
 
-#[derive(Deserialize)]
+/// Body of `POST /api/login`.
+#[derive(Deserialize, ToSchema)]
 pub(crate) struct LoginRequest {
     name: String,
     password: String,
-    /// The device token an earlier login on this device returned.
+    /// The device token an earlier login on this device returned: failures by others do
+    /// not hold it back.
     #[serde(default)]
     device: Option<String>,
 }
 
-#[derive(Serialize)]
+/// A session.
+#[derive(Serialize, ToSchema)]
 struct LoginResponse {
     token: String,
     expires_at: u64,
@@ -42,8 +49,18 @@ struct LoginResponse {
     device: String,
 }
 
-/// `POST /api/login`.
-pub(crate) async fn login(
+/// This module's routes.
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(login))
+        .routes(routes!(logout))
+}
+
+/// `POST /api/login`: log in.
+#[utoipa::path(post, path = "/api/login", tag = "sessions", request_body = LoginRequest,
+    responses((status = 200, description = "the session", body = LoginResponse),
+        (status = 401, body = ErrorBody), (status = 429, body = ErrorBody)))]
+async fn login(
     State(state): State<AppState>,
     ClientAddress(address): ClientAddress,
     Json(req): Json<LoginRequest>,
@@ -103,8 +120,10 @@ fn dummy_hash() -> &'static str {
     HASH.get_or_init(|| auth::hash_password(&auth::random_secret(16)).unwrap_or_default())
 }
 
-/// `POST /api/logout`.
-pub(crate) async fn logout(
+/// `POST /api/logout`: end the session.
+#[utoipa::path(post, path = "/api/logout", tag = "sessions", security(("bearer" = [])),
+    responses((status = 204, description = "done"), (status = 401, body = ErrorBody)))]
+async fn logout(
     State(state): State<AppState>,
     _user: AuthUser,
     headers: HeaderMap,

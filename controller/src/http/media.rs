@@ -2,46 +2,46 @@
 //! disk in their own body limit; downloads serve range requests, so a broken 4G download
 //! resumes.
 
+use axum::Json;
 use axum::extract::{DefaultBodyLimit, Multipart, Path, Query, Request, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
-use axum::{Json, Router};
 use tower::ServiceExt as _;
+use utoipa_axum::router::{OpenApiRouter, UtoipaMethodRouterExt as _};
+use utoipa_axum::routes;
 
 use crate::auth::AuthUser;
 use crate::error::AppError;
+use crate::http::openapi::ErrorBody;
 use crate::media::{self, Approval, Incoming};
 use crate::state::AppState;
 use crate::storage::MediaRecord;
 
 /// This module's routes under the common body limit.
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/api/media", get(list))
-        .route("/api/media/{id}", get(one))
-        .route("/api/media/{id}/approval", post(approve))
-        .route("/media/{hash}", get(download))
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list))
+        .routes(routes!(one))
+        .routes(routes!(approve))
+        .routes(routes!(download))
 }
 
 /// `POST /api/media`, with its own body limit: the handler stops storing at the upload
 /// limit itself.
-pub fn upload_routes() -> Router<AppState> {
-    Router::new().route(
-        "/api/media",
-        post(upload).layer(DefaultBodyLimit::max(
-            media::MAX_UPLOAD as usize + 64 * 1024,
-        )),
-    )
+pub fn upload_routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(upload).layer(DefaultBodyLimit::max(
+        media::MAX_UPLOAD as usize + 64 * 1024,
+    )))
 }
 
 /// The agents' side: only the download.
-pub fn agent_routes() -> Router<AppState> {
-    Router::new().route("/media/{hash}", get(download))
+pub fn agent_routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(download))
 }
 
 /// Query of `POST /api/media`.
-#[derive(Debug, serde::Deserialize)]
+#[derive(Debug, serde::Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 struct UploadQuery {
     /// Answer only when transcoding has finished (for scripts), instead of at once.
     #[serde(default)]
@@ -49,6 +49,11 @@ struct UploadQuery {
 }
 
 /// `POST /api/media`: multipart, field `file`. 202 while transcoding, 201 with `?wait=true`.
+#[utoipa::path(post, path = "/api/media", tag = "media", security(("bearer" = [])), params(UploadQuery),
+    request_body(content_type = "multipart/form-data", description = "the audio file in the field `file` (MP3, AAC, FLAC, Vorbis, Opus, WAV)"),
+    responses((status = 201, description = "transcoded (with `wait=true`)", body = MediaRecord),
+        (status = 202, description = "accepted; transcoding in the background", body = MediaRecord),
+        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 413, body = ErrorBody)))]
 async fn upload(
     State(state): State<AppState>,
     user: AuthUser,
@@ -89,7 +94,9 @@ async fn upload(
     Err(AppError::BadRequest("upload: no `file` field".into()))
 }
 
-/// `GET /api/media` (a village head sees the approved items only)
+/// `GET /api/media`: the library (a village head sees the approved items only).
+#[utoipa::path(get, path = "/api/media", tag = "media", security(("bearer" = [])),
+    responses((status = 200, description = "the library (a village head sees the approved items only)", body = Vec<MediaRecord>), (status = 401, body = ErrorBody)))]
 async fn list(
     State(state): State<AppState>,
     user: AuthUser,
@@ -97,7 +104,10 @@ async fn list(
     Ok(Json(media::list(&state, &user)?))
 }
 
-/// `GET /api/media/{id}`
+/// `GET /api/media/{id}`: one library item.
+#[utoipa::path(get, path = "/api/media/{id}", tag = "media", security(("bearer" = [])),
+    params(("id" = u64, Path, description = "the item's id")),
+    responses((status = 200, body = MediaRecord), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
 async fn one(
     State(state): State<AppState>,
     user: AuthUser,
@@ -107,6 +117,9 @@ async fn one(
 }
 
 /// `POST /api/media/{id}/approval`: lets village heads play an item (or stops them).
+#[utoipa::path(post, path = "/api/media/{id}/approval", tag = "media", security(("bearer" = [])),
+    params(("id" = u64, Path, description = "the item's id")), request_body = Approval,
+    responses((status = 200, body = MediaRecord), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
 async fn approve(
     State(state): State<AppState>,
     user: AuthUser,
@@ -117,6 +130,10 @@ async fn approve(
 }
 
 /// `GET /media/{hash}`: the Ogg Opus file, with range requests.
+#[utoipa::path(get, path = "/media/{hash}", tag = "media",
+    params(("hash" = String, Path, description = "the file's SHA-256 (hex)")),
+    responses((status = 200, description = "the Ogg Opus file", content_type = "audio/ogg"),
+        (status = 206, description = "the range asked for"), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
 async fn download(
     State(state): State<AppState>,
     Path(hash): Path<String>,

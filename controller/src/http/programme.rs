@@ -1,43 +1,33 @@
 //! `/api/playlists*`, `/api/schedules*` and `/api/quiet-hours`: thin handlers over
 //! `programme`.
 
+use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
-use axum::routing::{get, post};
-use axum::{Json, Router};
 use serde_json::Value;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::auth::AuthUser;
 use crate::error::AppError;
+use crate::http::openapi::ErrorBody;
 use crate::programme::{self, NextQuery};
 use crate::schedule::{PlaylistSpec, QuietHours, ScheduleSpec};
 use crate::state::AppState;
 
 /// This module's routes.
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/api/playlists", get(list_playlists).post(create_playlist))
-        .route(
-            "/api/playlists/{id}",
-            get(get_playlist)
-                .put(update_playlist)
-                .delete(delete_playlist),
-        )
-        .route("/api/schedules", get(list_schedules).post(create_schedule))
-        .route(
-            "/api/schedules/{id}",
-            get(get_schedule)
-                .put(update_schedule)
-                .delete(delete_schedule),
-        )
-        .route("/api/schedules/{id}/approve", post(approve_schedule))
-        .route(
-            "/api/quiet-hours",
-            get(get_quiet_hours).put(put_quiet_hours),
-        )
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list_playlists, create_playlist))
+        .routes(routes!(get_playlist, update_playlist, delete_playlist))
+        .routes(routes!(list_schedules, create_schedule))
+        .routes(routes!(get_schedule, update_schedule, delete_schedule))
+        .routes(routes!(approve_schedule))
+        .routes(routes!(get_quiet_hours, put_quiet_hours))
 }
 
 /// `GET /api/playlists`: the playlists whose areas overlap the user's.
+#[utoipa::path(get, path = "/api/playlists", tag = "programme", security(("bearer" = [])), responses((status = 200, description = "the playlists whose areas overlap the caller's", body = Vec<Value>), (status = 401, body = ErrorBody)))]
 async fn list_playlists(
     State(state): State<AppState>,
     user: AuthUser,
@@ -46,6 +36,7 @@ async fn list_playlists(
 }
 
 /// `POST /api/playlists`: the playlist is the user's, scoped to their areas.
+#[utoipa::path(post, path = "/api/playlists", tag = "programme", security(("bearer" = [])), request_body = PlaylistSpec, responses((status = 201, description = "the playlist, the caller's, scoped to their areas", body = Value), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
 async fn create_playlist(
     State(state): State<AppState>,
     user: AuthUser,
@@ -57,7 +48,8 @@ async fn create_playlist(
     ))
 }
 
-/// `GET /api/playlists/{id}`
+/// `GET /api/playlists/{id}`: one playlist.
+#[utoipa::path(get, path = "/api/playlists/{id}", tag = "programme", security(("bearer" = [])), params(("id" = u64, Path, description = "the playlist's id")), responses((status = 200, body = Value), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
 async fn get_playlist(
     State(state): State<AppState>,
     user: AuthUser,
@@ -68,6 +60,7 @@ async fn get_playlist(
 
 /// `PUT /api/playlists/{id}`: by a user covering its areas; schedules that play it are
 /// planned anew, and those approved by a second person wait for approval again.
+#[utoipa::path(put, path = "/api/playlists/{id}", tag = "programme", security(("bearer" = [])), params(("id" = u64, Path, description = "the playlist's id")), request_body = PlaylistSpec, responses((status = 200, description = "the playlist, and `schedules_held_again`", body = Value), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
 async fn update_playlist(
     State(state): State<AppState>,
     user: AuthUser,
@@ -79,6 +72,7 @@ async fn update_playlist(
 
 /// `DELETE /api/playlists/{id}`: by a user covering its areas; refused while a schedule
 /// uses it.
+#[utoipa::path(delete, path = "/api/playlists/{id}", tag = "programme", security(("bearer" = [])), params(("id" = u64, Path, description = "the playlist's id")), responses((status = 204, description = "deleted"), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
 async fn delete_playlist(
     State(state): State<AppState>,
     user: AuthUser,
@@ -89,6 +83,7 @@ async fn delete_playlist(
 }
 
 /// `GET /api/schedules`: every schedule with its next three start times.
+#[utoipa::path(get, path = "/api/schedules", tag = "programme", security(("bearer" = [])), responses((status = 200, description = "every schedule the caller sees, with its next three start times", body = Vec<Value>), (status = 401, body = ErrorBody)))]
 async fn list_schedules(
     State(state): State<AppState>,
     user: AuthUser,
@@ -96,7 +91,8 @@ async fn list_schedules(
     Ok(Json(programme::list_schedules(&state, &user)?))
 }
 
-/// `POST /api/schedules`
+/// `POST /api/schedules`: a new schedule (held for approval where the rule says so).
+#[utoipa::path(post, path = "/api/schedules", tag = "programme", security(("bearer" = [])), request_body = ScheduleSpec, responses((status = 201, description = "the schedule with its next start times (`held` if it waits for approval)", body = Value), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
 async fn create_schedule(
     State(state): State<AppState>,
     user: AuthUser,
@@ -110,6 +106,7 @@ async fn create_schedule(
 
 /// `GET /api/schedules/{id}?next=N`: the schedule, its next N start times and its runs of
 /// the past week and the day ahead.
+#[utoipa::path(get, path = "/api/schedules/{id}", tag = "programme", security(("bearer" = [])), params(("id" = u64, Path, description = "the schedule's id"), NextQuery), responses((status = 200, description = "the schedule, its next start times and its runs", body = Value), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
 async fn get_schedule(
     State(state): State<AppState>,
     user: AuthUser,
@@ -120,6 +117,7 @@ async fn get_schedule(
 }
 
 /// `PUT /api/schedules/{id}`: starts not yet begun are planned anew.
+#[utoipa::path(put, path = "/api/schedules/{id}", tag = "programme", security(("bearer" = [])), params(("id" = u64, Path, description = "the schedule's id")), request_body = ScheduleSpec, responses((status = 200, body = Value), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
 async fn update_schedule(
     State(state): State<AppState>,
     user: AuthUser,
@@ -130,6 +128,7 @@ async fn update_schedule(
 }
 
 /// `DELETE /api/schedules/{id}`: its starts not yet begun are withdrawn from the agents.
+#[utoipa::path(delete, path = "/api/schedules/{id}", tag = "programme", security(("bearer" = [])), params(("id" = u64, Path, description = "the schedule's id")), responses((status = 204, description = "deleted; its starts not yet begun withdrawn"), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
 async fn delete_schedule(
     State(state): State<AppState>,
     user: AuthUser,
@@ -139,7 +138,8 @@ async fn delete_schedule(
     Ok(StatusCode::NO_CONTENT)
 }
 
-/// `GET /api/quiet-hours`
+/// `GET /api/quiet-hours`: the quiet-hours rules.
+#[utoipa::path(get, path = "/api/quiet-hours", tag = "programme", security(("bearer" = [])), responses((status = 200, body = Vec<QuietHours>), (status = 401, body = ErrorBody)))]
 async fn get_quiet_hours(
     State(state): State<AppState>,
     user: AuthUser,
@@ -148,6 +148,7 @@ async fn get_quiet_hours(
 }
 
 /// `PUT /api/quiet-hours`: replaces every rule; every schedule is planned anew.
+#[utoipa::path(put, path = "/api/quiet-hours", tag = "programme", security(("bearer" = [])), request_body = Vec<QuietHours>, responses((status = 200, body = Vec<QuietHours>), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
 async fn put_quiet_hours(
     State(state): State<AppState>,
     user: AuthUser,
@@ -157,6 +158,7 @@ async fn put_quiet_hours(
 }
 
 /// `POST /api/schedules/{id}/approve`: a second authorised user lets a held schedule run.
+#[utoipa::path(post, path = "/api/schedules/{id}/approve", tag = "programme", security(("bearer" = [])), params(("id" = u64, Path, description = "the schedule's id")), responses((status = 200, body = Value), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
 async fn approve_schedule(
     State(state): State<AppState>,
     user: AuthUser,

@@ -1,31 +1,29 @@
 //! `/api/settings/*`: the approval rule and the CAP senders, thin handlers over
 //! `approval` and `cap_senders`.
 
+use axum::Json;
 use axum::extract::State;
-use axum::routing::get;
-use axum::{Json, Router};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::access::Action;
 use crate::approval::ApprovalRule;
 use crate::auth::AuthUser;
 use crate::cap_senders::CapSender;
 use crate::error::AppError;
+use crate::http::openapi::ErrorBody;
 use crate::state::AppState;
 
 /// This module's routes.
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route(
-            "/api/settings/approval",
-            get(get_approval).put(put_approval),
-        )
-        .route(
-            "/api/settings/cap-senders",
-            get(get_cap_senders).put(put_cap_senders),
-        )
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(get_approval, put_approval))
+        .routes(routes!(get_cap_senders, put_cap_senders))
 }
 
-/// `GET /api/settings/approval`
+/// `GET /api/settings/approval`: when a broadcast needs a second person.
+#[utoipa::path(get, path = "/api/settings/approval", tag = "settings", security(("bearer" = [])),
+    responses((status = 200, body = ApprovalRule), (status = 401, body = ErrorBody)))]
 async fn get_approval(
     State(state): State<AppState>,
     user: AuthUser,
@@ -34,7 +32,11 @@ async fn get_approval(
     Ok(Json(crate::approval::rule(&state)?))
 }
 
-/// `PUT /api/settings/approval` (admins)
+/// `PUT /api/settings/approval` (admins): replaces the rule.
+#[utoipa::path(put, path = "/api/settings/approval", tag = "settings", security(("bearer" = [])),
+    request_body = ApprovalRule,
+    responses((status = 200, body = ApprovalRule), (status = 400, body = ErrorBody),
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
 async fn put_approval(
     State(state): State<AppState>,
     user: AuthUser,
@@ -43,7 +45,10 @@ async fn put_approval(
     Ok(Json(crate::approval::set_rule(&state, &user, new)?))
 }
 
-/// `GET /api/settings/cap-senders` (admins)
+/// `GET /api/settings/cap-senders` (admins): who may speak through CAP.
+#[utoipa::path(get, path = "/api/settings/cap-senders", tag = "settings", security(("bearer" = [])),
+    responses((status = 200, body = Vec<CapSender>), (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody)))]
 async fn get_cap_senders(
     State(state): State<AppState>,
     user: AuthUser,
@@ -52,6 +57,10 @@ async fn get_cap_senders(
 }
 
 /// `PUT /api/settings/cap-senders` (admins): replaces the table.
+#[utoipa::path(put, path = "/api/settings/cap-senders", tag = "settings", security(("bearer" = [])),
+    request_body = Vec<CapSender>,
+    responses((status = 200, body = Vec<CapSender>), (status = 400, body = ErrorBody),
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
 async fn put_cap_senders(
     State(state): State<AppState>,
     user: AuthUser,

@@ -1,35 +1,48 @@
 //! `/api/me` and `/api/users`: thin handlers over `users`.
 
+use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use axum::routing::{get, patch};
-use axum::{Json, Router};
 use serde_json::Value;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::auth::AuthUser;
 use crate::error::AppError;
+use crate::http::openapi::ErrorBody;
 use crate::state::AppState;
 use crate::users::{CreateUser, EditUser};
 
 /// This module's routes.
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/api/me", get(me))
-        .route("/api/users", get(list).post(create))
-        .route("/api/users/{id}", patch(edit))
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(me))
+        .routes(routes!(list, create))
+        .routes(routes!(edit))
 }
 
 /// `GET /api/me`: who the session belongs to.
+#[utoipa::path(get, path = "/api/me", tag = "users", security(("bearer" = [])),
+    responses((status = 200, description = "id, name, role, scopes", body = Value),
+        (status = 401, body = ErrorBody)))]
 async fn me(user: AuthUser) -> Json<Value> {
     Json(crate::users::me(&user))
 }
 
-/// `GET /api/users` (admins)
+/// `GET /api/users` (admins): every account.
+#[utoipa::path(get, path = "/api/users", tag = "users", security(("bearer" = [])),
+    responses((status = 200, description = "id, name, role, scopes, disabled of each", body = Vec<Value>),
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
 async fn list(State(state): State<AppState>, user: AuthUser) -> Result<Json<Value>, AppError> {
     Ok(Json(crate::users::list(&state, &user)?))
 }
 
 /// `POST /api/users` (admins): a generated password is shown once.
+#[utoipa::path(post, path = "/api/users", tag = "users", security(("bearer" = [])),
+    request_body = CreateUser,
+    responses((status = 201, description = "the user; `password` if one was generated", body = Value),
+        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody), (status = 409, body = ErrorBody)))]
 async fn create(
     State(state): State<AppState>,
     user: AuthUser,
@@ -39,7 +52,14 @@ async fn create(
     Ok((StatusCode::CREATED, Json(created)))
 }
 
-/// `PATCH /api/users/{id}` (admins): role, scopes, password, disabled.
+/// `PATCH /api/users/{id}` (admins): role, scopes, password, disabled. The last enabled
+/// admin cannot be disabled or demoted.
+#[utoipa::path(patch, path = "/api/users/{id}", tag = "users", security(("bearer" = [])),
+    params(("id" = i64, Path, description = "the user's id")), request_body = EditUser,
+    responses((status = 200, description = "the user", body = Value),
+        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 409, body = ErrorBody)))]
 async fn edit(
     State(state): State<AppState>,
     user: AuthUser,

@@ -5,7 +5,7 @@ use rusqlite::params;
 use super::{SqliteStorage, StorageError};
 
 /// One audit record: who did what, to what, when, with what result.
-#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
 pub struct AuditRecord {
     /// Its id (increasing).
     pub id: u64,

@@ -20,7 +20,9 @@ pub struct Doc {
 }
 
 /// What became of one start of a schedule.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize, utoipa::ToSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum RunState {
     /// Claimed, being planned now.

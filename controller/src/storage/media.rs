@@ -5,7 +5,9 @@ use rusqlite::params;
 use super::{SqliteStorage, StorageError, to_u64};
 
 /// A library item's state.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize, utoipa::ToSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum MediaState {
     /// Being transcoded (or waiting for a transcoding slot).
@@ -59,7 +61,7 @@ impl rusqlite::types::FromSql for MediaState {
 }
 
 /// A media library item.
-#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize, utoipa::ToSchema)]
 pub struct MediaRecord {
     /// Its id.
     pub id: u64,
