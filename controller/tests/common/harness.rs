@@ -1,0 +1,269 @@
+//! The controller in process on a loopback port (port 0), serving its real router over
+//! real HTTP and WebSocket, and [`SimAgent`]: a simulated speaker that speaks the
+//! protocol through the agent's own `Session` (enrolment, login, clock sync, signature
+//! checks) but plays nothing. API and protocol tests run here without spawning
+//! processes; the few `*_e2e.rs` tests keep the real binaries.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use dalaba_agent::clock::AgentClock;
+use dalaba_agent::session::{Event, Session, SessionConfig};
+use dalaba_controller::auth;
+use dalaba_controller::state::AppState;
+use dalaba_controller::storage::AgentRecord;
+use dalaba_protocol::command::Command;
+use dalaba_protocol::control::AgentMessage;
+use futures_util::{SinkExt as _, StreamExt as _};
+use serde_json::Value;
+use tokio_tungstenite::tungstenite::Message;
+
+/// A running controller.
+pub struct Harness {
+    /// Its state (storage, hub, clock): tests may look inside.
+    pub state: AppState,
+    /// Where it listens.
+    pub addr: SocketAddr,
+    /// The first admin's password.
+    pub admin_password: String,
+    stop: tokio::sync::watch::Sender<bool>,
+    _dir: tempfile::TempDir,
+}
+
+impl Harness {
+    /// Opens a controller in a new data directory and serves it on 127.0.0.1:0.
+    pub async fn start() -> Self {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (state, first) = dalaba_controller::open(&dir.path().join("c")).expect("open");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let (stop, stopped) = tokio::sync::watch::channel(false);
+        let limits = dalaba_controller::http::server::EdgeLimits {
+            pace: dalaba_controller::http::server::BodyPace::default(),
+            edge: std::sync::Arc::clone(&state.edge),
+        };
+        tokio::spawn(dalaba_controller::http::server::serve(
+            listener,
+            dalaba_controller::http::api::router(state.clone()),
+            limits,
+            stopped,
+        ));
+        Self {
+            state,
+            addr,
+            admin_password: first.admin_password.expect("first admin"),
+            stop,
+            _dir: dir,
+        }
+    }
+
+    /// The admin's session token.
+    pub async fn admin(&self) -> String {
+        super::router::login(&self.state, "admin", &self.admin_password).await
+    }
+
+    /// A request through the router (no network), as `super::router::call`.
+    pub async fn call(
+        &self,
+        token: Option<&str>,
+        method: &str,
+        path: &str,
+        body: Option<Value>,
+    ) -> (axum::http::StatusCode, Value) {
+        super::router::call(&self.state, token, method, path, body).await
+    }
+
+    /// A speaker `id` in `area`, created with an enrolment token, enrolled and in session.
+    pub async fn speaker(&self, id: &str, area: &str) -> SimAgent {
+        let token = auth::random_secret(18);
+        let mut record = AgentRecord::new(
+            id.parse().expect("agent id"),
+            id.into(),
+            area.parse().expect("area code"),
+            Vec::new(),
+        );
+        record.token_hash = Some(auth::token_hash(&token));
+        record.token_expires_at = Some(dalaba_controller::now_us() + 3_600_000_000);
+        self.state.storage.create_agent(&record).expect("agent");
+        SimAgent::connect(self, &token).await
+    }
+}
+
+impl Drop for Harness {
+    fn drop(&mut self) {
+        let _ = self.stop.send(true);
+    }
+}
+
+type Socket =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+/// A simulated speaker: the agent's protocol engine on a real WebSocket.
+pub struct SimAgent {
+    ws: Socket,
+    session: Session,
+    clock: AgentClock,
+    closed: Option<String>,
+    seed: [u8; 32],
+    id: Option<dalaba_protocol::AgentId>,
+}
+
+/// Longest wait for anything from the controller.
+const PATIENCE: Duration = Duration::from_secs(10);
+
+impl SimAgent {
+    async fn connect(h: &Harness, token: &str) -> Self {
+        let mut agent = Self::open(h, rand::random(), None, Some(token.to_owned())).await;
+        let mut enrolled = None;
+        agent
+            .until(|event| match event {
+                Event::Enrolled(id) => {
+                    enrolled = Some(id);
+                    None
+                }
+                Event::Ready => Some(()),
+                _ => None,
+            })
+            .await
+            .expect("in session");
+        agent.id = enrolled;
+        agent
+    }
+
+    /// A new connection and session for the speaker with key `seed`.
+    async fn open(
+        h: &Harness,
+        seed: [u8; 32],
+        id: Option<dalaba_protocol::AgentId>,
+        token: Option<String>,
+    ) -> Self {
+        let clock = AgentClock::new();
+        let session = Session::new(
+            SessionConfig {
+                agent_id: id.clone(),
+                enrolment_token: token,
+                controller_key: h.state.identity.signer.public_key(),
+                software: "sim-agent/1".into(),
+                last_command_seq: 0,
+            },
+            ed25519_dalek::SigningKey::from_bytes(&seed),
+            clock.now(),
+        );
+        let (ws, _) = tokio_tungstenite::connect_async(format!("ws://{}/agent/ws", h.addr))
+            .await
+            .expect("connect");
+        Self {
+            ws,
+            session,
+            clock,
+            closed: None,
+            seed,
+            id,
+        }
+    }
+
+    /// Connects again as the same speaker (its id and key): `Ok` once in session, or why
+    /// the controller refused it.
+    pub async fn reconnect(&mut self, h: &Harness) -> Result<(), String> {
+        let _ = self.ws.close(None).await;
+        *self = Self::open(h, self.seed, self.id.clone(), None).await;
+        match self
+            .until(|event| matches!(event, Event::Ready).then_some(()))
+            .await
+        {
+            Some(()) => Ok(()),
+            None => Err(self.closed.clone().unwrap_or_default()),
+        }
+    }
+
+    /// Drives the session until `want` picks an event, the connection ends, or
+    /// [`PATIENCE`] passes.
+    async fn until<T>(&mut self, mut want: impl FnMut(Event) -> Option<T>) -> Option<T> {
+        let deadline = tokio::time::Instant::now() + PATIENCE;
+        loop {
+            while let Some(message) = self.session.poll_transmit(self.clock.now()) {
+                if self
+                    .ws
+                    .send(Message::Text(message.to_json().into()))
+                    .await
+                    .is_err()
+                {
+                    self.closed = Some("send failed".into());
+                    return None;
+                }
+            }
+            while let Some(event) = self.session.poll_event() {
+                if let Event::Closed { reason, .. } = &event {
+                    self.closed = Some(reason.clone());
+                }
+                if let Some(found) = want(event) {
+                    return Some(found);
+                }
+            }
+            if self.closed.is_some() {
+                return None;
+            }
+            let wake = self
+                .session
+                .poll_timeout()
+                .map(|t| self.clock.instant_of(t))
+                .unwrap_or_else(|| std::time::Instant::now() + PATIENCE);
+            tokio::select! {
+                frame = self.ws.next() => match frame {
+                    Some(Ok(Message::Text(text))) => {
+                        self.session.handle_message(text.as_bytes(), self.clock.now());
+                    }
+                    Some(Ok(Message::Close(_))) | None | Some(Err(_)) => {
+                        self.closed.get_or_insert_with(|| "connection closed".into());
+                        return None;
+                    }
+                    Some(Ok(_)) => {}
+                },
+                () = tokio::time::sleep_until(wake.into()) => {}
+                () = tokio::time::sleep_until(deadline) => return None,
+            }
+        }
+    }
+
+    /// The next verified command that `pick` takes (others, such as the schedule sent at
+    /// login, are passed over), if one comes within [`PATIENCE`].
+    pub async fn command<T>(&mut self, mut pick: impl FnMut(Command) -> Option<T>) -> Option<T> {
+        self.until(|event| match event {
+            Event::Command(signed) => pick(signed.command),
+            _ => None,
+        })
+        .await
+    }
+
+    /// Sends `message` (a receipt, a status) once in session.
+    pub async fn send(&mut self, message: AgentMessage) {
+        self.session.send(message);
+        while let Some(message) = self.session.poll_transmit(self.clock.now()) {
+            self.ws
+                .send(Message::Text(message.to_json().into()))
+                .await
+                .expect("send");
+        }
+    }
+
+    /// Why the controller ended the session, once it has (waits up to [`PATIENCE`]).
+    pub async fn closed(&mut self) -> Option<String> {
+        if self.closed.is_none() {
+            self.until(|event| match event {
+                Event::Closed { reason, .. } => Some(reason),
+                _ => None,
+            })
+            .await;
+        }
+        self.closed.clone()
+    }
+
+    /// Controller time as this speaker's clock estimate has it.
+    pub fn now(&self) -> dalaba_protocol::Timestamp {
+        self.session
+            .controller_time(self.clock.now())
+            .unwrap_or(dalaba_protocol::Timestamp(self.clock.now()))
+    }
+}
