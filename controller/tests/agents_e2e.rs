@@ -176,29 +176,3 @@ fn enrol_restart_and_retire() {
         "{listed}"
     );
 }
-
-#[test]
-fn openapi_and_metrics_are_served() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let (ctl, _) = start_controller(&dir.path().join("controller"), "127.0.0.1:0");
-    let http = client();
-    let (status, body) = request(
-        &http,
-        "GET",
-        &format!("http://{}/api/openapi.json", ctl.addr),
-        None,
-        None,
-    );
-    assert_eq!(status, 200);
-    let doc: serde_json::Value = serde_json::from_str(&body).expect("json");
-    assert_eq!(doc["openapi"], "3.1.0");
-    let (status, metrics) = request(
-        &http,
-        "GET",
-        &format!("http://{}/metrics", ctl.addr),
-        None,
-        None,
-    );
-    assert_eq!(status, 200);
-    assert!(metrics.contains("dalaba_agents_online 0"), "{metrics}");
-}

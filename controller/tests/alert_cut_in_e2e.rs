@@ -46,13 +46,7 @@ fn an_alert_cuts_into_a_playing_clip_at_its_start_time() {
     let dir = tempfile::tempdir().expect("tempdir");
     let (ctl, password) = start_controller_env(&dir.path().join("controller"), &[]);
     let api = Api::login(&ctl.addr, &password);
-    let agents = start_agents(
-        dir.path(),
-        &ctl,
-        &api,
-        &[("dong-1", "330106001001"), ("xi-1", "330106002003")],
-        "wav-rt",
-    );
+    let agents = start_agents(dir.path(), &ctl, &api, TWO_VILLAGES, "wav-rt");
     let (status, media) = upload(&api, "farming.wav", tone_wav(500.0, 20.0, 48_000));
     assert_eq!(status, 201, "{media}");
     let (status, clip) = api.call(

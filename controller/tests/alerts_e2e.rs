@@ -86,13 +86,7 @@ fn alerts_drills_cancels_and_cap() {
         ])),
     );
     assert_eq!(status, 200, "{body}");
-    let agents = start_agents(
-        dir.path(),
-        &ctl,
-        &api,
-        &[("dong-1", "330106001001"), ("xi-1", "330106002003")],
-        "wav-rt",
-    );
+    let agents = start_agents(dir.path(), &ctl, &api, TWO_VILLAGES, "wav-rt");
     let (status, media) = upload(&api, "evacuate.wav", tone_wav(1000.0, 1.5, 48_000));
     assert_eq!(status, 201, "{media}");
     let media_id = media["id"].as_u64().expect("id");

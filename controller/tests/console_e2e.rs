@@ -198,13 +198,7 @@ fn console_broadcast_live_call_and_handheld_in_chromium() {
     let (ctl, password) = start_controller(&dir.path().join("controller"), "127.0.0.1:0");
     let password = password.expect("password");
     let api = Api::login(&ctl.addr, &password);
-    let agents = start_agents(
-        dir.path(),
-        &ctl,
-        &api,
-        &[("dong-1", "330106001001"), ("xi-1", "330106002003")],
-        "wav",
-    );
+    let agents = start_agents(dir.path(), &ctl, &api, TWO_VILLAGES, "wav");
     let (status, _) = api.call(
         "POST",
         "/api/users",

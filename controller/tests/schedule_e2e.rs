@@ -43,13 +43,7 @@ fn a_cut_off_agent_plays_its_schedule_on_time_and_reports_later() {
     let (ctl, password) = start_controller(&data, "127.0.0.1:0");
     let password = password.expect("password");
     let api = Api::login(&ctl.addr, &password);
-    let agents = start_agents(
-        dir.path(),
-        &ctl,
-        &api,
-        &[("dong-1", "330106001001"), ("xi-1", "330106002003")],
-        "wav",
-    );
+    let agents = start_agents(dir.path(), &ctl, &api, TWO_VILLAGES, "wav");
     let (status, media) = upload(&api, "anti-fraud.wav", tone_wav(1000.0, 1.5, 48_000));
     assert_eq!(status, 201, "{media}");
     let media_id = media["id"].as_u64().expect("id");

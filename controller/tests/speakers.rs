@@ -121,3 +121,15 @@ async fn a_speaker_that_reconnects_is_in_session_again() {
         .await
         .expect("logged in again with its key");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_count_the_speakers_online() {
+    let h = Harness::start().await;
+    let (_, metrics) = h.text("/metrics").await;
+    assert!(metrics.contains("dalaba_agents_online 0\n"), "{metrics}");
+    let _dong = h.speaker("dong-1", "330106001001").await;
+    let _xi = h.speaker("xi-1", "330106002003").await;
+    let (status, metrics) = h.text("/metrics").await;
+    assert_eq!(status, 200);
+    assert!(metrics.contains("dalaba_agents_online 2\n"), "{metrics}");
+}

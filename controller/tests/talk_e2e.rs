@@ -67,13 +67,7 @@ fn dalaba_talk_speaks_to_its_village_from_a_recording_and_from_alsa() {
 
     let (ctl, password) = start_controller(&dir.path().join("controller"), "127.0.0.1:0");
     let api = Api::login(&ctl.addr, &password.expect("password"));
-    let agents = start_agents(
-        dir.path(),
-        &ctl,
-        &api,
-        &[("dong-1", "330106001001"), ("xi-1", "330106002003")],
-        "wav",
-    );
+    let agents = start_agents(dir.path(), &ctl, &api, TWO_VILLAGES, "wav");
     let (status, _) = api.call(
         "POST",
         "/api/users",

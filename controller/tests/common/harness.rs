@@ -75,6 +75,23 @@ impl Harness {
         super::router::call(&self.state, token, method, path, body).await
     }
 
+    /// `GET path` through the router: status and body text.
+    pub async fn text(&self, path: &str) -> (u16, String) {
+        use tower::ServiceExt as _;
+        let request = axum::http::Request::get(path)
+            .body(axum::body::Body::empty())
+            .expect("request");
+        let response = dalaba_controller::http::api::router(self.state.clone())
+            .oneshot(request)
+            .await
+            .expect("response");
+        let status = response.status().as_u16();
+        let body = axum::body::to_bytes(response.into_body(), 1 << 20)
+            .await
+            .expect("body");
+        (status, String::from_utf8_lossy(&body).into_owned())
+    }
+
     /// A speaker `id` in `area`, created with an enrolment token, enrolled and in session.
     pub async fn speaker(&self, id: &str, area: &str) -> SimAgent {
         let token = auth::random_secret(18);

@@ -376,6 +376,9 @@ pub fn upload(api: &Api, name: &str, bytes: Vec<u8>) -> (u16, Value) {
     (status, resp.json().unwrap_or(Value::Null))
 }
 
+/// The two villages most end-to-end tests use: dong-1 in one township, xi-1 in the next.
+pub const TWO_VILLAGES: &[(&str, &str)] = &[("dong-1", "330106001001"), ("xi-1", "330106002003")];
+
 /// Creates each `(id, area)` agent, starts it with a `sink` (`wav` or `wav-rt`) in
 /// `dir/<id>`, and waits until it is online: its directory and process.
 pub fn start_agents(
