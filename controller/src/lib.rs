@@ -1,7 +1,7 @@
 //! # dalaba-controller
 //!
-//! The central service: the HTTP API, the agents' WebSocket endpoint, storage, and (to
-//! come) the scheduler, live-stream fan-out, media library and web console.
+//! The central service: the HTTP API and web console, the agents' WebSocket endpoint, the
+//! scheduler, live-stream fan-out, alerts and CAP, the media library, and storage.
 //!
 //! What it is not: it never decodes audio on the live path, and never touches speaker
 //! hardware.
@@ -10,44 +10,28 @@
 //! wait for start-up.
 
 #![forbid(unsafe_code)]
-// The OpenAPI document is one large `json!` literal.
-#![recursion_limit = "512"]
+
+// One folder per layer, top to bottom (ARCHITECTURE.md, Invariants); the root re-exports
+// every module so paths stay short (`crate::broadcast`, not `crate::domain::broadcast`).
+pub mod http;
+
+pub mod domain;
+pub use domain::{
+    agent_admin, agent_events, alert, approval, broadcast, cap, cap_senders, demo, live, media,
+    programme, schedule, scheduler, users,
+};
 
 pub mod access;
-pub mod agent_admin;
-pub mod agent_events;
-pub mod agent_link;
-pub mod alert;
-pub mod approval;
-pub mod auth;
-pub mod broadcast;
-pub mod broadcast_spec;
-pub mod cap;
-pub mod cap_senders;
-pub mod clock;
-pub mod demo;
-pub mod dispatch;
-pub mod edge;
-pub mod error;
-pub mod http;
-pub mod hub;
-pub mod identity;
-pub mod live;
-pub mod liveness;
-pub mod lockout;
-pub mod media;
-pub mod password;
-pub mod programme;
-pub mod receipt;
-pub mod role;
-pub mod schedule;
-pub mod scheduler;
-pub mod sent;
-pub mod sequence;
+pub mod agents;
+pub use access::auth;
+pub use agents::{agent_link, dispatch};
+
 pub mod state;
+pub use state::{edge, error, hub, identity, liveness, lockout, password, sent, sequence, tls};
+
+pub mod clock;
 pub mod storage;
-pub mod tls;
-pub mod users;
+pub use storage::{broadcast_spec, receipt, role};
 
 use std::future::Future;
 use std::sync::Arc;

@@ -28,11 +28,12 @@ const LAYERS: &[(&str, &[&str])] = &[
     // What uses those handles to talk to agents and decide who may do what.
     (
         "agents and access",
-        &["agent_link", "dispatch", "access", "auth"],
+        &["agents", "agent_link", "dispatch", "access", "auth"],
     ),
     (
         "domain",
         &[
+            "domain",
             "broadcast",
             "live",
             "alert",
@@ -54,6 +55,16 @@ const LAYERS: &[(&str, &[&str])] = &[
     ("http", &["http"]),
 ];
 
+/// Each layer's folders under `src/` (the folders show the layers); `clock.rs` is the one
+/// module outside a folder.
+const FOLDERS: &[(&str, &[&str])] = &[
+    ("store", &["storage"]),
+    ("state", &["state"]),
+    ("agents and access", &["agents", "access"]),
+    ("domain", &["domain"]),
+    ("http", &["http"]),
+];
+
 /// Modules that wire everything together and may use anything.
 const ROOTS: &[&str] = &["lib", "main"];
 
@@ -66,6 +77,25 @@ fn layer_of(module: &str) -> Option<usize> {
         .position(|(_, modules)| modules.contains(&module))
 }
 
+/// A layer folder's name stands for the module its next path segment names
+/// (`crate::domain::broadcast` is `broadcast`); the folder alone is its `mod.rs`.
+fn through_folder(rest: &str) -> &str {
+    for (_, folders) in FOLDERS {
+        for folder in *folders {
+            if let Some(inner) = rest.strip_prefix(folder).and_then(|r| r.strip_prefix("::")) {
+                let next: String = inner
+                    .chars()
+                    .take_while(|c| c.is_alphanumeric() || *c == '_')
+                    .collect();
+                if *folder != "http" && layer_of(&next).is_some() {
+                    return inner;
+                }
+            }
+        }
+    }
+    rest
+}
+
 /// The crate-level modules a file names: `crate::x` paths and `use crate::{x, y::z}`.
 fn crate_modules(text: &str) -> BTreeSet<String> {
     let mut found = BTreeSet::new();
@@ -73,7 +103,7 @@ fn crate_modules(text: &str) -> BTreeSet<String> {
         let code = line.split("//").next().unwrap_or_default();
         let mut rest = code;
         while let Some(i) = rest.find("crate::") {
-            rest = &rest[i + "crate::".len()..];
+            rest = through_folder(&rest[i + "crate::".len()..]);
             if let Some(group) = rest.strip_prefix('{') {
                 // A braced group: the first path segment of each item.
                 let inside = group.split('}').next().unwrap_or_default();
@@ -135,6 +165,12 @@ fn violations(files: &[(String, String)]) -> BTreeSet<String> {
         if ROOTS.contains(&module.as_str()) {
             continue;
         }
+        if module.starts_with("misplaced ") {
+            out.insert(format!(
+                "{module}: move it into its layer's folder (FOLDERS)"
+            ));
+            continue;
+        }
         let Some(own) = layer_of(module) else {
             out.insert(format!("{module}: not in a layer (add it to LAYERS)"));
             continue;
@@ -164,30 +200,59 @@ fn violations(files: &[(String, String)]) -> BTreeSet<String> {
     out
 }
 
-/// The controller's modules: `src/x.rs` and `src/x/…` are module `x`.
+/// The controller's modules, each with its text. In a layer folder, `src/f/x.rs` and
+/// `src/f/x/…` are module `x` and `src/f/mod.rs` is `f`; `src/http/` and `src/storage/`
+/// are one module each; `src/x.rs` is `x`. A module whose folder is not its layer's is
+/// reported as `misplaced`.
 fn sources() -> Vec<(String, String)> {
-    fn walk(dir: &Path, top: Option<&str>, out: &mut Vec<(String, String)>) {
-        for entry in std::fs::read_dir(dir).expect("src") {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let mut files = Vec::new();
+    let mut stack = vec![src.clone()];
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(&dir).expect("src") {
             let path = entry.expect("entry").path();
-            let name = path
-                .file_stem()
-                .and_then(|s| s.to_str())
-                .unwrap_or_default()
-                .to_owned();
             if path.is_dir() {
-                walk(&path, Some(top.unwrap_or(&name)), out);
+                stack.push(path);
             } else if path.extension().is_some_and(|e| e == "rs") {
-                let module = top.unwrap_or(&name).to_owned();
-                out.push((module, std::fs::read_to_string(&path).expect("read")));
+                files.push(path);
             }
         }
     }
+    files.sort();
     let mut out = Vec::new();
-    walk(
-        &Path::new(env!("CARGO_MANIFEST_DIR")).join("src"),
-        None,
-        &mut out,
-    );
+    for path in files {
+        let parts: Vec<String> = path
+            .strip_prefix(&src)
+            .expect("under src")
+            .with_extension("")
+            .iter()
+            .map(|p| p.to_string_lossy().into_owned())
+            .collect();
+        let module = match parts.as_slice() {
+            [file] => file.clone(),
+            [folder, ..] if folder == "http" || folder == "storage" => folder.clone(),
+            [folder, file] if file == "mod" => folder.clone(),
+            [_, inner, ..] => inner.clone(),
+            [] => continue,
+        };
+        let text = std::fs::read_to_string(&path).expect("read");
+        let folder = (parts.len() > 1).then(|| parts[0].clone());
+        let home = layer_of(&module).and_then(|l| {
+            FOLDERS
+                .iter()
+                .find(|(name, _)| *name == LAYERS[l].0)
+                .map(|(_, f)| *f)
+        });
+        let placed = match (&folder, home) {
+            (Some(f), Some(home)) => home.contains(&f.as_str()),
+            (None, _) => module == "clock" || ROOTS.contains(&module.as_str()),
+            (Some(_), None) => true,
+        };
+        if !placed {
+            out.push((format!("misplaced {module}"), String::new()));
+        }
+        out.push((module, text));
+    }
     out
 }
 
@@ -258,12 +323,19 @@ fn an_upward_import_is_caught_in_every_form() {
             "use axum::extract::ws::{Message, WebSocket};\nuse crate::broadcast;\n".to_owned(),
         ),
         ("nowhere".to_owned(), String::new()),
+        (
+            "hub".to_owned(),
+            "use crate::domain::live::relay;\nuse crate::state::error::AppError;\n".to_owned(),
+        ),
+        ("misplaced sent".to_owned(), String::new()),
     ];
     let found: Vec<String> = violations(&files).into_iter().collect();
     assert_eq!(
         found,
         [
             "agent_link (agents and access) uses broadcast (domain)",
+            "hub (state) uses live (domain)",
+            "misplaced sent: move it into its layer's folder (FOLDERS)",
             "nowhere: not in a layer (add it to LAYERS)",
             "scheduler (domain) uses axum::Json",
             "scheduler (domain) uses axum::extract",

@@ -32,10 +32,13 @@ pub enum StorageError {
 
 mod agents;
 mod audit;
+pub mod broadcast_spec;
 mod broadcasts;
 mod documents;
 mod media;
 mod migrations;
+pub mod receipt;
+pub mod role;
 mod users;
 
 pub use agents::{AgentRecord, AgentStore, Seen};

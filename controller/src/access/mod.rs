@@ -16,6 +16,8 @@
 //! 6 county, 4 city, 2 province; an admin national), and [`AuthUser::check_priority`]
 //! caps what each kind of content may claim (`emergency` belongs to alerts alone).
 
+pub mod auth;
+
 use dalaba_protocol::{AgentId, PlatformLevel, Priority};
 
 use crate::auth::AuthUser;

@@ -1,6 +1,17 @@
 //! The composition root: [`AppState`], what every handler, connection task and background
 //! loop shares. Plain data and handles; no routes, no HTTP.
 
+pub mod edge;
+pub mod error;
+pub mod hub;
+pub mod identity;
+pub mod liveness;
+pub mod lockout;
+pub mod password;
+pub mod sent;
+pub mod sequence;
+pub mod tls;
+
 use std::sync::Arc;
 
 use dalaba_protocol::AgentId;
