@@ -20,6 +20,7 @@ use crate::config_store::ConfigStore;
 use crate::durable::AgentState;
 use crate::runtime::Runtime;
 use crate::session::{Backoff, Event, Session, SessionConfig};
+use crate::status;
 
 /// How a connection ended.
 enum Ended {
@@ -57,6 +58,11 @@ pub async fn run(
     let clock = AgentClock::new();
     let mut backoff = Backoff::default();
     let mut runtime = Runtime::start(config.clone(), store, state_dir, clock)?;
+    status::watch_relays(
+        runtime.relay.clone(),
+        Arc::clone(&runtime.relay_status),
+        Arc::clone(&runtime.status_changed),
+    );
     runtime.play_stored_schedule(&clock);
     tokio::pin!(shutdown);
     loop {
@@ -246,7 +252,7 @@ where
                         "session ready as {}",
                         state.agent_id.as_ref().map_or("?", |a| a.as_str())
                     );
-                    session.send(AgentMessage::Status(runtime.status(&session)));
+                    session.send(AgentMessage::Status(status::report(runtime, &session)));
                     while let Some(r) = runtime.pending.pop_front() {
                         session.send(AgentMessage::Receipt(r));
                     }
@@ -257,7 +263,7 @@ where
                         continue;
                     }
                     runtime.obey(command.command, &session, clock);
-                    session.send(AgentMessage::Status(runtime.status(&session)));
+                    session.send(AgentMessage::Status(status::report(runtime, &session)));
                 }
                 Event::Rejected(e) => tracing::warn!("refused a command: {e}"),
                 Event::ControllerError(e) => {
@@ -280,7 +286,7 @@ where
         }
         if session.is_ready() && Instant::now() >= next_status {
             next_status = Instant::now() + status_every;
-            session.send(AgentMessage::Status(runtime.status(&session)));
+            session.send(AgentMessage::Status(status::report(runtime, &session)));
             continue;
         }
         let wake = session
@@ -300,7 +306,7 @@ where
                 if session.is_ready() {
                     session.send(AgentMessage::Receipt(receipt));
                     // What is playing changed: the console sees it at once.
-                    session.send(AgentMessage::Status(runtime.status(&session)));
+                    session.send(AgentMessage::Status(status::report(runtime, &session)));
                 } else {
                     runtime.pending.push_back(receipt);
                 }
@@ -314,7 +320,7 @@ where
             },
             () = runtime.status_changed.notified() => {
                 if session.is_ready() {
-                    session.send(AgentMessage::Status(runtime.status(&session)));
+                    session.send(AgentMessage::Status(status::report(runtime, &session)));
                 }
             }
             () = tokio::time::sleep_until(wake.into()) => {}

@@ -25,4 +25,5 @@ pub mod relay;
 mod runtime;
 pub mod schedule;
 pub mod session;
+mod status;
 pub mod tls;

@@ -15,7 +15,7 @@ use dalaba_protocol::audio_frame::{self, FrameFlags};
 use dalaba_protocol::command::{
     Command, ConfigPush, MoveController, PlayMedia, ScheduleSync, SetVolume, StartLive, StopLive,
 };
-use dalaba_protocol::control::{FailReason, Receipt, ReceiptState, StatusReport};
+use dalaba_protocol::control::{FailReason, Receipt, ReceiptState};
 use dalaba_protocol::{BroadcastId, StreamId, Timestamp, Volume};
 
 use crate::cache::MediaCache;
@@ -31,7 +31,8 @@ use crate::session::Session;
 /// The latest clock estimate, shared with the player's clock.
 type ClockCell = Arc<Mutex<Option<dalaba_protocol::clock::Estimate>>>;
 /// The relays as last read back, and the board's current fault.
-type RelayCell = Arc<Mutex<(Vec<dalaba_protocol::control::RelayStatus>, Option<String>)>>;
+pub(crate) type RelayCell =
+    Arc<Mutex<(Vec<dalaba_protocol::control::RelayStatus>, Option<String>)>>;
 
 /// What the daemon is doing, and the services its connections share.
 pub(crate) struct Runtime {
@@ -134,44 +135,6 @@ impl Runtime {
         let cache = MediaCache::open(&config.cache.dir, config.cache.max_bytes)?;
         let relay_status: RelayCell = Arc::default();
         let status_changed = Arc::new(tokio::sync::Notify::new());
-        {
-            // Read the relays back every few seconds, and at once when they switch, for
-            // status reports: a change is reported when it happens.
-            let (relay, cell, notify) = (
-                relay.clone(),
-                Arc::clone(&relay_status),
-                Arc::clone(&status_changed),
-            );
-            let mut changes = relay.changes();
-            tokio::spawn(async move {
-                let mut tick = tokio::time::interval(Duration::from_secs(5));
-                loop {
-                    tokio::select! {
-                        _ = tick.tick() => {}
-                        changed = changes.changed() => if changed.is_err() { break },
-                    }
-                    let Some(s) = relay.status().await else { break };
-                    let states = s
-                        .channels
-                        .iter()
-                        .map(|c| dalaba_protocol::control::RelayStatus {
-                            channel: c.channel,
-                            state: c.state,
-                        })
-                        .collect();
-                    let now = (states, s.fault.clone());
-                    let changed = {
-                        let mut cell = lock(&cell);
-                        let changed = *cell != now;
-                        *cell = now;
-                        changed
-                    };
-                    if changed {
-                        notify.notify_one();
-                    }
-                }
-            });
-        }
         let runtime = Runtime {
             volume: config.audio.volume,
             config_version: store.version().to_owned(),
@@ -505,32 +468,6 @@ impl Runtime {
         };
         if tx.send(frame).is_err() {
             self.live.remove(&h.stream_id);
-        }
-    }
-
-    pub(crate) fn status(&self, session: &Session) -> StatusReport {
-        StatusReport {
-            playing: self.playing.lock().ok().and_then(|p| p.clone()),
-            relays: self
-                .relay_status
-                .lock()
-                .map(|r| r.0.clone())
-                .unwrap_or_default(),
-            queued: Vec::new(),
-            volume: self.volume,
-            // A relay board fault is the most urgent thing to show; then our own last error.
-            last_error: self
-                .relay_status
-                .lock()
-                .ok()
-                .and_then(|r| r.1.clone())
-                .or_else(|| self.last_error.clone()),
-            firmware_version: env!("CARGO_PKG_VERSION").into(),
-            config_version: self.config_version.clone(),
-            schedule_version: self.schedule.version(),
-            cache: self.fetcher.usage(),
-            clock_offset_us: session.clock().map(|e| e.offset_us),
-            uptime_s: self.uptime_start.elapsed().as_secs(),
         }
     }
 }
