@@ -5,7 +5,7 @@
 set -euo pipefail
 
 # Build: pkg-config and the ALSA headers for cpal, cmake and a C compiler for libopus.
-packages=(pkg-config cmake build-essential libasound2-dev "$@")
+packages=(pkg-config cmake build-essential libasound2-dev espeak-ng "$@")
 
 missing=()
 for p in "${packages[@]}"; do

@@ -18,7 +18,7 @@ pub mod http;
 pub mod domain;
 pub use domain::{
     agent_admin, agent_events, alert, approval, broadcast, cap, cap_senders, demo, live, media,
-    programme, schedule, scheduler, users,
+    programme, schedule, scheduler, tts, users,
 };
 
 pub mod access;

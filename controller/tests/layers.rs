@@ -48,6 +48,7 @@ const LAYERS: &[(&str, &[&str])] = &[
             "agent_events",
             "users",
             "demo",
+            "tts",
         ],
     ),
     // The folder `src/http/`: the router, server, console, OpenAPI, login, extractors and

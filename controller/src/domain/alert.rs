@@ -114,6 +114,9 @@ pub struct Alert {
     /// When it was cancelled, µs.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cancelled_at: Option<u64>,
+    /// Why its text could not be spoken (it went out with its tone alone).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub speech_error: Option<String>,
 }
 
 /// Checks an alert request at `now`.
@@ -121,8 +124,11 @@ pub fn check(req: &AlertRequest, now: u64) -> Result<(), String> {
     if req.event.trim().is_empty() || req.event.chars().count() > 100 {
         return Err("event: 1 to 100 characters".into());
     }
-    if req.text.chars().count() > 4000 {
-        return Err("text: at most 4000 characters".into());
+    if req.text.chars().count() > crate::tts::MAX_TEXT_CHARS {
+        return Err(format!(
+            "text: at most {} characters (it is spoken when the alert has no media)",
+            crate::tts::MAX_TEXT_CHARS
+        ));
     }
     if req.areas.is_empty() || req.areas.len() > 256 {
         return Err("areas: 1 to 256 area-code prefixes".into());
@@ -168,18 +174,49 @@ pub fn prelude(mode: Mode) -> ToneSpec {
     }
 }
 
-/// Makes (or finds) the alert's audio: prelude, half a second of silence, the message.
+/// What an alert's speech says: its text, an exercise's marked as such in words.
+fn spoken(req: &AlertRequest) -> String {
+    let (mark, word) = match req.mode {
+        Mode::Real => ("", ""),
+        Mode::Drill => ("【演练 DRILL】", "这是演练。"),
+        Mode::Test => ("【测试 TEST】", "这是测试。"),
+    };
+    let text = req.text.strip_prefix(mark).unwrap_or(&req.text);
+    format!("{word}{text}")
+}
+
+/// Makes (or finds) the alert's audio: prelude, half a second of silence, the message
+/// (its media, or its text spoken). Speech that cannot be made never holds the alert
+/// back: it goes out with its tone, and why is returned for its record.
 ///
 /// The made file is remembered under a key of the mode and the message's *content hash*
 /// (meta `alert_audio.<mode>.<hash>`), which only this function writes; it is never looked
 /// up by name, since an upload's name is whatever its uploader called the file.
-async fn audio(state: &AppState, req: &AlertRequest) -> Result<u64, AppError> {
+async fn audio(state: &AppState, req: &AlertRequest) -> Result<(u64, Option<String>), AppError> {
     let mode = match req.mode {
         Mode::Real => "real",
         Mode::Test => "test",
         Mode::Drill => "drill",
     };
-    let message = match req.media_id {
+    let mut speech_error = None;
+    let message_id = match req.media_id {
+        Some(id) => Some(id),
+        None if !req.text.trim().is_empty() => match crate::tts::speak(state, &spoken(req)).await {
+            Ok(id) => Some(id),
+            Err(e) => {
+                let why = match e {
+                    AppError::Internal(e) => format!("{e:#}"),
+                    other => other.to_string(),
+                };
+                tracing::warn!("alert text not spoken, the tone goes out alone: {why}");
+                crate::edge::Edge::count(&state.edge.speech_failures);
+                speech_error = Some(why);
+                None
+            }
+        },
+        None => None,
+    };
+    let message = match message_id {
         Some(id) => {
             let m = state
                 .storage
@@ -209,7 +246,7 @@ async fn audio(state: &AppState, req: &AlertRequest) -> Result<u64, AppError> {
             .media(id)?
             .is_some_and(|m| m.state == MediaState::Ready && m.hash.is_some())
         {
-            return Ok(id);
+            return Ok((id, speech_error));
         }
     }
     let name = match &message {
@@ -250,7 +287,7 @@ async fn audio(state: &AppState, req: &AlertRequest) -> Result<u64, AppError> {
         )));
     }
     state.storage.set_meta(&key, &record.id.to_string())?;
-    Ok(record.id)
+    Ok((record.id, speech_error))
 }
 
 impl Document for Alert {
@@ -301,7 +338,8 @@ pub async fn send(state: &AppState, id: u64, by: Option<i64>) -> Result<Alert, A
         ..Target::default()
     }
     .resolve(&state.storage.agents()?)?;
-    let media_id = audio(state, &req).await?;
+    let (media_id, speech_error) = audio(state, &req).await?;
+    alert.speech_error = speech_error;
     let media = state
         .storage
         .media(media_id)?
@@ -459,6 +497,7 @@ pub async fn create(
         created_at: state.clock.now_us(),
         decided_by: None,
         cancelled_at: None,
+        speech_error: None,
     };
     let id = store(state, &alert)?;
     tracing::info!(user = %user.name, alert = id, "alert issued");

@@ -17,4 +17,5 @@ pub mod media;
 pub mod programme;
 pub mod schedule;
 pub mod scheduler;
+pub mod tts;
 pub mod users;

@@ -105,6 +105,7 @@ pub(crate) fn operators(agents: bool) -> OpenApiRouter<AppState> {
         .merge(crate::http::broadcasts::routes())
         .merge(crate::http::alerts::routes())
         .merge(crate::http::live::routes())
+        .merge(crate::http::tts::routes())
         // Request bodies: 1 MiB for everything but uploads, which the upload handler
         // limits itself while streaming them to disk, and CAP messages (embedded audio).
         .layer(DefaultBodyLimit::max(1024 * 1024))

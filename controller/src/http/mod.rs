@@ -17,4 +17,5 @@ pub mod openapi;
 pub mod programme;
 pub mod server;
 pub mod settings;
+pub mod tts;
 pub mod users;

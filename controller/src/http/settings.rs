@@ -13,12 +13,37 @@ use crate::cap_senders::CapSender;
 use crate::error::AppError;
 use crate::http::openapi::ErrorBody;
 use crate::state::AppState;
+use crate::tts::TtsSettings;
 
 /// This module's routes.
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(get_approval, put_approval))
         .routes(routes!(get_cap_senders, put_cap_senders))
+        .routes(routes!(get_tts, put_tts))
+}
+
+/// `GET /api/settings/tts`: how this deployment speaks (engine, voices, rate, lexicon).
+#[utoipa::path(get, path = "/api/settings/tts", tag = "settings", security(("bearer" = [])),
+    responses((status = 200, body = TtsSettings), (status = 401, body = ErrorBody)))]
+async fn get_tts(
+    State(state): State<AppState>,
+    user: AuthUser,
+) -> Result<Json<TtsSettings>, AppError> {
+    Ok(Json(crate::tts::settings(&state, &user)?))
+}
+
+/// `PUT /api/settings/tts` (admins): replaces how this deployment speaks.
+#[utoipa::path(put, path = "/api/settings/tts", tag = "settings", security(("bearer" = [])),
+    request_body = TtsSettings,
+    responses((status = 200, body = TtsSettings), (status = 400, body = ErrorBody),
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
+async fn put_tts(
+    State(state): State<AppState>,
+    user: AuthUser,
+    Json(new): Json<TtsSettings>,
+) -> Result<Json<TtsSettings>, AppError> {
+    Ok(Json(crate::tts::set_settings(&state, &user, new)?))
 }
 
 /// `GET /api/settings/approval`: when a broadcast needs a second person.

@@ -21,6 +21,8 @@ pub struct Edge {
     pub bodies_too_slow: AtomicU64,
     /// Requests refused because all their slots were busy (CAP, transcodes).
     pub busy_refused: AtomicU64,
+    /// Alert texts that could not be spoken (the alert went out with its tone alone).
+    pub speech_failures: AtomicU64,
     /// CAP messages being parsed.
     pub cap_imports: tokio::sync::Semaphore,
     /// Uploads being transcoded.
@@ -36,6 +38,7 @@ impl Default for Edge {
             login_failures: AtomicU64::new(0),
             bodies_too_slow: AtomicU64::new(0),
             busy_refused: AtomicU64::new(0),
+            speech_failures: AtomicU64::new(0),
             cap_imports: tokio::sync::Semaphore::new(CAP_IMPORTS),
             transcodes: tokio::sync::Semaphore::new(TRANSCODES),
             trusted_proxies: Vec::new(),
@@ -93,6 +96,11 @@ impl Edge {
                 "dalaba_http_busy_refused_total",
                 "CAP imports and uploads refused because every slot was busy.",
                 &self.busy_refused,
+            ),
+            (
+                "dalaba_tts_failures_total",
+                "Alert texts not spoken (engine missing, failed or too slow); the tone went out alone.",
+                &self.speech_failures,
             ),
         ] {
             out.push_str(&format!(

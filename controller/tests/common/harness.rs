@@ -92,6 +92,31 @@ impl Harness {
         (status, String::from_utf8_lossy(&body).into_owned())
     }
 
+    /// `POST path` with a JSON `body` through the router, as `token`: status, headers
+    /// and the body's bytes (for answers that are not JSON, such as audio).
+    pub async fn post_bytes(
+        &self,
+        token: &str,
+        path: &str,
+        body: Value,
+    ) -> (u16, axum::http::HeaderMap, Vec<u8>) {
+        use tower::ServiceExt as _;
+        let request = axum::http::Request::post(path)
+            .header("content-type", "application/json")
+            .header("authorization", format!("Bearer {token}"))
+            .body(axum::body::Body::from(body.to_string()))
+            .expect("request");
+        let response = dalaba_controller::http::api::router(self.state.clone())
+            .oneshot(request)
+            .await
+            .expect("response");
+        let (status, headers) = (response.status().as_u16(), response.headers().clone());
+        let bytes = axum::body::to_bytes(response.into_body(), 64 << 20)
+            .await
+            .expect("body");
+        (status, headers, bytes.to_vec())
+    }
+
     /// A speaker `id` in `area`, created with an enrolment token, enrolled and in session.
     pub async fn speaker(&self, id: &str, area: &str) -> SimAgent {
         let token = auth::random_secret(18);

@@ -14,8 +14,8 @@
 //! | `expires` | expires (absent: `sent` + 1 hour) |
 //! | `onset`, else `effective` | starts_at |
 //! | `area/geocode` named `GB2260`, `GB/T 2260` or `ADCODE` | area-code prefixes (`330106000000` → `330106`, `330100` → `3301`) |
-//! | `resource` with an `audio/*` mimeType and `derefUri` | the spoken message (transcoded); none: the attention tone alone |
-//! | `headline`, `description` | text |
+//! | `resource` with an `audio/*` mimeType and `derefUri` | the spoken message (transcoded); none: the text, spoken (`tts`) |
+//! | `headline`, `description`, `instruction` | text (at most `tts::MAX_TEXT_CHARS` characters) |
 //!
 //! Who may send: every message must name a configured sender and act as it (its own key, or
 //! for an unsigned feed the watched directory or a user covering all its areas), inside its
@@ -214,11 +214,20 @@ fn parse_info(info: &Node) -> Result<Info, String> {
             }
         }
     }
-    let text = [info.text_of("headline"), info.text_of("description")]
-        .into_iter()
-        .flatten()
-        .collect::<Vec<_>>()
-        .join("\n");
+    // What is spoken when there is no audio resource; a long message is cut to what can
+    // be spoken rather than refused.
+    let text = [
+        info.text_of("headline"),
+        info.text_of("description"),
+        info.text_of("instruction"),
+    ]
+    .into_iter()
+    .flatten()
+    .collect::<Vec<_>>()
+    .join("\n")
+    .chars()
+    .take(crate::tts::MAX_TEXT_CHARS)
+    .collect::<String>();
     Ok(Info {
         event: info.required("event", "info/")?.to_owned(),
         severity,
@@ -402,6 +411,7 @@ async fn import_parsed(
         created_at: state.clock.now_us(),
         decided_by: None,
         cancelled_at: None,
+        speech_error: None,
     };
     let id = alert::store(state, &stored)?;
     tracing::warn!(alert = id, sender = %cap.sender, identifier = %cap.identifier, status = %cap.status, "CAP alert received");

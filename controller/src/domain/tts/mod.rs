@@ -1,0 +1,441 @@
+//! Text to speech: an announcement typed or received as text is read out. The engine is
+//! chosen per deployment ([`TtsSettings`], admin-editable): eSpeak NG by default (works
+//! offline, installed by the README's commands), or a `command` that reads text on stdin
+//! and writes WAV on stdout (a sherpa-onnx or Piper wrapper). Text is read as an
+//! announcer would ([`normalise`]), with the deployment's lexicon applied first.
+//! Speech goes through the media pipeline (loudness target, Ogg Opus, content address)
+//! and is cached by engine, voice, rate, lexicon, normaliser version and text, so the
+//! same notice is synthesised once and agents cache it like any clip.
+
+pub mod normalise;
+
+use std::io::Write as _;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest as _, Sha256};
+
+use crate::access::Action;
+use crate::auth::AuthUser;
+use crate::error::AppError;
+use crate::state::AppState;
+use crate::storage::{MediaState, Setting};
+
+/// Longest text spoken at once, characters.
+pub const MAX_TEXT_CHARS: usize = 2000;
+
+/// Longest a synthesis may take before it is given up.
+pub const SYNTHESIS_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// A voice that really reads Hanzi. (eSpeak NG 1.51's `cmn` reads most characters as
+/// English-spelled pinyin, and `hak` says "Chinese letter" for each: neither is offered.)
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Voice {
+    /// Mandarin (eSpeak NG `cmn-latn-pinyin`).
+    Mandarin,
+    /// Cantonese (eSpeak NG `yue`).
+    Cantonese,
+}
+
+impl Voice {
+    /// Every voice offered.
+    pub const ALL: [Voice; 2] = [Voice::Mandarin, Voice::Cantonese];
+
+    /// eSpeak NG's name for it.
+    pub fn espeak(self) -> &'static str {
+        match self {
+            Self::Mandarin => "cmn-latn-pinyin",
+            Self::Cantonese => "yue",
+        }
+    }
+}
+
+/// Which engine speaks.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Engine {
+    /// eSpeak NG (`espeak-ng` on the PATH).
+    Espeak,
+    /// A program that reads UTF-8 text on stdin and writes a WAV file on stdout; it is
+    /// given the voice's name (`mandarin`, `cantonese`) as its last argument.
+    Command {
+        /// The program.
+        program: String,
+        /// Its arguments, before the voice.
+        #[serde(default)]
+        args: Vec<String>,
+    },
+}
+
+/// How this deployment speaks.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TtsSettings {
+    /// The engine.
+    #[serde(default = "espeak")]
+    pub engine: Engine,
+    /// The voices an alert is spoken in, in turn (Mandarin, then Cantonese).
+    #[serde(default = "mandarin")]
+    pub voices: Vec<Voice>,
+    /// Words a minute (80 to 300; eSpeak's default is 175, announcements read slower).
+    #[serde(default = "rate")]
+    pub rate_wpm: u32,
+    /// Replacements applied before anything else: place names, polyphones (`长沙` read
+    /// `常沙`), abbreviations.
+    #[serde(default)]
+    pub lexicon: Vec<(String, String)>,
+}
+
+fn espeak() -> Engine {
+    Engine::Espeak
+}
+
+fn mandarin() -> Vec<Voice> {
+    vec![Voice::Mandarin]
+}
+
+fn rate() -> u32 {
+    140
+}
+
+impl Default for TtsSettings {
+    fn default() -> Self {
+        Self {
+            engine: espeak(),
+            voices: mandarin(),
+            rate_wpm: rate(),
+            lexicon: Vec::new(),
+        }
+    }
+}
+
+impl Setting for TtsSettings {
+    const KEY: &'static str = "tts";
+}
+
+impl TtsSettings {
+    /// Checks the settings before they are stored.
+    pub fn check(&self) -> Result<(), String> {
+        if self.voices.is_empty() || self.voices.len() > 4 {
+            return Err("voices: 1 to 4".into());
+        }
+        if !(80..=300).contains(&self.rate_wpm) {
+            return Err("rate_wpm: 80 to 300".into());
+        }
+        if self.lexicon.len() > 2000 {
+            return Err("lexicon: at most 2000 entries".into());
+        }
+        if let Some((from, _)) = self
+            .lexicon
+            .iter()
+            .find(|(f, t)| f.is_empty() || f.chars().count() > 50 || t.chars().count() > 100)
+        {
+            return Err(format!(
+                "lexicon entry {from:?}: 1 to 50 characters, read as at most 100"
+            ));
+        }
+        if let Engine::Command { program, .. } = &self.engine {
+            if program.trim().is_empty() {
+                return Err("engine.program: the program to run".into());
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Why speech could not be made.
+#[derive(Debug, thiserror::Error)]
+pub enum TtsError {
+    /// The text is empty or too long.
+    #[error("{0}")]
+    Text(String),
+    /// The engine could not be started.
+    #[error(
+        "cannot start {program}: {why}; install it (eSpeak NG: the README's set-up command) or choose another engine"
+    )]
+    Missing {
+        /// What was run.
+        program: String,
+        /// Why not.
+        why: String,
+    },
+    /// The engine failed or produced no audio.
+    #[error("{program} failed: {why}")]
+    Failed {
+        /// What was run.
+        program: String,
+        /// What it said.
+        why: String,
+    },
+    /// The engine took too long.
+    #[error("{program} took longer than {} s", SYNTHESIS_TIMEOUT.as_secs())]
+    TooSlow {
+        /// What was run.
+        program: String,
+    },
+}
+
+/// Checks text to be spoken: 1 to [`MAX_TEXT_CHARS`] characters.
+pub fn check_text(text: &str) -> Result<(), String> {
+    let n = text.chars().count();
+    if text.trim().is_empty() || n > MAX_TEXT_CHARS {
+        return Err(format!(
+            "text: 1 to {MAX_TEXT_CHARS} characters to speak (this one has {n})"
+        ));
+    }
+    Ok(())
+}
+
+/// Runs `command` with `input` on stdin; its stdout, within [`SYNTHESIS_TIMEOUT`].
+fn run(mut command: Command, input: &str) -> Result<Vec<u8>, TtsError> {
+    let program = command.get_program().to_string_lossy().into_owned();
+    let mut child = command
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| TtsError::Missing {
+            program: program.clone(),
+            why: e.to_string(),
+        })?;
+    if let Some(mut stdin) = child.stdin.take() {
+        let _ = stdin.write_all(input.as_bytes());
+    }
+    // Read in threads so a chatty engine cannot fill a pipe and stall.
+    let mut stdout = child.stdout.take().expect("piped");
+    let mut stderr = child.stderr.take().expect("piped");
+    let out = std::thread::spawn(move || {
+        let mut buf = Vec::new();
+        let _ = std::io::Read::read_to_end(&mut stdout, &mut buf);
+        buf
+    });
+    let err = std::thread::spawn(move || {
+        let mut buf = String::new();
+        let _ = std::io::Read::read_to_string(&mut stderr, &mut buf);
+        buf
+    });
+    let deadline = Instant::now() + SYNTHESIS_TIMEOUT;
+    let status = loop {
+        match child.try_wait() {
+            Ok(Some(status)) => break status,
+            Ok(None) if Instant::now() < deadline => {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            _ => {
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err(TtsError::TooSlow { program });
+            }
+        }
+    };
+    let audio = out.join().unwrap_or_default();
+    let said = err.join().unwrap_or_default();
+    if !status.success() || audio.len() < 44 {
+        return Err(TtsError::Failed {
+            program,
+            why: format!("{status}; {}", said.trim()),
+        });
+    }
+    Ok(audio)
+}
+
+/// Sets a streamed WAV's sizes (eSpeak NG's `--stdout` writes `0xFFFFFFFF`, the length
+/// being unknown while it speaks) to those of the bytes it actually wrote.
+fn close_streamed_wav(wav: &mut [u8]) {
+    if wav.len() < 12 || &wav[0..4] != b"RIFF" || &wav[8..12] != b"WAVE" {
+        return;
+    }
+    let riff = u32::try_from(wav.len() - 8).unwrap_or(u32::MAX);
+    wav[4..8].copy_from_slice(&riff.to_le_bytes());
+    let mut at = 12;
+    while at + 8 <= wav.len() {
+        let size = u32::from_le_bytes([wav[at + 4], wav[at + 5], wav[at + 6], wav[at + 7]]);
+        if &wav[at..at + 4] == b"data" {
+            let data = u32::try_from(wav.len() - at - 8).unwrap_or(u32::MAX);
+            wav[at + 4..at + 8].copy_from_slice(&data.to_le_bytes());
+            return;
+        }
+        at += 8 + size as usize + (size as usize & 1);
+    }
+}
+
+/// Synthesises `text` (already normalised) in `voice`: a WAV file's bytes.
+pub fn synthesise(settings: &TtsSettings, text: &str, voice: Voice) -> Result<Vec<u8>, TtsError> {
+    let command = match &settings.engine {
+        Engine::Espeak => {
+            let mut c = Command::new("espeak-ng");
+            // Not `-q`: that silences `--stdout` too.
+            c.args(["--stdout", "-b", "1", "-v", voice.espeak()])
+                .arg("-s")
+                .arg(settings.rate_wpm.to_string());
+            c
+        }
+        Engine::Command { program, args } => {
+            let mut c = Command::new(program);
+            c.args(args).arg(match voice {
+                Voice::Mandarin => "mandarin",
+                Voice::Cantonese => "cantonese",
+            });
+            c
+        }
+    };
+    let mut wav = run(command, text)?;
+    close_streamed_wav(&mut wav);
+    Ok(wav)
+}
+
+/// eSpeak NG's phonemes for `text` in `voice` (`espeak-ng -x`): what a test reads to know
+/// the voice reads Hanzi in its own language, never switching to English.
+pub fn phonemes(text: &str, voice: Voice) -> Result<String, TtsError> {
+    let mut c = Command::new("espeak-ng");
+    c.args(["-q", "-x", "-b", "1", "-v", voice.espeak()]);
+    let out = run_text(c, text)?;
+    Ok(out)
+}
+
+fn run_text(mut command: Command, input: &str) -> Result<String, TtsError> {
+    let program = command.get_program().to_string_lossy().into_owned();
+    let output = command.arg(input).output().map_err(|e| TtsError::Missing {
+        program: program.clone(),
+        why: e.to_string(),
+    })?;
+    if !output.status.success() {
+        return Err(TtsError::Failed {
+            program,
+            why: String::from_utf8_lossy(&output.stderr).into_owned(),
+        });
+    }
+    Ok(String::from_utf8_lossy(&output.stdout).into_owned())
+}
+
+/// An engine's WAV file as mono samples at 48 kHz.
+fn decode_48k(path: &std::path::Path) -> anyhow::Result<Vec<f32>> {
+    let mut reader = dalaba_audio::decode::MediaReader::open(path, Duration::from_secs(3600))?;
+    let mut resampler = dalaba_audio::resample::Resampler48k::new(reader.sample_rate())
+        .map_err(|kind| anyhow::anyhow!("speech: {kind}"))?;
+    let (mut block, mut out) = (Vec::new(), Vec::new());
+    while reader.read(&mut block)? {
+        resampler
+            .push(&block, &mut out)
+            .map_err(|kind| anyhow::anyhow!("speech: {kind}"))?;
+        block.clear();
+    }
+    resampler
+        .finish(&mut out)
+        .map_err(|kind| anyhow::anyhow!("speech: {kind}"))?;
+    Ok(out)
+}
+
+/// The library item that speaks `text` in each of the deployment's voices in turn (half a
+/// second apart): made once, then found by its key (engine, voices, rate, lexicon,
+/// normaliser version, text).
+pub async fn speak(state: &AppState, text: &str) -> Result<u64, AppError> {
+    check_text(text).map_err(AppError::BadRequest)?;
+    let settings = state.storage.setting::<TtsSettings>()?;
+    let spoken = normalise::normalise(text, &settings.lexicon);
+    let key = {
+        let mut h = Sha256::new();
+        h.update(serde_json::to_vec(&settings).unwrap_or_default());
+        h.update(normalise::VERSION.to_le_bytes());
+        h.update(spoken.as_bytes());
+        format!("tts.{}", hex::encode(h.finalize()))
+    };
+    if let Some(id) = state
+        .storage
+        .meta(&key)?
+        .and_then(|v| v.parse::<u64>().ok())
+    {
+        if state
+            .storage
+            .media(id)?
+            .is_some_and(|m| m.state == MediaState::Ready)
+        {
+            return Ok(id);
+        }
+    }
+    let dir = state.media_dir.join("incoming");
+    tokio::fs::create_dir_all(&dir)
+        .await
+        .map_err(|e| AppError::Internal(e.into()))?;
+    let wav = dir.join(format!("{}.tts.wav", crate::auth::random_secret(12)));
+    let job = {
+        let (settings, spoken, wav) = (settings.clone(), spoken.clone(), wav.clone());
+        tokio::task::spawn_blocking(move || -> anyhow::Result<()> {
+            let mut samples = Vec::new();
+            for (i, voice) in settings.voices.iter().enumerate() {
+                let bytes = synthesise(&settings, &spoken, *voice)?;
+                std::fs::write(&wav, &bytes)?;
+                if i > 0 {
+                    samples.extend(std::iter::repeat_n(0.0, 24_000));
+                }
+                samples.extend(decode_48k(&wav)?);
+            }
+            dalaba_audio::transcode::write_wav(&wav, &samples)?;
+            Ok(())
+        })
+    };
+    let made = job.await.map_err(|e| AppError::Internal(e.into()))?;
+    if let Err(e) = made {
+        let _ = tokio::fs::remove_file(&wav).await;
+        return Err(AppError::Internal(e));
+    }
+    let preview: String = text.chars().take(20).collect();
+    let record = crate::media::import(state, &format!("speech: {preview}"), &wav).await;
+    let _ = tokio::fs::remove_file(&wav).await;
+    let record = record.map_err(AppError::Internal)?;
+    if record.state != MediaState::Ready {
+        return Err(AppError::Internal(anyhow::anyhow!(
+            "speech: {}",
+            record.error.unwrap_or_default()
+        )));
+    }
+    state.storage.set_meta(&key, &record.id.to_string())?;
+    Ok(record.id)
+}
+
+/// How this deployment speaks.
+pub fn settings(state: &AppState, user: &AuthUser) -> Result<TtsSettings, AppError> {
+    user.require(Action::View)?;
+    Ok(state.storage.setting::<TtsSettings>()?)
+}
+
+/// Replaces how this deployment speaks (administrators).
+pub fn set_settings(
+    state: &AppState,
+    user: &AuthUser,
+    new: TtsSettings,
+) -> Result<TtsSettings, AppError> {
+    user.require(Action::Administer)?;
+    new.check().map_err(AppError::BadRequest)?;
+    state.storage.set_setting(&new)?;
+    tracing::info!(user = %user.name, engine = ?new.engine, voices = ?new.voices, "speech settings set");
+    Ok(new)
+}
+
+/// Speaks `text` for an operator to listen to before sending it: the library item (a
+/// broadcast can play it) and its file.
+pub async fn preview(
+    state: &AppState,
+    user: &AuthUser,
+    text: &str,
+) -> Result<(u64, std::path::PathBuf), AppError> {
+    if !(crate::access::allowed(user.role, Action::Broadcast)
+        || crate::access::allowed(user.role, Action::Alert))
+    {
+        return Err(AppError::Forbidden(
+            "speech is made for broadcasts and alerts: a viewer may not".into(),
+        ));
+    }
+    let id = speak(state, text).await.map_err(|e| match e {
+        AppError::Internal(e) => AppError::Conflict(format!("the text could not be spoken: {e:#}")),
+        other => other,
+    })?;
+    let hash = state
+        .storage
+        .media(id)?
+        .and_then(|m| m.hash)
+        .ok_or_else(|| AppError::Internal(anyhow::anyhow!("speech {id} has no file")))?;
+    Ok((id, crate::media::file_of(state, &hash).await?))
+}

@@ -1,0 +1,189 @@
+//! Text to speech with the real eSpeak NG: each offered voice reads Hanzi in its own
+//! language, speech is made once per text, an alert's text is spoken after its tone, and
+//! an engine that fails lets the alert go out with its tone alone.
+
+mod common;
+
+use axum::http::StatusCode;
+use common::harness::Harness;
+use dalaba_controller::tts::{self, Voice};
+use dalaba_protocol::command::{Command, PlayMedia};
+use serde_json::json;
+
+const WARNING: &str = "山洪预警：请沿河村民立即转移到高处，注意安全。";
+
+#[test]
+fn every_offered_voice_reads_hanzi_in_its_own_language() {
+    for sentence in [
+        WARNING,
+        "今晚十八点三十分在村委会开会",
+        "反诈专线幺二三七九",
+        "长江水位上涨",
+    ] {
+        for voice in Voice::ALL {
+            let phonemes = tts::phonemes(sentence, voice).expect("espeak-ng");
+            assert!(
+                !phonemes.trim().is_empty(),
+                "{voice:?}: nothing for {sentence}"
+            );
+            // eSpeak marks a switch of language with `(en)`: the Hanzi would be spelled
+            // out in English ("Chinese letter", or pinyin read as English).
+            assert!(
+                !phonemes.contains("(en)"),
+                "{voice:?} switches to English for {sentence}: {phonemes}"
+            );
+        }
+    }
+}
+
+fn play(c: Command) -> Option<PlayMedia> {
+    match c {
+        Command::PlayMedia(p) => Some(p),
+        _ => None,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn speech_is_made_once_per_text_and_can_be_previewed() {
+    let h = Harness::start().await;
+    let first = tts::speak(&h.state, WARNING).await.expect("speech");
+    let again = tts::speak(&h.state, WARNING).await.expect("speech");
+    assert_eq!(first, again, "the same text is synthesised once");
+    let other = tts::speak(&h.state, "今晚停水").await.expect("speech");
+    assert_ne!(first, other);
+    let media = h.state.storage.media(first).unwrap().expect("media");
+    let ms = media.duration_ms.expect("duration");
+    // 24 characters at an announcer's pace: a few seconds, not a blip and not a minute.
+    assert!((2_000..20_000).contains(&ms), "{ms} ms");
+
+    eprintln!(
+        "{WARNING}: {ms} ms, gain {:?} dB (loudness target -16 LUFS)",
+        media.gain_db
+    );
+
+    let admin = h.admin().await;
+    let (status, headers, audio) = h
+        .post_bytes(&admin, "/api/tts/preview", json!({"text": WARNING}))
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(&audio[..4], b"OggS", "an Ogg stream");
+    assert_eq!(
+        headers.get("x-dalaba-media-id").unwrap(),
+        &first.to_string()
+    );
+    let (status, body) = h
+        .call(
+            Some(&admin),
+            "POST",
+            "/api/tts/preview",
+            Some(json!({"text": ""})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    let long = "长".repeat(tts::MAX_TEXT_CHARS + 1);
+    let (status, body) = h
+        .call(
+            Some(&admin),
+            "POST",
+            "/api/tts/preview",
+            Some(json!({"text": long})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert!(
+        body["error"]["message"].as_str().unwrap().contains("2000"),
+        "{body}"
+    );
+}
+
+fn drill(text: &str) -> serde_json::Value {
+    json!({
+        "severity": "orange", "event": "山洪", "areas": ["330106"], "mode": "drill",
+        "expires_at": dalaba_controller::now_us() + 600_000_000, "text": text,
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_alerts_text_is_spoken_after_its_tone() {
+    let h = Harness::start().await;
+    let admin = h.admin().await;
+    let mut dong = h.speaker("dong-1", "330106001001").await;
+    let (status, alert) = h
+        .call(Some(&admin), "POST", "/api/alerts", Some(drill(WARNING)))
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{alert}");
+    assert!(alert.get("speech_error").is_none(), "{alert}");
+    let play = dong.command(play).await.expect("the alert reaches dong-1");
+    // The drill prelude is 3 s, then half a second of silence, then the words.
+    let prelude = tts_free_prelude_ms();
+    assert!(
+        play.media.duration_ms > prelude + 2_000,
+        "{} ms: no speech after the {prelude} ms tone",
+        play.media.duration_ms
+    );
+}
+
+/// The drill prelude's length, ms.
+fn tts_free_prelude_ms() -> u64 {
+    u64::from(dalaba_controller::alert::prelude(dalaba_protocol::Mode::Drill).duration_ms)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failing_engine_lets_the_alert_go_out_with_its_tone() {
+    let h = Harness::start().await;
+    let admin = h.admin().await;
+    let mut dong = h.speaker("dong-1", "330106001001").await;
+    let (status, set) = h
+        .call(
+            Some(&admin),
+            "PUT",
+            "/api/settings/tts",
+            Some(json!({"engine": {"kind": "command", "program": "false"}})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{set}");
+    let (status, alert) = h
+        .call(Some(&admin), "POST", "/api/alerts", Some(drill(WARNING)))
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{alert}");
+    let why = alert["speech_error"]
+        .as_str()
+        .expect("the failure is recorded");
+    assert!(why.contains("false failed"), "{why}");
+    let play = dong
+        .command(play)
+        .await
+        .expect("the alert still reaches dong-1");
+    let prelude = tts_free_prelude_ms();
+    assert!(
+        play.media.duration_ms.abs_diff(prelude) < 200,
+        "{} ms for a {prelude} ms tone alone",
+        play.media.duration_ms
+    );
+    let (_, metrics) = h.text("/metrics").await;
+    assert!(
+        metrics.contains("dalaba_tts_failures_total 1\n"),
+        "{metrics}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_command_engine_speaks_through_a_script() {
+    let h = Harness::start().await;
+    let admin = h.admin().await;
+    // A wrapper such as a Piper or sherpa-onnx one: text on stdin, WAV on stdout, the
+    // voice as its last argument (here `$0`, unused).
+    let (status, set) = h
+        .call(
+            Some(&admin),
+            "PUT",
+            "/api/settings/tts",
+            Some(json!({"engine": {"kind": "command", "program": "sh",
+                "args": ["-c", "exec espeak-ng --stdout -b 1 -v cmn-latn-pinyin"]}})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{set}");
+    let id = tts::speak(&h.state, "今晚停水").await.expect("speech");
+    let media = h.state.storage.media(id).unwrap().expect("media");
+    assert!(media.duration_ms.unwrap_or(0) > 500, "{media:?}");
+}
