@@ -24,6 +24,7 @@ pub mod codec;
 pub mod decode;
 pub mod error;
 pub mod jitter;
+pub mod limiter;
 pub mod loudness;
 pub mod ogg_opus;
 pub mod playout;

@@ -20,6 +20,9 @@ impl Default for LoudnessTarget {
     }
 }
 
+/// How far below the true-peak ceiling the limiter holds sample peaks, dB.
+pub const LIMITER_MARGIN_DB: f64 = 2.0;
+
 /// The loudness of a signal.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Measurement {
@@ -29,13 +32,20 @@ pub struct Measurement {
     pub true_peak_dbtp: f64,
 }
 
+/// Most the limiter may take off a peak, dB: louder than this above the ceiling and the
+/// gain itself is lowered instead (the output is then quieter than the target).
+pub const MAX_LIMITING_DB: f64 = 6.0;
+
 /// The gain chosen for a signal.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Gain {
     /// The gain, dB.
     pub db: f64,
-    /// Whether the true-peak ceiling, not the loudness target, set the gain (the output is
-    /// then quieter than the target).
+    /// How far the gain takes the highest peak above the ceiling, dB: what the limiter
+    /// takes off it (0: it has nothing to do).
+    pub limiting_db: f64,
+    /// Whether the peaks, not the loudness target, set the gain even with the limiter
+    /// (the output is then quieter than the target).
     pub peak_limited: bool,
 }
 
@@ -47,28 +57,35 @@ impl Gain {
 }
 
 impl LoudnessTarget {
-    /// The gain that takes `m` to the target loudness without its true peak passing the
-    /// ceiling. Silence gets 0 dB: there is nothing to normalise.
+    /// The gain that takes `m` to the target loudness, with the peaks it lifts past the
+    /// ceiling left to the limiter, by at most [`MAX_LIMITING_DB`]. Silence gets 0 dB:
+    /// there is nothing to normalise.
     pub fn gain_for(&self, m: &Measurement) -> Gain {
         if !m.integrated_lufs.is_finite() {
             return Gain {
                 db: 0.0,
+                limiting_db: 0.0,
                 peak_limited: false,
             };
         }
         let wanted = self.integrated_lufs - m.integrated_lufs;
-        let headroom = self.true_peak_dbtp - m.true_peak_dbtp;
-        if m.true_peak_dbtp.is_finite() && headroom < wanted {
-            Gain {
-                db: headroom,
-                peak_limited: true,
-            }
+        let headroom = if m.true_peak_dbtp.is_finite() {
+            self.true_peak_dbtp - m.true_peak_dbtp
         } else {
-            Gain {
-                db: wanted,
-                peak_limited: false,
-            }
+            f64::INFINITY
+        };
+        let db = wanted.min(headroom + MAX_LIMITING_DB);
+        Gain {
+            db,
+            limiting_db: (db - headroom).max(0.0),
+            peak_limited: db < wanted,
         }
+    }
+
+    /// The limiter's ceiling, linear sample peak at 48 kHz: below the true-peak ceiling by
+    /// a margin for the peaks between samples and those the Opus encoder adds.
+    pub fn limiter_ceiling(&self) -> f32 {
+        10f64.powf((self.true_peak_dbtp - LIMITER_MARGIN_DB) / 20.0) as f32
     }
 }
 
@@ -124,7 +141,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn gain_reaches_target_or_stops_at_the_peak_ceiling() {
+    fn gain_reaches_the_target_and_leaves_peaks_to_the_limiter_within_a_bound() {
         let target = LoudnessTarget::default();
         let quiet = Measurement {
             integrated_lufs: -30.0,
@@ -134,6 +151,7 @@ mod tests {
             target.gain_for(&quiet),
             Gain {
                 db: 14.0,
+                limiting_db: 0.0,
                 peak_limited: false
             }
         );
@@ -141,13 +159,23 @@ mod tests {
             integrated_lufs: -30.0,
             true_peak_dbtp: -6.0,
         };
+        // 14 dB wanted, 5 dB of headroom: the limiter would take 9 dB off the peaks, but
+        // takes at most 6, so the gain stops at 11 dB.
         assert_eq!(
             target.gain_for(&spiky),
             Gain {
-                db: 5.0,
+                db: 11.0,
+                limiting_db: 6.0,
                 peak_limited: true
             }
         );
+        let speech = Measurement {
+            integrated_lufs: -18.5,
+            true_peak_dbtp: -0.5,
+        };
+        let g = target.gain_for(&speech);
+        assert_eq!((g.db, g.peak_limited), (2.5, false));
+        assert!((g.limiting_db - 3.0).abs() < 1e-9, "{g:?}");
         let silence = Measurement {
             integrated_lufs: f64::NEG_INFINITY,
             true_peak_dbtp: f64::NEG_INFINITY,

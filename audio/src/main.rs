@@ -149,7 +149,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             eprintln!();
             writeln!(
                 out,
-                "{}: {:.1} s, {} Hz x{} in, {:.1} LUFS / {:.1} dBTP, gain {:+.1} dB{}, {} packets, {} bytes",
+                "{}: {:.1} s, {} Hz x{} in, {:.1} LUFS / {:.1} dBTP, gain {:+.1} dB{}, limiter max {:.1} dB mean {:.2} dB on {:.1} % of samples, {} packets, {} bytes",
                 output.display(),
                 report.duration.as_secs_f64(),
                 report.input_rate,
@@ -162,6 +162,9 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 } else {
                     ""
                 },
+                report.limiter.max_reduction_db,
+                report.limiter.mean_reduction_db,
+                100.0 * report.limiter.active_share,
                 report.packets,
                 report.bytes
             )?;

@@ -16,7 +16,8 @@ use crate::SAMPLE_RATE;
 use crate::codec::{CodecError, Decoder, Encoder, EncoderSettings};
 use crate::decode::MediaReader;
 use crate::error::{MediaError, MediaErrorKind};
-use crate::loudness::{Gain, LoudnessTarget, Measurement, Meter};
+use crate::limiter::{Limiter, LimiterReport};
+use crate::loudness::{Gain, LoudnessTarget, MAX_LIMITING_DB, Measurement, Meter};
 use crate::ogg_opus::{OggOpusReader, OggOpusWriter, OpusFileSource, OpusHead};
 use crate::resample::Resampler48k;
 
@@ -94,6 +95,8 @@ pub struct TranscodeReport {
     pub input_loudness: Measurement,
     /// The gain applied.
     pub gain: Gain,
+    /// What the limiter took off the peaks after the gain.
+    pub limiter: LimiterReport,
     /// Opus packets written.
     pub packets: u64,
     /// Size of the output file, bytes.
@@ -210,8 +213,23 @@ pub fn transcode_file(
         );
     }
     let input_loudness = meter.measurement().map_err(|e| err(e.into()))?;
-    let gain = opts.loudness.gain_for(&input_loudness);
+    let mut gain = opts.loudness.gain_for(&input_loudness);
+    if gain.limiting_db > 0.0 {
+        // Limiting takes some loudness with the peaks: measure what is left and make it up
+        // (within the limiter's bound), so peaky speech still reaches the target.
+        let limited = limited_loudness(input, opts, rate, gain.linear())?;
+        if limited.integrated_lufs.is_finite() {
+            let short = (opts.loudness.integrated_lufs - limited.integrated_lufs).max(0.0);
+            let more = short.min(MAX_LIMITING_DB + 1.0 - gain.limiting_db).max(0.0);
+            gain.db += more;
+            gain.limiting_db += more;
+            gain.peak_limited = gain.peak_limited || more < short;
+        }
+    }
     let factor = gain.linear();
+    // After the gain, at 48 kHz: the peaks it lifted past the ceiling are turned down.
+    let mut limiter = Limiter::new(opts.loudness.limiter_ceiling());
+    let mut resampled = Vec::new();
 
     // Pass 2: gain, resample, encode.
     let mut reader = Source::open(input, opts.max_duration)?;
@@ -263,7 +281,9 @@ pub fn transcode_file(
                 *s *= factor;
             }
             let before = pcm.len();
-            resampler.push(&block, &mut pcm).map_err(err)?;
+            resampler.push(&block, &mut resampled).map_err(err)?;
+            limiter.push(&resampled, &mut pcm);
+            resampled.clear();
             produced += (pcm.len() - before) as u64;
             block.clear();
             encode_ready(&mut pcm, &mut used, &mut writer)?;
@@ -277,7 +297,9 @@ pub fn transcode_file(
             );
         }
         let before = pcm.len();
-        resampler.finish(&mut pcm).map_err(err)?;
+        resampler.finish(&mut resampled).map_err(err)?;
+        limiter.push(&resampled, &mut pcm);
+        limiter.finish(&mut pcm);
         produced += (pcm.len() - before) as u64;
         // The decoder's output lags the input by the look-ahead (the pre-skip it drops), so
         // push that much silence through to get the last samples out, then pad the last
@@ -308,9 +330,42 @@ pub fn transcode_file(
         duration: Duration::from_secs_f64(produced as f64 / f64::from(SAMPLE_RATE)),
         input_loudness,
         gain,
+        limiter: limiter.report(),
         packets,
         bytes,
     })
+}
+
+/// The loudness of `input` after a gain of `factor`, resampling and the limiter: what
+/// pass 2 would write, measured without encoding it.
+fn limited_loudness(
+    input: &Path,
+    opts: &TranscodeOptions,
+    rate: u32,
+    factor: f32,
+) -> Result<Measurement, MediaError> {
+    let err = |kind| MediaError::new(input, kind);
+    let mut reader = Source::open(input, opts.max_duration)?;
+    let mut resampler = Resampler48k::new(rate).map_err(err)?;
+    let mut limiter = Limiter::new(opts.loudness.limiter_ceiling());
+    let mut meter = Meter::new(SAMPLE_RATE).map_err(|e| err(e.into()))?;
+    let (mut block, mut resampled, mut limited) = (Vec::new(), Vec::new(), Vec::new());
+    while reader.read(&mut block, opts.max_duration)? {
+        for s in &mut block {
+            *s *= factor;
+        }
+        resampler.push(&block, &mut resampled).map_err(err)?;
+        limiter.push(&resampled, &mut limited);
+        meter.add(&limited).map_err(|e| err(e.into()))?;
+        block.clear();
+        resampled.clear();
+        limited.clear();
+    }
+    resampler.finish(&mut resampled).map_err(err)?;
+    limiter.push(&resampled, &mut limited);
+    limiter.finish(&mut limited);
+    meter.add(&limited).map_err(|e| err(e.into()))?;
+    meter.measurement().map_err(|e| err(e.into()))
 }
 
 fn partial_path(output: &Path) -> PathBuf {

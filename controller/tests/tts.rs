@@ -56,10 +56,21 @@ async fn speech_is_made_once_per_text_and_can_be_previewed() {
     // 24 characters at an announcer's pace: a few seconds, not a blip and not a minute.
     assert!((2_000..20_000).contains(&ms), "{ms} ms");
 
+    // Speech is peaky: it reaches the loudness target only through the limiter, and its
+    // true peak stays under the ceiling, measured on what speakers will decode.
+    let file = dalaba_controller::media::file_of(&h.state, media.hash.as_deref().unwrap())
+        .await
+        .expect("its file");
+    let decoded =
+        dalaba_audio::transcode::decode_ogg_opus_file(&file, std::time::Duration::from_secs(60))
+            .expect("decodes");
+    let m = dalaba_audio::loudness::measure(&decoded.samples, 48_000).expect("measures");
     eprintln!(
-        "{WARNING}: {ms} ms, gain {:?} dB (loudness target -16 LUFS)",
-        media.gain_db
+        "{WARNING}: {ms} ms, gain {:?} dB, {:.2} LUFS, {:.2} dBTP",
+        media.gain_db, m.integrated_lufs, m.true_peak_dbtp
     );
+    assert!((m.integrated_lufs + 16.0).abs() <= 1.0, "{m:?}");
+    assert!(m.true_peak_dbtp <= -1.0 + 0.05, "{m:?}");
 
     let admin = h.admin().await;
     let (status, headers, audio) = h
