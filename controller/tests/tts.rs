@@ -198,3 +198,72 @@ async fn a_command_engine_speaks_through_a_script() {
     let media = h.state.storage.media(id).unwrap().expect("media");
     assert!(media.duration_ms.unwrap_or(0) > 500, "{media:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_typed_notice_is_broadcast_as_speech() {
+    let h = Harness::start().await;
+    let admin = h.admin().await;
+    let mut dong = h.speaker("dong-1", "330106001001").await;
+    let (status, sent) = h
+        .call(
+            Some(&admin),
+            "POST",
+            "/api/broadcasts",
+            Some(json!({"text": "今晚十八点三十分在村委会开会", "target": {"agents": ["dong-1"]}})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{sent}");
+    let play = dong.command(play).await.expect("dong-1 is told to play");
+    assert_eq!(play.broadcast_id.0, sent["id"].as_u64().unwrap());
+    assert!(
+        play.media.duration_ms > 1_500,
+        "{} ms",
+        play.media.duration_ms
+    );
+    // Neither, or both, is refused with what to send.
+    let (status, body) = h
+        .call(
+            Some(&admin),
+            "POST",
+            "/api/broadcasts",
+            Some(json!({"target": {"agents": ["dong-1"]}})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("media_id or text")
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_engine_that_hangs_is_given_up_and_the_alert_goes_out() {
+    let h = Harness::start().await;
+    let admin = h.admin().await;
+    let mut dong = h.speaker("dong-1", "330106001001").await;
+    let (status, set) = h
+        .call(
+            Some(&admin),
+            "PUT",
+            "/api/settings/tts",
+            Some(
+                json!({"engine": {"kind": "command", "program": "sh", "args": ["-c", "exec sleep 30"]},
+                        "timeout_s": 1}),
+            ),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{set}");
+    let (status, alert) = h
+        .call(Some(&admin), "POST", "/api/alerts", Some(drill(WARNING)))
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{alert}");
+    let why = alert["speech_error"]
+        .as_str()
+        .expect("the hang is recorded");
+    assert!(why.contains("longer than 1 s"), "{why}");
+    dong.command(play)
+        .await
+        .expect("the alert still reaches dong-1");
+}

@@ -80,8 +80,12 @@ impl Target {
 /// `POST /api/broadcasts`
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct CreateBroadcast {
-    /// A ready media item.
-    pub media_id: u64,
+    /// A ready media item; or, instead, `text`.
+    #[serde(default)]
+    pub media_id: Option<u64>,
+    /// A notice to speak (`tts`), instead of a media item.
+    #[serde(default)]
+    pub text: Option<String>,
     /// Who.
     pub target: Target,
     /// Default `scheduled`.
@@ -123,13 +127,39 @@ pub enum Made {
 }
 
 /// `POST /api/broadcasts`
-pub fn create(state: &AppState, user: &AuthUser, req: CreateBroadcast) -> Result<Made, AppError> {
+pub async fn create(
+    state: &AppState,
+    user: &AuthUser,
+    req: CreateBroadcast,
+) -> Result<Made, AppError> {
     user.require(Action::Broadcast)?;
     user.check_priority(Content::Media, req.priority)?;
+    let media_id = match (req.media_id, req.text.as_deref()) {
+        (Some(id), None) => id,
+        (None, Some(text)) => {
+            if user.role == Role::VillageHead {
+                return Err(AppError::Forbidden(
+                    "a village head plays approved clips or speaks live; typed notices are sent by an operator".into(),
+                ));
+            }
+            crate::tts::check_text(text).map_err(AppError::BadRequest)?;
+            crate::tts::speak(state, text).await.map_err(|e| match e {
+                AppError::Internal(e) => {
+                    AppError::Conflict(format!("the text could not be spoken: {e:#}"))
+                }
+                other => other,
+            })?
+        }
+        _ => {
+            return Err(AppError::BadRequest(
+                "media_id or text: one of them, what to play".into(),
+            ));
+        }
+    };
     let media = state
         .storage
-        .media(req.media_id)?
-        .ok_or_else(|| AppError::NotFound(format!("media {}", req.media_id)))?;
+        .media(media_id)?
+        .ok_or_else(|| AppError::NotFound(format!("media {media_id}")))?;
     if user.role == Role::VillageHead && !media.approved {
         return Err(AppError::Forbidden(format!(
             "media {} is not approved for village heads",

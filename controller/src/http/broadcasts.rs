@@ -29,7 +29,7 @@ async fn create(
     user: AuthUser,
     Json(req): Json<CreateBroadcast>,
 ) -> Result<(StatusCode, Json<Value>), AppError> {
-    Ok(match broadcast::create(&state, &user, req)? {
+    Ok(match broadcast::create(&state, &user, req).await? {
         Made::Sent(body) => (StatusCode::CREATED, Json(body)),
         Made::Held(body) => (StatusCode::ACCEPTED, Json(body)),
     })

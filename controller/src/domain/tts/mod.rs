@@ -25,9 +25,6 @@ use crate::storage::{MediaState, Setting};
 /// Longest text spoken at once, characters.
 pub const MAX_TEXT_CHARS: usize = 2000;
 
-/// Longest a synthesis may take before it is given up.
-pub const SYNTHESIS_TIMEOUT: Duration = Duration::from_secs(60);
-
 /// A voice that really reads Hanzi. (eSpeak NG 1.51's `cmn` reads most characters as
 /// English-spelled pinyin, and `hak` says "Chinese letter" for each: neither is offered.)
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
@@ -86,6 +83,13 @@ pub struct TtsSettings {
     /// `常沙`), abbreviations.
     #[serde(default)]
     pub lexicon: Vec<(String, String)>,
+    /// Longest a synthesis may take before it is given up, seconds (1 to 120).
+    #[serde(default = "timeout_s")]
+    pub timeout_s: u64,
+}
+
+fn timeout_s() -> u64 {
+    30
 }
 
 fn espeak() -> Engine {
@@ -107,6 +111,7 @@ impl Default for TtsSettings {
             voices: mandarin(),
             rate_wpm: rate(),
             lexicon: Vec::new(),
+            timeout_s: timeout_s(),
         }
     }
 }
@@ -120,6 +125,9 @@ impl TtsSettings {
     pub fn check(&self) -> Result<(), String> {
         if self.voices.is_empty() || self.voices.len() > 4 {
             return Err("voices: 1 to 4".into());
+        }
+        if !(1..=120).contains(&self.timeout_s) {
+            return Err("timeout_s: 1 to 120".into());
         }
         if !(80..=300).contains(&self.rate_wpm) {
             return Err("rate_wpm: 80 to 300".into());
@@ -170,10 +178,12 @@ pub enum TtsError {
         why: String,
     },
     /// The engine took too long.
-    #[error("{program} took longer than {} s", SYNTHESIS_TIMEOUT.as_secs())]
+    #[error("{program} took longer than {seconds} s and was stopped")]
     TooSlow {
         /// What was run.
         program: String,
+        /// The limit.
+        seconds: u64,
     },
 }
 
@@ -188,8 +198,8 @@ pub fn check_text(text: &str) -> Result<(), String> {
     Ok(())
 }
 
-/// Runs `command` with `input` on stdin; its stdout, within [`SYNTHESIS_TIMEOUT`].
-fn run(mut command: Command, input: &str) -> Result<Vec<u8>, TtsError> {
+/// Runs `command` with `input` on stdin; its stdout, within `timeout`.
+fn run(mut command: Command, input: &str, timeout: Duration) -> Result<Vec<u8>, TtsError> {
     let program = command.get_program().to_string_lossy().into_owned();
     let mut child = command
         .stdin(Stdio::piped())
@@ -216,7 +226,7 @@ fn run(mut command: Command, input: &str) -> Result<Vec<u8>, TtsError> {
         let _ = std::io::Read::read_to_string(&mut stderr, &mut buf);
         buf
     });
-    let deadline = Instant::now() + SYNTHESIS_TIMEOUT;
+    let deadline = Instant::now() + timeout;
     let status = loop {
         match child.try_wait() {
             Ok(Some(status)) => break status,
@@ -226,7 +236,10 @@ fn run(mut command: Command, input: &str) -> Result<Vec<u8>, TtsError> {
             _ => {
                 let _ = child.kill();
                 let _ = child.wait();
-                return Err(TtsError::TooSlow { program });
+                return Err(TtsError::TooSlow {
+                    program,
+                    seconds: timeout.as_secs(),
+                });
             }
         }
     };
@@ -281,7 +294,7 @@ pub fn synthesise(settings: &TtsSettings, text: &str, voice: Voice) -> Result<Ve
             c
         }
     };
-    let mut wav = run(command, text)?;
+    let mut wav = run(command, text, Duration::from_secs(settings.timeout_s))?;
     close_streamed_wav(&mut wav);
     Ok(wav)
 }
