@@ -15,6 +15,7 @@
 //! | `sync` | simulated clocks (offset, drifting) on the real clock-sync code: play-time spread | [`sync`] |
 //! | `footprint` | one real agent: RSS and CPU idle, playing stored, playing live | [`footprint`] |
 //! | `snapcast` | snapserver + N snapclients against controller + N agents, one run | [`snapcast`] |
+//! | `speech` | real controller and agent: text to speech as a multiple of real time, a spoken alert to its tone | [`speech`] |
 //!
 //! Everything runs on this one machine (2 cores here): load generators and measured
 //! processes share it, and the figures include that contention.
@@ -24,6 +25,7 @@ mod footprint;
 mod latency;
 mod rig;
 mod snapcast;
+mod speech;
 mod sync;
 
 use std::path::PathBuf;
@@ -73,6 +75,7 @@ enum Bench {
     Sync,
     Footprint,
     Snapcast,
+    Speech,
 }
 
 /// Sizes per mode.
@@ -182,6 +185,10 @@ async fn main() -> anyhow::Result<()> {
             .await
             .context("snapcast")?;
         out.insert("snapcast".into(), r);
+    }
+    if wanted(Bench::Speech) {
+        let r = speech::suite().await.context("speech")?;
+        out.insert("speech".into(), r);
     }
     if wanted(Bench::Fanout) {
         let r = fanout::suite(&plan.fanout_agents, plan.fanout_seconds).await?;

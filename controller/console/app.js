@@ -16,6 +16,8 @@ const T = {
     no_webcodecs: '此浏览器不能编码 Opus（需要 WebCodecs，请用 Chromium/Chrome/Edge），或使用 dalaba-talk。',
     choose_target: '请先选择目标', sent: '已发送', held: '等待审批', volume: '音量', relays: '继电器',
     versions: '版本', last_error: '最近错误', playing_now: '正在播放', area: '区域',
+    notice: '文字广播', notice_hint: '输入通知内容，先试听再发送（例：今晚18:30在村委会开会）',
+    preview: '试听', speaking: '正在合成语音…', type_text: '请先输入内容',
   },
   en: {
     overview: 'Overview', broadcast: 'Broadcast', live: 'Live call', media: 'Media', programme: 'Programme',
@@ -31,6 +33,8 @@ const T = {
     no_webcodecs: 'This browser cannot encode Opus (WebCodecs: use Chromium, Chrome or Edge), or use dalaba-talk.',
     choose_target: 'Choose a target first', sent: 'sent', held: 'waiting for approval', volume: 'volume', relays: 'relays',
     versions: 'versions', last_error: 'last error', playing_now: 'playing', area: 'area',
+    notice: 'Spoken notice', notice_hint: 'Type the notice; listen first, then send (e.g. 今晚18:30在村委会开会)',
+    preview: 'Listen', speaking: 'making speech…', type_text: 'Type the notice first',
   },
 };
 let lang = localStorage.getItem('dalaba.lang') || (navigator.language.startsWith('zh') ? 'zh' : 'en');
@@ -184,27 +188,67 @@ async function renderBroadcast() {
   sel.replaceChildren(...media.map((m) => el('option', { value: m.id }, `${m.name} (${(m.duration_ms / 1000).toFixed(1)} s)`)));
   if (keep) sel.value = keep;
   renderTargets($('bc-target'));
+  renderTargets($('tts-target'));
 }
 
-async function sendBroadcast() {
-  const target = targetOf($('bc-target'));
-  if (!target) { $('bc-status').textContent = t('choose_target'); return; }
+// Sends a broadcast (`what`: a media item or a text) to the target chosen in `prefix`-target,
+// then follows its receipts in `prefix`-status.
+async function sendTo(prefix, what) {
+  const status = $(prefix + '-status');
+  const target = targetOf($(prefix + '-target'));
+  if (!target) { status.textContent = t('choose_target'); return; }
   try {
-    const r = await api('POST', '/api/broadcasts', { media_id: Number($('bc-media').value), target });
-    if (r.held) { $('bc-status').textContent = `#${r.id} ${t('held')}: ${r.held}`; return; }
-    $('bc-status').replaceChildren(`#${r.id} ${t('sent')} → ${r.agents.join(', ')} `,
-      el('button', { id: 'bc-stop', onclick: () => api('POST', `/api/broadcasts/${r.id}/stop`) }, t('stop')),
-      el('span', { id: 'bc-receipts', class: 'receipts' }));
+    const r = await api('POST', '/api/broadcasts', { ...what, target });
+    if (r.held) { status.textContent = `#${r.id} ${t('held')}: ${r.held}`; return; }
+    status.replaceChildren(`#${r.id} ${t('sent')} → ${r.agents.join(', ')} `,
+      el('button', { id: prefix + '-stop', onclick: () => api('POST', `/api/broadcasts/${r.id}/stop`) }, t('stop')),
+      el('span', { id: prefix + '-receipts', class: 'receipts' }));
     for (let i = 0; i < 30; i++) {
       const b = await api('GET', `/api/broadcasts/${r.id}?wait_ms=2000`);
       const text = b.receipts.map((x) => `${x.agent_id}: ${x.state}`).join(' · ');
-      const box = $('bc-receipts');
+      const box = $(prefix + '-receipts');
       if (box) box.textContent = ' ' + text;
       if (b.receipts.length === b.agents.length && b.receipts.every((x) => ['done', 'failed', 'cancelled', 'unreachable'].includes(x.state))) break;
     }
   } catch (e) {
-    $('bc-status').textContent = e.message;
+    status.textContent = e.message;
   }
+}
+
+const sendBroadcast = () => sendTo('bc', { media_id: Number($('bc-media').value) });
+
+function noticeText() {
+  const text = $('tts-text').value.trim();
+  if (!text) $('tts-status').textContent = t('type_text');
+  return text;
+}
+
+// Speaks the notice for the operator to hear first (the same speech a send plays).
+async function previewNotice() {
+  const text = noticeText();
+  if (!text) return;
+  $('tts-status').textContent = t('speaking');
+  try {
+    const r = await fetch('/api/tts/preview', {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: 'Bearer ' + token },
+      body: JSON.stringify({ text }),
+    });
+    if (!r.ok) { const j = await r.json(); throw new Error(j.error.message); }
+    const media = await api('GET', '/api/media/' + r.headers.get('x-dalaba-media-id'));
+    const audio = $('tts-audio');
+    audio.src = '/media/' + media.hash;
+    audio.hidden = false;
+    $('tts-status').textContent = `${(media.duration_ms / 1000).toFixed(1)} s`;
+    audio.play().catch(() => {});
+  } catch (e) {
+    $('tts-status').textContent = e.message;
+  }
+}
+
+function sendNotice() {
+  const text = noticeText();
+  if (text) sendTo('tts', { text });
 }
 
 let call = null;
@@ -319,6 +363,8 @@ $('login-form').addEventListener('submit', async (ev) => {
 });
 document.querySelectorAll('#nav button').forEach((b) => b.addEventListener('click', () => show(b.dataset.view)));
 $('bc-send').addEventListener('click', sendBroadcast);
+$('tts-preview').addEventListener('click', previewNotice);
+$('tts-send').addEventListener('click', sendNotice);
 $('talk').addEventListener('click', () => { if (!$('ptt').checked) talk(!call); });
 $('talk').addEventListener('pointerdown', () => { if ($('ptt').checked) talk(true); });
 $('talk').addEventListener('pointerup', () => { if ($('ptt').checked) talk(false); });

@@ -247,6 +247,18 @@ fn console_broadcast_live_call_and_handheld_in_chromium() {
     assert!(agents[0].0.join(format!("speaker-b{played}.wav")).exists());
     assert!(!agents[1].0.join(format!("speaker-b{played}.wav")).exists());
 
+    // A typed notice: heard in the page first, then spoken at dong-1 only.
+    type_into(&rt, &c, "#tts-text", "今晚18:30在村委会开会");
+    click(&rt, &c, "#tts-preview");
+    wait_text(&rt, &c, "#tts-status", |t| t.ends_with(" s"));
+    click(&rt, &c, "#tts-target input[data-target='agent:dong-1']");
+    click(&rt, &c, "#tts-send");
+    wait_text(&rt, &c, "#tts-receipts", |t| t.contains("dong-1: done"));
+    let (_, log) = api.call("GET", "/api/broadcasts", None);
+    let notice = log[0]["id"].as_u64().expect("id");
+    let spoken = samples(&agents[0].0.join(format!("speaker-b{notice}.wav")));
+    assert!(spoken.len() > 48_000, "{} samples of speech", spoken.len());
+
     // A live call from the browser to dong-1: the fake microphone's tone comes out there.
     click(&rt, &c, "#nav button[data-view=live]");
     click(&rt, &c, "#live-target input[data-target='agent:dong-1']");

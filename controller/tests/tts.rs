@@ -267,3 +267,34 @@ async fn an_engine_that_hangs_is_given_up_and_the_alert_goes_out() {
         .await
         .expect("the alert still reaches dong-1");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn speakers_get_their_full_lead_however_long_speech_takes() {
+    let h = Harness::start().await;
+    let admin = h.admin().await;
+    let mut dong = h.speaker("dong-1", "330106001001").await;
+    // A slow engine (a bigger model on a small machine): 2.5 s before it speaks.
+    let (status, set) = h
+        .call(
+            Some(&admin),
+            "PUT",
+            "/api/settings/tts",
+            Some(json!({"engine": {"kind": "command", "program": "sh",
+                "args": ["-c", "sleep 2.5; exec espeak-ng --stdout -b 1 -v cmn-latn-pinyin"]}})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{set}");
+    let (status, alert) = h
+        .call(Some(&admin), "POST", "/api/alerts", Some(drill(WARNING)))
+        .await;
+    let answered = dalaba_controller::now_us();
+    assert_eq!(status, StatusCode::CREATED, "{alert}");
+    let play = dong.command(play).await.expect("the alert reaches dong-1");
+    // The start leaves speakers the lead to fetch the audio from when it was ready, not
+    // from when the alert was posted (else a slow engine eats it, and the tone starts late).
+    assert!(
+        play.start_at.0 > answered + dalaba_controller::alert::LEAD_US / 2,
+        "starts {} ms after the answer",
+        (play.start_at.0 as i64 - answered as i64) / 1000
+    );
+}

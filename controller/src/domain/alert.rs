@@ -351,7 +351,10 @@ pub async fn send(state: &AppState, id: u64, by: Option<i64>) -> Result<Alert, A
     let hash: MediaHash = hash
         .parse()
         .map_err(|e| AppError::Internal(anyhow::anyhow!("stored hash: {e}")))?;
-    let start_at = req.starts_at.unwrap_or(0).max(now + LEAD_US);
+    // The lead for speakers to fetch the audio counts from when it is ready: making it
+    // (speech above all) must not eat into it.
+    let ready = state.clock.now_us();
+    let start_at = req.starts_at.unwrap_or(0).max(ready + LEAD_US);
     let broadcast = state
         .storage
         .create_broadcast(by, now, &BroadcastSpec::Pending)?;
