@@ -240,7 +240,6 @@ async function previewNotice() {
     audio.src = '/media/' + media.hash;
     audio.hidden = false;
     $('tts-status').textContent = `${(media.duration_ms / 1000).toFixed(1)} s`;
-    audio.play().catch(() => {});
   } catch (e) {
     $('tts-status').textContent = e.message;
   }
