@@ -470,7 +470,7 @@ fn sees(user: &AuthUser, alert: &Alert) -> bool {
             .any(|a| user.covers_area(a) || user.scopes.iter().any(|s| s.starts_with(a.as_str())))
 }
 
-/// `POST /api/alerts`: issues an alert now.
+/// Issues an alert now.
 pub async fn create(
     state: &AppState,
     user: &AuthUser,
@@ -508,7 +508,7 @@ pub async fn create(
     Ok(view(state, id, &alert))
 }
 
-/// `GET /api/alerts`: newest first.
+/// The alerts `user` sees, newest first.
 pub fn list(state: &AppState, user: &AuthUser) -> Result<Value, AppError> {
     user.require(Action::View)?;
     let mut out = Vec::new();
@@ -521,7 +521,7 @@ pub fn list(state: &AppState, user: &AuthUser) -> Result<Value, AppError> {
     Ok(Value::Array(out))
 }
 
-/// `GET /api/alerts/{id}`
+/// Alert `id`, if `user` sees it.
 pub fn get(state: &AppState, user: &AuthUser, id: u64) -> Result<Value, AppError> {
     user.require(Action::View)?;
     let alert = load(state, id)?;
@@ -531,7 +531,7 @@ pub fn get(state: &AppState, user: &AuthUser, id: u64) -> Result<Value, AppError
     Ok(view(state, id, &alert))
 }
 
-/// `POST /api/alerts/{id}/cancel`: by its issuer or an admin.
+/// Cancels alert `id`, if `user` is its issuer or an admin.
 pub fn cancel_for(state: &AppState, user: &AuthUser, id: u64) -> Result<Value, AppError> {
     let alert = load(state, id)?;
     if alert.issuer != Some(user.id) && user.role != Role::Admin {
@@ -556,7 +556,7 @@ fn held_for(state: &AppState, user: &AuthUser, id: u64) -> Result<Alert, AppErro
     Ok(alert)
 }
 
-/// `POST /api/alerts/{id}/approve`: sends a held alert (refused once expired).
+/// Sends a held alert (refused once expired).
 pub async fn approve(state: &AppState, user: &AuthUser, id: u64) -> Result<Value, AppError> {
     let mut alert = held_for(state, user, id)?;
     alert.decided_by = Some(user.name.clone());
@@ -566,7 +566,7 @@ pub async fn approve(state: &AppState, user: &AuthUser, id: u64) -> Result<Value
     Ok(view(state, id, &alert))
 }
 
-/// `POST /api/alerts/{id}/reject`: refuses a held alert.
+/// Refuses a held alert.
 pub fn reject(state: &AppState, user: &AuthUser, id: u64) -> Result<Value, AppError> {
     let mut alert = held_for(state, user, id)?;
     alert.state = AlertState::Rejected;

@@ -77,7 +77,7 @@ impl Target {
     }
 }
 
-/// `POST /api/broadcasts`
+/// Body of `POST /api/broadcasts`.
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct CreateBroadcast {
     /// A ready media item; or, instead, `text`.
@@ -126,7 +126,8 @@ pub enum Made {
     Held(serde_json::Value),
 }
 
-/// `POST /api/broadcasts`
+/// Makes a broadcast of a library item, or of a typed notice spoken, to its target: sent,
+/// or held for a second person.
 pub async fn create(
     state: &AppState,
     user: &AuthUser,
@@ -255,7 +256,7 @@ fn dispatch(
     )?)
 }
 
-/// `POST /api/broadcasts/{id}/approve`: a second authorised user sends a held broadcast
+/// A second authorised user sends a held broadcast
 /// (starting 3 s from now if its planned start has passed).
 pub fn approve(state: &AppState, user: &AuthUser, id: u64) -> Result<serde_json::Value, AppError> {
     user.require(Action::Approve)?;
@@ -334,7 +335,7 @@ pub struct WaitQuery {
     pub wait_ms: Option<u64>,
 }
 
-/// `GET /api/broadcasts/{id}`: the broadcast and one receipt per agent.
+/// The broadcast and one receipt per agent.
 pub async fn get(
     state: &AppState,
     user: &AuthUser,
@@ -396,7 +397,7 @@ fn spec_of(state: &AppState, id: u64) -> Result<BroadcastSpec, AppError> {
         .ok_or_else(|| AppError::NotFound(format!("broadcast {id}")))
 }
 
-/// `POST /api/broadcasts/{id}/stop`
+/// Stops broadcast `id` on every agent it reached.
 pub fn stop(state: &AppState, user: &AuthUser, id: u64) -> Result<(), AppError> {
     if !(allowed(user.role, Action::Broadcast) || allowed(user.role, Action::Live)) {
         return Err(AppError::Forbidden(
@@ -451,7 +452,7 @@ pub struct ListQuery {
     pub before: Option<u64>,
 }
 
-/// `GET /api/broadcasts`: the broadcast log, newest first: every broadcast (manual,
+/// The broadcast log, newest first: every broadcast (manual,
 /// scheduled, live, alert) with its receipts per agent and its coverage, the share of
 /// targeted speakers that confirmed playing.
 pub fn list(

@@ -29,7 +29,7 @@ use crate::error::AppError;
 use crate::hub::Outgoing;
 use crate::state::AppState;
 
-/// `POST /api/live`
+/// Body of `POST /api/live`.
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct CreateLive {
     /// Who hears it.

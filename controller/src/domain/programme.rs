@@ -89,7 +89,7 @@ fn may_change(user: &AuthUser, id: u64, p: &StoredPlaylist) -> Result<(), AppErr
     }
 }
 
-/// `GET /api/playlists`: the playlists whose areas overlap the user's.
+/// The playlists whose areas overlap the user's.
 pub fn list_playlists(state: &AppState, user: &AuthUser) -> Result<Value, AppError> {
     user.require(Action::View)?;
     let mut out = Vec::new();
@@ -101,7 +101,7 @@ pub fn list_playlists(state: &AppState, user: &AuthUser) -> Result<Value, AppErr
     Ok(Value::Array(out))
 }
 
-/// `POST /api/playlists`: the playlist is the user's, scoped to their areas.
+/// Creates a playlist: the user's, scoped to their areas.
 pub fn create_playlist(
     state: &AppState,
     user: &AuthUser,
@@ -124,14 +124,14 @@ pub fn create_playlist(
     Ok(playlist_json(id, &stored, now))
 }
 
-/// `GET /api/playlists/{id}`
+/// Playlist `id`, if `user` sees it.
 pub fn get_playlist(state: &AppState, user: &AuthUser, id: u64) -> Result<Value, AppError> {
     user.require(Action::View)?;
     let (p, updated_at) = load_playlist(state, user, id)?;
     Ok(playlist_json(id, &p, updated_at))
 }
 
-/// `PUT /api/playlists/{id}`: by a user covering its areas; schedules that play it are
+/// Changes playlist `id`, by a user covering its areas; schedules that play it are
 /// planned anew, and those approved by a second person wait for approval again.
 pub fn update_playlist(
     state: &AppState,
@@ -181,7 +181,7 @@ pub fn update_playlist(
     Ok(out)
 }
 
-/// `DELETE /api/playlists/{id}`: by a user covering its areas; refused while a schedule
+/// Deletes playlist `id`, by a user covering its areas; refused while a schedule
 /// uses it.
 pub fn delete_playlist(state: &AppState, user: &AuthUser, id: u64) -> Result<(), AppError> {
     user.require(Action::Programme)?;
@@ -313,7 +313,7 @@ fn schedule_json(
     Ok(v)
 }
 
-/// `GET /api/schedules`: every schedule with its next three start times.
+/// Every schedule with its next three start times.
 pub fn list_schedules(state: &AppState, user: &AuthUser) -> Result<Value, AppError> {
     user.require(Action::View)?;
     let mut out = Vec::new();
@@ -325,7 +325,7 @@ pub fn list_schedules(state: &AppState, user: &AuthUser) -> Result<Value, AppErr
     Ok(Value::Array(out))
 }
 
-/// `POST /api/schedules`
+/// Creates a schedule (held for approval where the rule says so).
 pub fn create_schedule(
     state: &AppState,
     user: &AuthUser,
@@ -347,7 +347,7 @@ pub fn create_schedule(
     schedule_json(state, id, &stored, now, 10)
 }
 
-/// `GET /api/schedules/{id}?next=N`: the schedule, its next N start times and its runs of
+/// The schedule, its next N start times and its runs of
 /// the past week and the day ahead.
 pub fn get_schedule(
     state: &AppState,
@@ -369,7 +369,7 @@ pub fn get_schedule(
     )
 }
 
-/// `PUT /api/schedules/{id}`: starts not yet begun are planned anew.
+/// Changes schedule `id`; its starts not yet begun are planned anew.
 pub fn update_schedule(
     state: &AppState,
     user: &AuthUser,
@@ -396,7 +396,7 @@ pub fn update_schedule(
     schedule_json(state, id, &stored, now, 10)
 }
 
-/// `DELETE /api/schedules/{id}`: its starts not yet begun are withdrawn from the agents.
+/// Deletes schedule `id`; its starts not yet begun are withdrawn from the agents.
 pub fn delete_schedule(state: &AppState, user: &AuthUser, id: u64) -> Result<(), AppError> {
     user.require(Action::Programme)?;
     let now = state.clock.now_us();
@@ -411,13 +411,13 @@ pub fn delete_schedule(state: &AppState, user: &AuthUser, id: u64) -> Result<(),
     Ok(())
 }
 
-/// `GET /api/quiet-hours`
+/// The quiet-hours rules.
 pub fn get_quiet_hours(state: &AppState, user: &AuthUser) -> Result<Vec<QuietHours>, AppError> {
     user.require(Action::View)?;
     scheduler::quiet_hours(state)
 }
 
-/// `PUT /api/quiet-hours`: replaces every rule; every schedule is planned anew.
+/// Replaces every quiet-hours rule; every schedule is planned anew.
 pub fn put_quiet_hours(
     state: &AppState,
     user: &AuthUser,
@@ -445,7 +445,7 @@ pub fn put_quiet_hours(
     Ok(rules)
 }
 
-/// `POST /api/schedules/{id}/approve`: a second authorised user lets a held schedule run.
+/// A second authorised user lets a held schedule run.
 pub fn approve_schedule(state: &AppState, user: &AuthUser, id: u64) -> Result<Value, AppError> {
     user.require(Action::Approve)?;
     let (mut stored, _) = load_schedule(state, id)?;
