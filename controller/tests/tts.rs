@@ -298,3 +298,43 @@ async fn speakers_get_their_full_lead_however_long_speech_takes() {
         (play.start_at.0 as i64 - answered as i64) / 1000
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_playlist_item_can_be_a_typed_notice() {
+    let h = Harness::start().await;
+    let admin = h.admin().await;
+    let notice = "反诈提醒：陌生来电让您转账的，都是诈骗。";
+    let (status, playlist) = h
+        .call(
+            Some(&admin),
+            "POST",
+            "/api/playlists",
+            Some(json!({"name": "每日反诈", "items": [{"text": notice, "repeat": 2}]})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{playlist}");
+    let item = &playlist["items"][0];
+    assert_eq!(item["text"], notice, "{playlist}");
+    let media_id = item["media_id"].as_u64().expect("its speech");
+    assert_eq!(
+        media_id,
+        tts::speak(&h.state, notice).await.expect("cached")
+    );
+    // An item must say what it plays.
+    let (status, body) = h
+        .call(
+            Some(&admin),
+            "POST",
+            "/api/playlists",
+            Some(json!({"name": "空", "items": [{"repeat": 1}]})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("media_id or text"),
+        "{body}"
+    );
+}

@@ -23,6 +23,21 @@ fn changed(state: &AppState) {
     state.scheduler.changed.notify_one();
 }
 
+/// Gives each item that is a typed notice its speech (made once per text).
+async fn speak_notices(state: &AppState, spec: &mut PlaylistSpec) -> Result<(), AppError> {
+    for (i, item) in spec.items.iter_mut().enumerate() {
+        let Some(text) = &item.text else { continue };
+        crate::tts::check_text(text).map_err(|e| bad(format!("items[{i}].{e}")))?;
+        item.media_id = crate::tts::speak(state, text).await.map_err(|e| match e {
+            AppError::Internal(e) => {
+                AppError::Conflict(format!("items[{i}]: the text could not be spoken: {e:#}"))
+            }
+            other => other,
+        })?;
+    }
+    Ok(())
+}
+
 fn check_playlist(state: &AppState, p: &PlaylistSpec) -> Result<(), AppError> {
     p.check().map_err(bad)?;
     for id in p.media_ids() {
@@ -102,12 +117,14 @@ pub fn list_playlists(state: &AppState, user: &AuthUser) -> Result<Value, AppErr
 }
 
 /// Creates a playlist: the user's, scoped to their areas.
-pub fn create_playlist(
+pub async fn create_playlist(
     state: &AppState,
     user: &AuthUser,
-    spec: PlaylistSpec,
+    mut spec: PlaylistSpec,
 ) -> Result<Value, AppError> {
     user.require(Action::Programme)?;
+    spec.check().map_err(bad)?;
+    speak_notices(state, &mut spec).await?;
     check_playlist(state, &spec)?;
     let now = state.clock.now_us();
     let stored = StoredPlaylist {
@@ -133,15 +150,17 @@ pub fn get_playlist(state: &AppState, user: &AuthUser, id: u64) -> Result<Value,
 
 /// Changes playlist `id`, by a user covering its areas; schedules that play it are
 /// planned anew, and those approved by a second person wait for approval again.
-pub fn update_playlist(
+pub async fn update_playlist(
     state: &AppState,
     user: &AuthUser,
     id: u64,
-    spec: PlaylistSpec,
+    mut spec: PlaylistSpec,
 ) -> Result<Value, AppError> {
     user.require(Action::Programme)?;
     let (old, _) = load_playlist(state, user, id)?;
     may_change(user, id, &old)?;
+    spec.check().map_err(bad)?;
+    speak_notices(state, &mut spec).await?;
     check_playlist(state, &spec)?;
     let now = state.clock.now_us();
     let stored = StoredPlaylist { spec, ..old };

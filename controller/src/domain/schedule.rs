@@ -41,8 +41,13 @@ pub const MAX_PLAYLIST_ITEMS: usize = 64;
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PlaylistItem {
-    /// A media library item.
+    /// A media library item; with `text`, the item that speaks it (set when the playlist
+    /// is saved).
+    #[serde(default)]
     pub media_id: u64,
+    /// A notice to speak, instead of a media item: saved with its speech as `media_id`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub text: Option<String>,
     /// Times to play it in a row (1 to 20).
     #[serde(default = "one")]
     pub repeat: u16,
@@ -65,6 +70,9 @@ impl PlaylistSpec {
             return Err(format!("items: 1 to {MAX_PLAYLIST_ITEMS}"));
         }
         for (i, item) in self.items.iter().enumerate() {
+            if item.media_id == 0 && item.text.is_none() {
+                return Err(format!("items[{i}]: media_id or text, what it plays"));
+            }
             if !(1..=20).contains(&item.repeat) {
                 return Err(format!("items[{i}].repeat: 1 to 20"));
             }
@@ -109,6 +117,7 @@ pub fn plan(
 ) -> Result<Vec<PlannedItem>, String> {
     let jingle = playlist.jingle_media_id.map(|media_id| PlaylistItem {
         media_id,
+        text: None,
         repeat: 1,
         gap_ms: 500,
     });
@@ -593,11 +602,13 @@ mod tests {
             items: vec![
                 PlaylistItem {
                     media_id: 1,
+                    text: None,
                     repeat: 2,
                     gap_ms: 1000,
                 },
                 PlaylistItem {
                     media_id: 2,
+                    text: None,
                     repeat: 1,
                     gap_ms: 0,
                 },

@@ -44,7 +44,7 @@ async fn create_playlist(
 ) -> Result<(StatusCode, Json<Value>), AppError> {
     Ok((
         StatusCode::CREATED,
-        Json(programme::create_playlist(&state, &user, spec)?),
+        Json(programme::create_playlist(&state, &user, spec).await?),
     ))
 }
 
@@ -67,7 +67,9 @@ async fn update_playlist(
     Path(id): Path<u64>,
     Json(spec): Json<PlaylistSpec>,
 ) -> Result<Json<Value>, AppError> {
-    Ok(Json(programme::update_playlist(&state, &user, id, spec)?))
+    Ok(Json(
+        programme::update_playlist(&state, &user, id, spec).await?,
+    ))
 }
 
 /// `DELETE /api/playlists/{id}`: by a user covering its areas; refused while a schedule
