@@ -236,32 +236,16 @@ async fn audio(state: &AppState, req: &AlertRequest) -> Result<(u64, Option<Stri
         Some((_, hash)) => format!("alert_audio.{mode}.{hash}"),
         None => format!("alert_audio.{mode}.none"),
     };
-    if let Some(id) = state
-        .storage
-        .meta(&key)?
-        .and_then(|v| v.parse::<u64>().ok())
-    {
-        if state
-            .storage
-            .media(id)?
-            .is_some_and(|m| m.state == MediaState::Ready && m.hash.is_some())
-        {
-            return Ok((id, speech_error));
-        }
+    if let Some(id) = crate::media::remembered(state, &key)? {
+        return Ok((id, speech_error));
     }
     let name = match &message {
         Some((id, _)) => format!("alert audio ({mode} prelude + media {id})"),
         None => format!("alert audio ({mode} prelude)"),
     };
     let message = message.map(|(_, hash)| crate::media::media_file(&state.media_dir, &hash));
-    let incoming = state.media_dir.join("incoming");
-    tokio::fs::create_dir_all(&incoming)
-        .await
-        .map_err(|e| AppError::Internal(e.into()))?;
-    let wav = incoming.join(format!("{}.alert.wav", crate::auth::random_secret(12)));
     let tone = prelude(req.mode);
-    let wav2 = wav.clone();
-    tokio::task::spawn_blocking(move || {
+    let samples = tokio::task::spawn_blocking(move || {
         let mut samples = tone.render()?;
         if let Some(path) = message {
             samples.extend(std::iter::repeat_n(0.0, 24_000));
@@ -271,23 +255,19 @@ async fn audio(state: &AppState, req: &AlertRequest) -> Result<(u64, Option<Stri
             )?;
             samples.extend(decoded.samples);
         }
-        dalaba_audio::transcode::write_wav(&wav2, &samples)?;
-        anyhow::Ok(())
+        anyhow::Ok(samples)
     })
     .await
     .map_err(|e| AppError::Internal(e.into()))?
     .map_err(AppError::Internal)?;
-    let record = crate::media::import(state, &name, &wav).await;
-    let _ = tokio::fs::remove_file(&wav).await;
-    let record = record.map_err(AppError::Internal)?;
-    if record.state != MediaState::Ready {
-        return Err(AppError::Internal(anyhow::anyhow!(
-            "alert audio: {}",
-            record.error.unwrap_or_default()
-        )));
-    }
-    state.storage.set_meta(&key, &record.id.to_string())?;
-    Ok((record.id, speech_error))
+    let id = crate::media::make_from_samples(state, &name, samples)
+        .await
+        .map_err(|e| match e {
+            AppError::Internal(e) => AppError::Internal(e.context("alert audio")),
+            other => other,
+        })?;
+    crate::media::remember(state, &key, id)?;
+    Ok((id, speech_error))
 }
 
 impl Document for Alert {

@@ -14,7 +14,7 @@ use crate::access::{Action, Role};
 use crate::auth::AuthUser;
 use crate::error::AppError;
 use crate::state::AppState;
-use crate::storage::MediaRecord;
+use crate::storage::{MediaRecord, MediaState};
 
 /// Largest upload accepted, bytes (200 MiB: an hour of MP3 at 320 kbps is 144 MB).
 pub const MAX_UPLOAD: u64 = 200 * 1024 * 1024;
@@ -145,6 +145,79 @@ impl Incoming {
             .ok_or_else(|| AppError::NotFound(format!("media {id}")))?;
         Ok((wait, record))
     }
+}
+
+/// A library item the controller makes itself (speech, an alert's audio, a CAP message's
+/// audio resource), from `bytes` in any format the pipeline reads: transcoded now, its id
+/// once it is playable.
+pub async fn make_from_bytes(state: &AppState, name: &str, bytes: &[u8]) -> Result<u64, AppError> {
+    let temp = temp_file(state)
+        .await
+        .map_err(|e| AppError::Internal(e.into()))?;
+    tokio::fs::write(&temp, bytes)
+        .await
+        .map_err(|e| AppError::Internal(e.into()))?;
+    made(state, name, temp).await
+}
+
+/// As [`make_from_bytes`], from mono samples at 48 kHz.
+pub async fn make_from_samples(
+    state: &AppState,
+    name: &str,
+    samples: Vec<f32>,
+) -> Result<u64, AppError> {
+    let temp = temp_file(state)
+        .await
+        .map_err(|e| AppError::Internal(e.into()))?;
+    let wav = temp.clone();
+    tokio::task::spawn_blocking(move || dalaba_audio::transcode::write_wav(&wav, &samples))
+        .await
+        .map_err(|e| AppError::Internal(e.into()))?
+        .map_err(|e| AppError::Internal(e.into()))?;
+    made(state, name, temp).await
+}
+
+/// Transcodes `temp` (removed after) into a new item called `name`; its id if playable.
+async fn made(state: &AppState, name: &str, temp: PathBuf) -> Result<u64, AppError> {
+    let id = state.storage.create_media(name, state.clock.now_us())?;
+    transcode(state.clone(), id, name.to_owned(), temp).await;
+    let record = state
+        .storage
+        .media(id)?
+        .ok_or_else(|| AppError::Internal(anyhow::anyhow!("media {id} vanished")))?;
+    if record.state != MediaState::Ready {
+        return Err(AppError::Internal(anyhow::anyhow!(
+            "{}",
+            record
+                .error
+                .unwrap_or_else(|| format!("{name}: not playable"))
+        )));
+    }
+    Ok(id)
+}
+
+/// The item remembered under meta `key` (see [`remember`]), if it is still playable.
+pub fn remembered(state: &AppState, key: &str) -> Result<Option<u64>, AppError> {
+    let Some(id) = state.storage.meta(key)?.and_then(|v| v.parse::<u64>().ok()) else {
+        return Ok(None);
+    };
+    Ok(state
+        .storage
+        .media(id)?
+        .filter(|m| m.state == MediaState::Ready && m.hash.is_some())
+        .map(|m| m.id))
+}
+
+/// Remembers item `id` under meta `key`: what was made from the same inputs, found again.
+pub fn remember(state: &AppState, key: &str, id: u64) -> Result<(), AppError> {
+    Ok(state.storage.set_meta(key, &id.to_string())?)
+}
+
+/// A scratch file in the media directory's `incoming/` (removed by whoever made it).
+pub(crate) async fn scratch_file(state: &AppState) -> Result<PathBuf, AppError> {
+    temp_file(state)
+        .await
+        .map_err(|e| AppError::Internal(e.into()))
 }
 
 /// Adds a local file to the library (the demo's clip); waits for the transcode. The file

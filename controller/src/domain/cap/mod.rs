@@ -433,25 +433,15 @@ async fn import_audio(
     mime: &str,
     data: &[u8],
 ) -> Result<u64, AppError> {
-    let incoming = state.media_dir.join("incoming");
-    tokio::fs::create_dir_all(&incoming)
-        .await
-        .map_err(|e| AppError::Internal(e.into()))?;
-    let file = incoming.join(format!("{}.cap", crate::auth::random_secret(12)));
-    tokio::fs::write(&file, data)
-        .await
-        .map_err(|e| AppError::Internal(e.into()))?;
     let name = format!("CAP {} ({mime})", cap.identifier);
-    let record = crate::media::import(state, &name, &file).await;
-    let _ = tokio::fs::remove_file(&file).await;
-    let record = record.map_err(AppError::Internal)?;
-    if record.state != crate::storage::MediaState::Ready {
-        return Err(AppError::BadRequest(format!(
-            "CAP: the audio resource cannot be played: {}",
-            record.error.unwrap_or_default()
-        )));
-    }
-    Ok(record.id)
+    crate::media::make_from_bytes(state, &name, data)
+        .await
+        .map_err(|e| match e {
+            AppError::Internal(e) => {
+                AppError::BadRequest(format!("CAP: the audio resource cannot be played: {e:#}"))
+            }
+            other => other,
+        })
 }
 
 /// Imports one CAP message that `user` sent (`signature`: an optional detached

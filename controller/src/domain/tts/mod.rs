@@ -20,7 +20,7 @@ use crate::access::Action;
 use crate::auth::AuthUser;
 use crate::error::AppError;
 use crate::state::AppState;
-use crate::storage::{MediaState, Setting};
+use crate::storage::Setting;
 
 /// Longest text spoken at once, characters.
 pub const MAX_TEXT_CHARS: usize = 2000;
@@ -355,57 +355,37 @@ pub async fn speak(state: &AppState, text: &str) -> Result<u64, AppError> {
         h.update(spoken.as_bytes());
         format!("tts.{}", hex::encode(h.finalize()))
     };
-    if let Some(id) = state
-        .storage
-        .meta(&key)?
-        .and_then(|v| v.parse::<u64>().ok())
-    {
-        if state
-            .storage
-            .media(id)?
-            .is_some_and(|m| m.state == MediaState::Ready)
-        {
-            return Ok(id);
-        }
+    if let Some(id) = crate::media::remembered(state, &key)? {
+        return Ok(id);
     }
-    let dir = state.media_dir.join("incoming");
-    tokio::fs::create_dir_all(&dir)
-        .await
-        .map_err(|e| AppError::Internal(e.into()))?;
-    let wav = dir.join(format!("{}.tts.wav", crate::auth::random_secret(12)));
+    // Each voice's WAV goes through a scratch file (the decoder reads files).
+    let scratch = crate::media::scratch_file(state).await?;
     let job = {
-        let (settings, spoken, wav) = (settings.clone(), spoken.clone(), wav.clone());
-        tokio::task::spawn_blocking(move || -> anyhow::Result<()> {
+        let (settings, spoken, scratch) = (settings.clone(), spoken.clone(), scratch.clone());
+        tokio::task::spawn_blocking(move || -> anyhow::Result<Vec<f32>> {
             let mut samples = Vec::new();
             for (i, voice) in settings.voices.iter().enumerate() {
-                let bytes = synthesise(&settings, &spoken, *voice)?;
-                std::fs::write(&wav, &bytes)?;
+                std::fs::write(&scratch, synthesise(&settings, &spoken, *voice)?)?;
                 if i > 0 {
                     samples.extend(std::iter::repeat_n(0.0, 24_000));
                 }
-                samples.extend(decode_48k(&wav)?);
+                samples.extend(decode_48k(&scratch)?);
             }
-            dalaba_audio::transcode::write_wav(&wav, &samples)?;
-            Ok(())
+            Ok(samples)
         })
     };
-    let made = job.await.map_err(|e| AppError::Internal(e.into()))?;
-    if let Err(e) = made {
-        let _ = tokio::fs::remove_file(&wav).await;
-        return Err(AppError::Internal(e));
-    }
+    let made = job.await.map_err(|e| AppError::Internal(e.into()));
+    let _ = tokio::fs::remove_file(&scratch).await;
+    let samples = made?.map_err(AppError::Internal)?;
     let preview: String = text.chars().take(20).collect();
-    let record = crate::media::import(state, &format!("speech: {preview}"), &wav).await;
-    let _ = tokio::fs::remove_file(&wav).await;
-    let record = record.map_err(AppError::Internal)?;
-    if record.state != MediaState::Ready {
-        return Err(AppError::Internal(anyhow::anyhow!(
-            "speech: {}",
-            record.error.unwrap_or_default()
-        )));
-    }
-    state.storage.set_meta(&key, &record.id.to_string())?;
-    Ok(record.id)
+    let id = crate::media::make_from_samples(state, &format!("speech: {preview}"), samples)
+        .await
+        .map_err(|e| match e {
+            AppError::Internal(e) => AppError::Internal(e.context("speech")),
+            other => other,
+        })?;
+    crate::media::remember(state, &key, id)?;
+    Ok(id)
 }
 
 /// How this deployment speaks.
