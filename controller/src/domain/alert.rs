@@ -15,7 +15,7 @@
 //! - Alerts from CAP feeds may be held for review (`held`) and sent by `approve`.
 
 use dalaba_audio::tone::{Pattern, ToneSpec};
-use dalaba_protocol::command::{Command, MediaRef, OnPreempt, PlayMedia, Stop};
+use dalaba_protocol::command::{Command, OnPreempt, PlayMedia, Stop};
 use dalaba_protocol::types::Severity;
 use dalaba_protocol::{BroadcastId, MediaHash, Mode, PlatformLevel, Priority, Timestamp};
 use serde::{Deserialize, Serialize};
@@ -324,13 +324,9 @@ pub async fn send(state: &AppState, id: u64, by: Option<i64>) -> Result<Alert, A
         .storage
         .media(media_id)?
         .ok_or_else(|| AppError::Internal(anyhow::anyhow!("alert audio vanished")))?;
-    let (Some(hash), Some(size), Some(duration_ms)) = (&media.hash, media.size, media.duration_ms)
-    else {
-        return Err(AppError::Internal(anyhow::anyhow!("alert audio not ready")));
-    };
-    let hash: MediaHash = hash
-        .parse()
-        .map_err(|e| AppError::Internal(anyhow::anyhow!("stored hash: {e}")))?;
+    let media = media
+        .media_ref()?
+        .ok_or_else(|| AppError::Internal(anyhow::anyhow!("alert audio not ready")))?;
     // The lead for speakers to fetch the audio counts from when it is ready: making it
     // (speech above all) must not eat into it.
     let ready = state.clock.now_us();
@@ -340,12 +336,7 @@ pub async fn send(state: &AppState, id: u64, by: Option<i64>) -> Result<Alert, A
         .create_broadcast(by, now, &BroadcastSpec::Pending)?;
     let play = PlayMedia {
         broadcast_id: BroadcastId(broadcast),
-        media: MediaRef {
-            hash,
-            size,
-            duration_ms,
-            url: format!("/media/{hash}"),
-        },
+        media,
         start_at: Timestamp(start_at),
         priority: Priority::Emergency,
         level: alert.level,

@@ -5,8 +5,8 @@
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use dalaba_protocol::command::{Command, MediaRef, OnPreempt, PlayMedia, Stop};
-use dalaba_protocol::{AgentId, BroadcastId, MediaHash, Mode, Priority, Timestamp, Volume};
+use dalaba_protocol::command::{Command, OnPreempt, PlayMedia, Stop};
+use dalaba_protocol::{AgentId, BroadcastId, Mode, Priority, Timestamp, Volume};
 use serde::Deserialize;
 use serde_json::json;
 
@@ -167,16 +167,14 @@ pub async fn create(
             media.id
         )));
     }
-    let (Some(hash), Some(size), Some(duration_ms)) = (&media.hash, media.size, media.duration_ms)
-    else {
+    let Some(media_ref) = media.media_ref()? else {
         return Err(AppError::BadRequest(format!(
             "media {} is not ready ({})",
             media.id, media.state
         )));
     };
-    let hash: MediaHash = hash
-        .parse()
-        .map_err(|e| AppError::Internal(anyhow::anyhow!("stored hash: {e}")))?;
+    let hash = media_ref.hash;
+    let duration_ms = media_ref.duration_ms;
     let all_agents = state.storage.agents()?;
     let agents = req.target.resolve_for(user, &all_agents)?;
     let start_at =
@@ -193,12 +191,7 @@ pub async fn create(
     )?;
     let play = PlayMedia {
         broadcast_id: BroadcastId(id),
-        media: MediaRef {
-            hash,
-            size,
-            duration_ms,
-            url: format!("/media/{hash}"),
-        },
+        media: media_ref,
         start_at: Timestamp(start_at),
         priority: req.priority,
         level: user.level_over(reached.iter().map(|a| a.area_code.as_str())),

@@ -23,8 +23,8 @@
 use std::collections::{BTreeMap, HashMap};
 use std::hash::{Hash as _, Hasher as _};
 
-use dalaba_protocol::command::{Command, MediaRef, PlayMedia, ScheduleEntry, ScheduleSync};
-use dalaba_protocol::{AgentId, BroadcastId, MediaHash, Mode, Timestamp};
+use dalaba_protocol::command::{Command, PlayMedia, ScheduleEntry, ScheduleSync};
+use dalaba_protocol::{AgentId, BroadcastId, Mode, Timestamp};
 use serde::{Deserialize, Serialize};
 
 use crate::broadcast_spec::{BroadcastSpec, ScheduledSpec};
@@ -291,12 +291,13 @@ fn plan_run(
             .media(id)
             .map_err(|e| e.to_string())?
             .ok_or_else(|| format!("media {id} no longer exists"))?;
-        if let (Some(hash), Some(size), Some(duration_ms)) = (&m.hash, m.size, m.duration_ms) {
-            let hash: MediaHash = hash.parse().map_err(|e| format!("media {id}: {e}"))?;
-            media.insert(id, (hash, size, duration_ms));
+        if let Some(r) = m.media_ref().map_err(|e| format!("media {id}: {e}"))? {
+            media.insert(id, r);
         }
     }
-    let items = plan(playlist, fire_at, |id| media.get(&id).map(|m| m.2))?;
+    let items = plan(playlist, fire_at, |id| {
+        media.get(&id).map(|m| m.duration_ms)
+    })?;
     if items.last().is_none_or(|i| i.end_at <= now) {
         return Ok(Planned::Missed);
     }
@@ -356,19 +357,13 @@ fn plan_run(
     let window = u64::from(spec.window_min) * 60_000_000;
     let mut broadcasts = Vec::new();
     for item in items.iter().filter(|i| i.end_at > now) {
-        let (hash, size, duration_ms) = media[&item.media_id];
         let id = state
             .storage
             .create_broadcast(Some(stored.created_by), now, &BroadcastSpec::Pending)
             .map_err(|e| e.to_string())?;
         let play = PlayMedia {
             broadcast_id: BroadcastId(id),
-            media: MediaRef {
-                hash,
-                size,
-                duration_ms,
-                url: format!("/media/{hash}"),
-            },
+            media: media[&item.media_id].clone(),
             start_at: Timestamp(item.start_at),
             priority: spec.priority,
             level,

@@ -87,6 +87,27 @@ pub struct MediaRecord {
     pub approved: bool,
 }
 
+impl MediaRecord {
+    /// How a command names this item for agents (file, size, length, where to fetch it),
+    /// once it is ready; `None` before.
+    pub fn media_ref(&self) -> Result<Option<dalaba_protocol::command::MediaRef>, StorageError> {
+        let (Some(hash), Some(size), Some(duration_ms)) = (&self.hash, self.size, self.duration_ms)
+        else {
+            return Ok(None);
+        };
+        let hash: dalaba_protocol::MediaHash = hash.parse().map_err(|_| StorageError::Corrupt {
+            what: "media hash",
+            value: hash.clone(),
+        })?;
+        Ok(Some(dalaba_protocol::command::MediaRef {
+            hash,
+            size,
+            duration_ms,
+            url: format!("/media/{hash}"),
+        }))
+    }
+}
+
 impl SqliteStorage {
     fn query_media(
         &self,
