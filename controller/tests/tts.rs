@@ -36,6 +36,14 @@ fn every_offered_voice_reads_hanzi_in_its_own_language() {
     }
 }
 
+/// Sets how the deployment speaks (as the admin).
+async fn use_settings(h: &Harness, admin: &str, settings: serde_json::Value) {
+    let (status, set) = h
+        .call(Some(admin), "PUT", "/api/settings/tts", Some(settings))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{set}");
+}
+
 fn play(c: Command) -> Option<PlayMedia> {
     match c {
         Command::PlayMedia(p) => Some(p),
@@ -144,15 +152,12 @@ async fn a_failing_engine_lets_the_alert_go_out_with_its_tone() {
     let h = Harness::start().await;
     let admin = h.admin().await;
     let mut dong = h.speaker("dong-1", "330106001001").await;
-    let (status, set) = h
-        .call(
-            Some(&admin),
-            "PUT",
-            "/api/settings/tts",
-            Some(json!({"engine": {"kind": "command", "program": "false"}})),
-        )
-        .await;
-    assert_eq!(status, StatusCode::OK, "{set}");
+    use_settings(
+        &h,
+        &admin,
+        json!({"engine": {"kind": "command", "program": "false"}}),
+    )
+    .await;
     let (status, alert) = h
         .call(Some(&admin), "POST", "/api/alerts", Some(drill(WARNING)))
         .await;
@@ -184,16 +189,13 @@ async fn a_command_engine_speaks_through_a_script() {
     let admin = h.admin().await;
     // A wrapper such as a Piper or sherpa-onnx one: text on stdin, WAV on stdout, the
     // voice as its last argument (here `$0`, unused).
-    let (status, set) = h
-        .call(
-            Some(&admin),
-            "PUT",
-            "/api/settings/tts",
-            Some(json!({"engine": {"kind": "command", "program": "sh",
-                "args": ["-c", "exec espeak-ng --stdout -b 1 -v cmn-latn-pinyin"]}})),
-        )
-        .await;
-    assert_eq!(status, StatusCode::OK, "{set}");
+    use_settings(
+        &h,
+        &admin,
+        json!({"engine": {"kind": "command", "program": "sh",
+                "args": ["-c", "exec espeak-ng --stdout -b 1 -v cmn-latn-pinyin"]}}),
+    )
+    .await;
     let id = tts::speak(&h.state, "今晚停水").await.expect("speech");
     let media = h.state.storage.media(id).unwrap().expect("media");
     assert!(media.duration_ms.unwrap_or(0) > 500, "{media:?}");
@@ -243,18 +245,13 @@ async fn an_engine_that_hangs_is_given_up_and_the_alert_goes_out() {
     let h = Harness::start().await;
     let admin = h.admin().await;
     let mut dong = h.speaker("dong-1", "330106001001").await;
-    let (status, set) = h
-        .call(
-            Some(&admin),
-            "PUT",
-            "/api/settings/tts",
-            Some(
-                json!({"engine": {"kind": "command", "program": "sh", "args": ["-c", "exec sleep 30"]},
-                        "timeout_s": 1}),
-            ),
-        )
-        .await;
-    assert_eq!(status, StatusCode::OK, "{set}");
+    use_settings(
+        &h,
+        &admin,
+        json!({"engine": {"kind": "command", "program": "sh", "args": ["-c", "exec sleep 30"]},
+               "timeout_s": 1}),
+    )
+    .await;
     let (status, alert) = h
         .call(Some(&admin), "POST", "/api/alerts", Some(drill(WARNING)))
         .await;
@@ -274,16 +271,13 @@ async fn speakers_get_their_full_lead_however_long_speech_takes() {
     let admin = h.admin().await;
     let mut dong = h.speaker("dong-1", "330106001001").await;
     // A slow engine (a bigger model on a small machine): 2.5 s before it speaks.
-    let (status, set) = h
-        .call(
-            Some(&admin),
-            "PUT",
-            "/api/settings/tts",
-            Some(json!({"engine": {"kind": "command", "program": "sh",
-                "args": ["-c", "sleep 2.5; exec espeak-ng --stdout -b 1 -v cmn-latn-pinyin"]}})),
-        )
-        .await;
-    assert_eq!(status, StatusCode::OK, "{set}");
+    use_settings(
+        &h,
+        &admin,
+        json!({"engine": {"kind": "command", "program": "sh",
+                "args": ["-c", "sleep 2.5; exec espeak-ng --stdout -b 1 -v cmn-latn-pinyin"]}}),
+    )
+    .await;
     let (status, alert) = h
         .call(Some(&admin), "POST", "/api/alerts", Some(drill(WARNING)))
         .await;
