@@ -57,6 +57,8 @@ fn browser(rt: &tokio::runtime::Runtime, mic: &Path) -> (Proc, Client) {
                 "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
                 format!("--use-file-for-fake-audio-capture={}", mic.display()),
                 "--autoplay-policy=no-user-gesture-required",
+                // The smallest screen a county operator is expected to use.
+                "--window-size=1366,768",
             ],
         }),
     );
@@ -70,6 +72,18 @@ fn browser(rt: &tokio::runtime::Runtime, mic: &Path) -> (Proc, Client) {
         )
         .expect("a WebDriver session");
     (driver, client)
+}
+
+/// Saves the page as `docs/<name>.png` when `DALABA_SCREENSHOTS` is set (the README shows
+/// them): `DALABA_SCREENSHOTS=1 cargo test -p dalaba-controller --test console_e2e`.
+fn screenshot(rt: &tokio::runtime::Runtime, c: &Client, name: &str) {
+    if std::env::var_os("DALABA_SCREENSHOTS").is_none() {
+        return;
+    }
+    let png = rt.block_on(c.screenshot()).expect("screenshot");
+    let docs = Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs");
+    std::fs::create_dir_all(&docs).expect("docs/");
+    std::fs::write(docs.join(format!("{name}.png")), png).expect("write the screenshot");
 }
 
 /// Waits (at most [`WAIT`]) for `selector` and returns its text once `ok` accepts it.
@@ -254,6 +268,15 @@ fn console_broadcast_live_call_and_handheld_in_chromium() {
     click(&rt, &c, "#tts-target input[data-target='agent:dong-1']");
     click(&rt, &c, "#tts-send");
     wait_text(&rt, &c, "#tts-receipts", |t| t.contains("dong-1: done"));
+    // The page as an operator in China sees it (Chinese first), then back.
+    click(&rt, &c, "#lang");
+    rt.block_on(c.execute(
+        "document.getElementById('tts-status').scrollIntoView({block: 'end'})",
+        vec![],
+    ))
+    .expect("scroll");
+    screenshot(&rt, &c, "console-broadcast");
+    click(&rt, &c, "#lang");
     let (_, log) = api.call("GET", "/api/broadcasts", None);
     let notice = log[0]["id"].as_u64().expect("id");
     let spoken = samples(&agents[0].0.join(format!("speaker-b{notice}.wav")));

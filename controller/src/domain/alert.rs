@@ -174,14 +174,19 @@ pub fn prelude(mode: Mode) -> ToneSpec {
     }
 }
 
-/// What an alert's speech says: its text, an exercise's marked as such in words.
-fn spoken(req: &AlertRequest) -> String {
-    let (mark, word) = match req.mode {
+/// How an exercise is marked: in its stored text, and in words in its speech.
+fn mark(mode: Mode) -> (&'static str, &'static str) {
+    match mode {
         Mode::Real => ("", ""),
         Mode::Drill => ("【演练 DRILL】", "这是演练。"),
         Mode::Test => ("【测试 TEST】", "这是测试。"),
-    };
-    let text = req.text.strip_prefix(mark).unwrap_or(&req.text);
+    }
+}
+
+/// What an alert's speech says: its text, an exercise's marked as such in words.
+fn spoken(req: &AlertRequest) -> String {
+    let (written, word) = mark(req.mode);
+    let text = req.text.strip_prefix(written).unwrap_or(&req.text);
     format!("{word}{text}")
 }
 
@@ -295,11 +300,7 @@ pub fn all(state: &AppState) -> Result<Vec<Stored<Alert>>, AppError> {
 /// Stores a new alert; returns its id. The text of an exercise is marked as such.
 pub fn store(state: &AppState, alert: &Alert) -> Result<u64, AppError> {
     let mut alert = alert.clone();
-    let mark = match alert.request.mode {
-        Mode::Real => "",
-        Mode::Drill => "【演练 DRILL】",
-        Mode::Test => "【测试 TEST】",
-    };
+    let (mark, _) = mark(alert.request.mode);
     if !alert.request.text.starts_with(mark) {
         alert.request.text = format!("{mark}{}", alert.request.text);
     }
