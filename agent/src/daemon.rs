@@ -56,7 +56,7 @@ pub async fn run(
     let config = store.config().clone();
     let mut state = AgentState::load(state_dir)?;
     let clock = AgentClock::new();
-    let mut backoff = Backoff::default();
+    let mut backoff = Backoff::up_to(config.controller.reconnect_max);
     let mut runtime = Runtime::start(config.clone(), store, state_dir, clock)?;
     status::watch_relays(
         runtime.relay.clone(),
@@ -83,6 +83,7 @@ pub async fn run(
         };
         match ended {
             Ended::Reload => {
+                backoff = Backoff::up_to(runtime.config.controller.reconnect_max);
                 tracing::info!(version = %runtime.config_version, "reconnecting with the pushed configuration");
             }
             Ended::Shutdown => {

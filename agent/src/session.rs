@@ -380,8 +380,9 @@ fn state_name(state: &State) -> &'static str {
     }
 }
 
-/// Reconnection delays: exponential from 1 s to 60 s, each multiplied by a jitter factor
-/// in [0.5, 1.5) so that thousands of agents do not return in the same second.
+/// Reconnection delays: exponential from 1 s to a maximum (`controller.reconnect_max_s`,
+/// 60 s by default), each multiplied by a jitter factor in [0.5, 1.5) so that thousands of
+/// agents do not return in the same second.
 #[derive(Clone, Debug)]
 pub struct Backoff {
     attempt: u32,
@@ -391,15 +392,23 @@ pub struct Backoff {
 
 impl Default for Backoff {
     fn default() -> Self {
-        Self {
-            attempt: 0,
-            base: Duration::from_secs(1),
-            max: Duration::from_secs(60),
-        }
+        Self::up_to(Duration::from_secs(
+            dalaba_firmware_config::DEFAULT_RECONNECT_MAX_S,
+        ))
     }
 }
 
 impl Backoff {
+    /// Delays from 1 s doubling up to `max` (at least the base).
+    pub fn up_to(max: Duration) -> Self {
+        let base = Duration::from_secs(1);
+        Self {
+            attempt: 0,
+            base,
+            max: max.max(base),
+        }
+    }
+
     /// The delay before the next attempt. `random` is uniform in [0, 1) (the caller's
     /// random source; tests pass fixed values).
     pub fn next_delay(&mut self, random: f64) -> Duration {
@@ -426,5 +435,15 @@ mod tests {
         b.reset();
         assert_eq!(b.next_delay(0.0), Duration::from_millis(500));
         assert_eq!(b.next_delay(0.999_999).as_millis(), 2999);
+    }
+
+    #[test]
+    fn backoff_stops_growing_at_the_configured_maximum() {
+        let mut b = Backoff::up_to(Duration::from_secs(5));
+        let secs: Vec<f64> = (0..5).map(|_| b.next_delay(0.5).as_secs_f64()).collect();
+        assert_eq!(secs, [1.0, 2.0, 4.0, 5.0, 5.0]);
+        // Never below the 1 s base, so a mistaken maximum cannot make agents hammer.
+        let mut b = Backoff::up_to(Duration::ZERO);
+        assert_eq!(b.next_delay(0.5), Duration::from_secs(1));
     }
 }

@@ -332,3 +332,87 @@ async fn a_playlist_item_can_be_a_typed_notice() {
         "{body}"
     );
 }
+
+/// A speech server on 127.0.0.1:0 that answers every request with `answer` and hands
+/// each request it got (query, text) to the returned receiver.
+async fn speech_server(
+    answer: (StatusCode, Vec<u8>),
+) -> (String, tokio::sync::mpsc::UnboundedReceiver<(String, String)>) {
+    let (seen, heard) = tokio::sync::mpsc::unbounded_channel();
+    let app = axum::Router::new().route(
+        "/tts",
+        axum::routing::post(
+            move |query: axum::extract::RawQuery, text: String| async move {
+                let _ = seen.send((query.0.unwrap_or_default(), text));
+                answer
+            },
+        ),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/tts", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    (url, heard)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_http_engine_is_sent_the_prepared_text_and_its_wav_is_spoken() {
+    let h = Harness::start().await;
+    let admin = h.admin().await;
+    let wav = common::tone_wav(440.0, 1.5, 22_050);
+    let (url, mut heard) = speech_server((StatusCode::OK, wav)).await;
+    use_settings(
+        &h,
+        &admin,
+        json!({"engine": {"kind": "http", "url": url}, "voices": ["mandarin", "cantonese"],
+               "rate_wpm": 120}),
+    )
+    .await;
+    let id = tts::speak(&h.state, "18:30开会").await.expect("speech");
+    // Each voice in turn, with the text as an announcer reads it.
+    for voice in ["mandarin", "cantonese"] {
+        let (query, text) = heard.recv().await.expect("a request");
+        assert_eq!(query, format!("voice={voice}&rate_wpm=120"));
+        assert_eq!(text, "十八点三十分开会");
+    }
+    // Two 1.5 s answers half a second apart.
+    let media = h.state.storage.media(id).unwrap().expect("media");
+    let ms = media.duration_ms.expect("duration");
+    assert!(ms.abs_diff(3500) < 100, "{ms} ms");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failing_speech_server_lets_the_alert_go_out_and_says_why() {
+    let h = Harness::start().await;
+    let admin = h.admin().await;
+    let mut dong = h.speaker("dong-1", "330106001001").await;
+    let (refuses, _) = speech_server((
+        StatusCode::SERVICE_UNAVAILABLE,
+        b"model still loading".to_vec(),
+    ))
+    .await;
+    let (not_wav, _) = speech_server((StatusCode::OK, b"<html>login</html>".to_vec())).await;
+    for (url, want) in [
+        (refuses, "503 Service Unavailable: model still loading"),
+        (not_wav, "not with a WAV file"),
+    ] {
+        use_settings(&h, &admin, json!({"engine": {"kind": "http", "url": url}})).await;
+        let (status, alert) = h
+            .call(Some(&admin), "POST", "/api/alerts", Some(drill(WARNING)))
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{alert}");
+        let why = alert["speech_error"].as_str().expect("the failure");
+        assert!(why.contains(want), "{why}");
+        dong.command(play).await.expect("the alert still goes out");
+    }
+    // A URL that is no speech server is refused when set, with an example.
+    let (status, err) = h
+        .call(
+            Some(&admin),
+            "PUT",
+            "/api/settings/tts",
+            Some(json!({"engine": {"kind": "http", "url": "ftp://x"}})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{err}");
+    assert!(err.to_string().contains("http://10.0.0.5:5002/tts"), "{err}");
+}

@@ -22,6 +22,8 @@ pub const DEFAULT_WARM_UP_MS: u64 = 1500;
 pub const DEFAULT_HOLD_MS: u64 = 5000;
 /// Default longest time a relay may stay on, s (2 hours).
 pub const DEFAULT_MAX_ON_S: u64 = 7200;
+/// `controller.reconnect_max_s` when not set.
+pub const DEFAULT_RECONNECT_MAX_S: u64 = 60;
 /// Default cache directory.
 pub const DEFAULT_CACHE_DIR: &str = "/var/lib/dalaba/cache";
 /// Default cache size, MiB.
@@ -66,6 +68,9 @@ pub struct Controller {
     pub tls_fingerprint: Option<[u8; 32]>,
     /// One-time enrolment token, for the first connection.
     pub enrolment_token: Option<String>,
+    /// The longest wait between reconnection attempts (before jitter): the agent starts
+    /// at 1 s and doubles up to this.
+    pub reconnect_max: Duration,
 }
 
 /// `[audio]`
@@ -354,6 +359,12 @@ impl Config {
                 }
             },
         );
+        let reconnect_max = c.optional(
+            "controller.reconnect_max_s",
+            &ctl.reconnect_max_s,
+            DEFAULT_RECONNECT_MAX_S,
+            |v| in_range(*v, 1, 600).map(|v| v as u64),
+        );
         if matches!(agent_id, Some(None)) && matches!(enrolment_token, Some(None)) {
             c.fail::<()>(
                 "controller.enrolment_token",
@@ -474,6 +485,7 @@ impl Config {
                     public_key: public_key?,
                     tls_fingerprint: tls_fingerprint?,
                     enrolment_token: enrolment_token?,
+                    reconnect_max: Duration::from_secs(reconnect_max?),
                 },
                 audio: Audio {
                     device: device?,

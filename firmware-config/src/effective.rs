@@ -37,6 +37,11 @@ pub(crate) fn to_toml(c: &Config) -> String {
         // A secret: say that it is set, never print it.
         let _ = writeln!(o, "# enrolment_token is set (not shown)");
     }
+    let _ = writeln!(
+        o,
+        "reconnect_max_s = {}",
+        c.controller.reconnect_max.as_secs()
+    );
     let a = &c.audio;
     let _ = writeln!(o, "\n[audio]");
     let _ = writeln!(o, "device = {}", quote(&a.device));

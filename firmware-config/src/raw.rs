@@ -39,6 +39,7 @@ pub(crate) struct RawController {
     pub(crate) public_key: Field<String>,
     pub(crate) tls_fingerprint: Field<String>,
     pub(crate) enrolment_token: Field<String>,
+    pub(crate) reconnect_max_s: Field<i64>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -270,7 +270,7 @@ pub fn agent_config(dir: &Path, ctl: &Controller, token: &str, area: &str) -> Pa
     std::fs::write(
         &path,
         format!(
-            "[identity]\narea_code = \"{area}\"\n[controller]\nurl = \"wss://{addr}/agent/ws\"\npublic_key = \"{public_key}\"\ntls_fingerprint = \"{fp}\"\nenrolment_token = \"{token}\"\n[audio]\ndevice = \"null\"\n",
+            "[identity]\narea_code = \"{area}\"\n[controller]\nurl = \"wss://{addr}/agent/ws\"\npublic_key = \"{public_key}\"\ntls_fingerprint = \"{fp}\"\nenrolment_token = \"{token}\"\nreconnect_max_s = 2\n[audio]\ndevice = \"null\"\n",
             addr = ctl.agent_addr,
             public_key = ctl.public_key,
             fp = ctl.fingerprint,
@@ -310,7 +310,7 @@ pub fn agent_config_sink(
     std::fs::write(
         &path,
         format!(
-            "[identity]\narea_code = \"{area}\"\n[controller]\nurl = \"wss://{addr}/agent/ws\"\npublic_key = \"{public_key}\"\ntls_fingerprint = \"{fp}\"\nenrolment_token = \"{token}\"\n[audio]\ndevice = \"{kind}:{wav}\"\n[cache]\ndir = \"{cache}\"\nmax_mb = 64\n",
+            "[identity]\narea_code = \"{area}\"\n[controller]\nurl = \"wss://{addr}/agent/ws\"\npublic_key = \"{public_key}\"\ntls_fingerprint = \"{fp}\"\nenrolment_token = \"{token}\"\nreconnect_max_s = 2\n[audio]\ndevice = \"{kind}:{wav}\"\n[cache]\ndir = \"{cache}\"\nmax_mb = 64\n",
             addr = ctl.agent_addr,
             public_key = ctl.public_key,
             fp = ctl.fingerprint,

@@ -1,17 +1,19 @@
 //! Text to speech: an announcement typed or received as text is read out. The engine is
 //! chosen per deployment ([`TtsSettings`], admin-editable): eSpeak NG by default (works
-//! offline, installed by the README's commands), or a `command` that reads text on stdin
-//! and writes WAV on stdout (a sherpa-onnx or Piper wrapper). Text is read as an
+//! offline, installed by the README's commands), a `command` that reads text on stdin
+//! and writes WAV on stdout (a sherpa-onnx or Piper wrapper), or a speech server over
+//! `http` ([`engine`]). Text is read as an
 //! announcer would ([`normalise`]), with the deployment's lexicon applied first.
 //! Speech goes through the media pipeline (loudness target, Ogg Opus, content address)
 //! and is cached by engine, voice, rate, lexicon, normaliser version and text, so the
 //! same notice is synthesised once and agents cache it like any clip.
 
+pub mod engine;
 pub mod normalise;
 
-use std::io::Write as _;
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+pub use engine::{phonemes, synthesise};
+
+use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 use sha2::{Digest as _, Sha256};
@@ -40,6 +42,14 @@ impl Voice {
     /// Every voice offered.
     pub const ALL: [Voice; 2] = [Voice::Mandarin, Voice::Cantonese];
 
+    /// Its name for a `command` or `http` engine: `mandarin`, `cantonese`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Mandarin => "mandarin",
+            Self::Cantonese => "cantonese",
+        }
+    }
+
     /// eSpeak NG's name for it.
     pub fn espeak(self) -> &'static str {
         match self {
@@ -63,6 +73,13 @@ pub enum Engine {
         /// Its arguments, before the voice.
         #[serde(default)]
         args: Vec<String>,
+    },
+    /// A speech server: the text is POSTed (`text/plain; charset=utf-8`) to `url` with
+    /// `voice` (`mandarin`, `cantonese`) and `rate_wpm` added to its query, and the answer
+    /// (200) is a WAV file.
+    Http {
+        /// `http://` or `https://` (a county's own server, usually on its LAN).
+        url: String,
     },
 }
 
@@ -144,12 +161,13 @@ impl TtsSettings {
                 "lexicon entry {from:?}: 1 to 50 characters, read as at most 100"
             ));
         }
-        if let Engine::Command { program, .. } = &self.engine {
-            if program.trim().is_empty() {
-                return Err("engine.program: the program to run".into());
+        match &self.engine {
+            Engine::Command { program, .. } if program.trim().is_empty() => {
+                Err("engine.program: the program to run".into())
             }
+            Engine::Http { url } => engine::check_url(url),
+            _ => Ok(()),
         }
-        Ok(())
     }
 }
 
@@ -177,6 +195,14 @@ pub enum TtsError {
         /// What it said.
         why: String,
     },
+    /// The speech server refused or failed.
+    #[error("the speech server {url} answered {why}")]
+    Server {
+        /// Where.
+        url: String,
+        /// Its status and what it said, or why it could not be reached.
+        why: String,
+    },
     /// The engine took too long.
     #[error("{program} took longer than {seconds} s and was stopped")]
     TooSlow {
@@ -196,131 +222,6 @@ pub fn check_text(text: &str) -> Result<(), String> {
         ));
     }
     Ok(())
-}
-
-/// Runs `command` with `input` on stdin; its stdout, within `timeout`.
-fn run(mut command: Command, input: &str, timeout: Duration) -> Result<Vec<u8>, TtsError> {
-    let program = command.get_program().to_string_lossy().into_owned();
-    let mut child = command
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .map_err(|e| TtsError::Missing {
-            program: program.clone(),
-            why: e.to_string(),
-        })?;
-    if let Some(mut stdin) = child.stdin.take() {
-        let _ = stdin.write_all(input.as_bytes());
-    }
-    // Read in threads so a chatty engine cannot fill a pipe and stall.
-    let mut stdout = child.stdout.take().expect("piped");
-    let mut stderr = child.stderr.take().expect("piped");
-    let out = std::thread::spawn(move || {
-        let mut buf = Vec::new();
-        let _ = std::io::Read::read_to_end(&mut stdout, &mut buf);
-        buf
-    });
-    let err = std::thread::spawn(move || {
-        let mut buf = String::new();
-        let _ = std::io::Read::read_to_string(&mut stderr, &mut buf);
-        buf
-    });
-    let deadline = Instant::now() + timeout;
-    let status = loop {
-        match child.try_wait() {
-            Ok(Some(status)) => break status,
-            Ok(None) if Instant::now() < deadline => {
-                std::thread::sleep(Duration::from_millis(20));
-            }
-            _ => {
-                let _ = child.kill();
-                let _ = child.wait();
-                return Err(TtsError::TooSlow {
-                    program,
-                    seconds: timeout.as_secs(),
-                });
-            }
-        }
-    };
-    let audio = out.join().unwrap_or_default();
-    let said = err.join().unwrap_or_default();
-    if !status.success() || audio.len() < 44 {
-        return Err(TtsError::Failed {
-            program,
-            why: format!("{status}; {}", said.trim()),
-        });
-    }
-    Ok(audio)
-}
-
-/// Sets a streamed WAV's sizes (eSpeak NG's `--stdout` writes `0xFFFFFFFF`, the length
-/// being unknown while it speaks) to those of the bytes it actually wrote.
-fn close_streamed_wav(wav: &mut [u8]) {
-    if wav.len() < 12 || &wav[0..4] != b"RIFF" || &wav[8..12] != b"WAVE" {
-        return;
-    }
-    let riff = u32::try_from(wav.len() - 8).unwrap_or(u32::MAX);
-    wav[4..8].copy_from_slice(&riff.to_le_bytes());
-    let mut at = 12;
-    while at + 8 <= wav.len() {
-        let size = u32::from_le_bytes([wav[at + 4], wav[at + 5], wav[at + 6], wav[at + 7]]);
-        if &wav[at..at + 4] == b"data" {
-            let data = u32::try_from(wav.len() - at - 8).unwrap_or(u32::MAX);
-            wav[at + 4..at + 8].copy_from_slice(&data.to_le_bytes());
-            return;
-        }
-        at += 8 + size as usize + (size as usize & 1);
-    }
-}
-
-/// Synthesises `text` (already normalised) in `voice`: a WAV file's bytes.
-pub fn synthesise(settings: &TtsSettings, text: &str, voice: Voice) -> Result<Vec<u8>, TtsError> {
-    let command = match &settings.engine {
-        Engine::Espeak => {
-            let mut c = Command::new("espeak-ng");
-            // Not `-q`: that silences `--stdout` too.
-            c.args(["--stdout", "-b", "1", "-v", voice.espeak()])
-                .arg("-s")
-                .arg(settings.rate_wpm.to_string());
-            c
-        }
-        Engine::Command { program, args } => {
-            let mut c = Command::new(program);
-            c.args(args).arg(match voice {
-                Voice::Mandarin => "mandarin",
-                Voice::Cantonese => "cantonese",
-            });
-            c
-        }
-    };
-    let mut wav = run(command, text, Duration::from_secs(settings.timeout_s))?;
-    close_streamed_wav(&mut wav);
-    Ok(wav)
-}
-
-/// eSpeak NG's phonemes for `text` in `voice` (`espeak-ng -x`): what a test reads to know
-/// the voice reads Hanzi in its own language, never switching to English.
-pub fn phonemes(text: &str, voice: Voice) -> Result<String, TtsError> {
-    let mut c = Command::new("espeak-ng");
-    c.args(["-q", "-x", "-b", "1", "-v", voice.espeak()]);
-    let out = run_text(c, text)?;
-    Ok(out)
-}
-
-fn run_text(mut command: Command, input: &str) -> Result<String, TtsError> {
-    let program = command.get_program().to_string_lossy().into_owned();
-    let output = command.arg(input).output().map_err(|e| TtsError::Missing {
-        program: program.clone(),
-        why: e.to_string(),
-    })?;
-    if !output.status.success() {
-        return Err(TtsError::Failed {
-            program,
-            why: String::from_utf8_lossy(&output.stderr).into_owned(),
-        });
-    }
-    Ok(String::from_utf8_lossy(&output.stdout).into_owned())
 }
 
 /// An engine's WAV file as mono samples at 48 kHz.
