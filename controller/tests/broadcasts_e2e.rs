@@ -4,7 +4,6 @@
 
 mod common;
 
-use std::path::Path;
 
 use common::*;
 use serde_json::{Value, json};
@@ -19,17 +18,6 @@ fn serial() -> std::sync::MutexGuard<'static, ()> {
     SERIAL
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner)
-}
-
-/// Samples in an agent's WAV for one broadcast, if it played it.
-fn played(dir: &Path, broadcast: u64) -> Option<Vec<f32>> {
-    let path = dir.join(format!("speaker-b{broadcast}.wav"));
-    let mut r = hound::WavReader::open(path).ok()?;
-    Some(
-        r.samples::<i16>()
-            .map(|s| f32::from(s.expect("sample")) / 32768.0)
-            .collect(),
-    )
 }
 
 /// The tone, not something else: right length, loud enough, 1 kHz by its zero crossings.

@@ -139,11 +139,7 @@ fn type_into(rt: &tokio::runtime::Runtime, c: &Client, selector: &str, text: &st
 }
 
 fn samples(path: &Path) -> Vec<f32> {
-    hound::WavReader::open(path)
-        .expect("wav")
-        .into_samples::<i16>()
-        .map(|s| f32::from(s.expect("sample")) / 32768.0)
-        .collect()
+    wav_samples(path).unwrap_or_else(|| panic!("{} is no WAV file", path.display()))
 }
 
 /// Dominant frequency by zero crossings, and RMS, of `s`.

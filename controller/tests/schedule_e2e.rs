@@ -8,33 +8,10 @@
 
 mod common;
 
-use std::path::Path;
 use std::time::Duration;
 
 use common::*;
 use serde_json::json;
-
-/// The finished WAV an agent wrote for `broadcast`, once it is complete (the agent runs
-/// on its own; the file's header is written last).
-fn wait_for_wav(dir: &Path, broadcast: u64, deadline: std::time::Instant) -> Vec<i16> {
-    let path = dir.join(format!("speaker-b{broadcast}.wav"));
-    loop {
-        if let Ok(r) = hound::WavReader::open(&path) {
-            if r.duration() > 0 {
-                return r
-                    .into_samples::<i16>()
-                    .map(|s| s.expect("sample"))
-                    .collect();
-            }
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "{} never appeared",
-            path.display()
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
 
 #[test]
 fn a_cut_off_agent_plays_its_schedule_on_time_and_reports_later() {
@@ -136,7 +113,7 @@ fn a_cut_off_agent_plays_its_schedule_on_time_and_reports_later() {
         );
         std::thread::sleep(Duration::from_millis(100));
     };
-    let samples = wait_for_wav(&agents[0].0, broadcast, deadline);
+    let samples = wait_played(&agents[0].0, broadcast, deadline);
     assert!(
         (samples.len() as i64 - 72_000).abs() <= 960,
         "{} samples",
@@ -144,7 +121,7 @@ fn a_cut_off_agent_plays_its_schedule_on_time_and_reports_later() {
     );
     let rms = (samples[12_000..60_000]
         .iter()
-        .map(|&s| (f64::from(s) / 32768.0).powi(2))
+        .map(|&s| f64::from(s).powi(2))
         .sum::<f64>()
         / 48_000.0)
         .sqrt();

@@ -337,7 +337,10 @@ async fn a_playlist_item_can_be_a_typed_notice() {
 /// each request it got (query, text) to the returned receiver.
 async fn speech_server(
     answer: (StatusCode, Vec<u8>),
-) -> (String, tokio::sync::mpsc::UnboundedReceiver<(String, String)>) {
+) -> (
+    String,
+    tokio::sync::mpsc::UnboundedReceiver<(String, String)>,
+) {
     let (seen, heard) = tokio::sync::mpsc::unbounded_channel();
     let app = axum::Router::new().route(
         "/tts",
@@ -414,5 +417,8 @@ async fn a_failing_speech_server_lets_the_alert_go_out_and_says_why() {
         )
         .await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{err}");
-    assert!(err.to_string().contains("http://10.0.0.5:5002/tts"), "{err}");
+    assert!(
+        err.to_string().contains("http://10.0.0.5:5002/tts"),
+        "{err}"
+    );
 }

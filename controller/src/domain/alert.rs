@@ -194,34 +194,19 @@ fn spoken(req: &AlertRequest) -> String {
 /// (its media, or its text spoken). Speech that cannot be made never holds the alert
 /// back: it goes out with its tone, and why is returned for its record.
 ///
-/// The made file is remembered under a key of the mode and the message's *content hash*
-/// (meta `alert_audio.<mode>.<hash>`), which only this function writes; it is never looked
-/// up by name, since an upload's name is whatever its uploader called the file.
+/// The made file is remembered under a key of the mode and the message's *content*
+/// (meta `alert_audio.<mode>.<media hash | speech key | none>`), which only this function
+/// writes; it is never looked up by name, since an upload's name is whatever its uploader
+/// called the file. Spoken text is composed from the engine's samples, encoded once (no
+/// separate speech item decoded again): that is most of the time before the tone.
 async fn audio(state: &AppState, req: &AlertRequest) -> Result<(u64, Option<String>), AppError> {
     let mode = match req.mode {
         Mode::Real => "real",
         Mode::Test => "test",
         Mode::Drill => "drill",
     };
-    let mut speech_error = None;
-    let message_id = match req.media_id {
-        Some(id) => Some(id),
-        None if !req.text.trim().is_empty() => match crate::tts::speak(state, &spoken(req)).await {
-            Ok(id) => Some(id),
-            Err(e) => {
-                let why = match e {
-                    AppError::Internal(e) => format!("{e:#}"),
-                    other => other.to_string(),
-                };
-                tracing::warn!("alert text not spoken, the tone goes out alone: {why}");
-                crate::edge::Edge::count(&state.edge.speech_failures);
-                speech_error = Some(why);
-                None
-            }
-        },
-        None => None,
-    };
-    let message = match message_id {
+    let tone_only = || (format!("alert_audio.{mode}.none"), None);
+    let (key, message) = match req.media_id {
         Some(id) => {
             let m = state
                 .storage
@@ -233,32 +218,74 @@ async fn audio(state: &AppState, req: &AlertRequest) -> Result<(u64, Option<Stri
                 .ok_or_else(|| AppError::BadRequest(format!("media {id} is not ready")))?
                 .parse()
                 .map_err(|e| AppError::Internal(anyhow::anyhow!("stored hash: {e}")))?;
-            Some((id, hash))
+            (
+                format!("alert_audio.{mode}.{hash}"),
+                Some(Message::Media(id, hash)),
+            )
         }
-        None => None,
-    };
-    let key = match &message {
-        Some((_, hash)) => format!("alert_audio.{mode}.{hash}"),
-        None => format!("alert_audio.{mode}.none"),
+        None if !req.text.trim().is_empty() => {
+            let speech = crate::tts::Speech::of(state, &spoken(req))?;
+            (
+                format!("alert_audio.{mode}.{}", speech.key),
+                Some(Message::Speech(speech)),
+            )
+        }
+        None => tone_only(),
     };
     if let Some(id) = crate::media::remembered(state, &key)? {
-        return Ok((id, speech_error));
+        return Ok((id, None));
     }
-    let name = match &message {
-        Some((id, _)) => format!("alert audio ({mode} prelude + media {id})"),
-        None => format!("alert audio ({mode} prelude)"),
+    let mut speech_error = None;
+    let (key, name, message) = match message {
+        Some(Message::Media(id, hash)) => {
+            let path = crate::media::media_file(&state.media_dir, &hash);
+            let decoded = tokio::task::spawn_blocking(move || {
+                dalaba_audio::transcode::decode_ogg_opus_file(
+                    &path,
+                    std::time::Duration::from_secs(3600),
+                )
+            })
+            .await
+            .map_err(|e| AppError::Internal(e.into()))?
+            .map_err(|e| AppError::Internal(e.into()))?;
+            (
+                key,
+                format!("alert audio ({mode} prelude + media {id})"),
+                Some(decoded.samples),
+            )
+        }
+        Some(Message::Speech(speech)) => match speech.samples(state).await {
+            Ok(samples) => {
+                let preview: String = req.text.chars().take(20).collect();
+                (
+                    key,
+                    format!("alert audio ({mode} prelude + speech: {preview})"),
+                    Some(samples),
+                )
+            }
+            Err(e) => {
+                let why = match e {
+                    AppError::Internal(e) => format!("{e:#}"),
+                    other => other.to_string(),
+                };
+                tracing::warn!("alert text not spoken, the tone goes out alone: {why}");
+                crate::edge::Edge::count(&state.edge.speech_failures);
+                speech_error = Some(why);
+                let (key, _) = tone_only();
+                if let Some(id) = crate::media::remembered(state, &key)? {
+                    return Ok((id, speech_error));
+                }
+                (key, format!("alert audio ({mode} prelude)"), None)
+            }
+        },
+        None => (key, format!("alert audio ({mode} prelude)"), None),
     };
-    let message = message.map(|(_, hash)| crate::media::media_file(&state.media_dir, &hash));
     let tone = prelude(req.mode);
     let samples = tokio::task::spawn_blocking(move || {
         let mut samples = tone.render()?;
-        if let Some(path) = message {
+        if let Some(message) = message {
             samples.extend(std::iter::repeat_n(0.0, 24_000));
-            let decoded = dalaba_audio::transcode::decode_ogg_opus_file(
-                &path,
-                std::time::Duration::from_secs(3600),
-            )?;
-            samples.extend(decoded.samples);
+            samples.extend(message);
         }
         anyhow::Ok(samples)
     })
@@ -273,6 +300,14 @@ async fn audio(state: &AppState, req: &AlertRequest) -> Result<(u64, Option<Stri
         })?;
     crate::media::remember(state, &key, id)?;
     Ok((id, speech_error))
+}
+
+/// What follows an alert's prelude.
+enum Message {
+    /// A library item (its id and content hash).
+    Media(u64, MediaHash),
+    /// Its text, spoken.
+    Speech(crate::tts::Speech),
 }
 
 impl Document for Alert {

@@ -341,6 +341,36 @@ pub fn client() -> reqwest::blocking::Client {
         .expect("client")
 }
 
+/// A 16-bit WAV file's samples as floats, if it can be read.
+pub fn wav_samples(path: &Path) -> Option<Vec<f32>> {
+    let r = hound::WavReader::open(path).ok()?;
+    r.into_samples::<i16>()
+        .map(|s| s.ok().map(|s| f32::from(s) / 32768.0))
+        .collect()
+}
+
+/// What an agent with a `wav` sink in `dir` played of `broadcast`, if it played it.
+pub fn played(dir: &Path, broadcast: u64) -> Option<Vec<f32>> {
+    wav_samples(&dir.join(format!("speaker-b{broadcast}.wav")))
+}
+
+/// What an agent in `dir` played of `broadcast`, once its file is complete (the agent
+/// runs on its own; the file's header is written last), before `deadline`.
+pub fn wait_played(dir: &Path, broadcast: u64, deadline: std::time::Instant) -> Vec<f32> {
+    loop {
+        match played(dir, broadcast) {
+            Some(samples) if !samples.is_empty() => return samples,
+            _ => {}
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{} never played broadcast {broadcast}",
+            dir.display()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
 /// `seconds` of a `hz` tone at `rate` Hz, amplitude 0.3, as 16-bit mono WAV bytes.
 pub fn tone_wav(hz: f64, seconds: f64, rate: u32) -> Vec<u8> {
     let mut cursor = std::io::Cursor::new(Vec::new());

@@ -131,7 +131,6 @@ fn run_text(mut command: Command, input: &str) -> Result<String, TtsError> {
     Ok(String::from_utf8_lossy(&output.stdout).into_owned())
 }
 
-
 /// A speech server's URL is `http://` or `https://` with a host.
 pub(super) fn check_url(url: &str) -> Result<(), String> {
     match reqwest::Url::parse(url) {

@@ -242,42 +242,67 @@ fn decode_48k(path: &std::path::Path) -> anyhow::Result<Vec<f32>> {
     Ok(out)
 }
 
-/// The library item that speaks `text` in each of the deployment's voices in turn (half a
-/// second apart): made once, then found by its key (engine, voices, rate, lexicon,
-/// normaliser version, text).
-pub async fn speak(state: &AppState, text: &str) -> Result<u64, AppError> {
-    check_text(text).map_err(AppError::BadRequest)?;
-    let settings = state.storage.setting::<TtsSettings>()?;
-    let spoken = normalise::normalise(text, &settings.lexicon);
-    let key = {
+/// What `text` is spoken as in this deployment: the samples (48 kHz mono, each voice in
+/// turn, half a second apart) made on demand, and the key that names them (engine,
+/// voices, rate, lexicon, normaliser version, text).
+#[derive(Debug)]
+pub struct Speech {
+    /// `tts.<sha-256>`: the same for the same text and settings.
+    pub key: String,
+    settings: TtsSettings,
+    spoken: String,
+}
+
+impl Speech {
+    /// The speech of `text` under the deployment's settings (nothing is synthesised yet).
+    pub fn of(state: &AppState, text: &str) -> Result<Self, AppError> {
+        check_text(text).map_err(AppError::BadRequest)?;
+        let settings = state.storage.setting::<TtsSettings>()?;
+        let spoken = normalise::normalise(text, &settings.lexicon);
         let mut h = Sha256::new();
         h.update(serde_json::to_vec(&settings).unwrap_or_default());
         h.update(normalise::VERSION.to_le_bytes());
         h.update(spoken.as_bytes());
-        format!("tts.{}", hex::encode(h.finalize()))
-    };
-    if let Some(id) = crate::media::remembered(state, &key)? {
+        Ok(Self {
+            key: format!("tts.{}", hex::encode(h.finalize())),
+            settings,
+            spoken,
+        })
+    }
+
+    /// Synthesises it: each voice's WAV decoded to 48 kHz, the voices in turn.
+    pub async fn samples(&self, state: &AppState) -> Result<Vec<f32>, AppError> {
+        // Each voice's WAV goes through a scratch file (the decoder reads files).
+        let scratch = crate::media::scratch_file(state).await?;
+        let job = {
+            let (settings, spoken, scratch) =
+                (self.settings.clone(), self.spoken.clone(), scratch.clone());
+            tokio::task::spawn_blocking(move || -> anyhow::Result<Vec<f32>> {
+                let mut samples = Vec::new();
+                for (i, voice) in settings.voices.iter().enumerate() {
+                    std::fs::write(&scratch, synthesise(&settings, &spoken, *voice)?)?;
+                    if i > 0 {
+                        samples.extend(std::iter::repeat_n(0.0, 24_000));
+                    }
+                    samples.extend(decode_48k(&scratch)?);
+                }
+                Ok(samples)
+            })
+        };
+        let made = job.await.map_err(|e| AppError::Internal(e.into()));
+        let _ = tokio::fs::remove_file(&scratch).await;
+        made?.map_err(AppError::Internal)
+    }
+}
+
+/// The library item that speaks `text` in each of the deployment's voices in turn: made
+/// once, then found by its [`Speech::key`].
+pub async fn speak(state: &AppState, text: &str) -> Result<u64, AppError> {
+    let speech = Speech::of(state, text)?;
+    if let Some(id) = crate::media::remembered(state, &speech.key)? {
         return Ok(id);
     }
-    // Each voice's WAV goes through a scratch file (the decoder reads files).
-    let scratch = crate::media::scratch_file(state).await?;
-    let job = {
-        let (settings, spoken, scratch) = (settings.clone(), spoken.clone(), scratch.clone());
-        tokio::task::spawn_blocking(move || -> anyhow::Result<Vec<f32>> {
-            let mut samples = Vec::new();
-            for (i, voice) in settings.voices.iter().enumerate() {
-                std::fs::write(&scratch, synthesise(&settings, &spoken, *voice)?)?;
-                if i > 0 {
-                    samples.extend(std::iter::repeat_n(0.0, 24_000));
-                }
-                samples.extend(decode_48k(&scratch)?);
-            }
-            Ok(samples)
-        })
-    };
-    let made = job.await.map_err(|e| AppError::Internal(e.into()));
-    let _ = tokio::fs::remove_file(&scratch).await;
-    let samples = made?.map_err(AppError::Internal)?;
+    let samples = speech.samples(state).await?;
     let preview: String = text.chars().take(20).collect();
     let id = crate::media::make_from_samples(state, &format!("speech: {preview}"), samples)
         .await
@@ -285,7 +310,7 @@ pub async fn speak(state: &AppState, text: &str) -> Result<u64, AppError> {
             AppError::Internal(e) => AppError::Internal(e.context("speech")),
             other => other,
         })?;
-    crate::media::remember(state, &key, id)?;
+    crate::media::remember(state, &speech.key, id)?;
     Ok(id)
 }
 
