@@ -1,5 +1,6 @@
 // The operator console: plain modules, no build step, served by the controller.
 import { LiveCall, liveSupported } from '/console/live.js';
+import { alertsPage, STRINGS as ALERT_STRINGS } from '/console/alerts.js';
 
 const T = {
   zh: {
@@ -18,6 +19,7 @@ const T = {
     versions: '版本', last_error: '最近错误', playing_now: '正在播放', area: '区域',
     notice: '文字广播', notice_hint: '输入通知内容，先试听再发送（例：今晚18:30在村委会开会）',
     preview: '试听', speaking: '正在合成语音…', type_text: '请先输入内容',
+    role_admin: '管理员', role_operator: '操作员', role_village_head: '村干部', role_viewer: '查看',
   },
   en: {
     overview: 'Overview', broadcast: 'Broadcast', live: 'Live call', media: 'Media', programme: 'Programme',
@@ -35,9 +37,13 @@ const T = {
     versions: 'versions', last_error: 'last error', playing_now: 'playing', area: 'area',
     notice: 'Spoken notice', notice_hint: 'Type the notice; listen first, then send (e.g. 今晚18:30在村委会开会)',
     preview: 'Listen', speaking: 'making speech…', type_text: 'Type the notice first',
+    role_admin: 'admin', role_operator: 'operator', role_village_head: 'village head', role_viewer: 'viewer',
   },
 };
-let lang = localStorage.getItem('dalaba.lang') || (navigator.language.startsWith('zh') ? 'zh' : 'en');
+Object.assign(T.zh, ALERT_STRINGS.zh);
+Object.assign(T.en, ALERT_STRINGS.en);
+// Chinese unless this browser's user chose English.
+let lang = localStorage.getItem('dalaba.lang') || 'zh';
 const t = (k) => (T[lang] && T[lang][k]) || T.en[k] || k;
 
 function translate() {
@@ -87,7 +93,7 @@ function logout() {
 
 async function start() {
   me = await api('GET', '/api/me');
-  $('who').textContent = `${me.name} (${me.role})`;
+  $('who').textContent = `${me.name} (${t('role_' + me.role)})`;
   $('nav').hidden = false;
   $('logout').hidden = false;
   $('login').hidden = true;
@@ -107,6 +113,7 @@ async function refresh() {
   try {
     agents = await api('GET', '/api/agents');
     if (current === 'overview') await renderOverview();
+    if (current === 'alerts') await alerts.render();
     if (current === 'broadcast') await renderBroadcast();
     if (current === 'live') renderTargets($('live-target'));
     if (current === 'media') await renderMedia();
@@ -191,6 +198,12 @@ async function renderBroadcast() {
   renderTargets($('tts-target'));
 }
 
+// One speaker's receipt, by name, its state in words (the state itself in `data-state`).
+function receiptChip(id, state) {
+  const a = agents.find((x) => x.id === id);
+  return el('span', { class: 'receipt ' + state, 'data-agent': id, 'data-state': state }, `${a ? a.name : id}: ${t(state)}`);
+}
+
 // Sends a broadcast (`what`: a media item or a text) to the target chosen in `prefix`-target,
 // then follows its receipts in `prefix`-status.
 async function sendTo(prefix, what) {
@@ -205,9 +218,8 @@ async function sendTo(prefix, what) {
       el('span', { id: prefix + '-receipts', class: 'receipts' }));
     for (let i = 0; i < 30; i++) {
       const b = await api('GET', `/api/broadcasts/${r.id}?wait_ms=2000`);
-      const text = b.receipts.map((x) => `${x.agent_id}: ${x.state}`).join(' · ');
       const box = $(prefix + '-receipts');
-      if (box) box.textContent = ' ' + text;
+      if (box) box.replaceChildren(...b.receipts.map((x) => receiptChip(x.agent_id, x.state)));
       if (b.receipts.length === b.agents.length && b.receipts.every((x) => ['done', 'failed', 'cancelled', 'unreachable'].includes(x.state))) break;
     }
   } catch (e) {
@@ -340,11 +352,18 @@ async function renderLog() {
       el('td', {}, new Date((b.start_at || b.created_at) / 1000).toLocaleString()),
       el('td', {}, (b.agents || []).join(', ')),
       el('td', {}, `${b.coverage.confirmed_playing}/${b.coverage.targeted}`),
-      el('td', { class: 'receipts' }, b.receipts.map((r) => `${r.agent_id}: ${r.state}`).join(' · ')))));
+      el('td', { class: 'receipts' }, b.receipts.map((r) => receiptChip(r.agent_id, r.state))))));
 }
 
 // Wiring.
-$('lang').addEventListener('click', () => { lang = lang === 'zh' ? 'en' : 'zh'; localStorage.setItem('dalaba.lang', lang); translate(); refresh(); });
+const alerts = alertsPage({ api, el, $, t, agents: () => agents, me: () => me });
+$('lang').addEventListener('click', () => {
+  lang = lang === 'zh' ? 'en' : 'zh';
+  localStorage.setItem('dalaba.lang', lang);
+  translate();
+  if (me) $('who').textContent = `${me.name} (${t('role_' + me.role)})`;
+  refresh();
+});
 $('logout').addEventListener('click', logout);
 $('login-form').addEventListener('submit', async (ev) => {
   ev.preventDefault();

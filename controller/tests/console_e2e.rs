@@ -13,130 +13,15 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::path::Path;
 use std::time::{Duration, Instant};
 
+use common::browser::*;
 use common::*;
-use fantoccini::{Client, Locator};
+use fantoccini::Locator;
 use serde_json::{Value, json};
 
 const TONE_HZ: f64 = 1000.0;
-
-fn which(name: &str) -> PathBuf {
-    let out = Command::new("sh")
-        .args(["-c", &format!("command -v {name}")])
-        .output()
-        .expect("sh");
-    let path = String::from_utf8_lossy(&out.stdout).trim().to_owned();
-    assert!(
-        !path.is_empty(),
-        "{name} is missing: install chromium and chromium-driver (./test.sh does)"
-    );
-    PathBuf::from(path)
-}
-
-/// chromedriver on a free loopback port, and a headless Chromium session whose fake
-/// microphone plays `mic`.
-fn browser(rt: &tokio::runtime::Runtime, mic: &Path) -> (Proc, Client) {
-    let driver = Proc::spawn(Command::new(which("chromedriver")).arg("--port=0"));
-    let line = driver.wait_for("was started successfully on port");
-    let port = line
-        .trim_end_matches('.')
-        .rsplit(' ')
-        .next()
-        .expect("port")
-        .to_owned();
-    let mut caps = serde_json::Map::new();
-    caps.insert(
-        "goog:chromeOptions".into(),
-        json!({
-            "binary": which("chromium"),
-            "args": [
-                "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
-                format!("--use-file-for-fake-audio-capture={}", mic.display()),
-                "--autoplay-policy=no-user-gesture-required",
-                // The smallest screen a county operator is expected to use.
-                "--window-size=1366,768",
-            ],
-        }),
-    );
-    let client = rt
-        .block_on(
-            fantoccini::ClientBuilder::new(
-                hyper_util::client::legacy::connect::HttpConnector::new(),
-            )
-            .capabilities(caps)
-            .connect(&format!("http://127.0.0.1:{port}")),
-        )
-        .expect("a WebDriver session");
-    (driver, client)
-}
-
-/// Saves the page as `docs/<name>.png` when `DALABA_SCREENSHOTS` is set (the README shows
-/// them): `DALABA_SCREENSHOTS=1 cargo test -p dalaba-controller --test console_e2e`.
-fn screenshot(rt: &tokio::runtime::Runtime, c: &Client, name: &str) {
-    if std::env::var_os("DALABA_SCREENSHOTS").is_none() {
-        return;
-    }
-    let png = rt.block_on(c.screenshot()).expect("screenshot");
-    let docs = Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs");
-    std::fs::create_dir_all(&docs).expect("docs/");
-    std::fs::write(docs.join(format!("{name}.png")), png).expect("write the screenshot");
-}
-
-/// Waits (at most [`WAIT`]) for `selector` and returns its text once `ok` accepts it.
-fn wait_text(
-    rt: &tokio::runtime::Runtime,
-    c: &Client,
-    selector: &str,
-    ok: impl Fn(&str) -> bool,
-) -> String {
-    let deadline = Instant::now() + WAIT;
-    loop {
-        let text = rt.block_on(async {
-            match c.find(Locator::Css(selector)).await {
-                Ok(e) => e.text().await.ok(),
-                Err(_) => None,
-            }
-        });
-        if let Some(t) = text.as_deref().filter(|t| ok(t)) {
-            return t.to_owned();
-        }
-        assert!(
-            Instant::now() < deadline,
-            "{selector}: never right (last {text:?})"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
-
-fn click(rt: &tokio::runtime::Runtime, c: &Client, selector: &str) {
-    rt.block_on(async {
-        c.wait()
-            .at_most(WAIT)
-            .for_element(Locator::Css(selector))
-            .await
-            .unwrap_or_else(|e| panic!("{selector}: {e}"))
-            .click()
-            .await
-            .unwrap_or_else(|e| panic!("clicking {selector}: {e}"));
-    });
-}
-
-fn type_into(rt: &tokio::runtime::Runtime, c: &Client, selector: &str, text: &str) {
-    rt.block_on(async {
-        let e = c
-            .wait()
-            .at_most(WAIT)
-            .for_element(Locator::Css(selector))
-            .await
-            .unwrap_or_else(|e| panic!("{selector}: {e}"));
-        e.clear().await.expect("clear");
-        e.send_keys(text).await.expect("type");
-    });
-}
 
 fn samples(path: &Path) -> Vec<f32> {
     wav_samples(path).unwrap_or_else(|| panic!("{} is no WAV file", path.display()))
@@ -250,7 +135,13 @@ fn console_broadcast_live_call_and_handheld_in_chromium() {
     click(&rt, &c, "#nav button[data-view=broadcast]");
     click(&rt, &c, "input[data-target='area:330106001001']");
     click(&rt, &c, "#bc-send");
-    let receipts = wait_text(&rt, &c, "#bc-receipts", |t| t.contains("dong-1: done"));
+    wait_text(
+        &rt,
+        &c,
+        "#bc-receipts [data-agent='dong-1'][data-state='done']",
+        |t| t.contains("已播完"),
+    );
+    let receipts = wait_text(&rt, &c, "#bc-receipts", |_| true);
     assert!(!receipts.contains("xi-1"), "{receipts}");
     let (_, log) = api.call("GET", "/api/broadcasts", None);
     let played = log[0]["id"].as_u64().expect("id");
@@ -263,16 +154,19 @@ fn console_broadcast_live_call_and_handheld_in_chromium() {
     wait_text(&rt, &c, "#tts-status", |t| t.ends_with(" s"));
     click(&rt, &c, "#tts-target input[data-target='agent:dong-1']");
     click(&rt, &c, "#tts-send");
-    wait_text(&rt, &c, "#tts-receipts", |t| t.contains("dong-1: done"));
-    // The page as an operator in China sees it (Chinese first), then back.
-    click(&rt, &c, "#lang");
+    wait_text(
+        &rt,
+        &c,
+        "#tts-receipts [data-agent='dong-1'][data-state='done']",
+        |_| true,
+    );
+    // The page as an operator in China sees it (Chinese by default).
     rt.block_on(c.execute(
         "document.getElementById('tts-status').scrollIntoView({block: 'end'})",
         vec![],
     ))
     .expect("scroll");
     screenshot(&rt, &c, "console-broadcast");
-    click(&rt, &c, "#lang");
     let (_, log) = api.call("GET", "/api/broadcasts", None);
     let notice = log[0]["id"].as_u64().expect("id");
     let spoken = samples(&agents[0].0.join(format!("speaker-b{notice}.wav")));

@@ -28,6 +28,11 @@ const FILES: &[(&str, &str, &str)] = &[
         include_str!("../../console/app.js"),
     ),
     (
+        "alerts.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../../console/alerts.js"),
+    ),
+    (
         "live.js",
         "text/javascript; charset=utf-8",
         include_str!("../../console/live.js"),

@@ -1,0 +1,126 @@
+//! A headless Chromium driven over WebDriver (chromedriver on a free loopback port), and
+//! the few things a console test does with it.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use fantoccini::{Client, Locator};
+use serde_json::json;
+
+use super::{Proc, WAIT};
+
+pub fn which(name: &str) -> PathBuf {
+    let out = Command::new("sh")
+        .args(["-c", &format!("command -v {name}")])
+        .output()
+        .expect("sh");
+    let path = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+    assert!(
+        !path.is_empty(),
+        "{name} is missing: install chromium and chromium-driver (./test.sh does)"
+    );
+    PathBuf::from(path)
+}
+
+/// chromedriver on a free loopback port, and a headless Chromium session whose fake
+/// microphone plays `mic`.
+pub fn browser(rt: &tokio::runtime::Runtime, mic: &Path) -> (Proc, Client) {
+    let driver = Proc::spawn(Command::new(which("chromedriver")).arg("--port=0"));
+    let line = driver.wait_for("was started successfully on port");
+    let port = line
+        .trim_end_matches('.')
+        .rsplit(' ')
+        .next()
+        .expect("port")
+        .to_owned();
+    let mut caps = serde_json::Map::new();
+    caps.insert(
+        "goog:chromeOptions".into(),
+        json!({
+            "binary": which("chromium"),
+            "args": [
+                "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
+                format!("--use-file-for-fake-audio-capture={}", mic.display()),
+                "--autoplay-policy=no-user-gesture-required",
+                // The smallest screen a county operator is expected to use.
+                "--window-size=1366,768",
+            ],
+        }),
+    );
+    let client = rt
+        .block_on(
+            fantoccini::ClientBuilder::new(
+                hyper_util::client::legacy::connect::HttpConnector::new(),
+            )
+            .capabilities(caps)
+            .connect(&format!("http://127.0.0.1:{port}")),
+        )
+        .expect("a WebDriver session");
+    (driver, client)
+}
+
+/// Saves the page as `docs/<name>.png` when `DALABA_SCREENSHOTS` is set (the README shows
+/// them): `DALABA_SCREENSHOTS=1 cargo test -p dalaba-controller --test console_e2e`.
+pub fn screenshot(rt: &tokio::runtime::Runtime, c: &Client, name: &str) {
+    if std::env::var_os("DALABA_SCREENSHOTS").is_none() {
+        return;
+    }
+    let png = rt.block_on(c.screenshot()).expect("screenshot");
+    let docs = Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs");
+    std::fs::create_dir_all(&docs).expect("docs/");
+    std::fs::write(docs.join(format!("{name}.png")), png).expect("write the screenshot");
+}
+
+/// Waits (at most [`WAIT`]) for `selector` and returns its text once `ok` accepts it.
+pub fn wait_text(
+    rt: &tokio::runtime::Runtime,
+    c: &Client,
+    selector: &str,
+    ok: impl Fn(&str) -> bool,
+) -> String {
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let text = rt.block_on(async {
+            match c.find(Locator::Css(selector)).await {
+                Ok(e) => e.text().await.ok(),
+                Err(_) => None,
+            }
+        });
+        if let Some(t) = text.as_deref().filter(|t| ok(t)) {
+            return t.to_owned();
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{selector}: never right (last {text:?})"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+pub fn click(rt: &tokio::runtime::Runtime, c: &Client, selector: &str) {
+    rt.block_on(async {
+        c.wait()
+            .at_most(WAIT)
+            .for_element(Locator::Css(selector))
+            .await
+            .unwrap_or_else(|e| panic!("{selector}: {e}"))
+            .click()
+            .await
+            .unwrap_or_else(|e| panic!("clicking {selector}: {e}"));
+    });
+}
+
+pub fn type_into(rt: &tokio::runtime::Runtime, c: &Client, selector: &str, text: &str) {
+    rt.block_on(async {
+        let e = c
+            .wait()
+            .at_most(WAIT)
+            .for_element(Locator::Css(selector))
+            .await
+            .unwrap_or_else(|e| panic!("{selector}: {e}"));
+        e.clear().await.expect("clear");
+        e.send_keys(text).await.expect("type");
+    });
+}
