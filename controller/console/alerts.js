@@ -49,7 +49,7 @@ const MODES = ['drill', 'test', 'real'];
 const VALIDITY_MIN = [30, 60, 120, 360, 1440];
 const FINAL = ['done', 'failed', 'cancelled', 'unreachable'];
 
-// `ctx`: { api, el, $, t, agents() (the speakers the user sees), me() }.
+// `ctx`: { api, el, $, t, agents() (the speakers the user sees), me(), listenFirst(prefix) }.
 export function alertsPage(ctx) {
   const { api, el, $, t } = ctx;
   const fill = (k, vars) => Object.entries(vars).reduce((s, [n, v]) => s.replace('{' + n + '}', v), t(k));
@@ -104,6 +104,7 @@ export function alertsPage(ctx) {
       expires_at: Date.now() * 1000 + Number($('al-valid').value) * 60e6,
       text: $('al-text').value.trim(),
       media_id: media ? Number(media) : undefined,
+      voices: $('al-voices').value ? $('al-voices').value.split(',') : undefined,
       repeat: Number($('al-repeat').value),
       mode,
     };
@@ -212,6 +213,7 @@ export function alertsPage(ctx) {
   }
 
   $('al-form').addEventListener('submit', issue);
+  $('al-preview').addEventListener('click', () => ctx.listenFirst('al'));
   // Only this second press says the real alert is meant.
   $('al-confirm-real').addEventListener('click', () => send({ ...request(), confirm_real: true }));
   $('al-back').addEventListener('click', () => { $('al-confirm').hidden = true; $('al-issue').disabled = false; });

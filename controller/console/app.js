@@ -19,6 +19,8 @@ const T = {
     versions: '版本', last_error: '最近错误', playing_now: '正在播放', area: '区域',
     notice: '文字广播', notice_hint: '输入通知内容，先试听再发送（例：今晚18:30在村委会开会）',
     preview: '试听', speaking: '正在合成语音…', type_text: '请先输入内容',
+    voice: '播音', voice_default: '默认（系统设置）', voice_mandarin: '普通话', voice_cantonese: '粤语',
+    voice_both: '普通话，再粤语',
     role_admin: '管理员', role_operator: '操作员', role_village_head: '村干部', role_viewer: '查看',
   },
   en: {
@@ -37,6 +39,8 @@ const T = {
     versions: 'versions', last_error: 'last error', playing_now: 'playing', area: 'area',
     notice: 'Spoken notice', notice_hint: 'Type the notice; listen first, then send (e.g. 今晚18:30在村委会开会)',
     preview: 'Listen', speaking: 'making speech…', type_text: 'Type the notice first',
+    voice: 'voice', voice_default: 'default (as set up)', voice_mandarin: 'Mandarin', voice_cantonese: 'Cantonese',
+    voice_both: 'Mandarin, then Cantonese',
     role_admin: 'admin', role_operator: 'operator', role_village_head: 'village head', role_viewer: 'viewer',
   },
 };
@@ -47,6 +51,7 @@ let lang = localStorage.getItem('dalaba.lang') || 'zh';
 const t = (k) => (T[lang] && T[lang][k]) || T.en[k] || k;
 
 function translate() {
+  renderVoices();
   document.documentElement.lang = lang === 'zh' ? 'zh-CN' : 'en';
   document.querySelectorAll('[data-t]').forEach((e) => { e.textContent = t(e.dataset.t); });
   document.querySelectorAll('[data-tp]').forEach((e) => { e.placeholder = t(e.dataset.tp); });
@@ -204,6 +209,21 @@ function receiptChip(id, state) {
   return el('span', { class: 'receipt ' + state, 'data-agent': id, 'data-state': state }, `${a ? a.name : id}: ${t(state)}`);
 }
 
+// The voice choosers: the deployment's voices, or one chosen for this text.
+const VOICES = [['', 'voice_default'], ['mandarin', 'voice_mandarin'], ['cantonese', 'voice_cantonese'], ['mandarin,cantonese', 'voice_both']];
+function renderVoices() {
+  for (const sel of document.querySelectorAll('select.voices')) {
+    const keep = sel.value;
+    sel.replaceChildren(...VOICES.map(([v, k]) => el('option', { value: v }, t(k))));
+    sel.value = keep;
+  }
+}
+// `{voices: [...]}` for the chooser `id`, or nothing for the deployment's own.
+function voicesOf(id) {
+  const v = $(id).value;
+  return v ? { voices: v.split(',') } : {};
+}
+
 // Sends a broadcast (`what`: a media item or a text) to the target chosen in `prefix`-target,
 // then follows its receipts in `prefix`-status.
 async function sendTo(prefix, what) {
@@ -229,37 +249,40 @@ async function sendTo(prefix, what) {
 
 const sendBroadcast = () => sendTo('bc', { media_id: Number($('bc-media').value) });
 
-function noticeText() {
-  const text = $('tts-text').value.trim();
-  if (!text) $('tts-status').textContent = t('type_text');
+// The text typed in `prefix`-text, or nothing (and `prefix`-status says to type it).
+function typed(prefix) {
+  const text = $(prefix + '-text').value.trim();
+  if (!text) $(prefix + '-status').textContent = t('type_text');
   return text;
 }
 
-// Speaks the notice for the operator to hear first (the same speech a send plays).
-async function previewNotice() {
-  const text = noticeText();
+// Speaks `prefix`-text in the voices chosen in `prefix`-voices for the operator to hear
+// first (the same speech a send plays) in `prefix`-audio; no autoplay.
+async function listenFirst(prefix) {
+  const text = typed(prefix);
   if (!text) return;
-  $('tts-status').textContent = t('speaking');
+  const status = $(prefix + '-status');
+  status.textContent = t('speaking');
   try {
     const r = await fetch('/api/tts/preview', {
       method: 'POST',
       headers: { 'content-type': 'application/json', authorization: 'Bearer ' + token },
-      body: JSON.stringify({ text }),
+      body: JSON.stringify({ text, ...voicesOf(prefix + '-voices') }),
     });
     if (!r.ok) { const j = await r.json(); throw new Error(j.error.message); }
     const media = await api('GET', '/api/media/' + r.headers.get('x-dalaba-media-id'));
-    const audio = $('tts-audio');
+    const audio = $(prefix + '-audio');
     audio.src = '/media/' + media.hash;
     audio.hidden = false;
-    $('tts-status').textContent = `${(media.duration_ms / 1000).toFixed(1)} s`;
+    status.textContent = `${(media.duration_ms / 1000).toFixed(1)} s`;
   } catch (e) {
-    $('tts-status').textContent = e.message;
+    status.textContent = e.message;
   }
 }
 
 function sendNotice() {
-  const text = noticeText();
-  if (text) sendTo('tts', { text });
+  const text = typed('tts');
+  if (text) sendTo('tts', { text, ...voicesOf('tts-voices') });
 }
 
 let call = null;
@@ -356,7 +379,7 @@ async function renderLog() {
 }
 
 // Wiring.
-const alerts = alertsPage({ api, el, $, t, agents: () => agents, me: () => me });
+const alerts = alertsPage({ api, el, $, t, agents: () => agents, me: () => me, listenFirst });
 $('lang').addEventListener('click', () => {
   lang = lang === 'zh' ? 'en' : 'zh';
   localStorage.setItem('dalaba.lang', lang);
@@ -381,7 +404,7 @@ $('login-form').addEventListener('submit', async (ev) => {
 });
 document.querySelectorAll('#nav button').forEach((b) => b.addEventListener('click', () => show(b.dataset.view)));
 $('bc-send').addEventListener('click', sendBroadcast);
-$('tts-preview').addEventListener('click', previewNotice);
+$('tts-preview').addEventListener('click', () => listenFirst('tts'));
 $('tts-send').addEventListener('click', sendNotice);
 $('talk').addEventListener('click', () => { if (!$('ptt').checked) talk(!call); });
 $('talk').addEventListener('pointerdown', () => { if ($('ptt').checked) talk(true); });

@@ -1,8 +1,8 @@
 //! The console's alerts page in a real browser (headless Chromium over WebDriver) against
 //! a real controller and real agents playing at a device's pace (`wav-rt` sinks):
 //!
-//! - a typed drill to one village: every targeted speaker's receipt shows in the page,
-//!   the other village's speaker plays nothing;
+//! - a typed drill to one village, in two voices heard first in the page: every targeted
+//!   speaker's receipt shows in the page, the other village's speaker plays nothing;
 //! - cancelling it from the page stops the speaker;
 //! - a real alert is not sent on the first press: the page asks again, naming how many
 //!   speakers will sound, and only the second press sends it;
@@ -101,6 +101,10 @@ fn alerts_page_issues_follows_cancels_confirms_real_and_reviews() {
     type_into(&rt, &c, "#al-event", "山洪");
     click(&rt, &c, "input[data-area='330106001001']");
     type_into(&rt, &c, "#al-text", WARNING);
+    // In Mandarin, then Cantonese; heard in the page first (a duration once it is made).
+    click(&rt, &c, "#al-voices option[value='mandarin,cantonese']");
+    click(&rt, &c, "#al-preview");
+    wait_text(&rt, &c, "#al-status", |t| t.ends_with(" s"));
     click(&rt, &c, "#al-issue");
     wait_for(
         &rt,
@@ -110,6 +114,7 @@ fn alerts_page_issues_follows_cancels_confirms_real_and_reviews() {
     let drill = alerts(&api)[0].clone();
     assert_eq!(drill["request"]["mode"], "drill", "{drill}");
     assert_eq!(drill["request"]["areas"], json!(["330106001001"]));
+    assert_eq!(drill["request"]["voices"], json!(["mandarin", "cantonese"]));
     assert!(drill["speech_error"].is_null(), "{drill}");
     let broadcast = drill["broadcast_id"].as_u64().expect("broadcast");
     let shown = wait_text(&rt, &c, "#al-receipts", |t| t.contains("dong-1"));

@@ -54,10 +54,12 @@ fn play(c: Command) -> Option<PlayMedia> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn speech_is_made_once_per_text_and_can_be_previewed() {
     let h = Harness::start().await;
-    let first = tts::speak(&h.state, WARNING).await.expect("speech");
-    let again = tts::speak(&h.state, WARNING).await.expect("speech");
+    let first = tts::speak(&h.state, WARNING, None).await.expect("speech");
+    let again = tts::speak(&h.state, WARNING, None).await.expect("speech");
     assert_eq!(first, again, "the same text is synthesised once");
-    let other = tts::speak(&h.state, "今晚停水").await.expect("speech");
+    let other = tts::speak(&h.state, "今晚停水", None)
+        .await
+        .expect("speech");
     assert_ne!(first, other);
     let media = h.state.storage.media(first).unwrap().expect("media");
     let ms = media.duration_ms.expect("duration");
@@ -196,7 +198,9 @@ async fn a_command_engine_speaks_through_a_script() {
                 "args": ["-c", "exec espeak-ng --stdout -b 1 -v cmn-latn-pinyin"]}}),
     )
     .await;
-    let id = tts::speak(&h.state, "今晚停水").await.expect("speech");
+    let id = tts::speak(&h.state, "今晚停水", None)
+        .await
+        .expect("speech");
     let media = h.state.storage.media(id).unwrap().expect("media");
     assert!(media.duration_ms.unwrap_or(0) > 500, "{media:?}");
 }
@@ -312,7 +316,7 @@ async fn a_playlist_item_can_be_a_typed_notice() {
     let media_id = item["media_id"].as_u64().expect("its speech");
     assert_eq!(
         media_id,
-        tts::speak(&h.state, notice).await.expect("cached")
+        tts::speak(&h.state, notice, None).await.expect("cached")
     );
     // An item must say what it plays.
     let (status, body) = h
@@ -370,7 +374,9 @@ async fn an_http_engine_is_sent_the_prepared_text_and_its_wav_is_spoken() {
                "rate_wpm": 120}),
     )
     .await;
-    let id = tts::speak(&h.state, "18:30开会").await.expect("speech");
+    let id = tts::speak(&h.state, "18:30开会", None)
+        .await
+        .expect("speech");
     // Each voice in turn, with the text as an announcer reads it.
     for voice in ["mandarin", "cantonese"] {
         let (query, text) = heard.recv().await.expect("a request");
@@ -421,4 +427,37 @@ async fn a_failing_speech_server_lets_the_alert_go_out_and_says_why() {
         err.to_string().contains("http://10.0.0.5:5002/tts"),
         "{err}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_alert_can_ask_for_its_own_voices() {
+    let h = Harness::start().await;
+    let admin = h.admin().await;
+    let mut dong = h.speaker("dong-1", "330106001001").await;
+    let wav = common::tone_wav(440.0, 1.0, 16_000);
+    let (url, mut heard) = speech_server((StatusCode::OK, wav)).await;
+    use_settings(&h, &admin, json!({"engine": {"kind": "http", "url": url}})).await;
+    // The deployment speaks Mandarin; this alert, for a Cantonese-speaking village, asks
+    // for Cantonese first.
+    let mut alert = drill(WARNING);
+    alert["voices"] = json!(["cantonese", "mandarin"]);
+    let (status, made) = h
+        .call(Some(&admin), "POST", "/api/alerts", Some(alert.clone()))
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{made}");
+    for voice in ["cantonese", "mandarin"] {
+        let (query, _) = heard.recv().await.expect("a request");
+        assert!(query.starts_with(&format!("voice={voice}&")), "{query}");
+    }
+    dong.command(play).await.expect("the alert reaches dong-1");
+    // No voice at all is refused with the ones there are, before anything is stored.
+    let (_, before) = h.call(Some(&admin), "GET", "/api/alerts", None).await;
+    alert["voices"] = json!([]);
+    let (status, err) = h
+        .call(Some(&admin), "POST", "/api/alerts", Some(alert))
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{err}");
+    assert!(err.to_string().contains("mandarin, cantonese"), "{err}");
+    let (_, after) = h.call(Some(&admin), "GET", "/api/alerts", None).await;
+    assert_eq!(before, after, "a refused alert was stored");
 }

@@ -51,6 +51,11 @@ pub struct AlertRequest {
     /// The text (console, log).
     #[serde(default)]
     pub text: String,
+    /// The voices `text` is spoken in, in turn (Mandarin, then Cantonese); default the
+    /// deployment's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Vec<String>>, example = json!(["mandarin", "cantonese"]))]
+    pub voices: Option<Vec<crate::tts::Voice>>,
     /// The spoken message; none: the attention tone alone.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub media_id: Option<u64>,
@@ -129,6 +134,9 @@ pub fn check(req: &AlertRequest, now: u64) -> Result<(), String> {
             "text: at most {} characters (it is spoken when the alert has no media)",
             crate::tts::MAX_TEXT_CHARS
         ));
+    }
+    if let Some(voices) = &req.voices {
+        crate::tts::check_voices(voices)?;
     }
     if req.areas.is_empty() || req.areas.len() > 256 {
         return Err("areas: 1 to 256 area-code prefixes".into());
@@ -224,7 +232,7 @@ async fn audio(state: &AppState, req: &AlertRequest) -> Result<(u64, Option<Stri
             )
         }
         None if !req.text.trim().is_empty() => {
-            let speech = crate::tts::Speech::of(state, &spoken(req))?;
+            let speech = crate::tts::Speech::of(state, &spoken(req), req.voices.as_deref())?;
             (
                 format!("alert_audio.{mode}.{}", speech.key),
                 Some(Message::Speech(speech)),
@@ -594,6 +602,7 @@ mod tests {
             starts_at: None,
             expires_at: 2_000,
             text: String::new(),
+            voices: None,
             media_id: None,
             repeat: 1,
             mode,

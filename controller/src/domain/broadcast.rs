@@ -86,6 +86,10 @@ pub struct CreateBroadcast {
     /// A notice to speak (`tts`), instead of a media item.
     #[serde(default)]
     pub text: Option<String>,
+    /// The voices `text` is spoken in, in turn; default the deployment's.
+    #[serde(default)]
+    #[schema(value_type = Option<Vec<String>>, example = json!(["mandarin"]))]
+    pub voices: Option<Vec<crate::tts::Voice>>,
     /// Who.
     pub target: Target,
     /// Default `scheduled`.
@@ -144,12 +148,14 @@ pub async fn create(
                 ));
             }
             crate::tts::check_text(text).map_err(AppError::BadRequest)?;
-            crate::tts::speak(state, text).await.map_err(|e| match e {
-                AppError::Internal(e) => {
-                    AppError::Conflict(format!("the text could not be spoken: {e:#}"))
-                }
-                other => other,
-            })?
+            crate::tts::speak(state, text, req.voices.as_deref())
+                .await
+                .map_err(|e| match e {
+                    AppError::Internal(e) => {
+                        AppError::Conflict(format!("the text could not be spoken: {e:#}"))
+                    }
+                    other => other,
+                })?
         }
         _ => {
             return Err(AppError::BadRequest(

@@ -28,12 +28,14 @@ async fn speak_notices(state: &AppState, spec: &mut PlaylistSpec) -> Result<(), 
     for (i, item) in spec.items.iter_mut().enumerate() {
         let Some(text) = &item.text else { continue };
         crate::tts::check_text(text).map_err(|e| bad(format!("items[{i}].{e}")))?;
-        item.media_id = crate::tts::speak(state, text).await.map_err(|e| match e {
-            AppError::Internal(e) => {
-                AppError::Conflict(format!("items[{i}]: the text could not be spoken: {e:#}"))
-            }
-            other => other,
-        })?;
+        item.media_id = crate::tts::speak(state, text, None)
+            .await
+            .map_err(|e| match e {
+                AppError::Internal(e) => {
+                    AppError::Conflict(format!("items[{i}]: the text could not be spoken: {e:#}"))
+                }
+                other => other,
+            })?;
     }
     Ok(())
 }

@@ -24,6 +24,10 @@ pub fn routes() -> OpenApiRouter<AppState> {
 struct Preview {
     /// What to say (1 to 2000 characters).
     text: String,
+    /// The voices, in turn; default the deployment's.
+    #[serde(default)]
+    #[schema(value_type = Option<Vec<String>>, example = json!(["mandarin", "cantonese"]))]
+    voices: Option<Vec<crate::tts::Voice>>,
 }
 
 /// `POST /api/tts/preview`: the text spoken (Ogg Opus), made once and kept in the
@@ -38,7 +42,7 @@ async fn preview(
     user: AuthUser,
     Json(req): Json<Preview>,
 ) -> Result<Response, AppError> {
-    let (id, path) = crate::tts::preview(&state, &user, &req.text).await?;
+    let (id, path) = crate::tts::preview(&state, &user, &req.text, req.voices.as_deref()).await?;
     let request = Request::new(axum::body::Body::empty());
     let mut response = tower_http::services::ServeFile::new(&path)
         .oneshot(request)

@@ -391,6 +391,7 @@ async fn import_parsed(
         starts_at: info.starts_at,
         expires_at: info.expires.unwrap_or(cap.sent + 3_600_000_000),
         text: info.text.clone(),
+        voices: None,
         media_id,
         repeat: 2,
         mode,

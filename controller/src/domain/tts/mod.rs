@@ -140,9 +140,7 @@ impl Setting for TtsSettings {
 impl TtsSettings {
     /// Checks the settings before they are stored.
     pub fn check(&self) -> Result<(), String> {
-        if self.voices.is_empty() || self.voices.len() > 4 {
-            return Err("voices: 1 to 4".into());
-        }
+        check_voices(&self.voices)?;
         if !(1..=120).contains(&self.timeout_s) {
             return Err("timeout_s: 1 to 120".into());
         }
@@ -213,6 +211,17 @@ pub enum TtsError {
     },
 }
 
+/// Checks the voices something is spoken in: 1 to 4, in turn.
+pub fn check_voices(voices: &[Voice]) -> Result<(), String> {
+    if voices.is_empty() || voices.len() > 4 {
+        return Err(format!(
+            "voices: 1 to 4 of {}, spoken in turn",
+            Voice::ALL.map(Voice::name).join(", ")
+        ));
+    }
+    Ok(())
+}
+
 /// Checks text to be spoken: 1 to [`MAX_TEXT_CHARS`] characters.
 pub fn check_text(text: &str) -> Result<(), String> {
     let n = text.chars().count();
@@ -254,10 +263,16 @@ pub struct Speech {
 }
 
 impl Speech {
-    /// The speech of `text` under the deployment's settings (nothing is synthesised yet).
-    pub fn of(state: &AppState, text: &str) -> Result<Self, AppError> {
+    /// The speech of `text` under the deployment's settings, in `voices` when given (an
+    /// alert or notice that asks for its own), else the deployment's (nothing is
+    /// synthesised yet).
+    pub fn of(state: &AppState, text: &str, voices: Option<&[Voice]>) -> Result<Self, AppError> {
         check_text(text).map_err(AppError::BadRequest)?;
-        let settings = state.storage.setting::<TtsSettings>()?;
+        let mut settings = state.storage.setting::<TtsSettings>()?;
+        if let Some(voices) = voices {
+            check_voices(voices).map_err(AppError::BadRequest)?;
+            settings.voices = voices.to_vec();
+        }
         let spoken = normalise::normalise(text, &settings.lexicon);
         let mut h = Sha256::new();
         h.update(serde_json::to_vec(&settings).unwrap_or_default());
@@ -297,8 +312,12 @@ impl Speech {
 
 /// The library item that speaks `text` in each of the deployment's voices in turn: made
 /// once, then found by its [`Speech::key`].
-pub async fn speak(state: &AppState, text: &str) -> Result<u64, AppError> {
-    let speech = Speech::of(state, text)?;
+pub async fn speak(
+    state: &AppState,
+    text: &str,
+    voices: Option<&[Voice]>,
+) -> Result<u64, AppError> {
+    let speech = Speech::of(state, text, voices)?;
     if let Some(id) = crate::media::remembered(state, &speech.key)? {
         return Ok(id);
     }
@@ -339,6 +358,7 @@ pub async fn preview(
     state: &AppState,
     user: &AuthUser,
     text: &str,
+    voices: Option<&[Voice]>,
 ) -> Result<(u64, std::path::PathBuf), AppError> {
     if !(crate::access::allowed(user.role, Action::Broadcast)
         || crate::access::allowed(user.role, Action::Alert))
@@ -347,7 +367,7 @@ pub async fn preview(
             "speech is made for broadcasts and alerts: a viewer may not".into(),
         ));
     }
-    let id = speak(state, text).await.map_err(|e| match e {
+    let id = speak(state, text, voices).await.map_err(|e| match e {
         AppError::Internal(e) => AppError::Conflict(format!("the text could not be spoken: {e:#}")),
         other => other,
     })?;
