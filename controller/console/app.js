@@ -1,6 +1,7 @@
 // The operator console: plain modules, no build step, served by the controller.
 import { LiveCall, liveSupported } from '/console/live.js';
 import { alertsPage, STRINGS as ALERT_STRINGS } from '/console/alerts.js';
+import { speechSettings, STRINGS as SPEECH_STRINGS } from '/console/speech.js';
 
 const T = {
   zh: {
@@ -44,8 +45,10 @@ const T = {
     role_admin: 'admin', role_operator: 'operator', role_village_head: 'village head', role_viewer: 'viewer',
   },
 };
-Object.assign(T.zh, ALERT_STRINGS.zh);
-Object.assign(T.en, ALERT_STRINGS.en);
+for (const strings of [ALERT_STRINGS, SPEECH_STRINGS]) {
+  Object.assign(T.zh, strings.zh);
+  Object.assign(T.en, strings.en);
+}
 // Chinese unless this browser's user chose English.
 let lang = localStorage.getItem('dalaba.lang') || 'zh';
 const t = (k) => (T[lang] && T[lang][k]) || T.en[k] || k;
@@ -201,6 +204,7 @@ async function renderBroadcast() {
   if (keep) sel.value = keep;
   renderTargets($('bc-target'));
   renderTargets($('tts-target'));
+  await speech.render(me);
 }
 
 // One speaker's receipt, by name, its state in words (the state itself in `data-state`).
@@ -380,6 +384,7 @@ async function renderLog() {
 
 // Wiring.
 const alerts = alertsPage({ api, el, $, t, agents: () => agents, me: () => me, listenFirst });
+const speech = speechSettings({ api, el, $, t });
 $('lang').addEventListener('click', () => {
   lang = lang === 'zh' ? 'en' : 'zh';
   localStorage.setItem('dalaba.lang', lang);

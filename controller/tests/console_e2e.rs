@@ -172,6 +172,29 @@ fn console_broadcast_live_call_and_handheld_in_chromium() {
     let spoken = samples(&agents[0].0.join(format!("speaker-b{notice}.wav")));
     assert!(spoken.len() > 48_000, "{} samples of speech", spoken.len());
 
+    // The admin's speech settings, on the same page: a bad lexicon line is caught in the
+    // page, a bad rate by the API (its reason shown); a good change is stored.
+    wait_text(&rt, &c, "#ts-rate", |_| true);
+    type_into(&rt, &c, "#ts-lexicon", "长沙=常沙\n只有写法");
+    click(&rt, &c, "#ts-save");
+    wait_text(&rt, &c, "#ts-status", |t| t.contains("第 2 行"));
+    type_into(&rt, &c, "#ts-lexicon", "长沙=常沙");
+    type_into(&rt, &c, "#ts-rate", "999");
+    click(&rt, &c, "#ts-save");
+    wait_text(&rt, &c, "#ts-status", |t| t.contains("rate_wpm: 80 to 300"));
+    type_into(&rt, &c, "#ts-rate", "150");
+    click(&rt, &c, "#ts-voices option[value='mandarin,cantonese']");
+    click(&rt, &c, "#ts-save");
+    wait_text(&rt, &c, "#ts-status", |t| t == "已保存");
+    let (_, speech) = api.call("GET", "/api/settings/tts", None);
+    assert_eq!(speech["rate_wpm"], 150, "{speech}");
+    assert_eq!(
+        speech["voices"],
+        json!(["mandarin", "cantonese"]),
+        "{speech}"
+    );
+    assert_eq!(speech["lexicon"], json!([["长沙", "常沙"]]), "{speech}");
+
     // A live call from the browser to dong-1: the fake microphone's tone comes out there.
     click(&rt, &c, "#nav button[data-view=live]");
     click(&rt, &c, "#live-target input[data-target='agent:dong-1']");

@@ -33,6 +33,11 @@ const FILES: &[(&str, &str, &str)] = &[
         include_str!("../../console/alerts.js"),
     ),
     (
+        "speech.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../../console/speech.js"),
+    ),
+    (
         "live.js",
         "text/javascript; charset=utf-8",
         include_str!("../../console/live.js"),
