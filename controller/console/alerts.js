@@ -54,6 +54,13 @@ export function alertsPage(ctx) {
   const { api, el, $, t } = ctx;
   const fill = (k, vars) => Object.entries(vars).reduce((s, [n, v]) => s.replace('{' + n + '}', v), t(k));
   let following = null; // the alert whose receipts are shown
+  const names = new Map(); // area code → name, from the area tree
+  const areaName = (code) => names.get(code) || code;
+  // A village's name: county to village, from its speakers.
+  const villageName = (code) => {
+    const a = ctx.agents().find((x) => x.area_code === code && x.area_name);
+    return a ? a.area_name : areaName(code);
+  };
 
   const live = () => ctx.agents().filter((a) => !a.retired);
   const chosenAreas = () => [...$('al-areas').querySelectorAll('input:checked')].map((i) => i.value);
@@ -83,12 +90,16 @@ export function alertsPage(ctx) {
     const chosen = new Set(chosenAreas());
     const tree = await api('GET', '/api/areas');
     // Counties, townships and villages can be chosen; provinces and cities only hold them.
-    const node = (n) => el('li', {},
-      ['county', 'township', 'village'].includes(n.level)
-        ? el('label', {}, el('input', { type: 'checkbox', value: n.code, checked: chosen.has(n.code), 'data-area': n.code }),
-          el('span', {}, `${n.code} · ${n.online}/${n.agents}`))
-        : el('span', { class: 'hint' }, n.code),
-      n.children.length ? el('ul', {}, n.children.map(node)) : null);
+    const label = (n) => n.name ? [n.name, ' ', el('small', { class: 'code' }, n.code)] : [n.code];
+    const node = (n) => {
+      if (n.name) names.set(n.code, n.name);
+      return el('li', {},
+        ['county', 'township', 'village'].includes(n.level)
+          ? el('label', { class: 'area-name' }, el('input', { type: 'checkbox', value: n.code, checked: chosen.has(n.code), 'data-area': n.code }),
+            el('span', {}, ...label(n), ` · ${n.online}/${n.agents}`))
+          : el('span', { class: 'hint' }, ...label(n)),
+        n.children.length ? el('ul', {}, n.children.map(node)) : null);
+    };
     $('al-areas').replaceChildren(el('ul', {}, tree.map(node)));
   }
 
@@ -160,7 +171,7 @@ export function alertsPage(ctx) {
       box.replaceChildren(
         el('h3', {}, `#${a.id} ${a.request.event} · ${t(a.request.severity)} · ${t(a.request.mode)} — ${heard}/${b.agents.length}`),
         el('table', { id: 'al-receipts', 'data-alert': a.id }, [...byVillage.entries()].sort().map(([area, ids]) => el('tr', { 'data-village': area },
-          el('th', {}, `${t('village')} ${area}`),
+          el('th', {}, villageName(area)),
           el('td', {}, ids.map((id) => {
             const state = receipt.get(id) || (unreachable.has(id) ? 'unreachable' : null);
             return el('span', { class: 'receipt ' + (state || 'none'), 'data-agent': id, 'data-state': state || '' },
@@ -193,9 +204,9 @@ export function alertsPage(ctx) {
   async function renderLog() {
     const alerts = await api('GET', '/api/alerts');
     const held = alerts.filter((a) => a.status === 'held');
-    const areas = (a) => a.request.areas.join(', ');
+    const areas = (a) => a.request.areas.map(areaName).join('、');
     $('al-held').replaceChildren(...(held.length ? held.map((a) => el('div', { class: 'held', id: 'held-' + a.id },
-      el('p', {}, el('b', { class: 'sev ' + a.request.severity }, t(a.request.severity)), ` ${a.request.event} · ${t(a.request.mode)} · ${t('areas')} ${areas(a)} · ${t('source')} ${a.source}`),
+      el('p', {}, el('b', { class: 'sev ' + a.request.severity }, t(a.request.severity)), ` ${a.request.event} · ${t(a.request.mode)} · ${t('areas')} ${areas(a)} (${a.request.areas.join(', ')}) · ${t('source')} ${a.source}`),
       el('p', {}, a.request.text),
       el('button', { class: 'approve', onclick: () => decide(a.id, 'approve') }, t('approve')),
       el('button', { class: 'reject', onclick: () => decide(a.id, 'reject') }, t('reject'))))

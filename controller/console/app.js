@@ -20,6 +20,8 @@ const T = {
     versions: '版本', last_error: '最近错误', playing_now: '正在播放', area: '区域',
     notice: '文字广播', notice_hint: '输入通知内容，先试听再发送（例：今晚18:30在村委会开会）',
     preview: '试听', speaking: '正在合成语音…', type_text: '请先输入内容',
+    area_names: '区域名称', import: '导入', imported: '已更新 {n} 个名称',
+    area_names_hint: '导入本县的村名（CSV 文件，每行“代码,名称”，例：330106001001,东村）；也可改任何区域的名称，名称留空则恢复内置名称。内置名称到乡镇（国家统计局 2023 年区划代码）。',
     voice: '播音', voice_default: '默认（系统设置）', voice_mandarin: '普通话', voice_cantonese: '粤语',
     voice_both: '普通话，再粤语',
     role_admin: '管理员', role_operator: '操作员', role_village_head: '村干部', role_viewer: '查看',
@@ -40,6 +42,8 @@ const T = {
     versions: 'versions', last_error: 'last error', playing_now: 'playing', area: 'area',
     notice: 'Spoken notice', notice_hint: 'Type the notice; listen first, then send (e.g. 今晚18:30在村委会开会)',
     preview: 'Listen', speaking: 'making speech…', type_text: 'Type the notice first',
+    area_names: 'Area names', import: 'Import', imported: '{n} names updated',
+    area_names_hint: 'Import your villages (a CSV file, one "code,name" per line, e.g. 330106001001,东村); any area can be renamed, and an empty name brings back the built-in one. Built-in names go down to townships (the statistics bureau\'s 2023 codes).',
     voice: 'voice', voice_default: 'default (as set up)', voice_mandarin: 'Mandarin', voice_cantonese: 'Cantonese',
     voice_both: 'Mandarin, then Cantonese',
     role_admin: 'admin', role_operator: 'operator', role_village_head: 'village head', role_viewer: 'viewer',
@@ -139,18 +143,31 @@ function stateOf(a) {
   return 'online';
 }
 
+// An area as people name it: its name first, the code small beside it (the code alone
+// where no name is known).
+function areaLabel(code, name) {
+  return name ? el('span', { class: 'area-name', title: code }, name, ' ', el('small', { class: 'code' }, code)) : el('span', {}, code);
+}
+
+// A village's name from its speakers (`area_name`: county to village), else its code.
+function villageName(code) {
+  const a = agents.find((x) => x.area_code === code && x.area_name);
+  return a ? a.area_name : null;
+}
+
 async function renderOverview() {
   const tree = await api('GET', '/api/areas');
   const render = (nodes) => el('ul', {}, nodes.map((n) =>
-    el('li', {}, el('span', { title: n.level }, `${n.code} · ${n.online}/${n.agents}`), n.children.length ? render(n.children) : null)));
+    el('li', { 'data-area': n.code }, areaLabel(n.code, n.name), ` · ${n.online}/${n.agents}`, n.children.length ? render(n.children) : null)));
   $('areas').replaceChildren(render(tree));
   const byVillage = new Map();
   for (const a of agents.filter((x) => !x.retired)) {
     if (!byVillage.has(a.area_code)) byVillage.set(a.area_code, []);
     byVillage.get(a.area_code).push(a);
   }
+  $('names-card').hidden = !me || me.role !== 'admin';
   $('map').replaceChildren(...[...byVillage.entries()].sort().map(([code, list]) =>
-    el('div', { class: 'village' }, el('h3', {}, `${t('area')} ${code}`),
+    el('div', { class: 'village', 'data-village': code }, el('h3', {}, areaLabel(code, villageName(code))),
       el('div', { class: 'speakers' }, list.map((a) =>
         el('button', { class: 'speaker ' + stateOf(a), id: 'speaker-' + a.id, 'data-state': stateOf(a), onclick: () => detail(a.id) },
           a.name, el('small', {}, `${a.id} · ${t(stateOf(a))}`)))))));
@@ -162,7 +179,7 @@ function detail(id) {
   const s = a.status || {};
   const rows = [
     [t('state'), t(stateOf(a))],
-    [t('area'), a.area_code],
+    [t('area'), a.area_name ? `${a.area_name} (${a.area_code})` : a.area_code],
     [t('playing_now'), s.playing ? `#${s.playing.broadcast_id} ${s.playing.priority} ${s.playing.mode}` : '—'],
     [t('volume'), s.volume ?? '—'],
     [t('relays'), (s.relays || []).map((r) => `${r.channel}:${r.state}`).join(' ') || '—'],
@@ -180,7 +197,7 @@ function renderTargets(box) {
   const villages = [...new Set(agents.filter((a) => !a.retired).map((a) => a.area_code))].sort();
   const items = [];
   if (me && me.role === 'admin') items.push(['all', t('all')]);
-  for (const v of villages) items.push(['area:' + v, `${t('area')} ${v}`]);
+  for (const v of villages) items.push(['area:' + v, villageName(v) || `${t('area')} ${v}`]);
   for (const a of agents.filter((x) => !x.retired)) items.push(['agent:' + a.id, `${a.name} (${a.id})`]);
   box.replaceChildren(...items.map(([value, label]) =>
     el('label', {}, el('input', { type: 'checkbox', value, checked: chosen.has(value), 'data-target': value }), label)));
@@ -382,6 +399,26 @@ async function renderLog() {
       el('td', { class: 'receipts' }, b.receipts.map((r) => receiptChip(r.agent_id, r.state))))));
 }
 
+// Imports the chosen CSV of area names (code,name lines) as they are.
+async function importNames() {
+  const file = $('names-file').files[0];
+  const status = $('names-status');
+  if (!file) return;
+  try {
+    const r = await fetch('/api/areas/names', {
+      method: 'PUT',
+      headers: { 'content-type': 'text/csv; charset=utf-8', authorization: 'Bearer ' + token },
+      body: await file.text(),
+    });
+    const j = await r.json();
+    if (!r.ok) throw new Error(j.error.message);
+    status.textContent = t('imported').replace('{n}', j.changed);
+    refresh();
+  } catch (e) {
+    status.textContent = e.message;
+  }
+}
+
 // Wiring.
 const alerts = alertsPage({ api, el, $, t, agents: () => agents, me: () => me, listenFirst });
 const speech = speechSettings({ api, el, $, t });
@@ -409,6 +446,7 @@ $('login-form').addEventListener('submit', async (ev) => {
 });
 document.querySelectorAll('#nav button').forEach((b) => b.addEventListener('click', () => show(b.dataset.view)));
 $('bc-send').addEventListener('click', sendBroadcast);
+$('names-import').addEventListener('click', importNames);
 $('tts-preview').addEventListener('click', () => listenFirst('tts'));
 $('tts-send').addEventListener('click', sendNotice);
 $('talk').addEventListener('click', () => { if (!$('ptt').checked) talk(!call); });

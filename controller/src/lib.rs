@@ -17,8 +17,8 @@ pub mod http;
 
 pub mod domain;
 pub use domain::{
-    agent_admin, agent_events, alert, approval, broadcast, cap, cap_senders, demo, live, media,
-    programme, schedule, scheduler, tts, users,
+    agent_admin, agent_events, alert, approval, areas, broadcast, cap, cap_senders, demo, live,
+    media, programme, schedule, scheduler, tts, users,
 };
 
 pub mod access;

@@ -6,9 +6,10 @@
 //! - cancelling it from the page stops the speaker;
 //! - a real alert is not sent on the first press: the page asks again, naming how many
 //!   speakers will sound, and only the second press sends it;
-//! - a CAP message held for review is shown with its text and areas, and rejected.
+//! - a CAP message held for review is shown with its text and areas, and rejected;
+//! - villages imported by name from a CSV file in the page are shown by name everywhere.
 //!
-//! `DALABA_SCREENSHOTS=1` writes `docs/console-alerts.png`.
+//! `DALABA_SCREENSHOTS=1` writes `docs/console-overview.png` and `docs/console-alerts.png`.
 
 mod common;
 
@@ -96,9 +97,36 @@ fn alerts_page_issues_follows_cancels_confirms_real_and_reviews() {
     click(&rt, &c, "#login-form button[type=submit]");
     wait_text(&rt, &c, "#speaker-dong-1", |t| t.contains("dong-1"));
 
+    // The county's villages by name, imported from a CSV file in the page: the overview
+    // shows names first (the county's name ships with the binary).
+    let csv = dir.path().join("villages.csv");
+    std::fs::write(&csv, "代码,名称\n330106001001,东村\n330106002003,西村\n").expect("csv");
+    rt.block_on(async {
+        let input = c
+            .find(fantoccini::Locator::Css("#names-file"))
+            .await
+            .expect("file input");
+        input
+            .send_keys(&csv.display().to_string())
+            .await
+            .expect("choose file");
+    });
+    click(&rt, &c, "#names-import");
+    wait_text(&rt, &c, "#names-status", |t| t.contains("已更新 2"));
+    wait_text(&rt, &c, "#map [data-village='330106001001'] h3", |t| {
+        t.contains("西湖区 东村")
+    });
+    wait_text(&rt, &c, "#areas [data-area='330106']", |t| {
+        t.contains("西湖区")
+    });
+    screenshot(&rt, &c, "console-overview");
+
     // A typed drill to dong's village, chosen in the area tree.
     click(&rt, &c, "#nav button[data-view=alerts]");
     type_into(&rt, &c, "#al-event", "山洪");
+    wait_text(&rt, &c, "#al-areas", |t| {
+        t.contains("东村") && t.contains("西湖区")
+    });
     click(&rt, &c, "input[data-area='330106001001']");
     type_into(&rt, &c, "#al-text", WARNING);
     // In Mandarin, then Cantonese; heard in the page first (a duration once it is made).
@@ -119,6 +147,7 @@ fn alerts_page_issues_follows_cancels_confirms_real_and_reviews() {
     let broadcast = drill["broadcast_id"].as_u64().expect("broadcast");
     let shown = wait_text(&rt, &c, "#al-receipts", |t| t.contains("dong-1"));
     assert!(!shown.contains("xi-1"), "{shown}");
+    assert!(shown.contains("东村"), "the village by name: {shown}");
     rt.block_on(c.execute("window.scrollTo(0, 0)", vec![]))
         .expect("scroll");
     screenshot(&rt, &c, "console-alerts");

@@ -37,6 +37,7 @@ const LAYERS: &[(&str, &[&str])] = &[
             "broadcast",
             "live",
             "alert",
+            "areas",
             "cap",
             "cap_senders",
             "programme",

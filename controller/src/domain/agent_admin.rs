@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::access::Action;
 use crate::access::{agent_in_scope, parse_agent_id};
+use crate::areas::Names;
 use crate::auth::{self, AuthUser};
 use crate::error::AppError;
 use crate::hub::Outgoing;
@@ -214,6 +215,8 @@ pub struct AgentView {
     id: String,
     name: String,
     area_code: String,
+    /// Its area's name, county to village (`西湖区 北山街道 东村`), where known.
+    area_name: Option<String>,
     groups: Vec<String>,
     enrolled: bool,
     /// The agent's identity key once enrolled (base64), to move it to another controller.
@@ -225,11 +228,12 @@ pub struct AgentView {
     status: Option<serde_json::Value>,
 }
 
-fn view(state: &AppState, a: AgentRecord) -> AgentView {
+fn view(state: &AppState, names: &Names, a: AgentRecord) -> AgentView {
     AgentView {
         online: state.hub.is_online(&a.id),
         id: a.id.to_string(),
         name: a.name,
+        area_name: names.full(a.area_code.as_str()),
         area_code: a.area_code.to_string(),
         groups: a.groups,
         enrolled: a.public_key.is_some(),
@@ -244,10 +248,11 @@ fn view(state: &AppState, a: AgentRecord) -> AgentView {
 pub fn list(state: &AppState, user: &AuthUser) -> Result<Vec<AgentView>, AppError> {
     user.require(Action::View)?;
     let agents = state.storage.agents()?;
+    let names = Names::load(state)?;
     Ok(agents
         .into_iter()
         .filter(|a| user.covers(a.area_code.as_str()))
-        .map(|a| view(state, a))
+        .map(|a| view(state, &names, a))
         .collect())
 }
 
@@ -256,7 +261,7 @@ pub fn get(state: &AppState, user: &AuthUser, id: &str) -> Result<AgentView, App
     user.require(Action::View)?;
     let id = parse_agent_id(id)?;
     let agent = agent_in_scope(state, user, &id)?;
-    Ok(view(state, agent))
+    Ok(view(state, &Names::load(state)?, agent))
 }
 
 /// Body of `POST /api/agents`.
@@ -347,7 +352,7 @@ pub fn create(
         .agent(&id)?
         .ok_or_else(|| AppError::NotFound(format!("agent {id}")))?;
     Ok(CreatedAgent {
-        agent: view(state, agent),
+        agent: view(state, &Names::load(state)?, agent),
         enrolment_token: token,
         enrolment_token_expires_at: expires,
     })
@@ -386,7 +391,7 @@ pub fn edit(
         .storage
         .agent(&id)?
         .ok_or_else(|| AppError::NotFound(format!("agent {id}")))?;
-    Ok(view(state, agent))
+    Ok(view(state, &Names::load(state)?, agent))
 }
 
 /// Retires agent `id`: it can no longer log in, and its connection is closed.
@@ -412,6 +417,8 @@ pub fn retire(state: &AppState, user: &AuthUser, id: &str) -> Result<(), AppErro
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct AreaNode {
     code: String,
+    /// Its name, where known (shipped to township; villages as the deployment named them).
+    name: Option<String>,
     level: &'static str,
     agents: usize,
     online: usize,
@@ -427,7 +434,12 @@ const LEVELS: [(usize, &str); 5] = [
     (12, "village"),
 ];
 
-fn area_tree(agents: &[(String, bool)], prefix: &str, level: usize) -> Vec<AreaNode> {
+fn area_tree(
+    agents: &[(String, bool)],
+    names: &Names,
+    prefix: &str,
+    level: usize,
+) -> Vec<AreaNode> {
     let Some(&(len, name)) = LEVELS.get(level) else {
         return Vec::new();
     };
@@ -443,10 +455,11 @@ fn area_tree(agents: &[(String, bool)], prefix: &str, level: usize) -> Vec<AreaN
             let inside: Vec<_> = agents.iter().filter(|(c, _)| c.starts_with(code)).collect();
             AreaNode {
                 code: code.to_owned(),
+                name: names.name(code).map(str::to_owned),
                 level: name,
                 agents: inside.len(),
                 online: inside.iter().filter(|(_, online)| *online).count(),
-                children: area_tree(agents, code, level + 1),
+                children: area_tree(agents, names, code, level + 1),
             }
         })
         .collect()
@@ -464,5 +477,5 @@ pub fn areas(state: &AppState, user: &AuthUser) -> Result<Vec<AreaNode>, AppErro
         .map(|a| (a.area_code.to_string(), state.hub.is_online(&a.id)))
         .collect();
     agents.sort();
-    Ok(area_tree(&agents, "", 0))
+    Ok(area_tree(&agents, &Names::load(state)?, "", 0))
 }

@@ -16,6 +16,14 @@ pub const DEMO_AGENTS: &[(&str, &str, &str, &str)] = &[
     ("xicun-1", "西村 1号喇叭", "330106002003", "west"),
 ];
 
+/// The demo's own area names (a deployment imports its villages the same way); the
+/// county's and the real township's names ship with the binary.
+pub const DEMO_AREAS: &[(&str, &str)] = &[
+    ("330106001", "演示镇"),
+    ("330106001001", "东村"),
+    ("330106002003", "西村"),
+];
+
 /// Creates the demo agents that do not exist yet and writes each one's configuration
 /// under `dir`. Returns `(config file, state directory)` per agent.
 pub fn prepare(
@@ -24,6 +32,13 @@ pub fn prepare(
     agent_url: &str,
 ) -> anyhow::Result<Vec<(PathBuf, PathBuf)>> {
     let mut out = Vec::new();
+    if state.storage.area_names()?.is_empty() {
+        let names: Vec<(String, String)> = DEMO_AREAS
+            .iter()
+            .map(|&(code, name)| (code.to_owned(), name.to_owned()))
+            .collect();
+        state.storage.set_area_names(&names)?;
+    }
     for &(id, name, area, group) in DEMO_AGENTS {
         let agent_id: AgentId = id.parse()?;
         let agent_dir = dir.join(id);

@@ -8,6 +8,7 @@ pub mod agent_admin;
 pub mod agent_events;
 pub mod alert;
 pub mod approval;
+pub mod areas;
 pub mod broadcast;
 pub mod cap;
 pub mod cap_senders;

@@ -100,6 +100,7 @@ pub(crate) fn operators(agents: bool) -> OpenApiRouter<AppState> {
         .merge(crate::http::settings::routes())
         .merge(crate::http::users::routes())
         .merge(crate::http::agents::routes())
+        .merge(crate::http::areas::routes())
         .merge(crate::http::media::routes())
         .merge(crate::http::programme::routes())
         .merge(crate::http::broadcasts::routes())

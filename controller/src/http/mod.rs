@@ -5,6 +5,7 @@
 pub mod agents;
 pub mod alerts;
 pub mod api;
+pub mod areas;
 pub mod audit;
 pub mod broadcasts;
 pub mod cap;

@@ -61,4 +61,6 @@ pub(super) const MIGRATIONS: &[&str] = &[
      WHERE kind = 'playlist' AND json_extract(json, '$.owner') IS NULL;",
     // 7: a resume is kept apart from the first start.
     "ALTER TABLE receipts ADD COLUMN resumed_at INTEGER;",
+    // 8: the deployment's own area names (its villages; renamed codes), over the shipped ones.
+    "CREATE TABLE area_names (code TEXT PRIMARY KEY, name TEXT NOT NULL);",
 ];

@@ -1,5 +1,6 @@
 //! What the controller persists, behind one trait per aggregate (users and sessions,
-//! agents, media, broadcasts and receipts, documents and runs, the audit log), each in
+//! agents, media, broadcasts and receipts, documents and runs, the audit log, area
+//! names), each in
 //! its own file; [`Storage`] is all of them. One implementation, [`SqliteStorage`]: one
 //! SQLite file in the data directory (versioned migrations, WAL).
 //!
@@ -31,6 +32,7 @@ pub enum StorageError {
 }
 
 mod agents;
+mod area_names;
 mod audit;
 pub mod broadcast_spec;
 mod broadcasts;
@@ -42,6 +44,7 @@ pub mod role;
 mod users;
 
 pub use agents::{AgentRecord, AgentStore, Seen};
+pub use area_names::AreaNameStore;
 pub use audit::{AuditRecord, AuditStore};
 pub use broadcasts::{BroadcastRecord, BroadcastStore};
 pub use documents::{Doc, Document, DocumentStore, RunRecord, RunState, Setting, Stored};
@@ -52,7 +55,15 @@ pub use crate::receipt::{ReceiptRecord, ReceiptStatus};
 
 /// Everything the controller persists: every aggregate's store.
 pub trait Storage:
-    UserStore + AuditStore + AgentStore + MediaStore + BroadcastStore + DocumentStore + Send + Sync
+    UserStore
+    + AuditStore
+    + AgentStore
+    + MediaStore
+    + BroadcastStore
+    + DocumentStore
+    + AreaNameStore
+    + Send
+    + Sync
 {
 }
 
@@ -63,6 +74,7 @@ impl<T> Storage for T where
         + MediaStore
         + BroadcastStore
         + DocumentStore
+        + AreaNameStore
         + Send
         + Sync
 {

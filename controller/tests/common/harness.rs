@@ -117,6 +117,38 @@ impl Harness {
         (status, headers, bytes.to_vec())
     }
 
+    /// `method path` with `body` of `content_type` through the router, as `token`: status
+    /// and the JSON answer.
+    pub async fn send_body(
+        &self,
+        token: &str,
+        method: &str,
+        path: &str,
+        content_type: &str,
+        body: &str,
+    ) -> (u16, Value) {
+        use tower::ServiceExt as _;
+        let request = axum::http::Request::builder()
+            .method(method)
+            .uri(path)
+            .header("content-type", content_type)
+            .header("authorization", format!("Bearer {token}"))
+            .body(axum::body::Body::from(body.to_owned()))
+            .expect("request");
+        let response = dalaba_controller::http::api::router(self.state.clone())
+            .oneshot(request)
+            .await
+            .expect("response");
+        let status = response.status().as_u16();
+        let bytes = axum::body::to_bytes(response.into_body(), 1 << 20)
+            .await
+            .expect("body");
+        (
+            status,
+            serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+        )
+    }
+
     /// A speaker `id` in `area`, created with an enrolment token, enrolled and in session.
     pub async fn speaker(&self, id: &str, area: &str) -> SimAgent {
         let token = auth::random_secret(18);
