@@ -2,6 +2,7 @@
 import { LiveCall, liveSupported } from '/console/live.js';
 import { alertsPage, STRINGS as ALERT_STRINGS } from '/console/alerts.js';
 import { speechSettings, STRINGS as SPEECH_STRINGS } from '/console/speech.js';
+import { speakersPage, STRINGS as SPEAKER_STRINGS } from '/console/speakers.js';
 
 const T = {
   zh: {
@@ -49,7 +50,7 @@ const T = {
     role_admin: 'admin', role_operator: 'operator', role_village_head: 'village head', role_viewer: 'viewer',
   },
 };
-for (const strings of [ALERT_STRINGS, SPEECH_STRINGS]) {
+for (const strings of [ALERT_STRINGS, SPEECH_STRINGS, SPEAKER_STRINGS]) {
   Object.assign(T.zh, strings.zh);
   Object.assign(T.en, strings.en);
 }
@@ -110,7 +111,7 @@ async function start() {
   $('logout').hidden = false;
   $('login').hidden = true;
   show('overview');
-  setInterval(() => { if (!$('overview').hidden || !$('log').hidden) refresh(); }, 2000);
+  setInterval(() => { if (['overview', 'log', 'speakers'].includes(current)) refresh(); }, 2000);
 }
 
 let current = 'overview';
@@ -126,6 +127,7 @@ async function refresh() {
     agents = await api('GET', '/api/agents');
     if (current === 'overview') await renderOverview();
     if (current === 'alerts') await alerts.render();
+    if (current === 'speakers') speakers.render();
     if (current === 'broadcast') await renderBroadcast();
     if (current === 'live') renderTargets($('live-target'));
     if (current === 'media') await renderMedia();
@@ -422,6 +424,7 @@ async function importNames() {
 // Wiring.
 const alerts = alertsPage({ api, el, $, t, agents: () => agents, me: () => me, listenFirst });
 const speech = speechSettings({ api, el, $, t });
+const speakers = speakersPage({ api, el, $, t, agents: () => agents, stateOf, refresh });
 $('lang').addEventListener('click', () => {
   lang = lang === 'zh' ? 'en' : 'zh';
   localStorage.setItem('dalaba.lang', lang);

@@ -507,6 +507,7 @@ async fn playlists_made_before_owners_become_the_admins() {
         "INSERT INTO docs (kind, json, updated_at) VALUES
             ('playlist', '{\"name\":\"old\",\"items\":[{\"media_id\":1}]}', 0);
          ALTER TABLE receipts DROP COLUMN resumed_at;
+         DROP TABLE area_names;
          PRAGMA user_version = 5;",
     )
     .unwrap();

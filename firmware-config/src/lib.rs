@@ -101,3 +101,64 @@ pub fn with_controller(
     let config = Config::parse(&text)?;
     Ok((text, config))
 }
+
+/// What a new terminal needs to reach its controller and enrol there.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Enrolment<'a> {
+    /// `identity.area_code`: the village it serves.
+    pub area_code: &'a str,
+    /// `identity.name`, if given.
+    pub name: Option<&'a str>,
+    /// The pins of `[controller]`.
+    pub pins: ControllerPins<'a>,
+    /// `controller.enrolment_token`: the one-time token.
+    pub enrolment_token: &'a str,
+    /// `audio.device`; `None` leaves the default (the system's sound card).
+    pub audio_device: Option<&'a str>,
+    /// `cache.dir`; `None` leaves the default.
+    pub cache_dir: Option<&'a str>,
+}
+
+/// The configuration file for a new terminal: its identity and controller filled in, the
+/// rest at its defaults with a comment on what an installer may set. Checked in full, so
+/// what is returned is a file the agent accepts.
+pub fn enrolment_document(e: &Enrolment<'_>) -> Result<String, ConfigError> {
+    use std::fmt::Write as _;
+    let q = |s: &str| toml_edit::Value::from(s).to_string().trim().to_owned();
+    let mut o = String::from(
+        "# A Dalaba speaker terminal. Install as /etc/dalaba/agent.toml; every key is in\n\
+         # firmware-config/README.md. It enrols once with the token, then keeps its own key.\n\n[identity]\n",
+    );
+    let _ = writeln!(o, "area_code = {}", q(e.area_code));
+    if let Some(name) = e.name {
+        let _ = writeln!(o, "name = {}", q(name));
+    }
+    let _ = writeln!(o, "\n[controller]");
+    let _ = writeln!(o, "url = {}", q(e.pins.url));
+    let _ = writeln!(o, "public_key = {}", q(e.pins.public_key));
+    if let Some(fp) = e.pins.tls_fingerprint {
+        let _ = writeln!(o, "tls_fingerprint = {}", q(fp));
+    }
+    let _ = writeln!(o, "enrolment_token = {}", q(e.enrolment_token));
+    let _ = writeln!(o, "\n[audio]");
+    match e.audio_device {
+        Some(device) => {
+            let _ = writeln!(o, "device = {}", q(device));
+        }
+        None => {
+            let _ = writeln!(
+                o,
+                "# device = \"cpal:hw:0,0\"   # the system's sound card unless set; `dalaba-agent devices` lists them"
+            );
+        }
+    }
+    if let Some(dir) = e.cache_dir {
+        let _ = writeln!(o, "\n[cache]\ndir = {}", q(dir));
+    }
+    let _ = writeln!(
+        o,
+        "\n# [relay]: the amplifier's power board, if any (firmware-config/examples/ has one per board)."
+    );
+    Config::parse(&o)?;
+    Ok(o)
+}

@@ -74,3 +74,40 @@ fn a_result_that_would_not_load_is_refused() {
     .expect_err("syntax");
     assert!(matches!(err, ConfigError::Syntax { .. }), "{err}");
 }
+
+#[test]
+fn a_new_terminals_file_loads_with_what_it_was_given() {
+    use dalaba_firmware_config::{Config, Enrolment, enrolment_document};
+    let pins = ControllerPins {
+        url: "wss://county.example:8443/agent/ws",
+        public_key: KEY,
+        tls_fingerprint: Some(FP),
+    };
+    let text = enrolment_document(&Enrolment {
+        area_code: "330106001001",
+        name: Some("东村 \"1号\" 喇叭"),
+        pins: pins.clone(),
+        enrolment_token: "tok-123",
+        audio_device: None,
+        cache_dir: None,
+    })
+    .expect("valid");
+    let config = Config::parse(&text).expect("loads");
+    assert_eq!(config.identity.area_code.as_str(), "330106001001");
+    assert_eq!(config.identity.name.as_deref(), Some("东村 \"1号\" 喇叭"));
+    assert_eq!(
+        config.controller.enrolment_token.as_deref(),
+        Some("tok-123")
+    );
+    assert_eq!(config.audio.device, "cpal", "the sound card by default");
+    // A bad value is refused, not written.
+    let bad = enrolment_document(&Enrolment {
+        area_code: "3301",
+        name: None,
+        pins,
+        enrolment_token: "tok-123",
+        audio_device: Some("wav:/tmp/x.wav"),
+        cache_dir: None,
+    });
+    assert!(matches!(bad, Err(ConfigError::Invalid(_))), "{bad:?}");
+}

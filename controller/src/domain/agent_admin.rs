@@ -277,6 +277,11 @@ pub struct CreateAgent {
     /// token is made.
     #[serde(default)]
     public_key: Option<String>,
+    /// Where the speaker reaches this controller's agent endpoint
+    /// (`wss://host:8443/agent/ws`): given, the answer holds the speaker's configuration
+    /// file, ready to install.
+    #[serde(default)]
+    agent_url: Option<String>,
 }
 
 /// A new agent and, unless it brought its key, its enrolment token (shown once).
@@ -285,6 +290,33 @@ pub struct CreatedAgent {
     agent: AgentView,
     enrolment_token: Option<String>,
     enrolment_token_expires_at: Option<u64>,
+    /// The speaker's `/etc/dalaba/agent.toml` (with the token; shown once), when
+    /// `agent_url` was given.
+    agent_config: Option<String>,
+}
+
+/// The configuration file of a new speaker: checked by the terminal's own parser.
+fn agent_config(
+    state: &AppState,
+    area_code: &str,
+    name: &str,
+    url: &str,
+    token: &str,
+) -> Result<String, AppError> {
+    let public_key = state.identity.signer.public_key().to_base64();
+    dalaba_firmware_config::enrolment_document(&dalaba_firmware_config::Enrolment {
+        area_code,
+        name: Some(name),
+        pins: dalaba_firmware_config::ControllerPins {
+            url: url.trim(),
+            public_key: &public_key,
+            tls_fingerprint: Some(&state.tls.fingerprint),
+        },
+        enrolment_token: token,
+        audio_device: None,
+        cache_dir: None,
+    })
+    .map_err(|e| AppError::BadRequest(format!("agent_url: {e}")))
 }
 
 /// An agent's display name is 1 to 200 characters, each group name 1 to 64.
@@ -341,6 +373,17 @@ pub fn create(
     // An agent that brings its key needs no enrolment token.
     let token = public_key.is_none().then(|| auth::random_secret(18));
     let expires = token.as_ref().map(|_| state.clock.now_us() + TOKEN_MICROS);
+    // Made before the agent, so a wrong address creates nothing.
+    let config = match (&token, req.agent_url.as_deref()) {
+        (Some(token), Some(url)) => Some(agent_config(
+            state,
+            area_code.as_str(),
+            &req.name,
+            url,
+            token,
+        )?),
+        _ => None,
+    };
     let mut record = AgentRecord::new(id.clone(), req.name, area_code, req.groups);
     record.public_key = public_key;
     record.token_hash = token.as_deref().map(auth::token_hash);
@@ -355,6 +398,7 @@ pub fn create(
         agent: view(state, &Names::load(state)?, agent),
         enrolment_token: token,
         enrolment_token_expires_at: expires,
+        agent_config: config,
     })
 }
 

@@ -57,16 +57,23 @@ pub fn prepare(
             record.token_expires_at = Some(state.clock.now_us() + 24 * 3600 * 1_000_000);
             state.storage.create_agent(&record)?;
             let _ = std::fs::remove_dir_all(&state_dir);
-            std::fs::write(
-                &config,
-                format!(
-                    "# Demo speaker {id}: plays into {wav}\n[identity]\narea_code = \"{area}\"\nname = \"{name}\"\n\n[controller]\nurl = \"{agent_url}\"\npublic_key = \"{key}\"\ntls_fingerprint = \"{fingerprint}\"\nenrolment_token = \"{token}\"\n\n[audio]\ndevice = \"wav-rt:{wav}\"\n\n[cache]\ndir = \"{cache}\"\n",
-                    wav = agent_dir.join("speaker.wav").display(),
-                    key = state.identity.signer.public_key(),
-                    fingerprint = state.tls.fingerprint,
-                    cache = agent_dir.join("cache").display(),
-                ),
-            )?;
+            let wav = format!("wav-rt:{}", agent_dir.join("speaker.wav").display());
+            let cache = agent_dir.join("cache").display().to_string();
+            let public_key = state.identity.signer.public_key().to_base64();
+            let text =
+                dalaba_firmware_config::enrolment_document(&dalaba_firmware_config::Enrolment {
+                    area_code: area,
+                    name: Some(name),
+                    pins: dalaba_firmware_config::ControllerPins {
+                        url: agent_url,
+                        public_key: &public_key,
+                        tls_fingerprint: Some(&state.tls.fingerprint),
+                    },
+                    enrolment_token: &token,
+                    audio_device: Some(&wav),
+                    cache_dir: Some(&cache),
+                })?;
+            std::fs::write(&config, text)?;
         }
         out.push((config, state_dir));
     }

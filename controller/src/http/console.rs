@@ -38,6 +38,11 @@ const FILES: &[(&str, &str, &str)] = &[
         include_str!("../../console/speech.js"),
     ),
     (
+        "speakers.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../../console/speakers.js"),
+    ),
+    (
         "live.js",
         "text/javascript; charset=utf-8",
         include_str!("../../console/live.js"),

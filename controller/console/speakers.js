@@ -1,0 +1,98 @@
+// The speakers page: add a speaker and get the file its terminal needs (with its one-time
+// enrolment token), find speakers by name or code, see their state, retire one.
+
+export const STRINGS = {
+  zh: {
+    speakers_page: '喇叭管理', add_speaker: '添加喇叭', speaker_id: '编号（字母、数字、- _ .）', speaker_name: '名称',
+    area_code: '区域代码（12 位村代码）', groups: '分组（逗号分隔）', agent_url: '喇叭连接控制器的地址',
+    add: '添加', search: '搜索名称、编号或区域', last_seen: '最后在线', retire: '退役', confirm_retire: '确认退役？',
+    install_hint: '把下面的内容保存为喇叭终端上的 /etc/dalaba/agent.toml，然后启动 dalaba-agent。令牌只显示这一次，{d} 前有效。',
+    copy: '复制', copied: '已复制', all_speakers: '全部喇叭', retired: '已退役', unknown_area: '（未命名区域）',
+  },
+  en: {
+    speakers_page: 'Speakers', add_speaker: 'Add a speaker', speaker_id: 'id (letters, digits, - _ .)', speaker_name: 'name',
+    area_code: 'area code (the 12-digit village code)', groups: 'groups (comma-separated)', agent_url: 'where speakers reach the controller',
+    add: 'Add', search: 'search by name, id or area', last_seen: 'last seen', retire: 'Retire', confirm_retire: 'Retire it?',
+    install_hint: 'Save this as /etc/dalaba/agent.toml on the speaker terminal, then start dalaba-agent. The token is shown only now and is valid until {d}.',
+    copy: 'Copy', copied: 'copied', all_speakers: 'All speakers', retired: 'retired', unknown_area: '(unnamed area)',
+  },
+};
+
+// `ctx`: { api, el, $, t, agents() (the speakers the user sees), stateOf(agent), refresh() }.
+export function speakersPage(ctx) {
+  const { api, el, $, t } = ctx;
+
+  function defaultUrl() {
+    return localStorage.getItem('dalaba.agent_url') || `wss://${location.hostname}:8443/agent/ws`;
+  }
+
+  async function add(ev) {
+    ev.preventDefault();
+    const f = ev.target;
+    const status = $('sp-status');
+    const agentUrl = f.agent_url.value.trim();
+    try {
+      const r = await api('POST', '/api/agents', {
+        id: f.id_.value.trim(),
+        name: f.name_.value.trim(),
+        area_code: f.area.value.trim(),
+        groups: f.groups.value.split(/[,，]/).map((g) => g.trim()).filter(Boolean),
+        agent_url: agentUrl,
+      });
+      localStorage.setItem('dalaba.agent_url', agentUrl);
+      status.textContent = '';
+      const until = new Date(r.enrolment_token_expires_at / 1000).toLocaleString();
+      $('sp-created').hidden = false;
+      $('sp-install').textContent = t('install_hint').replace('{d}', until);
+      $('sp-config').textContent = r.agent_config;
+      f.id_.value = '';
+      f.name_.value = '';
+      await ctx.refresh();
+    } catch (e) {
+      status.textContent = e.message;
+    }
+  }
+
+  async function copy() {
+    try {
+      await navigator.clipboard.writeText($('sp-config').textContent);
+      $('sp-copy').textContent = t('copied');
+    } catch (e) {
+      // Without clipboard access (plain http), the text stays selectable.
+      getSelection().selectAllChildren($('sp-config'));
+    }
+  }
+
+  // Retiring takes a second press on the same button.
+  async function retire(button, id) {
+    if (!button.dataset.armed) {
+      button.dataset.armed = '1';
+      button.textContent = t('confirm_retire');
+      return;
+    }
+    try { await api('DELETE', `/api/agents/${encodeURIComponent(id)}`); } catch (e) { $('sp-list-status').textContent = e.message; }
+    await ctx.refresh();
+  }
+
+  function render() {
+    if (!$('sp-form').agent_url.value) $('sp-form').agent_url.value = defaultUrl();
+    const q = $('sp-search').value.trim().toLowerCase();
+    const shown = ctx.agents().filter((a) => !q || [a.id, a.name, a.area_code, a.area_name || ''].some((s) => s.toLowerCase().includes(q)));
+    $('sp-table').replaceChildren(
+      el('tr', {}, el('th', {}, t('speaker_name')), el('th', {}, '#'), el('th', {}, t('area')), el('th', {}, t('state')), el('th', {}, t('last_seen')), el('th', {}, '')),
+      ...shown.map((a) => {
+        const state = a.retired ? 'retired' : ctx.stateOf(a);
+        return el('tr', { 'data-agent': a.id, 'data-state': state },
+          el('td', {}, a.name), el('td', {}, a.id),
+          el('td', {}, a.area_name || t('unknown_area'), ' ', el('small', { class: 'code' }, a.area_code)),
+          el('td', {}, el('span', { class: 'dot ' + state }), ' ', t(state)),
+          el('td', {}, a.last_seen ? new Date(a.last_seen / 1000).toLocaleString() : '—'),
+          el('td', {}, a.retired ? null : el('button', { class: 'retire', onclick: (e) => retire(e.target, a.id) }, t('retire'))));
+      }));
+  }
+
+  $('sp-form').addEventListener('submit', add);
+  $('sp-copy').addEventListener('click', copy);
+  $('sp-search').addEventListener('input', render);
+  return { render };
+}
