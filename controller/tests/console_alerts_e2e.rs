@@ -90,27 +90,13 @@ fn alerts_page_issues_follows_cancels_confirms_real_and_reviews() {
     let mic = dir.path().join("mic.wav");
     std::fs::write(&mic, tone_wav(1000.0, 1.0, 48_000)).expect("mic");
     let (_driver, c) = browser(&rt, &mic);
-    rt.block_on(c.goto(&format!("http://{}/", ctl.addr)))
-        .expect("open the console");
-    type_into(&rt, &c, "#login-form input[name=name]", "admin");
-    type_into(&rt, &c, "#login-form input[name=password]", &password);
-    click(&rt, &c, "#login-form button[type=submit]");
-    wait_text(&rt, &c, "#speaker-dong-1", |t| t.contains("dong-1"));
+    log_in(&rt, &c, &ctl.addr, "admin", &password, "dong-1");
 
     // The county's villages by name, imported from a CSV file in the page: the overview
     // shows names first (the county's name ships with the binary).
     let csv = dir.path().join("villages.csv");
     std::fs::write(&csv, "代码,名称\n330106001001,东村\n330106002003,西村\n").expect("csv");
-    rt.block_on(async {
-        let input = c
-            .find(fantoccini::Locator::Css("#names-file"))
-            .await
-            .expect("file input");
-        input
-            .send_keys(&csv.display().to_string())
-            .await
-            .expect("choose file");
-    });
+    choose_file(&rt, &c, "#names-file", &csv);
     click(&rt, &c, "#names-import");
     wait_text(&rt, &c, "#names-status", |t| t.contains("已更新 2"));
     wait_text(&rt, &c, "#map [data-village='330106001001'] h3", |t| {

@@ -18,7 +18,6 @@ use std::time::{Duration, Instant};
 
 use common::browser::*;
 use common::*;
-use fantoccini::Locator;
 use serde_json::{Value, json};
 
 const TONE_HZ: f64 = 1000.0;
@@ -106,26 +105,12 @@ fn console_broadcast_live_call_and_handheld_in_chromium() {
     let base = format!("http://{}", ctl.addr);
 
     // Log in; the speakers appear, online.
-    rt.block_on(c.goto(&format!("{base}/")))
-        .expect("open the console");
-    type_into(&rt, &c, "#login-form input[name=name]", "admin");
-    type_into(&rt, &c, "#login-form input[name=password]", &password);
-    click(&rt, &c, "#login-form button[type=submit]");
-    wait_text(&rt, &c, "#speaker-dong-1", |t| t.contains("dong-1"));
+    log_in(&rt, &c, &ctl.addr, "admin", &password, "dong-1");
     wait_text(&rt, &c, "#speaker-xi-1", |t| t.contains("xi-1"));
 
     // Upload a clip through the page; it is transcoded.
     click(&rt, &c, "#nav button[data-view=media]");
-    rt.block_on(async {
-        let input = c
-            .find(Locator::Css("#upload-file"))
-            .await
-            .expect("file input");
-        input
-            .send_keys(&mic.display().to_string())
-            .await
-            .expect("choose file");
-    });
+    choose_file(&rt, &c, "#upload-file", &mic);
     click(&rt, &c, "#upload-form button[type=submit]");
     wait_text(&rt, &c, "#media-table", |t| {
         t.contains("mic.wav") && t.contains("ready")

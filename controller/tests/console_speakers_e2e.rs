@@ -24,12 +24,7 @@ fn speakers_page_adds_a_speaker_that_enrols_with_the_shown_file() {
     let mic = dir.path().join("mic.wav");
     std::fs::write(&mic, tone_wav(1000.0, 1.0, 48_000)).expect("mic");
     let (_driver, c) = browser(&rt, &mic);
-    rt.block_on(c.goto(&format!("http://{}/", ctl.addr)))
-        .expect("open the console");
-    type_into(&rt, &c, "#login-form input[name=name]", "admin");
-    type_into(&rt, &c, "#login-form input[name=password]", &password);
-    click(&rt, &c, "#login-form button[type=submit]");
-    wait_text(&rt, &c, "#speaker-dong-1", |t| t.contains("dong-1"));
+    log_in(&rt, &c, &ctl.addr, "admin", &password, "dong-1");
     click(&rt, &c, "#nav button[data-view=speakers]");
 
     // A wrong address for the agents: refused with the reason, nothing created.

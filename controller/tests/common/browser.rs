@@ -124,3 +124,35 @@ pub fn type_into(rt: &tokio::runtime::Runtime, c: &Client, selector: &str, text:
         e.send_keys(text).await.expect("type");
     });
 }
+
+/// Opens the console at `addr` in `c` and logs in as `user`; returns once the overview
+/// shows the speaker `first_speaker`.
+pub fn log_in(
+    rt: &tokio::runtime::Runtime,
+    c: &Client,
+    addr: &str,
+    user: &str,
+    password: &str,
+    first_speaker: &str,
+) {
+    rt.block_on(c.goto(&format!("http://{addr}/")))
+        .expect("open the console");
+    type_into(rt, c, "#login-form input[name=name]", user);
+    type_into(rt, c, "#login-form input[name=password]", password);
+    click(rt, c, "#login-form button[type=submit]");
+    wait_text(rt, c, &format!("#speaker-{first_speaker}"), |t| {
+        t.contains(first_speaker)
+    });
+}
+
+/// Chooses `path` in the file input `selector`.
+pub fn choose_file(rt: &tokio::runtime::Runtime, c: &Client, selector: &str, path: &Path) {
+    rt.block_on(async {
+        c.find(Locator::Css(selector))
+            .await
+            .unwrap_or_else(|e| panic!("{selector}: {e}"))
+            .send_keys(&path.display().to_string())
+            .await
+            .expect("choose the file");
+    });
+}

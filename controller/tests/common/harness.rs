@@ -75,20 +75,29 @@ impl Harness {
         super::router::call(&self.state, token, method, path, body).await
     }
 
-    /// `GET path` through the router: status and body text.
-    pub async fn text(&self, path: &str) -> (u16, String) {
+    /// `request` through the router (no network): status, headers and the body's bytes.
+    async fn send(
+        &self,
+        request: axum::http::Request<axum::body::Body>,
+    ) -> (u16, axum::http::HeaderMap, Vec<u8>) {
         use tower::ServiceExt as _;
-        let request = axum::http::Request::get(path)
-            .body(axum::body::Body::empty())
-            .expect("request");
         let response = dalaba_controller::http::api::router(self.state.clone())
             .oneshot(request)
             .await
             .expect("response");
-        let status = response.status().as_u16();
-        let body = axum::body::to_bytes(response.into_body(), 1 << 20)
+        let (status, headers) = (response.status().as_u16(), response.headers().clone());
+        let bytes = axum::body::to_bytes(response.into_body(), 64 << 20)
             .await
             .expect("body");
+        (status, headers, bytes.to_vec())
+    }
+
+    /// `GET path` through the router: status and body text.
+    pub async fn text(&self, path: &str) -> (u16, String) {
+        let request = axum::http::Request::get(path)
+            .body(axum::body::Body::empty())
+            .expect("request");
+        let (status, _, body) = self.send(request).await;
         (status, String::from_utf8_lossy(&body).into_owned())
     }
 
@@ -100,21 +109,12 @@ impl Harness {
         path: &str,
         body: Value,
     ) -> (u16, axum::http::HeaderMap, Vec<u8>) {
-        use tower::ServiceExt as _;
         let request = axum::http::Request::post(path)
             .header("content-type", "application/json")
             .header("authorization", format!("Bearer {token}"))
             .body(axum::body::Body::from(body.to_string()))
             .expect("request");
-        let response = dalaba_controller::http::api::router(self.state.clone())
-            .oneshot(request)
-            .await
-            .expect("response");
-        let (status, headers) = (response.status().as_u16(), response.headers().clone());
-        let bytes = axum::body::to_bytes(response.into_body(), 64 << 20)
-            .await
-            .expect("body");
-        (status, headers, bytes.to_vec())
+        self.send(request).await
     }
 
     /// `method path` with `body` of `content_type` through the router, as `token`: status
@@ -127,7 +127,6 @@ impl Harness {
         content_type: &str,
         body: &str,
     ) -> (u16, Value) {
-        use tower::ServiceExt as _;
         let request = axum::http::Request::builder()
             .method(method)
             .uri(path)
@@ -135,14 +134,7 @@ impl Harness {
             .header("authorization", format!("Bearer {token}"))
             .body(axum::body::Body::from(body.to_owned()))
             .expect("request");
-        let response = dalaba_controller::http::api::router(self.state.clone())
-            .oneshot(request)
-            .await
-            .expect("response");
-        let status = response.status().as_u16();
-        let bytes = axum::body::to_bytes(response.into_body(), 1 << 20)
-            .await
-            .expect("body");
+        let (status, _, bytes) = self.send(request).await;
         (
             status,
             serde_json::from_slice(&bytes).unwrap_or(Value::Null),
