@@ -3,6 +3,7 @@ import { LiveCall, liveSupported } from '/console/live.js';
 import { alertsPage, STRINGS as ALERT_STRINGS } from '/console/alerts.js';
 import { speechSettings, STRINGS as SPEECH_STRINGS } from '/console/speech.js';
 import { speakersPage, STRINGS as SPEAKER_STRINGS } from '/console/speakers.js';
+import { mapView, STRINGS as MAP_STRINGS } from '/console/map.js';
 
 const T = {
   zh: {
@@ -50,7 +51,7 @@ const T = {
     role_admin: 'admin', role_operator: 'operator', role_village_head: 'village head', role_viewer: 'viewer',
   },
 };
-for (const strings of [ALERT_STRINGS, SPEECH_STRINGS, SPEAKER_STRINGS]) {
+for (const strings of [ALERT_STRINGS, SPEECH_STRINGS, SPEAKER_STRINGS, MAP_STRINGS]) {
   Object.assign(T.zh, strings.zh);
   Object.assign(T.en, strings.en);
 }
@@ -95,6 +96,7 @@ async function api(method, path, body) {
 }
 
 function logout() {
+  if (watching) { watching.abort(); watching = null; }
   if (token) fetch('/api/logout', { method: 'POST', headers: { authorization: 'Bearer ' + token } });
   token = null;
   sessionStorage.removeItem('dalaba.token');
@@ -111,11 +113,62 @@ async function start() {
   $('logout').hidden = false;
   $('login').hidden = true;
   show('overview');
-  setInterval(() => { if (['overview', 'log', 'speakers'].includes(current)) refresh(); }, 2000);
+  watchChanges();
+}
+
+// Live status: the controller says when something changed (GET /api/events, Server-Sent
+// Events read through fetch, which can send the session token); the page then reads what
+// it shows, once per burst. No polling. Counts are kept for the browser tests.
+window.dalaba = { changes: 0, refreshes: 0, shows: 0 };
+let watching = null;
+async function watchChanges() {
+  if (watching) return;
+  watching = new AbortController();
+  let retry = 1000;
+  while (token && watching) {
+    try {
+      const r = await fetch('/api/events', { headers: { authorization: 'Bearer ' + token }, signal: watching.signal });
+      if (r.status === 401) { logout(); return; }
+      const reader = r.body.pipeThrough(new TextDecoderStream()).getReader();
+      retry = 1000;
+      let buffered = '';
+      for (;;) {
+        const { value, done } = await reader.read();
+        if (done) break;
+        buffered += value;
+        const events = buffered.split('\n\n');
+        buffered = events.pop();
+        if (events.some((e) => e.includes('event: changed'))) {
+          window.dalaba.changes += 1;
+          changed();
+        }
+      }
+    } catch (e) {
+      if (!watching) return;
+    }
+    // The stream ended (the controller restarted): read everything again, then listen on.
+    await new Promise((resume) => setTimeout(resume, retry));
+    retry = Math.min(retry * 2, 30000);
+    changed();
+  }
+}
+
+// Refreshes now, or once more after the refresh under way.
+let refreshing = null;
+let again = false;
+function changed() {
+  // The alerts page follows its alert's receipts itself and keeps its form as typed.
+  if (!['overview', 'log', 'speakers'].includes(current)) return;
+  if (refreshing) { again = true; return; }
+  refreshing = refresh().finally(() => {
+    refreshing = null;
+    if (again) { again = false; changed(); }
+  });
 }
 
 let current = 'overview';
 function show(view) {
+  window.dalaba.shows += 1;
   current = view;
   document.querySelectorAll('main > section').forEach((s) => { s.hidden = s.id !== view; });
   document.querySelectorAll('#nav button').forEach((b) => b.classList.toggle('active', b.dataset.view === view));
@@ -123,9 +176,14 @@ function show(view) {
 }
 
 async function refresh() {
+  window.dalaba.refreshes += 1;
   try {
     agents = await api('GET', '/api/agents');
-    if (current === 'overview') await renderOverview();
+    if (current === 'overview') {
+      await renderOverview();
+      // When the overview was first drawn (the scale test reads it).
+      if (!performance.getEntriesByName('overview-drawn').length) performance.mark('overview-drawn');
+    }
     if (current === 'alerts') await alerts.render();
     if (current === 'speakers') speakers.render();
     if (current === 'broadcast') await renderBroadcast();
@@ -159,16 +217,20 @@ function villageName(code) {
 
 async function renderOverview() {
   const tree = await api('GET', '/api/areas');
+  // A click on an area shows its speakers on the map.
   const render = (nodes) => el('ul', {}, nodes.map((n) =>
-    el('li', { 'data-area': n.code }, areaLabel(n.code, n.name), ` · ${n.online}/${n.agents}`, n.children.length ? render(n.children) : null)));
+    el('li', { 'data-area': n.code },
+      el('span', { onclick: (e) => { e.stopPropagation(); geo.focus(n.code); } }, areaLabel(n.code, n.name), ` · ${n.online}/${n.agents}`),
+      n.children.length ? render(n.children) : null)));
   $('areas').replaceChildren(render(tree));
+  await geo.render(agents);
   const byVillage = new Map();
   for (const a of agents.filter((x) => !x.retired)) {
     if (!byVillage.has(a.area_code)) byVillage.set(a.area_code, []);
     byVillage.get(a.area_code).push(a);
   }
   $('names-card').hidden = !me || me.role !== 'admin';
-  $('map').replaceChildren(...[...byVillage.entries()].sort().map(([code, list]) =>
+  $('villages').replaceChildren(...[...byVillage.entries()].sort().map(([code, list]) =>
     el('div', { class: 'village', 'data-village': code }, el('h3', {}, areaLabel(code, villageName(code))),
       el('div', { class: 'speakers' }, list.map((a) =>
         el('button', { class: 'speaker ' + stateOf(a), id: 'speaker-' + a.id, 'data-state': stateOf(a), onclick: () => detail(a.id) },
@@ -187,6 +249,7 @@ function detail(id) {
     [t('relays'), (s.relays || []).map((r) => `${r.channel}:${r.state}`).join(' ') || '—'],
     [t('versions'), `firmware ${s.firmware_version || '?'} · config ${s.config_version || '?'} · schedule ${s.schedule_version ?? '?'}`],
     [t('last_error'), s.last_error || '—'],
+    [t('location_col'), a.location ? `${a.location.lat}, ${a.location.lon}` : '—'],
   ];
   $('detail').hidden = false;
   $('detail').replaceChildren(el('h2', {}, `${a.name} (${a.id})`),
@@ -425,6 +488,7 @@ async function importNames() {
 const alerts = alertsPage({ api, el, $, t, agents: () => agents, me: () => me, listenFirst });
 const speech = speechSettings({ api, el, $, t });
 const speakers = speakersPage({ api, el, $, t, agents: () => agents, stateOf, refresh });
+const geo = mapView({ api, el, $, t, stateOf, detail, me: () => me });
 $('lang').addEventListener('click', () => {
   lang = lang === 'zh' ? 'en' : 'zh';
   localStorage.setItem('dalaba.lang', lang);

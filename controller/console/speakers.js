@@ -8,6 +8,7 @@ export const STRINGS = {
     add: '添加', search: '搜索名称、编号或区域', last_seen: '最后在线', retire: '退役', confirm_retire: '确认退役？',
     install_hint: '把下面的内容保存为喇叭终端上的 /etc/dalaba/agent.toml，然后启动 dalaba-agent。令牌只显示这一次，{d} 前有效。',
     copy: '复制', copied: '已复制', all_speakers: '全部喇叭', retired: '已退役', unknown_area: '（未命名区域）',
+    location: '位置（纬度,经度）', location_col: '位置', edit_location: '改位置', bad_location: '位置请写成“纬度,经度”，例：30.2741,120.1210',
   },
   en: {
     speakers_page: 'Speakers', add_speaker: 'Add a speaker', speaker_id: 'id (letters, digits, - _ .)', speaker_name: 'name',
@@ -15,8 +16,22 @@ export const STRINGS = {
     add: 'Add', search: 'search by name, id or area', last_seen: 'last seen', retire: 'Retire', confirm_retire: 'Retire it?',
     install_hint: 'Save this as /etc/dalaba/agent.toml on the speaker terminal, then start dalaba-agent. The token is shown only now and is valid until {d}.',
     copy: 'Copy', copied: 'copied', all_speakers: 'All speakers', retired: 'retired', unknown_area: '(unnamed area)',
+    location: 'location (latitude,longitude)', location_col: 'location', edit_location: 'Set location', bad_location: 'Write the location as "latitude,longitude", e.g. 30.2741,120.1210',
   },
 };
+
+// "30.2741, 120.1210" (as a phone's map app copies it; a Chinese comma or a space will do)
+// as `{lat, lon}`; nothing for an empty text; `undefined` for one that is not a location
+// (the controller checks the ranges and says what is wrong).
+export function parseLocation(text) {
+  const s = text.trim();
+  if (!s) return null;
+  const parts = s.split(/[\s,，]+/).filter(Boolean).map(Number);
+  if (parts.length !== 2 || parts.some((n) => !Number.isFinite(n))) return undefined;
+  return { lat: parts[0], lon: parts[1] };
+}
+
+const showLocation = (l) => (l ? `${l.lat.toFixed(5)}, ${l.lon.toFixed(5)}` : '—');
 
 // `ctx`: { api, el, $, t, agents() (the speakers the user sees), stateOf(agent), refresh() }.
 export function speakersPage(ctx) {
@@ -31,6 +46,8 @@ export function speakersPage(ctx) {
     const f = ev.target;
     const status = $('sp-status');
     const agentUrl = f.agent_url.value.trim();
+    const location = parseLocation(f.location.value);
+    if (location === undefined) { status.textContent = t('bad_location'); return; }
     try {
       const r = await api('POST', '/api/agents', {
         id: f.id_.value.trim(),
@@ -38,6 +55,7 @@ export function speakersPage(ctx) {
         area_code: f.area.value.trim(),
         groups: f.groups.value.split(/[,，]/).map((g) => g.trim()).filter(Boolean),
         agent_url: agentUrl,
+        location,
       });
       localStorage.setItem('dalaba.agent_url', agentUrl);
       status.textContent = '';
@@ -47,6 +65,7 @@ export function speakersPage(ctx) {
       $('sp-config').textContent = r.agent_config;
       f.id_.value = '';
       f.name_.value = '';
+      f.location.value = '';
       await ctx.refresh();
     } catch (e) {
       status.textContent = e.message;
@@ -63,23 +82,64 @@ export function speakersPage(ctx) {
     }
   }
 
-  // Retiring takes a second press on the same button.
+  // Retiring takes a second press on the same button (kept armed across redraws).
+  const armed = new Set();
   async function retire(button, id) {
-    if (!button.dataset.armed) {
-      button.dataset.armed = '1';
+    if (!armed.has(id)) {
+      armed.add(id);
       button.textContent = t('confirm_retire');
       return;
     }
+    armed.delete(id);
     try { await api('DELETE', `/api/agents/${encodeURIComponent(id)}`); } catch (e) { $('sp-list-status').textContent = e.message; }
     await ctx.refresh();
   }
 
+  // The location cell becomes a field and a button; the new location is saved at once.
+  function editLocation(cell, a) {
+    const first = !editing.has(a.id);
+    const typed = first ? (a.location ? `${a.location.lat}, ${a.location.lon}` : '') : editing.get(a.id);
+    const input = el('input', { class: 'sp-location', size: 22, value: typed, placeholder: '30.2741, 120.1210' });
+    input.addEventListener('input', () => editing.set(a.id, input.value));
+    const save = async () => {
+      const location = parseLocation(input.value);
+      if (location === undefined) { $('sp-list-status').textContent = t('bad_location'); return; }
+      try {
+        await api('PATCH', `/api/agents/${encodeURIComponent(a.id)}`, { location });
+        $('sp-list-status').textContent = '';
+        editing.delete(a.id);
+        await ctx.refresh();
+      } catch (e) { $('sp-list-status').textContent = e.message; }
+    };
+    input.addEventListener('keydown', (e) => { if (e.key === 'Enter') save(); });
+    editing.set(a.id, typed);
+    cell.replaceChildren(input, ' ', el('button', { class: 'sp-save-location', onclick: save }, t('save')));
+    if (first) input.focus();
+  }
+  // Rows whose location is being edited keep their field, as typed, across redraws.
+  const editing = new Map();
+  // A redraw waits for the field being typed in to be left.
+  let deferred = false;
+
   function render() {
+    // Not while a field in the list is being typed in (it would lose the caret); once
+    // the field is left, unless for its save button (saving redraws).
+    const typing = document.activeElement;
+    if (typing && typing.tagName === 'INPUT' && $('sp-table').contains(typing)) {
+      if (!deferred) {
+        deferred = true;
+        typing.addEventListener('blur', (e) => {
+          deferred = false;
+          if (!(e.relatedTarget && e.relatedTarget.classList.contains('sp-save-location'))) render();
+        }, { once: true });
+      }
+      return;
+    }
     if (!$('sp-form').agent_url.value) $('sp-form').agent_url.value = defaultUrl();
     const q = $('sp-search').value.trim().toLowerCase();
     const shown = ctx.agents().filter((a) => !q || [a.id, a.name, a.area_code, a.area_name || ''].some((s) => s.toLowerCase().includes(q)));
     $('sp-table').replaceChildren(
-      el('tr', {}, el('th', {}, t('speaker_name')), el('th', {}, '#'), el('th', {}, t('area')), el('th', {}, t('state')), el('th', {}, t('last_seen')), el('th', {}, '')),
+      el('tr', {}, el('th', {}, t('speaker_name')), el('th', {}, '#'), el('th', {}, t('area')), el('th', {}, t('state')), el('th', {}, t('last_seen')), el('th', {}, t('location_col')), el('th', {}, '')),
       ...shown.map((a) => {
         const state = a.retired ? 'retired' : ctx.stateOf(a);
         return el('tr', { 'data-agent': a.id, 'data-state': state },
@@ -87,8 +147,17 @@ export function speakersPage(ctx) {
           el('td', {}, a.area_name || t('unknown_area'), ' ', el('small', { class: 'code' }, a.area_code)),
           el('td', {}, el('span', { class: 'dot ' + state }), ' ', t(state)),
           el('td', {}, a.last_seen ? new Date(a.last_seen / 1000).toLocaleString() : '—'),
-          el('td', {}, a.retired ? null : el('button', { class: 'retire', onclick: (e) => retire(e.target, a.id) }, t('retire'))));
+          locationCell(a),
+          el('td', {}, a.retired ? null : el('button', { class: 'retire', onclick: (e) => retire(e.target, a.id) }, t(armed.has(a.id) ? 'confirm_retire' : 'retire'))));
       }));
+  }
+
+  function locationCell(a) {
+    const cell = el('td', { class: 'location' });
+    if (a.retired) { cell.append(showLocation(a.location)); return cell; }
+    if (editing.has(a.id)) { editLocation(cell, a); return cell; }
+    cell.append(showLocation(a.location), ' ', el('button', { class: 'sp-edit-location', onclick: () => editLocation(cell, a) }, t('edit_location')));
+    return cell;
   }
 
   $('sp-form').addEventListener('submit', add);

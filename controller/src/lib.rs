@@ -17,8 +17,8 @@ pub mod http;
 
 pub mod domain;
 pub use domain::{
-    agent_admin, agent_events, alert, approval, areas, broadcast, cap, cap_senders, demo, live,
-    media, programme, schedule, scheduler, tts, users,
+    agent_admin, agent_events, agent_import, alert, approval, areas, broadcast, cap, cap_senders,
+    demo, live, map, media, programme, schedule, scheduler, tts, users,
 };
 
 pub mod access;
@@ -27,7 +27,9 @@ pub use access::auth;
 pub use agents::{agent_link, dispatch};
 
 pub mod state;
-pub use state::{edge, error, hub, identity, liveness, lockout, password, sent, sequence, tls};
+pub use state::{
+    changes, edge, error, hub, identity, liveness, lockout, password, sent, sequence, tls,
+};
 
 pub mod clock;
 pub mod storage;
@@ -106,6 +108,7 @@ pub fn open(data_dir: &std::path::Path) -> anyhow::Result<(AppState, FirstStart)
             identity,
             media_dir: media::media_dir(data_dir),
             receipts_changed: Arc::default(),
+            changes: Arc::default(),
             active: Arc::default(),
             clock: Arc::new(clock::SystemClock),
             scheduler: Arc::default(),
@@ -174,7 +177,9 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     let scheduler = tokio::spawn(scheduler::run(state.clone()));
-    let liveness = tokio::spawn(Arc::clone(&state.liveness).run(Arc::clone(&state.storage)));
+    let liveness = tokio::spawn(
+        Arc::clone(&state.liveness).run(Arc::clone(&state.storage), Arc::clone(&state.changes)),
+    );
     // CAP files dropped into a directory (a feed's gateway writes them there).
     let cap_watch = std::env::var_os("DALABA_CAP_DIR")
         .map(|dir| tokio::spawn(cap::watch(state.clone(), dir.into())));
@@ -228,7 +233,7 @@ pub async fn serve(
     }
     scheduler.abort();
     liveness.abort();
-    state.liveness.flush(&state.storage).await;
+    let _ = state.liveness.flush(&state.storage).await;
     if let Some(w) = cap_watch {
         w.abort();
     }

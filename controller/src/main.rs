@@ -178,8 +178,11 @@ async fn demo(
         agents.len(),
         data_dir.join("speakers").display()
     );
-    for (id, name, area, group) in dalaba_controller::demo::DEMO_AGENTS {
-        println!("                  {id:<10} {name}  area {area}  group {group}");
+    for a in dalaba_controller::demo::DEMO_AGENTS {
+        println!(
+            "                  {:<10} {}  area {}  group {}",
+            a.id, a.name, a.area, a.group
+        );
     }
     println!(
         "  demo clip:      media {} ({}, {:.1} s)",

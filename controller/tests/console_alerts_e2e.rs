@@ -99,12 +99,31 @@ fn alerts_page_issues_follows_cancels_confirms_real_and_reviews() {
     choose_file(&rt, &c, "#names-file", &csv);
     click(&rt, &c, "#names-import");
     wait_text(&rt, &c, "#names-status", |t| t.contains("已更新 2"));
-    wait_text(&rt, &c, "#map [data-village='330106001001'] h3", |t| {
+    wait_text(&rt, &c, "#villages [data-village='330106001001'] h3", |t| {
         t.contains("西湖区 东村")
     });
     wait_text(&rt, &c, "#areas [data-area='330106']", |t| {
         t.contains("西湖区")
     });
+    // Where the two speakers stand: the map shows them (a plain background, no tiles).
+    for (id, lat, lon) in [("dong-1", 30.2741, 120.1210), ("xi-1", 30.2655, 120.1003)] {
+        let (status, a) = api.call(
+            "PATCH",
+            &format!("/api/agents/{id}"),
+            Some(json!({"location": {"lat": lat, "lon": lon}})),
+        );
+        assert_eq!(status, 200, "{a}");
+        wait_for(
+            &rt,
+            &c,
+            &format!(
+                "#geo path[class~='map-agent-{id}'], #geo path[class~='map-area-{}']",
+                a["area_code"].as_str().expect("area")
+            ),
+        );
+    }
+    rt.block_on(c.execute("window.scrollTo(0, 0)", vec![]))
+        .expect("scroll");
     screenshot(&rt, &c, "console-overview");
 
     // A typed drill to dong's village, chosen in the area tree.

@@ -22,7 +22,7 @@ const LAYERS: &[(&str, &[&str])] = &[
         "state",
         &[
             "state", "error", "edge", "identity", "tls", "password", "hub", "liveness", "sequence",
-            "lockout", "sent",
+            "lockout", "sent", "changes",
         ],
     ),
     // What uses those handles to talk to agents and decide who may do what.
@@ -47,9 +47,11 @@ const LAYERS: &[(&str, &[&str])] = &[
             "approval",
             "agent_admin",
             "agent_events",
+            "agent_import",
             "users",
             "demo",
             "tts",
+            "map",
         ],
     ),
     // The folder `src/http/`: the router, server, console, OpenAPI, login, extractors and

@@ -133,3 +133,99 @@ async fn metrics_count_the_speakers_online() {
     assert_eq!(status, 200);
     assert!(metrics.contains("dalaba_agents_online 2\n"), "{metrics}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_installation_list_becomes_speakers_all_or_none() {
+    let h = Harness::start().await;
+    let admin = h.admin().await;
+    let _dong = h.speaker("dong-1", "330106001001").await;
+    let count = |list: &serde_json::Value| list.as_array().map_or(0, Vec::len);
+
+    // Bad lines: every one named, nothing created.
+    let bad = "id,name,area_code,groups,lat,lon\n\
+               nan-1,南村 1号,330106001001,east,30.27,120.12\n\
+               nan-1,南村 重复,330106001001\n\
+               nan-2,南村 2号,3301060010,east\n\
+               nan-3,南村 3号,330106001001,,30.27,\n\
+               dong-1,东村 又一个,330106001001\n\
+               nan-4,南村 4号,330106001001,,95,120\n";
+    let (status, err) = h
+        .send_body(&admin, "POST", "/api/agents/import", "text/csv", bad)
+        .await;
+    assert_eq!(status, 400, "{err}");
+    let message = err["error"]["message"].as_str().expect("message");
+    assert!(message.starts_with("nothing was imported"), "{message}");
+    for expected in [
+        "line 5: lat and lon are numbers",
+        "line 3: id nan-1 is in the list twice",
+        "line 4: area_code",
+        "line 6: speaker dong-1 exists already",
+        "line 7: location: lat 95",
+    ] {
+        assert!(message.contains(expected), "{expected}: {message}");
+    }
+    let (_, list) = h.call(Some(&admin), "GET", "/api/agents", None).await;
+    assert_eq!(count(&list), 1, "{list}");
+
+    // A good list (a BOM, a header, a name with a comma in quotes, two groups, one
+    // speaker without a location): every speaker with its token and terminal file.
+    let good = "\u{feff}编号,名称,区域代码,分组,纬度,经度\n\
+                nan-1,\"南村 1号, 村委会\",330106001001,east;木工组,30.2741,120.1210\n\
+                nan-2,南村 2号,330106001001,,,\n";
+    let (status, created) = h
+        .send_body(
+            &admin,
+            "POST",
+            "/api/agents/import?agent_url=wss://127.0.0.1:8443/agent/ws",
+            "text/csv; charset=utf-8",
+            good,
+        )
+        .await;
+    assert_eq!(status, 201, "{created}");
+    assert_eq!(count(&created), 2, "{created}");
+    let first = &created[0];
+    assert_eq!(first["agent"]["name"], "南村 1号, 村委会");
+    assert_eq!(first["agent"]["groups"], json!(["east", "木工组"]));
+    assert_eq!(
+        first["agent"]["location"],
+        json!({"lat": 30.2741, "lon": 120.121})
+    );
+    let token = first["enrolment_token"].as_str().expect("token");
+    let config = first["agent_config"].as_str().expect("config");
+    assert!(config.contains(token), "{config}");
+    assert!(config.contains("wss://127.0.0.1:8443/agent/ws"), "{config}");
+    assert_eq!(created[1]["agent"]["location"], serde_json::Value::Null);
+    let (_, list) = h.call(Some(&admin), "GET", "/api/agents", None).await;
+    assert_eq!(count(&list), 3, "{list}");
+
+    // An operator imports in their own areas only.
+    let (status, _) = h
+        .call(
+            Some(&admin),
+            "POST",
+            "/api/users",
+            Some(json!({"name": "op", "role": "operator", "scopes": ["330106002"], "password": "operator pass 123"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED);
+    let op = common::router::login(&h.state, "op", "operator pass 123").await;
+    let (status, err) = h
+        .call(
+            Some(&op),
+            "POST",
+            "/api/agents/import",
+            Some(json!([
+                {"id": "xi-2", "name": "西村 2号", "area_code": "330106002003"},
+                {"id": "bei-1", "name": "北村", "area_code": "330106001002"}
+            ])),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{err}");
+    assert!(
+        err.to_string()
+            .contains("line 2: area 330106001002 is outside your areas"),
+        "{err}"
+    );
+    let (_, list) = h.call(Some(&admin), "GET", "/api/agents", None).await;
+    assert_eq!(count(&list), 3, "{list}");
+}

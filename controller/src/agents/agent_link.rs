@@ -160,14 +160,17 @@ async fn serve(mut socket: WebSocket, state: AppState) -> Result<(), String> {
     };
     // Registered before the agent hears it is in, so it is online as soon as it knows.
     let (conn_id, mut outbox) = state.hub.register(agent_id.clone());
+    state.changes.bump();
     if let Err(e) = socket.send(text(&ok)).await {
         state.hub.unregister(&agent_id, conn_id);
+        state.changes.bump();
         return Err(e.to_string());
     }
     tracing::info!(agent = %agent_id, "agent online");
     state.agent_events.logged_in(&state, &agent_id);
     let result = session(&mut socket, &state, &agent_id, &mut outbox).await;
     state.hub.unregister(&agent_id, conn_id);
+    state.changes.bump();
     tracing::info!(agent = %agent_id, "agent offline");
     result
 }
@@ -314,6 +317,7 @@ async fn session(
                             Err(e) => tracing::warn!(agent = %agent_id, "storing a receipt: {e}"),
                         }
                         state.receipts_changed.notify_waiters();
+                        state.changes.bump();
                     }
                     other => {
                         tracing::debug!(agent = %agent_id, message = ?other, "agent message");

@@ -16,7 +16,7 @@ use crate::auth::{self, AuthUser};
 use crate::error::AppError;
 use crate::hub::Outgoing;
 use crate::state::AppState;
-use crate::storage::AgentRecord;
+use crate::storage::{AgentRecord, Location};
 
 /// Body of `POST /api/agents/{id}/config`.
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
@@ -226,6 +226,8 @@ pub struct AgentView {
     last_seen: Option<u64>,
     /// Its last status report (PROTOCOL.md 4.5).
     status: Option<serde_json::Value>,
+    /// Where it stands (WGS-84), if known.
+    location: Option<Location>,
 }
 
 fn view(state: &AppState, names: &Names, a: AgentRecord) -> AgentView {
@@ -241,6 +243,7 @@ fn view(state: &AppState, names: &Names, a: AgentRecord) -> AgentView {
         retired: a.retired,
         last_seen: a.last_seen,
         status: a.status_json.and_then(|s| serde_json::from_str(&s).ok()),
+        location: a.location,
     }
 }
 
@@ -264,10 +267,10 @@ pub fn get(state: &AppState, user: &AuthUser, id: &str) -> Result<AgentView, App
     Ok(view(state, &Names::load(state)?, agent))
 }
 
-/// Body of `POST /api/agents`.
+/// Body of `POST /api/agents` (and one entry of `POST /api/agents/import`).
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct CreateAgent {
-    id: String,
+    pub(crate) id: String,
     name: String,
     area_code: String,
     #[serde(default)]
@@ -281,7 +284,31 @@ pub struct CreateAgent {
     /// (`wss://host:8443/agent/ws`): given, the answer holds the speaker's configuration
     /// file, ready to install.
     #[serde(default)]
-    agent_url: Option<String>,
+    pub(crate) agent_url: Option<String>,
+    /// Where it stands (WGS-84 degrees, as a GPS or a phone gives them), for the map.
+    #[serde(default)]
+    location: Option<Location>,
+}
+
+impl CreateAgent {
+    /// A new agent to be enrolled with a token.
+    pub fn new(
+        id: String,
+        name: String,
+        area_code: String,
+        groups: Vec<String>,
+        location: Option<Location>,
+    ) -> Self {
+        Self {
+            id,
+            name,
+            area_code,
+            groups,
+            public_key: None,
+            agent_url: None,
+            location,
+        }
+    }
 }
 
 /// A new agent and, unless it brought its key, its enrolment token (shown once).
@@ -348,6 +375,14 @@ fn area_in_scope(user: &AuthUser, code: &str) -> Result<AreaCode, AppError> {
 /// Enrolment tokens are valid for 7 days.
 const TOKEN_MICROS: u64 = 7 * 24 * 3600 * 1_000_000;
 
+/// An agent checked and ready to store, with its token and terminal file (not yet shown).
+#[derive(Debug)]
+pub(crate) struct NewAgent {
+    pub(crate) record: AgentRecord,
+    token: Option<String>,
+    config: Option<String>,
+}
+
 /// Creates an agent: with an enrolment token, or with the key it brings from another
 /// controller.
 pub fn create(
@@ -356,9 +391,34 @@ pub fn create(
     req: CreateAgent,
 ) -> Result<CreatedAgent, AppError> {
     user.require(Action::ManageAgents)?;
+    let agent = new_agent(state, user, req)?;
+    state.storage.create_agent(&agent.record)?;
+    tracing::info!(user = %user.name, agent = %agent.record.id, "agent created");
+    state.changes.bump();
+    Ok(created(state, &Names::load(state)?, agent))
+}
+
+/// What the API shows of a new agent, once stored.
+pub(crate) fn created(state: &AppState, names: &Names, agent: NewAgent) -> CreatedAgent {
+    CreatedAgent {
+        enrolment_token_expires_at: agent.record.token_expires_at,
+        enrolment_token: agent.token,
+        agent_config: agent.config,
+        agent: view(state, names, agent.record),
+    }
+}
+
+/// Checks a new agent (everything `create` refuses, but that its id is taken) and makes
+/// its token and its terminal's file; stores nothing.
+pub(crate) fn new_agent(
+    state: &AppState,
+    user: &AuthUser,
+    req: CreateAgent,
+) -> Result<NewAgent, AppError> {
     let id = parse_agent_id(&req.id)?;
     let area_code = area_in_scope(user, &req.area_code)?;
     check_name_and_groups(&req.name, &req.groups)?;
+    let location = checked_location(req.location)?;
     let public_key = req
         .public_key
         .as_deref()
@@ -384,30 +444,47 @@ pub fn create(
         )?),
         _ => None,
     };
-    let mut record = AgentRecord::new(id.clone(), req.name, area_code, req.groups);
+    let mut record = AgentRecord::new(id, req.name, area_code, req.groups);
     record.public_key = public_key;
     record.token_hash = token.as_deref().map(auth::token_hash);
     record.token_expires_at = expires;
-    state.storage.create_agent(&record)?;
-    tracing::info!(user = %user.name, agent = %id, "agent created");
-    let agent = state
-        .storage
-        .agent(&id)?
-        .ok_or_else(|| AppError::NotFound(format!("agent {id}")))?;
-    Ok(CreatedAgent {
-        agent: view(state, &Names::load(state)?, agent),
-        enrolment_token: token,
-        enrolment_token_expires_at: expires,
-        agent_config: config,
+    record.location = location;
+    Ok(NewAgent {
+        record,
+        token,
+        config,
     })
 }
 
-/// Body of `PATCH /api/agents/{id}`.
+/// A location as given, checked.
+fn checked_location(location: Option<Location>) -> Result<Option<Location>, AppError> {
+    location
+        .map(|l| {
+            l.checked()
+                .map_err(|e| AppError::BadRequest(format!("location: {e}")))
+        })
+        .transpose()
+}
+
+/// Body of `PATCH /api/agents/{id}`: what is given changes, the rest stays.
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct EditAgent {
     name: Option<String>,
     area_code: Option<String>,
     groups: Option<Vec<String>>,
+    /// A new location; `null` removes the one it had.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<Location>)]
+    location: Option<Option<Location>>,
+}
+
+/// A field that is present, even as `null` (absent is `None`, `null` is `Some(None)`).
+fn present<'de, D, T>(d: D) -> Result<Option<T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    T::deserialize(d).map(Some)
 }
 
 /// Renames agent `id`, moves it to another area or changes its groups.
@@ -419,18 +496,23 @@ pub fn edit(
 ) -> Result<AgentView, AppError> {
     user.require(Action::ManageAgents)?;
     let id = parse_agent_id(id)?;
-    let agent = agent_in_scope(state, user, &id)?;
-    let name = req.name.unwrap_or(agent.name);
-    let area_code = match req.area_code {
-        Some(a) => area_in_scope(user, &a)?,
-        None => agent.area_code,
-    };
-    let groups = req.groups.unwrap_or(agent.groups);
-    check_name_and_groups(&name, &groups)?;
-    state
-        .storage
-        .update_agent(&id, &name, &area_code, &groups)?;
+    let mut agent = agent_in_scope(state, user, &id)?;
+    if let Some(name) = req.name {
+        agent.name = name;
+    }
+    if let Some(a) = req.area_code {
+        agent.area_code = area_in_scope(user, &a)?;
+    }
+    if let Some(groups) = req.groups {
+        agent.groups = groups;
+    }
+    if let Some(location) = req.location {
+        agent.location = checked_location(location)?;
+    }
+    check_name_and_groups(&agent.name, &agent.groups)?;
+    state.storage.update_agent(&agent)?;
     tracing::info!(user = %user.name, agent = %id, "agent edited");
+    state.changes.bump();
     let agent = state
         .storage
         .agent(&id)?
@@ -454,6 +536,7 @@ pub fn retire(state: &AppState, user: &AuthUser, id: &str) -> Result<(), AppErro
         ),
     );
     tracing::info!(user = %user.name, agent = %id, "agent retired");
+    state.changes.bump();
     Ok(())
 }
 

@@ -134,12 +134,7 @@ pub fn parse_csv(text: &str) -> Result<Vec<AreaName>, String> {
         }
     }
     if !bad.is_empty() {
-        let more = bad.len().saturating_sub(10);
-        let mut message = bad.into_iter().take(10).collect::<Vec<_>>().join("; ");
-        if more > 0 {
-            message.push_str(&format!("; and {more} more"));
-        }
-        return Err(format!("nothing was imported: {message}"));
+        return Err(crate::error::bad_lines("nothing was imported", bad));
     }
     Ok(names)
 }
@@ -174,6 +169,7 @@ pub fn set(state: &AppState, user: &AuthUser, names: &[AreaName]) -> Result<usiz
         .collect();
     let changed = state.storage.set_area_names(&pairs)?;
     tracing::info!(user = %user.name, names = names.len(), changed, "area names set");
+    state.changes.bump();
     Ok(changed)
 }
 

@@ -7,13 +7,46 @@ use dalaba_protocol::{AgentId, AreaCode};
 
 use crate::auth;
 use crate::state::AppState;
-use crate::storage::{AgentRecord, MediaState};
+use crate::storage::{AgentRecord, Location, MediaState};
 
-/// The demo speakers: id, name, area code, group.
-pub const DEMO_AGENTS: &[(&str, &str, &str, &str)] = &[
-    ("dongcun-1", "东村 1号喇叭", "330106001001", "east"),
-    ("dongcun-2", "东村 2号喇叭", "330106001001", "east"),
-    ("xicun-1", "西村 1号喇叭", "330106002003", "west"),
+/// A demo speaker.
+#[derive(Debug)]
+pub struct DemoAgent {
+    /// Its id.
+    pub id: &'static str,
+    /// Its name.
+    pub name: &'static str,
+    /// Its village.
+    pub area: &'static str,
+    /// Its group.
+    pub group: &'static str,
+    /// Where it stands (WGS-84 latitude, longitude), so the map shows it.
+    pub at: (f64, f64),
+}
+
+/// The demo speakers.
+pub const DEMO_AGENTS: &[DemoAgent] = &[
+    DemoAgent {
+        id: "dongcun-1",
+        name: "东村 1号喇叭",
+        area: "330106001001",
+        group: "east",
+        at: (30.2741, 120.1210),
+    },
+    DemoAgent {
+        id: "dongcun-2",
+        name: "东村 2号喇叭",
+        area: "330106001001",
+        group: "east",
+        at: (30.2752, 120.1231),
+    },
+    DemoAgent {
+        id: "xicun-1",
+        name: "西村 1号喇叭",
+        area: "330106002003",
+        group: "west",
+        at: (30.2655, 120.1003),
+    },
 ];
 
 /// The demo's own area names (a deployment imports its villages the same way); the
@@ -39,7 +72,8 @@ pub fn prepare(
             .collect();
         state.storage.set_area_names(&names)?;
     }
-    for &(id, name, area, group) in DEMO_AGENTS {
+    for demo in DEMO_AGENTS {
+        let (id, name, area) = (demo.id, demo.name, demo.area);
         let agent_id: AgentId = id.parse()?;
         let agent_dir = dir.join(id);
         std::fs::create_dir_all(&agent_dir)?;
@@ -51,8 +85,12 @@ pub fn prepare(
                 agent_id,
                 name.into(),
                 area.parse::<AreaCode>()?,
-                vec![group.into()],
+                vec![demo.group.into()],
             );
+            record.location = Some(Location {
+                lat: demo.at.0,
+                lon: demo.at.1,
+            });
             record.token_hash = Some(auth::token_hash(&token));
             record.token_expires_at = Some(state.clock.now_us() + 24 * 3600 * 1_000_000);
             state.storage.create_agent(&record)?;

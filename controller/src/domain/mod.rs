@@ -6,6 +6,7 @@
 
 pub mod agent_admin;
 pub mod agent_events;
+pub mod agent_import;
 pub mod alert;
 pub mod approval;
 pub mod areas;
@@ -14,6 +15,7 @@ pub mod cap;
 pub mod cap_senders;
 pub mod demo;
 pub mod live;
+pub mod map;
 pub mod media;
 pub mod programme;
 pub mod schedule;

@@ -1,17 +1,21 @@
 //! `/api/agents*` and `/api/areas`: thin handlers over `agent_admin`.
 
 use axum::Json;
-use axum::extract::{Path, State};
-use axum::http::StatusCode;
-use utoipa_axum::router::OpenApiRouter;
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, Path, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use serde::Deserialize;
+use utoipa_axum::router::{OpenApiRouter, UtoipaMethodRouterExt};
 use utoipa_axum::routes;
 
 use crate::agent_admin::{
     self, AgentView, AreaNode, CreateAgent, CreatedAgent, EditAgent, MoveAgents, MoveResult,
     PushConfig,
 };
+use crate::agent_import;
 use crate::auth::AuthUser;
 use crate::error::AppError;
+use crate::http::extract::csv_text;
 use crate::http::openapi::ErrorBody;
 use crate::state::AppState;
 
@@ -24,6 +28,15 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(push_config))
         .routes(routes!(move_agents))
 }
+
+/// The installation-list import, with its own body limit (a county's list of 20,000 lines
+/// is about 2.5 MB; every other request stays under the operators' 1 MiB).
+pub fn import_routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(import).layer(DefaultBodyLimit::max(IMPORT_BYTES)))
+}
+
+/// Largest installation list, bytes.
+const IMPORT_BYTES: usize = 8 << 20;
 
 /// `GET /api/agents`: the agents in the caller's areas.
 #[utoipa::path(get, path = "/api/agents", tag = "agents", security(("bearer" = [])),
@@ -60,7 +73,7 @@ async fn create(
     Ok((StatusCode::CREATED, Json(created)))
 }
 
-/// `PATCH /api/agents/{id}`: name, area, groups.
+/// `PATCH /api/agents/{id}`: name, area, groups, location (`null` removes it).
 #[utoipa::path(patch, path = "/api/agents/{id}", tag = "agents", security(("bearer" = [])), params(("id" = String, Path, description = "the agent's id")),
     request_body = EditAgent,
     responses((status = 200, body = AgentView), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
@@ -120,4 +133,47 @@ async fn move_agents(
 ) -> Result<(StatusCode, Json<MoveResult>), AppError> {
     let moved = agent_admin::move_agents(&state, &user, req)?;
     Ok((StatusCode::ACCEPTED, Json(moved)))
+}
+
+/// Query of `POST /api/agents/import`.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+struct ImportQuery {
+    /// Where the speakers reach this controller (`wss://host:8443/agent/ws`): given, each
+    /// answer holds its terminal's configuration file.
+    agent_url: Option<String>,
+}
+
+/// `POST /api/agents/import`: many speakers at once, as CSV (`text/csv`:
+/// `id,name,area_code,groups,lat,lon` lines, groups separated by `;`, a header allowed)
+/// or as JSON (a list of `POST /api/agents` bodies). All or none: one bad line and
+/// nothing is created, and the answer names every bad line. Each new speaker's
+/// enrolment token (and terminal file) is shown once.
+#[utoipa::path(post, path = "/api/agents/import", tag = "agents", security(("bearer" = [])),
+    params(ImportQuery),
+    request_body(content = Vec<CreateAgent>, description = "JSON, or text/csv with id,name,area_code,groups,lat,lon lines"),
+    responses((status = 201, description = "every speaker created, with its one-time token", body = Vec<CreatedAgent>),
+        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
+async fn import(
+    State(state): State<AppState>,
+    user: AuthUser,
+    Query(q): Query<ImportQuery>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<(StatusCode, Json<Vec<CreatedAgent>>), AppError> {
+    let rows = match csv_text(&headers, &body)? {
+        Some(text) => agent_import::parse_csv(text),
+        None => serde_json::from_slice::<Vec<CreateAgent>>(&body)
+            .map_err(|e| {
+                AppError::BadRequest(format!(
+                    "expected a list of speakers ({{\"id\", \"name\", \"area_code\"}}) or text/csv with {}: {e}",
+                    agent_import::COLUMNS
+                ))
+            })?
+            .into_iter()
+            .enumerate()
+            .map(|(i, row)| (i + 1, Ok(row)))
+            .collect(),
+    };
+    let created = agent_import::import(&state, &user, rows, q.agent_url.as_deref())?;
+    Ok((StatusCode::CREATED, Json(created)))
 }

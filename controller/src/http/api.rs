@@ -101,6 +101,7 @@ pub(crate) fn operators(agents: bool) -> OpenApiRouter<AppState> {
         .merge(crate::http::users::routes())
         .merge(crate::http::agents::routes())
         .merge(crate::http::areas::routes())
+        .merge(crate::http::events::routes())
         .merge(crate::http::media::routes())
         .merge(crate::http::programme::routes())
         .merge(crate::http::broadcasts::routes())
@@ -108,9 +109,11 @@ pub(crate) fn operators(agents: bool) -> OpenApiRouter<AppState> {
         .merge(crate::http::live::routes())
         .merge(crate::http::tts::routes())
         // Request bodies: 1 MiB for everything but uploads, which the upload handler
-        // limits itself while streaming them to disk, and CAP messages (embedded audio).
+        // limits itself while streaming them to disk, installation lists (8 MiB) and CAP
+        // messages (embedded audio).
         .layer(DefaultBodyLimit::max(1024 * 1024))
         .merge(crate::http::media::upload_routes())
+        .merge(crate::http::agents::import_routes())
         .merge(crate::http::cap::routes())
 }
 

@@ -3,7 +3,7 @@
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{Query, State};
-use axum::http::{HeaderMap, header};
+use axum::http::HeaderMap;
 use serde::Deserialize;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -11,6 +11,7 @@ use utoipa_axum::routes;
 use crate::areas::{self, AreaName};
 use crate::auth::AuthUser;
 use crate::error::AppError;
+use crate::http::extract::csv_text;
 use crate::http::openapi::ErrorBody;
 use crate::state::AppState;
 
@@ -55,13 +56,7 @@ async fn put_names(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Json<serde_json::Value>, AppError> {
-    let csv = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|t| t.starts_with("text/csv") || t.starts_with("text/plain"));
-    let names: Vec<AreaName> = if csv {
-        let text = std::str::from_utf8(&body)
-            .map_err(|_| AppError::BadRequest("the CSV file is not UTF-8 text".into()))?;
+    let names: Vec<AreaName> = if let Some(text) = csv_text(&headers, &body)? {
         areas::parse_csv(text).map_err(AppError::BadRequest)?
     } else {
         serde_json::from_slice(&body).map_err(|e| {

@@ -139,8 +139,17 @@ pub async fn record(State(state): State<AppState>, request: Request, next: Next)
         }
         return response;
     };
-    // A JSON body is read (within the limit every route has anyway) and put back.
-    let (request, mut target) = if is_json(request.headers()) {
+    // A JSON body is read (within the limit every route has anyway) and put back; one too
+    // large to note (an installation list) is noted by its size and left to its route's
+    // own limit.
+    let length = request
+        .headers()
+        .get(axum::http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok());
+    let (request, mut target) = if let Some(n) = length.filter(|&n| n > MAX_CAPTURE) {
+        (request, Some(format!("({n} bytes)")))
+    } else if is_json(request.headers()) {
         let (parts, body) = request.into_parts();
         match axum::body::to_bytes(body, 1024 * 1024).await {
             Ok(bytes) => {
@@ -203,6 +212,11 @@ pub async fn record(State(state): State<AppState>, request: Request, next: Next)
 
 async fn created_id(response: Response) -> (Response, Option<String>) {
     if !is_json(response.headers()) || !response.status().is_success() {
+        return (response, None);
+    }
+    // Only a small answer names what it created; a large one (an installation list's
+    // tokens) goes out as it is.
+    if axum::body::HttpBody::size_hint(response.body()).lower() > MAX_CAPTURE as u64 {
         return (response, None);
     }
     let (parts, body) = response.into_parts();

@@ -53,6 +53,27 @@ const FILES: &[(&str, &str, &str)] = &[
         include_str!("../../console/talk.js"),
     ),
     (
+        "map.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../../console/map.js"),
+    ),
+    (
+        "geo.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../../console/geo.js"),
+    ),
+    // Leaflet 1.9.4 (BSD-2-Clause), vendored: console/vendor/leaflet/README.md.
+    (
+        "leaflet.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../../console/vendor/leaflet/leaflet.js"),
+    ),
+    (
+        "leaflet.css",
+        "text/css; charset=utf-8",
+        include_str!("../../console/vendor/leaflet/leaflet.css"),
+    ),
+    (
         "style.css",
         "text/css; charset=utf-8",
         include_str!("../../console/style.css"),
@@ -67,11 +88,13 @@ fn serve(name: &str) -> Response {
     let h = response.headers_mut();
     h.insert(header::CONTENT_TYPE, HeaderValue::from_static(kind));
     // Scripts from here only (and the microphone tap, made from a blob); nothing framed.
+    // Images from anywhere: the map's tiles come from the tile server a county names.
     h.insert(
         header::CONTENT_SECURITY_POLICY,
         HeaderValue::from_static(
             "default-src 'self'; script-src 'self' blob:; connect-src 'self' ws: wss:; \
-             style-src 'self' 'unsafe-inline'; frame-ancestors 'none'",
+             style-src 'self' 'unsafe-inline'; img-src 'self' data: blob: http: https:; \
+             frame-ancestors 'none'",
         ),
     );
     h.insert(

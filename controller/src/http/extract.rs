@@ -1,5 +1,6 @@
 //! The HTTP face of authentication: the [`AuthUser`] extractor and where a request
-//! carries its session token.
+//! carries its session token; and [`csv_text`], the text of a request that sends a file
+//! of lines (CSV) instead of JSON.
 
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
@@ -38,4 +39,22 @@ pub fn bearer_token(headers: &axum::http::HeaderMap) -> Option<&str> {
                         .find_map(|p| p.strip_prefix("bearer."))
                 })
         })
+}
+
+/// The body as text when the request says it is CSV (`text/csv` or `text/plain`); `None`
+/// when it is something else (JSON); an error when it says CSV but is not UTF-8.
+pub fn csv_text<'a>(
+    headers: &axum::http::HeaderMap,
+    body: &'a [u8],
+) -> Result<Option<&'a str>, AppError> {
+    let csv = headers
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|t| t.starts_with("text/csv") || t.starts_with("text/plain"));
+    if !csv {
+        return Ok(None);
+    }
+    std::str::from_utf8(body).map(Some).map_err(|_| {
+        AppError::BadRequest("the CSV file is not UTF-8 text: save it as CSV UTF-8".into())
+    })
 }

@@ -10,6 +10,7 @@ pub mod audit;
 pub mod broadcasts;
 pub mod cap;
 pub mod console;
+pub mod events;
 pub mod extract;
 pub mod live;
 pub mod login;

@@ -1,5 +1,5 @@
-//! `/api/settings/*`: the approval rule and the CAP senders, thin handlers over
-//! `approval` and `cap_senders`.
+//! `/api/settings/*`: the approval rule, the CAP senders, speech and the map, thin
+//! handlers over `approval`, `cap_senders`, `tts` and `map`.
 
 use axum::Json;
 use axum::extract::State;
@@ -12,6 +12,7 @@ use crate::auth::AuthUser;
 use crate::cap_senders::CapSender;
 use crate::error::AppError;
 use crate::http::openapi::ErrorBody;
+use crate::map::MapSettings;
 use crate::state::AppState;
 use crate::tts::TtsSettings;
 
@@ -21,6 +22,30 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(get_approval, put_approval))
         .routes(routes!(get_cap_senders, put_cap_senders))
         .routes(routes!(get_tts, put_tts))
+        .routes(routes!(get_map, put_map))
+}
+
+/// `GET /api/settings/map`: where the map's tiles come from (none: a plain background).
+#[utoipa::path(get, path = "/api/settings/map", tag = "settings", security(("bearer" = [])),
+    responses((status = 200, body = MapSettings), (status = 401, body = ErrorBody)))]
+async fn get_map(
+    State(state): State<AppState>,
+    user: AuthUser,
+) -> Result<Json<MapSettings>, AppError> {
+    Ok(Json(crate::map::settings(&state, &user)?))
+}
+
+/// `PUT /api/settings/map` (admins): replaces the map's tile server.
+#[utoipa::path(put, path = "/api/settings/map", tag = "settings", security(("bearer" = [])),
+    request_body = MapSettings,
+    responses((status = 200, body = MapSettings), (status = 400, body = ErrorBody),
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
+async fn put_map(
+    State(state): State<AppState>,
+    user: AuthUser,
+    Json(new): Json<MapSettings>,
+) -> Result<Json<MapSettings>, AppError> {
+    Ok(Json(crate::map::set_settings(&state, &user, new)?))
 }
 
 /// `GET /api/settings/tts`: how this deployment speaks (engine, voices, rate, lexicon).

@@ -47,3 +47,17 @@ impl From<StorageError> for AppError {
         }
     }
 }
+
+/// A refusal of a whole file for its bad lines: `what: line 2: …; line 5: …; and 3 more`
+/// (the first ten named).
+pub fn bad_lines(what: &str, bad: Vec<String>) -> String {
+    let more = bad.len().saturating_sub(10);
+    let mut message = format!(
+        "{what}: {}",
+        bad.into_iter().take(10).collect::<Vec<_>>().join("; ")
+    );
+    if more > 0 {
+        message.push_str(&format!("; and {more} more"));
+    }
+    message
+}

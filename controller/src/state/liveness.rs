@@ -14,6 +14,7 @@ use std::time::Duration;
 
 use dalaba_protocol::AgentId;
 
+use crate::changes::Changes;
 use crate::storage::{Seen, Storage};
 
 /// How often what was heard is written.
@@ -55,28 +56,38 @@ impl Liveness {
             .collect()
     }
 
-    /// Writes what was heard since the last write.
-    pub async fn flush(&self, storage: &Arc<dyn Storage>) {
+    /// Writes what was heard since the last write; whether a status report was among it.
+    pub async fn flush(&self, storage: &Arc<dyn Storage>) -> bool {
         let seen = self.take();
         if seen.is_empty() {
-            return;
+            return false;
         }
+        let reported = seen.iter().any(|s| s.status_json.is_some());
         let storage = Arc::clone(storage);
         let written = tokio::task::spawn_blocking(move || storage.touch_agents(&seen)).await;
         match written {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) => tracing::warn!("recording agents' last contact: {e}"),
-            Err(e) => tracing::warn!("recording agents' last contact: {e}"),
+            Ok(Ok(())) => reported,
+            Ok(Err(e)) => {
+                tracing::warn!("recording agents' last contact: {e}");
+                false
+            }
+            Err(e) => {
+                tracing::warn!("recording agents' last contact: {e}");
+                false
+            }
         }
     }
 
-    /// Writes once a second, for as long as the controller runs.
-    pub async fn run(self: Arc<Self>, storage: Arc<dyn Storage>) {
+    /// Writes once a second, for as long as the controller runs; once a status report is
+    /// written, `changes` goes up (pages then read it).
+    pub async fn run(self: Arc<Self>, storage: Arc<dyn Storage>, changes: Arc<Changes>) {
         let mut tick = tokio::time::interval(FLUSH_EVERY);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tick.tick().await;
-            self.flush(&storage).await;
+            if self.flush(&storage).await {
+                changes.bump();
+            }
         }
     }
 }

@@ -1,6 +1,7 @@
 //! The composition root: [`AppState`], what every handler, connection task and background
 //! loop shares. Plain data and handles; no routes, no HTTP.
 
+pub mod changes;
 pub mod edge;
 pub mod error;
 pub mod hub;
@@ -52,6 +53,8 @@ pub struct AppState {
     pub sequences: Arc<crate::sequence::Sequences>,
     /// Counters of anonymous and refused traffic, and slots for costly work.
     pub edge: Arc<crate::edge::Edge>,
+    /// Goes up whenever what the operators' pages show changes (the live-status stream).
+    pub changes: Arc<crate::changes::Changes>,
     /// What the domain does when an agent logs in or reports: the agents' link calls it
     /// and so need not know the domain (set by `open`: `agent_events::DomainEvents`).
     pub agent_events: Arc<dyn AgentEvents>,

@@ -3,11 +3,38 @@
 use dalaba_protocol::keys::PublicKey;
 use dalaba_protocol::{AgentId, AreaCode};
 use rusqlite::{Connection, params};
+use serde::{Deserialize, Serialize};
 
 use super::{SqliteStorage, StorageError, parse, to_u64};
 
+/// Where a speaker stands, in WGS-84 degrees (what a GPS receiver or a phone gives). Maps
+/// whose tiles use GCJ-02 get the point converted by the console, never stored so.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Location {
+    /// Latitude, -90 to 90, north positive.
+    pub lat: f64,
+    /// Longitude, -180 to 180, east positive.
+    pub lon: f64,
+}
+
+impl Location {
+    /// The location, if both numbers are degrees in range; else what is wrong with them.
+    pub fn checked(self) -> Result<Self, String> {
+        if !(self.lat.is_finite() && (-90.0..=90.0).contains(&self.lat)) {
+            return Err(format!("lat {}: a latitude, -90 to 90 degrees", self.lat));
+        }
+        if !(self.lon.is_finite() && (-180.0..=180.0).contains(&self.lon)) {
+            return Err(format!(
+                "lon {}: a longitude, -180 to 180 degrees",
+                self.lon
+            ));
+        }
+        Ok(self)
+    }
+}
+
 /// An agent as the controller knows it.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct AgentRecord {
     /// Its id.
     pub id: AgentId,
@@ -31,6 +58,8 @@ pub struct AgentRecord {
     pub last_seen: Option<u64>,
     /// Its last status report (JSON), for the console.
     pub status_json: Option<String>,
+    /// Where it stands, if known (the map).
+    pub location: Option<Location>,
 }
 
 impl AgentRecord {
@@ -48,6 +77,7 @@ impl AgentRecord {
             retired: false,
             last_seen: None,
             status_json: None,
+            location: None,
         }
     }
 }
@@ -63,7 +93,7 @@ pub struct Seen {
     pub status_json: Option<String>,
 }
 
-const AGENT_COLUMNS: &str = "id, name, area_code, public_key, token_hash, token_expires_at, last_seq, retired, last_seen, status_json";
+const AGENT_COLUMNS: &str = "id, name, area_code, public_key, token_hash, token_expires_at, last_seq, retired, last_seen, status_json, lat, lon";
 
 impl SqliteStorage {
     fn agent_row(
@@ -100,6 +130,10 @@ impl SqliteStorage {
             retired: row.get::<_, i64>(7)? != 0,
             last_seen: to_u64(row.get(8)?),
             status_json: row.get(9)?,
+            location: match (row.get(10)?, row.get(11)?) {
+                (Some(lat), Some(lon)) => Some(Location { lat, lon }),
+                _ => None,
+            },
         })
     }
 
@@ -121,8 +155,13 @@ impl SqliteStorage {
 
 /// Agents, their groups, enrolment and when they were last heard from.
 pub trait AgentStore {
+    /// Creates agents, all or none (one whose id exists already: `Conflict`, none made).
+    fn create_agents(&self, agents: &[AgentRecord]) -> Result<(), StorageError>;
+
     /// Creates an agent.
-    fn create_agent(&self, agent: &AgentRecord) -> Result<(), StorageError>;
+    fn create_agent(&self, agent: &AgentRecord) -> Result<(), StorageError> {
+        self.create_agents(std::slice::from_ref(agent))
+    }
 
     /// One agent.
     fn agent(&self, id: &AgentId) -> Result<Option<AgentRecord>, StorageError>;
@@ -148,48 +187,19 @@ pub trait AgentStore {
     /// every number reserved before; returns the last of them (see `sequence`).
     fn reserve_seqs(&self, id: &AgentId, floor: u64, count: u64) -> Result<u64, StorageError>;
 
-    /// Changes an agent's name, area code and groups.
-    fn update_agent(
-        &self,
-        id: &AgentId,
-        name: &str,
-        area_code: &AreaCode,
-        groups: &[String],
-    ) -> Result<bool, StorageError>;
+    /// Changes an agent's name, area code, groups and location to `agent`'s.
+    fn update_agent(&self, agent: &AgentRecord) -> Result<bool, StorageError>;
 
     /// Retires (revokes) an agent.
     fn retire_agent(&self, id: &AgentId) -> Result<bool, StorageError>;
 }
 
 impl AgentStore for SqliteStorage {
-    fn create_agent(&self, a: &AgentRecord) -> Result<(), StorageError> {
+    fn create_agents(&self, agents: &[AgentRecord]) -> Result<(), StorageError> {
         let conn = self.conn();
         let tx = conn.unchecked_transaction()?;
-        let inserted = tx.execute(
-            "INSERT INTO agents (id, name, area_code, token_hash, token_expires_at, public_key) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-            params![
-                a.id.as_str(),
-                a.name,
-                a.area_code.as_str(),
-                a.token_hash,
-                a.token_expires_at.map(|t| t as i64),
-                a.public_key.map(|k| k.to_base64())
-            ],
-        );
-        match inserted {
-            Ok(_) => {}
-            Err(rusqlite::Error::SqliteFailure(e, _))
-                if e.code == rusqlite::ErrorCode::ConstraintViolation =>
-            {
-                return Err(StorageError::Conflict(format!("agent {}", a.id)));
-            }
-            Err(e) => return Err(e.into()),
-        }
-        for g in &a.groups {
-            tx.execute(
-                "INSERT OR IGNORE INTO agent_groups (agent_id, name) VALUES (?1, ?2)",
-                [a.id.as_str(), g],
-            )?;
+        for a in agents {
+            insert_agent(&tx, a)?;
         }
         tx.commit()?;
         Ok(())
@@ -263,30 +273,30 @@ impl AgentStore for SqliteStorage {
         Ok(seq.max(0) as u64)
     }
 
-    fn update_agent(
-        &self,
-        id: &AgentId,
-        name: &str,
-        area_code: &AreaCode,
-        groups: &[String],
-    ) -> Result<bool, StorageError> {
+    fn update_agent(&self, a: &AgentRecord) -> Result<bool, StorageError> {
         let conn = self.conn();
         let tx = conn.unchecked_transaction()?;
         let n = tx.execute(
-            "UPDATE agents SET name = ?2, area_code = ?3 WHERE id = ?1",
-            [id.as_str(), name, area_code.as_str()],
+            "UPDATE agents SET name = ?2, area_code = ?3, lat = ?4, lon = ?5 WHERE id = ?1",
+            params![
+                a.id.as_str(),
+                a.name,
+                a.area_code.as_str(),
+                a.location.map(|l| l.lat),
+                a.location.map(|l| l.lon)
+            ],
         )?;
         if n == 0 {
             return Ok(false);
         }
         tx.execute(
             "DELETE FROM agent_groups WHERE agent_id = ?1",
-            [id.as_str()],
+            [a.id.as_str()],
         )?;
-        for g in groups {
+        for g in &a.groups {
             tx.execute(
                 "INSERT OR IGNORE INTO agent_groups (agent_id, name) VALUES (?1, ?2)",
-                [id.as_str(), g],
+                [a.id.as_str(), g],
             )?;
         }
         tx.commit()?;
@@ -299,4 +309,37 @@ impl AgentStore for SqliteStorage {
             .execute("UPDATE agents SET retired = 1 WHERE id = ?1", [id.as_str()])?;
         Ok(n > 0)
     }
+}
+
+/// Inserts one agent and its groups in `tx`.
+fn insert_agent(tx: &rusqlite::Transaction<'_>, a: &AgentRecord) -> Result<(), StorageError> {
+    let inserted = tx.execute(
+        "INSERT INTO agents (id, name, area_code, token_hash, token_expires_at, public_key, lat, lon) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+        params![
+            a.id.as_str(),
+            a.name,
+            a.area_code.as_str(),
+            a.token_hash,
+            a.token_expires_at.map(|t| t as i64),
+            a.public_key.map(|k| k.to_base64()),
+            a.location.map(|l| l.lat),
+            a.location.map(|l| l.lon)
+        ],
+    );
+    match inserted {
+        Ok(_) => {}
+        Err(rusqlite::Error::SqliteFailure(e, _))
+            if e.code == rusqlite::ErrorCode::ConstraintViolation =>
+        {
+            return Err(StorageError::Conflict(format!("agent {}", a.id)));
+        }
+        Err(e) => return Err(e.into()),
+    }
+    for g in &a.groups {
+        tx.execute(
+            "INSERT OR IGNORE INTO agent_groups (agent_id, name) VALUES (?1, ?2)",
+            [a.id.as_str(), g],
+        )?;
+    }
+    Ok(())
 }

@@ -63,4 +63,6 @@ pub(super) const MIGRATIONS: &[&str] = &[
     "ALTER TABLE receipts ADD COLUMN resumed_at INTEGER;",
     // 8: the deployment's own area names (its villages; renamed codes), over the shipped ones.
     "CREATE TABLE area_names (code TEXT PRIMARY KEY, name TEXT NOT NULL);",
+    // 9: where each speaker stands (WGS-84 degrees), for the map.
+    "ALTER TABLE agents ADD COLUMN lat REAL; ALTER TABLE agents ADD COLUMN lon REAL;",
 ];

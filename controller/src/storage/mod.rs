@@ -43,7 +43,7 @@ pub mod receipt;
 pub mod role;
 mod users;
 
-pub use agents::{AgentRecord, AgentStore, Seen};
+pub use agents::{AgentRecord, AgentStore, Location, Seen};
 pub use area_names::AreaNameStore;
 pub use audit::{AuditRecord, AuditStore};
 pub use broadcasts::{BroadcastRecord, BroadcastStore};

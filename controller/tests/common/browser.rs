@@ -99,30 +99,54 @@ pub fn wait_text(
     }
 }
 
+/// Waits until an element matches `selector` (one with no text too, such as a map's
+/// circle).
+pub fn wait_present(rt: &tokio::runtime::Runtime, c: &Client, selector: &str) {
+    wait_text(rt, c, selector, |_| true);
+}
+
 pub fn click(rt: &tokio::runtime::Runtime, c: &Client, selector: &str) {
-    rt.block_on(async {
-        c.wait()
-            .at_most(WAIT)
-            .for_element(Locator::Css(selector))
-            .await
-            .unwrap_or_else(|e| panic!("{selector}: {e}"))
-            .click()
-            .await
-            .unwrap_or_else(|e| panic!("clicking {selector}: {e}"));
-    });
+    // The page redraws what changed (live status): an element found just before a redraw
+    // is stale by the time it is clicked, and is found again.
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let clicked = rt.block_on(async {
+            let e = c
+                .wait()
+                .at_most(WAIT)
+                .for_element(Locator::Css(selector))
+                .await
+                .unwrap_or_else(|e| panic!("{selector}: {e}"));
+            e.click().await
+        });
+        match clicked {
+            Ok(_) => return,
+            Err(e) if e.to_string().contains("stale") && Instant::now() < deadline => {}
+            Err(e) => panic!("clicking {selector}: {e}"),
+        }
+    }
 }
 
 pub fn type_into(rt: &tokio::runtime::Runtime, c: &Client, selector: &str, text: &str) {
-    rt.block_on(async {
-        let e = c
-            .wait()
-            .at_most(WAIT)
-            .for_element(Locator::Css(selector))
-            .await
-            .unwrap_or_else(|e| panic!("{selector}: {e}"));
-        e.clear().await.expect("clear");
-        e.send_keys(text).await.expect("type");
-    });
+    // As `click`: a field redrawn under the typing is found again and typed in afresh.
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let typed = rt.block_on(async {
+            let e = c
+                .wait()
+                .at_most(WAIT)
+                .for_element(Locator::Css(selector))
+                .await
+                .unwrap_or_else(|e| panic!("{selector}: {e}"));
+            e.clear().await?;
+            e.send_keys(text).await
+        });
+        match typed {
+            Ok(()) => return,
+            Err(e) if e.to_string().contains("stale") && Instant::now() < deadline => {}
+            Err(e) => panic!("typing into {selector}: {e}"),
+        }
+    }
 }
 
 /// Opens the console at `addr` in `c` and logs in as `user`; returns once the overview
