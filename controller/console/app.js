@@ -84,10 +84,12 @@ let token = sessionStorage.getItem('dalaba.token');
 let me = null;
 let agents = [];
 
-async function api(method, path, body) {
-  const headers = { 'content-type': 'application/json' };
+// A request to the API: `body` as JSON, or as it is when `type` names another content type
+// (a CSV file's text).
+async function api(method, path, body, type) {
+  const headers = { 'content-type': type || 'application/json' };
   if (token) headers.authorization = 'Bearer ' + token;
-  const r = await fetch(path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
+  const r = await fetch(path, { method, headers, body: body === undefined || type ? body : JSON.stringify(body) });
   if (r.status === 401 && path !== '/api/login') { logout(); throw new Error('log in again'); }
   const text = await r.text();
   const json = text ? JSON.parse(text) : null;
@@ -470,13 +472,7 @@ async function importNames() {
   const status = $('names-status');
   if (!file) return;
   try {
-    const r = await fetch('/api/areas/names', {
-      method: 'PUT',
-      headers: { 'content-type': 'text/csv; charset=utf-8', authorization: 'Bearer ' + token },
-      body: await file.text(),
-    });
-    const j = await r.json();
-    if (!r.ok) throw new Error(j.error.message);
+    const j = await api('PUT', '/api/areas/names', await file.text(), 'text/csv; charset=utf-8');
     status.textContent = t('imported').replace('{n}', j.changed);
     refresh();
   } catch (e) {

@@ -8,6 +8,8 @@ export const STRINGS = {
     add: '添加', search: '搜索名称、编号或区域', last_seen: '最后在线', retire: '退役', confirm_retire: '确认退役？',
     install_hint: '把下面的内容保存为喇叭终端上的 /etc/dalaba/agent.toml，然后启动 dalaba-agent。令牌只显示这一次，{d} 前有效。',
     copy: '复制', copied: '已复制', all_speakers: '全部喇叭', retired: '已退役', unknown_area: '（未命名区域）',
+    import_speakers: '批量导入', import_hint: 'CSV 文件，每行“编号,名称,区域代码,分组,纬度,经度”（分组用分号隔开，经纬度可空），可有标题行。有一行不对就一个也不导入，并列出每个错行。导入后可下载全部终端配置文件。',
+    download_configs: '下载全部配置文件', imported_n: '已导入 {n} 个喇叭', show_config: '显示配置',
     location: '位置（纬度,经度）', location_col: '位置', edit_location: '改位置', bad_location: '位置请写成“纬度,经度”，例：30.2741,120.1210',
   },
   en: {
@@ -16,6 +18,8 @@ export const STRINGS = {
     add: 'Add', search: 'search by name, id or area', last_seen: 'last seen', retire: 'Retire', confirm_retire: 'Retire it?',
     install_hint: 'Save this as /etc/dalaba/agent.toml on the speaker terminal, then start dalaba-agent. The token is shown only now and is valid until {d}.',
     copy: 'Copy', copied: 'copied', all_speakers: 'All speakers', retired: 'retired', unknown_area: '(unnamed area)',
+    import_speakers: 'Import many', import_hint: 'A CSV file, one "id,name,area_code,groups,lat,lon" per line (groups separated by ;, location optional), a header allowed. One bad line and nothing is imported; every bad line is listed. Then download every terminal\'s file.',
+    download_configs: 'Download every configuration file', imported_n: '{n} speakers imported', show_config: 'Show file',
     location: 'location (latitude,longitude)', location_col: 'location', edit_location: 'Set location', bad_location: 'Write the location as "latitude,longitude", e.g. 30.2741,120.1210',
   },
 };
@@ -70,6 +74,42 @@ export function speakersPage(ctx) {
     } catch (e) {
       status.textContent = e.message;
     }
+  }
+
+  // An installation list: every speaker created (or none), each terminal's file shown on
+  // demand and all of them downloadable as one text file.
+  let imported = [];
+  async function importList() {
+    const file = $('sp-file').files[0];
+    const status = $('sp-import-status');
+    if (!file) return;
+    const agentUrl = $('sp-form').agent_url.value.trim();
+    try {
+      const j = await api('POST', `/api/agents/import?agent_url=${encodeURIComponent(agentUrl)}`, await file.text(), 'text/csv; charset=utf-8');
+      imported = j;
+      status.textContent = t('imported_n').replace('{n}', j.length);
+      $('sp-imported').hidden = false;
+      $('sp-imported-table').replaceChildren(...j.map((c) => el('tr', { 'data-agent': c.agent.id },
+        el('td', {}, c.agent.name), el('td', {}, c.agent.id), el('td', {}, c.agent.area_name || c.agent.area_code),
+        el('td', {}, el('button', { onclick: () => showConfig(c) }, t('show_config'))))));
+      await ctx.refresh();
+    } catch (e) {
+      status.textContent = e.message;
+    }
+  }
+
+  function showConfig(c) {
+    const until = new Date(c.enrolment_token_expires_at / 1000).toLocaleString();
+    $('sp-created').hidden = false;
+    $('sp-install').textContent = `${c.agent.name} (${c.agent.id}): ` + t('install_hint').replace('{d}', until);
+    $('sp-config').textContent = c.agent_config;
+  }
+
+  function download() {
+    const text = imported.map((c) => `# ===== ${c.agent.id} (${c.agent.name}): /etc/dalaba/agent.toml =====\n${c.agent_config}`).join('\n');
+    const a = el('a', { href: URL.createObjectURL(new Blob([text], { type: 'text/plain' })), download: 'dalaba-speakers.txt' });
+    a.click();
+    URL.revokeObjectURL(a.href);
   }
 
   async function copy() {
@@ -162,6 +202,8 @@ export function speakersPage(ctx) {
 
   $('sp-form').addEventListener('submit', add);
   $('sp-copy').addEventListener('click', copy);
+  $('sp-import').addEventListener('click', importList);
+  $('sp-download').addEventListener('click', download);
   $('sp-search').addEventListener('input', render);
   return { render };
 }

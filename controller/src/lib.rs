@@ -17,8 +17,8 @@ pub mod http;
 
 pub mod domain;
 pub use domain::{
-    agent_admin, agent_events, agent_import, alert, approval, areas, broadcast, cap, cap_senders,
-    demo, live, map, media, programme, schedule, scheduler, tts, users,
+    agent_admin, agent_events, agent_history, agent_import, alert, approval, areas, broadcast, cap,
+    cap_senders, demo, live, map, media, programme, schedule, scheduler, tts, users,
 };
 
 pub mod access;

@@ -508,6 +508,10 @@ async fn playlists_made_before_owners_become_the_admins() {
             ('playlist', '{\"name\":\"old\",\"items\":[{\"media_id\":1}]}', 0);
          ALTER TABLE receipts DROP COLUMN resumed_at;
          DROP TABLE area_names;
+         ALTER TABLE agents DROP COLUMN lat;
+         ALTER TABLE agents DROP COLUMN lon;
+         DROP TABLE agent_log;
+         DROP INDEX receipts_agent;
          PRAGMA user_version = 5;",
     )
     .unwrap();

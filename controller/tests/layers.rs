@@ -48,6 +48,7 @@ const LAYERS: &[(&str, &[&str])] = &[
             "agent_admin",
             "agent_events",
             "agent_import",
+            "agent_history",
             "users",
             "demo",
             "tts",

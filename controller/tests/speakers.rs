@@ -229,3 +229,120 @@ async fn an_installation_list_becomes_speakers_all_or_none() {
     let (_, list) = h.call(Some(&admin), "GET", "/api/agents", None).await;
     assert_eq!(count(&list), 3, "{list}");
 }
+
+/// A status report with `last_error`.
+fn status(last_error: Option<&str>) -> AgentMessage {
+    AgentMessage::Status(dalaba_protocol::control::StatusReport {
+        playing: None,
+        queued: Vec::new(),
+        relays: Vec::new(),
+        volume: dalaba_protocol::Volume::MAX,
+        last_error: last_error.map(str::to_owned),
+        firmware_version: "test".into(),
+        config_version: "1".into(),
+        schedule_version: 0,
+        cache: dalaba_protocol::control::CacheUsage {
+            used_bytes: 0,
+            capacity_bytes: 1,
+            items: 0,
+        },
+        clock_offset_us: None,
+        uptime_s: 1,
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_speaker_history_shows_what_it_played_and_its_faults_and_a_test_tone_plays_on_it_alone() {
+    let h = Harness::start().await;
+    let admin = h.admin().await;
+    let mut dong = h.speaker("dong-1", "330106001001").await;
+    let mut xi = h.speaker("xi-1", "330106001001").await;
+
+    // A fault appears, is reported again (one entry), and clears.
+    for report in [
+        Some("relay board not answering"),
+        Some("relay board not answering"),
+        None,
+    ] {
+        dong.send(status(report)).await;
+    }
+    // The test tone: to dong-1 alone, marked as a test.
+    let (status_code, sent) = h
+        .call(Some(&admin), "POST", "/api/agents/dong-1/test-tone", None)
+        .await;
+    assert_eq!(status_code, StatusCode::CREATED, "{sent}");
+    assert_eq!(sent["agents"], json!(["dong-1"]), "{sent}");
+    let play = dong
+        .command(|c| match c {
+            Command::PlayMedia(play) => Some(play),
+            _ => None,
+        })
+        .await
+        .expect("dong-1 is told to play");
+    assert_eq!(play.mode, dalaba_protocol::Mode::Test);
+    for state in [ReceiptState::Playing, ReceiptState::Done] {
+        let at = dong.now();
+        dong.send(AgentMessage::Receipt(Receipt {
+            broadcast_id: play.broadcast_id,
+            entry_id: None,
+            state,
+            at,
+        }))
+        .await;
+    }
+    // The receipts came after the reports on one connection: once they are in, so are
+    // the reports.
+    let id = play.broadcast_id.0;
+    let (_, shown) = h
+        .call(
+            Some(&admin),
+            "GET",
+            &format!("/api/broadcasts/{id}?wait_ms=10000"),
+            None,
+        )
+        .await;
+    assert_eq!(shown["receipts"][0]["state"], "done", "{shown}");
+    h.state.liveness.flush(&h.state.storage).await;
+
+    let (status_code, history) = h
+        .call(Some(&admin), "GET", "/api/agents/dong-1/history", None)
+        .await;
+    assert_eq!(status_code, StatusCode::OK, "{history}");
+    let played = &history["played"][0];
+    assert_eq!(played["broadcast_id"], id, "{history}");
+    assert_eq!(played["state"], "done");
+    assert!(
+        played["what"]
+            .as_str()
+            .is_some_and(|w| w.contains("test tone")),
+        "{history}"
+    );
+    let log: Vec<_> = history["log"]
+        .as_array()
+        .expect("log")
+        .iter()
+        .rev()
+        .map(|e| {
+            (
+                e["kind"].as_str().unwrap_or(""),
+                e["detail"].as_str().unwrap_or(""),
+            )
+        })
+        .collect();
+    assert_eq!(
+        log,
+        [
+            ("online", ""),
+            ("fault", "relay board not answering"),
+            ("recovered", "")
+        ],
+        "{history}"
+    );
+
+    // xi-1, in the same village, heard nothing of it.
+    let (_, x) = h
+        .call(Some(&admin), "GET", "/api/agents/xi-1/history", None)
+        .await;
+    assert_eq!(x["played"], json!([]), "{x}");
+    xi.send(status(None)).await;
+}

@@ -16,6 +16,7 @@ use futures_util::StreamExt as _;
 use crate::auth::token_hash;
 use crate::hub::Outgoing;
 use crate::state::AppState;
+use crate::storage::AgentEventKind;
 
 /// Agents send a heartbeat this often.
 pub const HEARTBEAT_MS: u32 = 10_000;
@@ -167,10 +168,19 @@ async fn serve(mut socket: WebSocket, state: AppState) -> Result<(), String> {
         return Err(e.to_string());
     }
     tracing::info!(agent = %agent_id, "agent online");
+    let online = AgentEventKind::Online;
+    state
+        .liveness
+        .log(&agent_id, state.clock.now_us(), online, None);
     state.agent_events.logged_in(&state, &agent_id);
     let result = session(&mut socket, &state, &agent_id, &mut outbox).await;
     state.hub.unregister(&agent_id, conn_id);
     state.changes.bump();
+    let why = result.as_ref().err().cloned();
+    let offline = AgentEventKind::Offline;
+    state
+        .liveness
+        .log(&agent_id, state.clock.now_us(), offline, why);
     tracing::info!(agent = %agent_id, "agent offline");
     result
 }
@@ -264,6 +274,9 @@ async fn session(
 ) -> Result<(), String> {
     let idle = Duration::from_millis(u64::from(HEARTBEAT_MS) * 3);
     state.liveness.heard(agent_id, state.clock.now_us(), None);
+    // The fault it last reported (before this session too), so its log has an entry when
+    // one appears or clears, not one per report.
+    let mut fault = last_error(state, agent_id);
     loop {
         tokio::select! {
             frame = tokio::time::timeout(idle, socket.next()) => {
@@ -293,6 +306,14 @@ async fn session(
                         state.liveness.heard(agent_id, received, None);
                     }
                     AgentMessage::Status(status) => {
+                        if status.last_error != fault {
+                            let kind = match status.last_error {
+                                Some(_) => AgentEventKind::Fault,
+                                None => AgentEventKind::Recovered,
+                            };
+                            state.liveness.log(agent_id, received, kind, status.last_error.clone());
+                            fault = status.last_error.clone();
+                        }
                         let json = serde_json::to_string(&status).unwrap_or_default();
                         state.liveness.heard(agent_id, received, Some(json));
                     }
@@ -338,4 +359,12 @@ async fn session(
             }
         }
     }
+}
+
+/// The error `agent` last reported, as stored.
+fn last_error(state: &AppState, agent: &AgentId) -> Option<String> {
+    let stored = state.storage.agent(agent).ok().flatten()?.status_json?;
+    serde_json::from_str::<dalaba_protocol::control::StatusReport>(&stored)
+        .ok()?
+        .last_error
 }

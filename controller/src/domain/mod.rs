@@ -6,6 +6,7 @@
 
 pub mod agent_admin;
 pub mod agent_events;
+pub mod agent_history;
 pub mod agent_import;
 pub mod alert;
 pub mod approval;

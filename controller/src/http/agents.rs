@@ -12,8 +12,10 @@ use crate::agent_admin::{
     self, AgentView, AreaNode, CreateAgent, CreatedAgent, EditAgent, MoveAgents, MoveResult,
     PushConfig,
 };
+use crate::agent_history::{self, History};
 use crate::agent_import;
 use crate::auth::AuthUser;
+use crate::broadcast::Made;
 use crate::error::AppError;
 use crate::http::extract::csv_text;
 use crate::http::openapi::ErrorBody;
@@ -26,6 +28,8 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(one, edit, retire))
         .routes(routes!(areas))
         .routes(routes!(push_config))
+        .routes(routes!(history))
+        .routes(routes!(test_tone))
         .routes(routes!(move_agents))
 }
 
@@ -176,4 +180,33 @@ async fn import(
     };
     let created = agent_import::import(&state, &user, rows, q.agent_url.as_deref())?;
     Ok((StatusCode::CREATED, Json(created)))
+}
+
+/// `GET /api/agents/{id}/history`: what the speaker played (newest first, with what each
+/// broadcast was and its receipt) and its log (online, offline, faults appearing and
+/// clearing).
+#[utoipa::path(get, path = "/api/agents/{id}/history", tag = "agents", security(("bearer" = [])), params(("id" = String, Path, description = "the agent's id")),
+    responses((status = 200, body = History), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
+async fn history(
+    State(state): State<AppState>,
+    user: AuthUser,
+    Path(id): Path<String>,
+) -> Result<Json<History>, AppError> {
+    Ok(Json(agent_history::history(&state, &user, &id)?))
+}
+
+/// `POST /api/agents/{id}/test-tone`: 2 s of 1 kHz on this speaker alone, marked as a
+/// test; the answer is the broadcast, as `POST /api/broadcasts` gives it.
+#[utoipa::path(post, path = "/api/agents/{id}/test-tone", tag = "agents", security(("bearer" = [])), params(("id" = String, Path, description = "the agent's id")),
+    responses((status = 201, description = "sent", body = serde_json::Value), (status = 202, description = "held for approval", body = serde_json::Value),
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+async fn test_tone(
+    State(state): State<AppState>,
+    user: AuthUser,
+    Path(id): Path<String>,
+) -> Result<(StatusCode, Json<serde_json::Value>), AppError> {
+    Ok(match agent_history::test_tone(&state, &user, &id).await? {
+        Made::Sent(body) => (StatusCode::CREATED, Json(body)),
+        Made::Held(body) => (StatusCode::ACCEPTED, Json(body)),
+    })
 }

@@ -15,7 +15,7 @@ use std::time::Duration;
 use dalaba_protocol::AgentId;
 
 use crate::changes::Changes;
-use crate::storage::{Seen, Storage};
+use crate::storage::{AgentEvent, AgentEventKind, Seen, Storage};
 
 /// How often what was heard is written.
 pub const FLUSH_EVERY: Duration = Duration::from_secs(1);
@@ -24,6 +24,8 @@ pub const FLUSH_EVERY: Duration = Duration::from_secs(1);
 #[derive(Debug, Default)]
 pub struct Liveness {
     pending: Mutex<HashMap<AgentId, (u64, Option<String>)>>,
+    /// Entries for the speakers' logs, written with the rest.
+    events: Mutex<Vec<AgentEvent>>,
 }
 
 impl Liveness {
@@ -41,6 +43,29 @@ impl Liveness {
         }
     }
 
+    /// Notes an entry for a speaker's log (it came online, went offline, a fault
+    /// appeared or cleared). Never blocks on the disk.
+    pub fn log(&self, agent: &AgentId, at: u64, kind: AgentEventKind, detail: Option<String>) {
+        self.events
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .push(AgentEvent {
+                agent_id: agent.to_string(),
+                at,
+                kind,
+                detail,
+            });
+    }
+
+    fn take_events(&self) -> Vec<AgentEvent> {
+        std::mem::take(
+            &mut *self
+                .events
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner),
+        )
+    }
+
     fn take(&self) -> Vec<Seen> {
         let mut pending = self
             .pending
@@ -56,15 +81,21 @@ impl Liveness {
             .collect()
     }
 
-    /// Writes what was heard since the last write; whether a status report was among it.
+    /// Writes what was heard and logged since the last write; whether a status report or
+    /// a log entry was among it (what the pages show changed).
     pub async fn flush(&self, storage: &Arc<dyn Storage>) -> bool {
         let seen = self.take();
-        if seen.is_empty() {
+        let events = self.take_events();
+        if seen.is_empty() && events.is_empty() {
             return false;
         }
-        let reported = seen.iter().any(|s| s.status_json.is_some());
+        let reported = !events.is_empty() || seen.iter().any(|s| s.status_json.is_some());
         let storage = Arc::clone(storage);
-        let written = tokio::task::spawn_blocking(move || storage.touch_agents(&seen)).await;
+        let written = tokio::task::spawn_blocking(move || {
+            storage.touch_agents(&seen)?;
+            storage.log_agents(&events)
+        })
+        .await;
         match written {
             Ok(Ok(())) => reported,
             Ok(Err(e)) => {

@@ -80,6 +80,13 @@ pub trait BroadcastStore {
     /// Every receipt of a broadcast, by agent id.
     fn receipts(&self, broadcast_id: u64) -> Result<Vec<ReceiptRecord>, StorageError>;
 
+    /// One agent's latest receipts, newest broadcast first.
+    fn receipts_of_agent(
+        &self,
+        agent_id: &str,
+        limit: usize,
+    ) -> Result<Vec<ReceiptRecord>, StorageError>;
+
     /// One agent's receipt for a broadcast.
     fn receipt(
         &self,
@@ -157,6 +164,19 @@ impl BroadcastStore for SqliteStorage {
             ],
         )?;
         Ok(true)
+    }
+
+    fn receipts_of_agent(
+        &self,
+        agent_id: &str,
+        limit: usize,
+    ) -> Result<Vec<ReceiptRecord>, StorageError> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare_cached(&format!(
+            "{RECEIPT_COLUMNS} WHERE agent_id = ?1 ORDER BY broadcast_id DESC LIMIT ?2"
+        ))?;
+        let rows = stmt.query_map(params![agent_id, limit as i64], receipt_row)?;
+        rows.map(|r| r?).collect()
     }
 
     fn receipts(&self, broadcast_id: u64) -> Result<Vec<ReceiptRecord>, StorageError> {

@@ -65,4 +65,10 @@ pub(super) const MIGRATIONS: &[&str] = &[
     "CREATE TABLE area_names (code TEXT PRIMARY KEY, name TEXT NOT NULL);",
     // 9: where each speaker stands (WGS-84 degrees), for the map.
     "ALTER TABLE agents ADD COLUMN lat REAL; ALTER TABLE agents ADD COLUMN lon REAL;",
+    // 10: each speaker's log (online, offline, fault, recovered).
+    "CREATE TABLE agent_log (
+        id INTEGER PRIMARY KEY AUTOINCREMENT, agent_id TEXT NOT NULL, at INTEGER NOT NULL,
+        kind TEXT NOT NULL, detail TEXT);
+     CREATE INDEX agent_log_agent ON agent_log(agent_id, at);
+     CREATE INDEX receipts_agent ON receipts(agent_id, broadcast_id);",
 ];

@@ -1,6 +1,6 @@
 //! What the controller persists, behind one trait per aggregate (users and sessions,
-//! agents, media, broadcasts and receipts, documents and runs, the audit log, area
-//! names), each in
+//! agents and their log, media, broadcasts and receipts, documents and runs, the audit
+//! log, area names), each in
 //! its own file; [`Storage`] is all of them. One implementation, [`SqliteStorage`]: one
 //! SQLite file in the data directory (versioned migrations, WAL).
 //!
@@ -31,6 +31,7 @@ pub enum StorageError {
     Conflict(String),
 }
 
+mod agent_log;
 mod agents;
 mod area_names;
 mod audit;
@@ -43,6 +44,7 @@ pub mod receipt;
 pub mod role;
 mod users;
 
+pub use agent_log::{AgentEvent, AgentEventKind, AgentLogStore};
 pub use agents::{AgentRecord, AgentStore, Location, Seen};
 pub use area_names::AreaNameStore;
 pub use audit::{AuditRecord, AuditStore};
@@ -62,6 +64,7 @@ pub trait Storage:
     + BroadcastStore
     + DocumentStore
     + AreaNameStore
+    + AgentLogStore
     + Send
     + Sync
 {
@@ -75,6 +78,7 @@ impl<T> Storage for T where
         + BroadcastStore
         + DocumentStore
         + AreaNameStore
+        + AgentLogStore
         + Send
         + Sync
 {
