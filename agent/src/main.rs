@@ -89,6 +89,17 @@ fn run(config: &std::path::Path, state_dir: &std::path::Path) -> anyhow::Result<
         .init();
     let runtime = tokio::runtime::Runtime::new()?;
     runtime.block_on(dalaba_agent::daemon::run(config, state_dir, async {
-        let _ = tokio::signal::ctrl_c().await;
+        // Ctrl-C (SIGINT) or SIGTERM (systemd, the demo): stop as after Ctrl-C.
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
     }))
 }

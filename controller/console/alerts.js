@@ -215,7 +215,7 @@ export function alertsPage(ctx) {
       el('tr', {}, el('th', {}, '#'), el('th', {}, t('sent_at')), el('th', {}, t('severity')), el('th', {}, t('event')),
         el('th', {}, t('mode')), el('th', {}, t('areas')), el('th', {}, t('status')), el('th', {}, '')),
       ...alerts.slice(0, 50).map((a) => el('tr', { id: 'alert-' + a.id, onclick: () => follow(a) },
-        el('td', {}, a.id), el('td', {}, new Date(a.created_at / 1000).toLocaleString()),
+        el('td', {}, a.id), el('td', {}, new Date(a.created_at / 1000).toLocaleString(document.documentElement.lang)),
         el('td', {}, el('span', { class: 'sev ' + a.request.severity }, t(a.request.severity))),
         el('td', {}, a.request.event), el('td', {}, t(a.request.mode)), el('td', {}, areas(a)),
         el('td', { class: 'al-state' }, t(a.status)),

@@ -4,6 +4,7 @@ import { alertsPage, STRINGS as ALERT_STRINGS } from '/console/alerts.js';
 import { speechSettings, STRINGS as SPEECH_STRINGS } from '/console/speech.js';
 import { speakersPage, STRINGS as SPEAKER_STRINGS } from '/console/speakers.js';
 import { mapView, STRINGS as MAP_STRINGS } from '/console/map.js';
+import { speakerDetail, STRINGS as DETAIL_STRINGS } from '/console/speaker.js';
 
 const T = {
   zh: {
@@ -51,7 +52,7 @@ const T = {
     role_admin: 'admin', role_operator: 'operator', role_village_head: 'village head', role_viewer: 'viewer',
   },
 };
-for (const strings of [ALERT_STRINGS, SPEECH_STRINGS, SPEAKER_STRINGS, MAP_STRINGS]) {
+for (const strings of [ALERT_STRINGS, SPEECH_STRINGS, SPEAKER_STRINGS, MAP_STRINGS, DETAIL_STRINGS]) {
   Object.assign(T.zh, strings.zh);
   Object.assign(T.en, strings.en);
 }
@@ -254,7 +255,8 @@ function detail(id) {
     [t('location_col'), a.location ? `${a.location.lat}, ${a.location.lon}` : '—'],
   ];
   $('detail').hidden = false;
-  $('detail').replaceChildren(el('h2', {}, `${a.name} (${a.id})`),
+  $('detail').replaceChildren(el('h2', {}, `${a.name} (${a.id}) `,
+    el('button', { id: 'detail-manage', onclick: () => { show('speakers'); speakerCard.show(a.id); } }, t('manage'))),
     el('table', {}, rows.map(([k, v]) => el('tr', {}, el('th', {}, k), el('td', {}, String(v))))));
 }
 
@@ -460,7 +462,7 @@ async function renderLog() {
   const log = await api('GET', '/api/broadcasts?limit=100');
   $('log-table').replaceChildren(el('tr', {}, el('th', {}, '#'), el('th', {}, t('kind')), el('th', {}, t('time')), el('th', {}, t('target')), el('th', {}, t('coverage')), el('th', {}, t('state'))),
     ...log.map((b) => el('tr', { id: 'log-' + b.id }, el('td', {}, b.id), el('td', {}, b.kind + (b.held ? ` (${t('held')})` : '')),
-      el('td', {}, new Date((b.start_at || b.created_at) / 1000).toLocaleString()),
+      el('td', {}, new Date((b.start_at || b.created_at) / 1000).toLocaleString(document.documentElement.lang)),
       el('td', {}, (b.agents || []).join(', ')),
       el('td', {}, `${b.coverage.confirmed_playing}/${b.coverage.targeted}`),
       el('td', { class: 'receipts' }, b.receipts.map((r) => receiptChip(r.agent_id, r.state))))));
@@ -483,7 +485,8 @@ async function importNames() {
 // Wiring.
 const alerts = alertsPage({ api, el, $, t, agents: () => agents, me: () => me, listenFirst });
 const speech = speechSettings({ api, el, $, t });
-const speakers = speakersPage({ api, el, $, t, agents: () => agents, stateOf, refresh });
+const speakerCard = speakerDetail({ api, el, $, t, agents: () => agents, stateOf, refresh, me: () => me });
+const speakers = speakersPage({ api, el, $, t, agents: () => agents, stateOf, refresh, detail: speakerCard });
 const geo = mapView({ api, el, $, t, stateOf, detail, me: () => me });
 $('lang').addEventListener('click', () => {
   lang = lang === 'zh' ? 'en' : 'zh';

@@ -4,7 +4,8 @@
 // each speaker, and a click shows its details. Only what lies in view is drawn, so a county
 // of 10,000 speakers stays light. With no tile server set up the background is plain and
 // nothing is fetched from the internet; an administrator names a tile server below the map
-// (a county's own, or Tianditu), and for GCJ-02 tiles the points are moved onto them.
+// (a county's own, or Tianditu), and for GCJ-02 tiles the points are moved onto them, and
+// may upload the county's own area outlines (none ship with Dalaba).
 import { wgs84ToGcj02 } from '/console/geo.js';
 
 export const STRINGS = {
@@ -13,6 +14,8 @@ export const STRINGS = {
     map_settings: '地图底图', tile_url: '瓦片地址（含 {z} {x} {y}）', subdomains: '{s} 的取值', attribution: '版权说明',
     datum: '坐标系', datum_wgs84: 'WGS-84（天地图、OpenStreetMap）', datum_gcj02: 'GCJ-02（高德、腾讯）', max_zoom: '最大缩放级别',
     map_settings_hint: '不填地址则用纯色底图，不需要联网。天地图示例：https://t{s}.tianditu.gov.cn/DataServer?T=vec_w&x={x}&y={y}&l={z}&tk=您的密钥，{s} 取 01234567。',
+    outlines: '区域边界（GeoJSON 文件，WGS-84）', upload_outlines: '上传边界', remove_outlines: '删除边界',
+    outlines_saved: '已保存 {n} 个边界', outlines_removed: '已删除边界',
     no_tiles: '不用底图', located_n: '地图上 {a} 个，未标位置 {b} 个',
   },
   en: {
@@ -20,6 +23,8 @@ export const STRINGS = {
     map_settings: 'Map background', tile_url: 'tile address (with {z} {x} {y})', subdomains: 'values of {s}', attribution: 'attribution',
     datum: 'datum', datum_wgs84: 'WGS-84 (Tianditu, OpenStreetMap)', datum_gcj02: 'GCJ-02 (AutoNavi/Gaode, Tencent)', max_zoom: 'deepest zoom',
     map_settings_hint: 'With no address the background is plain and needs no internet. Tianditu: https://t{s}.tianditu.gov.cn/DataServer?T=vec_w&x={x}&y={y}&l={z}&tk=YOUR_KEY, {s} 01234567.',
+    outlines: 'area outlines (a GeoJSON file, WGS-84)', upload_outlines: 'Upload outlines', remove_outlines: 'Remove outlines',
+    outlines_saved: '{n} outlines saved', outlines_removed: 'outlines removed',
     no_tiles: 'No background', located_n: '{a} on the map, {b} without a location',
   },
 };
@@ -71,7 +76,28 @@ export function mapView(ctx) {
     $('geo').classList.toggle('plain', !s.tiles);
   }
 
-  const place = (a) => (datum === 'gcj02' ? wgs84ToGcj02(a.location.lat, a.location.lon) : [a.location.lat, a.location.lon]);
+  // A WGS-84 point as the tiles draw it.
+  const moved = (lat, lon) => (datum === 'gcj02' ? wgs84ToGcj02(lat, lon) : [lat, lon]);
+  const place = (a) => moved(a.location.lat, a.location.lon);
+
+  // The deployment's own area outlines (GeoJSON), under the speakers; a feature's name
+  // (or code) on hover, as text.
+  let outlines = null;
+  async function loadOutlines() {
+    const doc = await api('GET', '/api/map/outlines');
+    if (outlines) outlines.remove();
+    outlines = null;
+    if (!doc) return;
+    outlines = L.geoJSON(doc, {
+      style: { color: '#546e7a', weight: 1.5, fillOpacity: 0.04, className: 'map-outline' },
+      coordsToLatLng: (c) => L.latLng(...moved(c[1], c[0])),
+      onEachFeature: (f, layer) => {
+        const name = f.properties && (f.properties.name || f.properties.code);
+        if (name) layer.bindTooltip(el('span', {}, String(name)), { sticky: true });
+      },
+    }).addTo(map);
+    outlines.bringToBack();
+  }
 
   // Names stay shown beside the circles while few are in view (a plain background has no
   // other landmarks); with many, on hover.
@@ -124,7 +150,10 @@ export function mapView(ctx) {
 
   async function render(agents) {
     if (!map) create();
-    if (!settings) useSettings(await api('GET', '/api/settings/map'));
+    if (!settings) {
+      useSettings(await api('GET', '/api/settings/map'));
+      await loadOutlines();
+    }
     located = agents.filter((a) => !a.retired && a.location).map((a) => ({ a, state: ctx.stateOf(a), at: place(a) }));
     const all = agents.filter((a) => !a.retired).length;
     $('geo-count').textContent = t('located_n').replace('{a}', located.length).replace('{b}', all - located.length);
@@ -176,13 +205,33 @@ export function mapView(ctx) {
       useSettings(s);
       located = located.map((x) => ({ ...x, at: place(x.a) }));
       draw();
+      await loadOutlines();
       $('mp-status').textContent = t('saved');
     } catch (e) {
       $('mp-status').textContent = e.message;
     }
   }
 
+  async function uploadOutlines(remove) {
+    const file = $('mp-outlines').files[0];
+    try {
+      if (remove) {
+        await api('DELETE', '/api/map/outlines');
+        $('mp-status').textContent = t('outlines_removed');
+      } else {
+        if (!file) return;
+        const r = await api('PUT', '/api/map/outlines', await file.text(), 'application/json');
+        $('mp-status').textContent = t('outlines_saved').replace('{n}', r.features);
+      }
+      await loadOutlines();
+    } catch (e) {
+      $('mp-status').textContent = e.message;
+    }
+  }
+
   $('mp-save').addEventListener('click', () => save(false));
+  $('mp-outlines-upload').addEventListener('click', () => uploadOutlines(false));
+  $('mp-outlines-remove').addEventListener('click', () => uploadOutlines(true));
   $('mp-clear').addEventListener('click', () => save(true));
   return { render, focus };
 }

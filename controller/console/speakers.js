@@ -5,22 +5,22 @@ export const STRINGS = {
   zh: {
     speakers_page: '喇叭管理', add_speaker: '添加喇叭', speaker_id: '编号（字母、数字、- _ .）', speaker_name: '名称',
     area_code: '区域代码（12 位村代码）', groups: '分组（逗号分隔）', agent_url: '喇叭连接控制器的地址',
-    add: '添加', search: '搜索名称、编号或区域', last_seen: '最后在线', retire: '退役', confirm_retire: '确认退役？',
+    add: '添加', search: '搜索名称、编号、区域或分组', last_seen: '最后在线', retire: '退役', confirm_retire: '确认退役？',
     install_hint: '把下面的内容保存为喇叭终端上的 /etc/dalaba/agent.toml，然后启动 dalaba-agent。令牌只显示这一次，{d} 前有效。',
     copy: '复制', copied: '已复制', all_speakers: '全部喇叭', retired: '已退役', unknown_area: '（未命名区域）',
     import_speakers: '批量导入', import_hint: 'CSV 文件，每行“编号,名称,区域代码,分组,纬度,经度”（分组用分号隔开，经纬度可空），可有标题行。有一行不对就一个也不导入，并列出每个错行。导入后可下载全部终端配置文件。',
     download_configs: '下载全部配置文件', imported_n: '已导入 {n} 个喇叭', show_config: '显示配置',
-    location: '位置（纬度,经度）', location_col: '位置', edit_location: '改位置', bad_location: '位置请写成“纬度,经度”，例：30.2741,120.1210',
+    groups_col: '分组', location: '位置（纬度,经度）', location_col: '位置', edit_location: '改位置', bad_location: '位置请写成“纬度,经度”，例：30.2741,120.1210',
   },
   en: {
     speakers_page: 'Speakers', add_speaker: 'Add a speaker', speaker_id: 'id (letters, digits, - _ .)', speaker_name: 'name',
     area_code: 'area code (the 12-digit village code)', groups: 'groups (comma-separated)', agent_url: 'where speakers reach the controller',
-    add: 'Add', search: 'search by name, id or area', last_seen: 'last seen', retire: 'Retire', confirm_retire: 'Retire it?',
+    add: 'Add', search: 'search by name, id, area or group', last_seen: 'last seen', retire: 'Retire', confirm_retire: 'Retire it?',
     install_hint: 'Save this as /etc/dalaba/agent.toml on the speaker terminal, then start dalaba-agent. The token is shown only now and is valid until {d}.',
     copy: 'Copy', copied: 'copied', all_speakers: 'All speakers', retired: 'retired', unknown_area: '(unnamed area)',
     import_speakers: 'Import many', import_hint: 'A CSV file, one "id,name,area_code,groups,lat,lon" per line (groups separated by ;, location optional), a header allowed. One bad line and nothing is imported; every bad line is listed. Then download every terminal\'s file.',
     download_configs: 'Download every configuration file', imported_n: '{n} speakers imported', show_config: 'Show file',
-    location: 'location (latitude,longitude)', location_col: 'location', edit_location: 'Set location', bad_location: 'Write the location as "latitude,longitude", e.g. 30.2741,120.1210',
+    groups_col: 'groups', location: 'location (latitude,longitude)', location_col: 'location', edit_location: 'Set location', bad_location: 'Write the location as "latitude,longitude", e.g. 30.2741,120.1210',
   },
 };
 
@@ -37,7 +37,8 @@ export function parseLocation(text) {
 
 const showLocation = (l) => (l ? `${l.lat.toFixed(5)}, ${l.lon.toFixed(5)}` : '—');
 
-// `ctx`: { api, el, $, t, agents() (the speakers the user sees), stateOf(agent), refresh() }.
+// `ctx`: { api, el, $, t, agents() (the speakers the user sees), stateOf(agent), refresh(),
+// detail (the detail card, speaker.js) }.
 export function speakersPage(ctx) {
   const { api, el, $, t } = ctx;
 
@@ -63,7 +64,7 @@ export function speakersPage(ctx) {
       });
       localStorage.setItem('dalaba.agent_url', agentUrl);
       status.textContent = '';
-      const until = new Date(r.enrolment_token_expires_at / 1000).toLocaleString();
+      const until = new Date(r.enrolment_token_expires_at / 1000).toLocaleString(document.documentElement.lang);
       $('sp-created').hidden = false;
       $('sp-install').textContent = t('install_hint').replace('{d}', until);
       $('sp-config').textContent = r.agent_config;
@@ -99,7 +100,7 @@ export function speakersPage(ctx) {
   }
 
   function showConfig(c) {
-    const until = new Date(c.enrolment_token_expires_at / 1000).toLocaleString();
+    const until = new Date(c.enrolment_token_expires_at / 1000).toLocaleString(document.documentElement.lang);
     $('sp-created').hidden = false;
     $('sp-install').textContent = `${c.agent.name} (${c.agent.id}): ` + t('install_hint').replace('{d}', until);
     $('sp-config').textContent = c.agent_config;
@@ -177,16 +178,22 @@ export function speakersPage(ctx) {
     }
     if (!$('sp-form').agent_url.value) $('sp-form').agent_url.value = defaultUrl();
     const q = $('sp-search').value.trim().toLowerCase();
-    const shown = ctx.agents().filter((a) => !q || [a.id, a.name, a.area_code, a.area_name || ''].some((s) => s.toLowerCase().includes(q)));
+    const all = ctx.agents();
+    const shown = all.filter((a) => !q || [a.id, a.name, a.area_code, a.area_name || '', ...(a.groups || [])].some((s) => s.toLowerCase().includes(q)));
+    // The groups, each with how many speakers are in it: a click lists them.
+    const groups = new Map();
+    for (const a of all.filter((x) => !x.retired)) for (const g of a.groups || []) groups.set(g, (groups.get(g) || 0) + 1);
+    $('sp-groups').replaceChildren(...[...groups].sort().map(([g, n]) =>
+      el('button', { class: 'chip group', 'data-group': g, onclick: () => { $('sp-search').value = g; render(); } }, `${g} · ${n}`)));
     $('sp-table').replaceChildren(
       el('tr', {}, el('th', {}, t('speaker_name')), el('th', {}, '#'), el('th', {}, t('area')), el('th', {}, t('state')), el('th', {}, t('last_seen')), el('th', {}, t('location_col')), el('th', {}, '')),
       ...shown.map((a) => {
         const state = a.retired ? 'retired' : ctx.stateOf(a);
         return el('tr', { 'data-agent': a.id, 'data-state': state },
-          el('td', {}, a.name), el('td', {}, a.id),
+          el('td', { class: 'name', onclick: () => ctx.detail.show(a.id) }, a.name), el('td', {}, a.id),
           el('td', {}, a.area_name || t('unknown_area'), ' ', el('small', { class: 'code' }, a.area_code)),
           el('td', {}, el('span', { class: 'dot ' + state }), ' ', t(state)),
-          el('td', {}, a.last_seen ? new Date(a.last_seen / 1000).toLocaleString() : '—'),
+          el('td', {}, a.last_seen ? new Date(a.last_seen / 1000).toLocaleString(document.documentElement.lang) : '—'),
           locationCell(a),
           el('td', {}, a.retired ? null : el('button', { class: 'retire', onclick: (e) => retire(e.target, a.id) }, t(armed.has(a.id) ? 'confirm_retire' : 'retire'))));
       }));
@@ -200,10 +207,15 @@ export function speakersPage(ctx) {
     return cell;
   }
 
+  function renderAll() {
+    render();
+    ctx.detail.render();
+  }
+
   $('sp-form').addEventListener('submit', add);
   $('sp-copy').addEventListener('click', copy);
   $('sp-import').addEventListener('click', importList);
   $('sp-download').addEventListener('click', download);
   $('sp-search').addEventListener('input', render);
-  return { render };
+  return { render: renderAll };
 }

@@ -114,10 +114,7 @@ async fn main() -> anyhow::Result<()> {
                 operators_tls,
                 agents: Some(agents),
             };
-            dalaba_controller::serve(listeners, state, async {
-                let _ = tokio::signal::ctrl_c().await;
-            })
-            .await
+            dalaba_controller::serve(listeners, state, shutdown_signal()).await
         }
         Command::Demo {
             data_dir,
@@ -144,9 +141,7 @@ async fn demo(
     let server = tokio::spawn(dalaba_controller::serve(
         dalaba_controller::Listeners::new(listener, Some(agents_listener)),
         state,
-        async {
-            let _ = tokio::signal::ctrl_c().await;
-        },
+        shutdown_signal(),
     ));
     let mut children = Vec::new();
     for (config, state_dir) in &agents {
@@ -211,6 +206,35 @@ async fn demo(
     println!("  speakers online: {}/{}", hub.online_count(), agents.len());
     println!("  stop with Ctrl-C.");
     server.await??;
-    drop(children);
+    // The speakers go with the demo: asked to stop (they switch their relays off), killed
+    // if they have not within 5 s, and waited for, so none outlives it.
+    for child in &children {
+        if let Some(pid) = child.id() {
+            let pid = nix::unistd::Pid::from_raw(pid as i32);
+            let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM);
+        }
+    }
+    for child in &mut children {
+        let wait = std::time::Duration::from_secs(5);
+        if tokio::time::timeout(wait, child.wait()).await.is_err() {
+            let _ = child.kill().await;
+        }
+    }
     Ok(())
+}
+
+/// Ctrl-C (SIGINT) or SIGTERM (systemd, Docker, `kill`): time to stop.
+async fn shutdown_signal() {
+    let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        Ok(term) => term,
+        Err(e) => {
+            eprintln!("SIGTERM cannot be caught ({e}); stop with Ctrl-C");
+            let _ = tokio::signal::ctrl_c().await;
+            return;
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
 }

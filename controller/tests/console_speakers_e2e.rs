@@ -136,6 +136,51 @@ fn speakers_page_adds_a_speaker_that_enrols_with_the_shown_file() {
         );
     }
 
+    // dong-1 looked at closely: its details, a test tone heard in its output alone, and
+    // the tone in its history.
+    click(&rt, &c, "#nav button[data-view=speakers]");
+    click(&rt, &c, "#sp-table tr[data-agent='dong-1'] td.name");
+    wait_text(&rt, &c, "#sd-title", |t| {
+        t.contains("dong-1") && t.contains("在线")
+    });
+    click(&rt, &c, "#sd-tone");
+    wait_text(&rt, &c, "#sd-status", |t| t.contains("测试音已发送"));
+    wait_present(&rt, &c, "#sd-played tr[data-state='done']");
+    let tone = rt
+        .block_on(c.execute(
+            "return Number(document.querySelector(\"#sd-played tr[data-state='done']\").dataset.broadcast)",
+            vec![],
+        ))
+        .expect("broadcast id")
+        .as_u64()
+        .expect("id");
+    let heard = samples(&agents[0].0, tone).expect("dong-1 played the tone");
+    assert!((hz(&heard) - 1000.0).abs() < 30.0, "{} Hz", hz(&heard));
+    let (_, nan) = api.call("GET", "/api/agents/nan-1/history", None);
+    assert_eq!(
+        nan["played"],
+        json!([]),
+        "the test tone reached another speaker: {nan}"
+    );
+
+    // Groups: given in the card (a Chinese comma will do), counted above the list, and a
+    // click lists a group's speakers.
+    type_into(&rt, &c, "#sd-groups", "east，广场");
+    click(&rt, &c, "#sd-save");
+    wait_text(&rt, &c, "#sp-groups", |t| t.contains("广场 · 1"));
+    let (_, dong) = api.call("GET", "/api/agents/dong-1", None);
+    assert_eq!(dong["groups"], json!(["east", "广场"]), "{dong}");
+    click(&rt, &c, "#sp-groups button[data-group='广场']");
+    let table = wait_text(&rt, &c, "#sp-table", |t| !t.contains("nan-1"));
+    assert!(table.contains("dong-1"), "{table}");
+    rt.block_on(c.execute(
+        "document.getElementById('sp-detail').scrollIntoView()",
+        vec![],
+    ))
+    .expect("scroll");
+    screenshot(&rt, &c, "console-speaker");
+    click(&rt, &c, "#nav button[data-view=overview]");
+
     // A speaker that goes away shows as offline on the map and in the list, without a
     // reload.
     let gone = Instant::now();
@@ -155,6 +200,8 @@ fn speakers_page_adds_a_speaker_that_enrols_with_the_shown_file() {
         &c,
         "#sp-table tr[data-agent='dong-1'][data-state='offline']",
     );
+    // Its log, still open, has it go offline.
+    wait_present(&rt, &c, "#sd-log tr[data-kind='offline']");
 
     // GCJ-02 tiles get the points moved: the console's conversion gives eviltransform's
     // published test points (Shanghai, Shenzhen, Beijing) to 1e-9 degrees.
@@ -239,6 +286,12 @@ fn the_overview_holds_a_county_of_ten_thousand_speakers() {
     let (_, agents) = api.call("GET", "/api/agents", None);
     assert_eq!(agents.as_array().map(Vec::len), Some(VILLAGES * EACH));
     let list_ms = listed.elapsed().as_millis();
+    // The county's own outline, drawn under the villages.
+    let outline = json!({"type": "FeatureCollection", "features": [
+        {"type": "Feature", "properties": {"name": "演示县"}, "geometry": {"type": "Polygon",
+         "coordinates": [[[119.98, 29.98], [121.02, 29.98], [121.02, 30.52], [119.98, 30.52], [119.98, 29.98]]]}}]});
+    let (status, _) = api.call("PUT", "/api/map/outlines", Some(outline));
+    assert_eq!(status, 200);
 
     let rt = tokio::runtime::Runtime::new().expect("runtime");
     let mic = dir.path().join("mic.wav");
@@ -251,6 +304,7 @@ fn the_overview_holds_a_county_of_ten_thousand_speakers() {
         t.contains("0/10000")
     });
     wait_present(&rt, &c, "#geo path.map-village");
+    wait_present(&rt, &c, "#geo path.map-outline");
     let drawn = rt
         .block_on(c.execute(
             "return [window.dalaba.mapDrawn,

@@ -1,5 +1,6 @@
 //! The README's main job: `dalaba-controller demo` starts the controller and three demo
-//! speakers; the demo clip broadcast to everyone lands in every speaker's WAV file.
+//! speakers; the demo clip broadcast to everyone lands in every speaker's WAV file; SIGTERM
+//! ends the demo with its speakers' processes, and it exits 0.
 
 mod common;
 
@@ -72,4 +73,20 @@ fn demo_plays_its_clip_on_every_speaker() {
             reader.duration()
         );
     }
+
+    // SIGTERM (what systemd, Docker and `kill` send) ends the demo and its speakers: it
+    // exits 0 and no agent process outlives it.
+    let speakers = processes_mentioning(&data.join("speakers"));
+    assert_eq!(
+        speakers.len(),
+        3,
+        "the demo's agent processes: {speakers:?}"
+    );
+    let status = demo.terminate();
+    assert!(status.success(), "the demo ended with {status}");
+    let left = processes_mentioning(&data.join("speakers"));
+    assert!(
+        left.is_empty(),
+        "agent processes outlived the demo: {left:?}"
+    );
 }

@@ -176,3 +176,49 @@ async fn the_map_tile_server_is_set_by_an_administrator_and_checked() {
         .await;
     assert_eq!(status, StatusCode::FORBIDDEN);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_county_imports_its_own_area_outlines() {
+    let h = Harness::start().await;
+    let admin = h.admin().await;
+    let (_, none) = h.call(Some(&admin), "GET", "/api/map/outlines", None).await;
+    assert_eq!(none, Value::Null, "none ship with Dalaba");
+    let village = json!({"type": "FeatureCollection", "features": [
+        {"type": "Feature", "properties": {"name": "东村", "code": "330106001001"},
+         "geometry": {"type": "Polygon", "coordinates":
+            [[[120.11, 30.27], [120.13, 30.27], [120.13, 30.28], [120.11, 30.28], [120.11, 30.27]]]}}]});
+    let (status, stored) = h
+        .call(
+            Some(&admin),
+            "PUT",
+            "/api/map/outlines",
+            Some(village.clone()),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{stored}");
+    assert_eq!(stored["features"], 1);
+    let (_, back) = h.call(Some(&admin), "GET", "/api/map/outlines", None).await;
+    assert_eq!(back, village);
+
+    // Latitude and longitude swapped: refused with the feature and the point; kept as was.
+    let mut swapped = village.clone();
+    swapped["features"][0]["geometry"]["coordinates"] =
+        json!([[[30.27, 120.11], [30.28, 120.13], [30.27, 120.11]]]);
+    let (status, err) = h
+        .call(Some(&admin), "PUT", "/api/map/outlines", Some(swapped))
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{err}");
+    assert!(
+        err.to_string().contains("feature 1: [30.27, 120.11]"),
+        "{err}"
+    );
+    let (_, kept) = h.call(Some(&admin), "GET", "/api/map/outlines", None).await;
+    assert_eq!(kept, village);
+
+    let (status, _) = h
+        .call(Some(&admin), "DELETE", "/api/map/outlines", None)
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let (_, gone) = h.call(Some(&admin), "GET", "/api/map/outlines", None).await;
+    assert_eq!(gone, Value::Null);
+}

@@ -101,6 +101,94 @@ impl TileServer {
     }
 }
 
+/// A deployment's own area outlines (GeoJSON, WGS-84), drawn under the speakers: none
+/// ship with Dalaba; a county imports its own.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Outlines(pub Option<serde_json::Value>);
+
+impl Setting for Outlines {
+    const KEY: &'static str = "map_outlines";
+}
+
+/// Most features an outline file holds.
+pub const MAX_FEATURES: usize = 20_000;
+
+/// What is wrong with an outline file, if anything: a GeoJSON `FeatureCollection` of
+/// `Polygon` and `MultiPolygon` features (or lines), in degrees.
+pub fn check_outlines(doc: &serde_json::Value) -> Result<(), String> {
+    if doc["type"] != "FeatureCollection" {
+        return Err(
+            "not a GeoJSON FeatureCollection (its \"type\" must be \"FeatureCollection\")".into(),
+        );
+    }
+    let features = doc["features"]
+        .as_array()
+        .ok_or("\"features\": a list of features")?;
+    if features.len() > MAX_FEATURES {
+        return Err(format!(
+            "{} features; at most {MAX_FEATURES}",
+            features.len()
+        ));
+    }
+    for (i, f) in features.iter().enumerate() {
+        let kind = f["geometry"]["type"].as_str().unwrap_or("");
+        if !["Polygon", "MultiPolygon", "LineString", "MultiLineString"].contains(&kind) {
+            return Err(format!(
+                "feature {}: geometry {kind:?}; outlines are Polygon, MultiPolygon, LineString or MultiLineString",
+                i + 1
+            ));
+        }
+        positions_in_range(&f["geometry"]["coordinates"])
+            .map_err(|e| format!("feature {}: {e}", i + 1))?;
+    }
+    Ok(())
+}
+
+/// Every `[lon, lat]` in nested coordinate lists is in degrees.
+fn positions_in_range(v: &serde_json::Value) -> Result<(), String> {
+    let list = v.as_array().ok_or("coordinates must be lists")?;
+    match (
+        list.first().and_then(|x| x.as_f64()),
+        list.get(1).and_then(|x| x.as_f64()),
+    ) {
+        (Some(lon), Some(lat)) => {
+            if (-180.0..=180.0).contains(&lon) && (-90.0..=90.0).contains(&lat) {
+                Ok(())
+            } else {
+                Err(format!(
+                    "[{lon}, {lat}] is not [longitude, latitude] in degrees"
+                ))
+            }
+        }
+        _ => list.iter().try_for_each(positions_in_range),
+    }
+}
+
+/// The deployment's outlines, if it imported some.
+pub fn outlines(state: &AppState, user: &AuthUser) -> Result<Outlines, AppError> {
+    user.require(Action::View)?;
+    Ok(state.storage.setting::<Outlines>()?)
+}
+
+/// Replaces the outlines (administrators); `None` removes them.
+pub fn set_outlines(
+    state: &AppState,
+    user: &AuthUser,
+    doc: Option<serde_json::Value>,
+) -> Result<usize, AppError> {
+    user.require(Action::Administer)?;
+    if let Some(doc) = &doc {
+        check_outlines(doc).map_err(AppError::BadRequest)?;
+    }
+    let features = doc
+        .as_ref()
+        .and_then(|d| d["features"].as_array())
+        .map_or(0, Vec::len);
+    state.storage.set_setting(&Outlines(doc))?;
+    tracing::info!(user = %user.name, features, "map outlines set");
+    Ok(features)
+}
+
 /// The map's settings (anyone who sees speakers).
 pub fn settings(state: &AppState, user: &AuthUser) -> Result<MapSettings, AppError> {
     user.require(Action::View)?;
@@ -158,5 +246,30 @@ mod tests {
         let mut deep = tiles("https://a/{z}/{x}/{y}", "");
         deep.max_zoom = 23;
         assert_eq!(deep.check(), Err("tiles.max_zoom: 1 to 22".into()));
+    }
+
+    #[test]
+    fn outlines_are_polygons_in_degrees() {
+        let square = |a: f64, b: f64| {
+            serde_json::json!({"type": "FeatureCollection", "features": [
+                {"type": "Feature", "properties": {"name": "东村"},
+                 "geometry": {"type": "Polygon", "coordinates": [[[a, b], [a + 0.01, b], [a, b + 0.01], [a, b]]]}}]})
+        };
+        assert_eq!(check_outlines(&square(120.1, 30.2)), Ok(()));
+        let swapped = check_outlines(&square(30.2, 120.1)).expect_err("lat 120");
+        assert!(swapped.starts_with("feature 1: [30.2, 120.1]"), "{swapped}");
+        let point = serde_json::json!({"type": "FeatureCollection", "features": [
+            {"type": "Feature", "geometry": {"type": "Point", "coordinates": [120.1, 30.2]}}]});
+        assert!(
+            check_outlines(&point)
+                .expect_err("point")
+                .contains("\"Point\"")
+        );
+        let bare = serde_json::json!({"type": "Polygon", "coordinates": []});
+        assert!(
+            check_outlines(&bare)
+                .expect_err("bare")
+                .starts_with("not a GeoJSON FeatureCollection")
+        );
     }
 }

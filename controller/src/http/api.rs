@@ -109,11 +109,13 @@ pub(crate) fn operators(agents: bool) -> OpenApiRouter<AppState> {
         .merge(crate::http::live::routes())
         .merge(crate::http::tts::routes())
         // Request bodies: 1 MiB for everything but uploads, which the upload handler
-        // limits itself while streaming them to disk, installation lists (8 MiB) and CAP
+        // limits itself while streaming them to disk, installation lists and area outlines
+        // (8 MiB each) and CAP
         // messages (embedded audio).
         .layer(DefaultBodyLimit::max(1024 * 1024))
         .merge(crate::http::media::upload_routes())
         .merge(crate::http::agents::import_routes())
+        .merge(crate::http::settings::outline_routes())
         .merge(crate::http::cap::routes())
 }
 

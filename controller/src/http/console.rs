@@ -53,6 +53,11 @@ const FILES: &[(&str, &str, &str)] = &[
         include_str!("../../console/talk.js"),
     ),
     (
+        "speaker.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../../console/speaker.js"),
+    ),
+    (
         "map.js",
         "text/javascript; charset=utf-8",
         include_str!("../../console/map.js"),

@@ -2,8 +2,9 @@
 //! handlers over `approval`, `cap_senders`, `tts` and `map`.
 
 use axum::Json;
-use axum::extract::State;
-use utoipa_axum::router::OpenApiRouter;
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, State};
+use utoipa_axum::router::{OpenApiRouter, UtoipaMethodRouterExt};
 use utoipa_axum::routes;
 
 use crate::access::Action;
@@ -23,6 +24,56 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(get_cap_senders, put_cap_senders))
         .routes(routes!(get_tts, put_tts))
         .routes(routes!(get_map, put_map))
+}
+
+/// The area outlines, with their own body limit (a county's village outlines run to a
+/// few megabytes).
+pub fn outline_routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(
+        routes!(get_outlines, put_outlines, delete_outlines)
+            .layer(DefaultBodyLimit::max(OUTLINE_BYTES)),
+    )
+}
+
+/// Largest outline file, bytes.
+const OUTLINE_BYTES: usize = 8 << 20;
+
+/// `GET /api/map/outlines`: the deployment's own area outlines (GeoJSON), or `null`.
+#[utoipa::path(get, path = "/api/map/outlines", tag = "settings", security(("bearer" = [])),
+    responses((status = 200, description = "a GeoJSON FeatureCollection, or null", body = serde_json::Value), (status = 401, body = ErrorBody)))]
+async fn get_outlines(
+    State(state): State<AppState>,
+    user: AuthUser,
+) -> Result<Json<Option<serde_json::Value>>, AppError> {
+    Ok(Json(crate::map::outlines(&state, &user)?.0))
+}
+
+/// `PUT /api/map/outlines` (admins): a GeoJSON FeatureCollection of area outlines in WGS-84
+/// (Polygon, MultiPolygon or lines; a feature's `name` property is shown), up to 8 MiB.
+#[utoipa::path(put, path = "/api/map/outlines", tag = "settings", security(("bearer" = [])),
+    request_body(content = serde_json::Value, description = "GeoJSON FeatureCollection"),
+    responses((status = 200, description = "`features`: how many were stored", body = serde_json::Value), (status = 400, body = ErrorBody),
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
+async fn put_outlines(
+    State(state): State<AppState>,
+    user: AuthUser,
+    body: Bytes,
+) -> Result<Json<serde_json::Value>, AppError> {
+    let doc: serde_json::Value = serde_json::from_slice(&body)
+        .map_err(|e| AppError::BadRequest(format!("not a JSON (GeoJSON) file: {e}")))?;
+    let features = crate::map::set_outlines(&state, &user, Some(doc))?;
+    Ok(Json(serde_json::json!({ "features": features })))
+}
+
+/// `DELETE /api/map/outlines` (admins): removes the outlines.
+#[utoipa::path(delete, path = "/api/map/outlines", tag = "settings", security(("bearer" = [])),
+    responses((status = 204, description = "removed"), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
+async fn delete_outlines(
+    State(state): State<AppState>,
+    user: AuthUser,
+) -> Result<axum::http::StatusCode, AppError> {
+    crate::map::set_outlines(&state, &user, None)?;
+    Ok(axum::http::StatusCode::NO_CONTENT)
 }
 
 /// `GET /api/settings/map`: where the map's tiles come from (none: a plain background).
