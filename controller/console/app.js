@@ -27,6 +27,7 @@ const T = {
     area_names_hint: '导入本县的村名（CSV 文件，每行“代码,名称”，例：330106001001,东村）；也可改任何区域的名称，名称留空则恢复内置名称。内置名称到乡镇（国家统计局 2023 年区划代码）。',
     voice: '播音', voice_default: '默认（系统设置）', voice_mandarin: '普通话', voice_cantonese: '粤语',
     voice_both: '普通话，再粤语',
+    fold: '收起', unfold: '展开',
     role_admin: '管理员', role_operator: '操作员', role_village_head: '村干部', role_viewer: '查看',
   },
   en: {
@@ -49,6 +50,7 @@ const T = {
     area_names_hint: 'Import your villages (a CSV file, one "code,name" per line, e.g. 330106001001,东村); any area can be renamed, and an empty name brings back the built-in one. Built-in names go down to townships (the statistics bureau\'s 2023 codes).',
     voice: 'voice', voice_default: 'default (as set up)', voice_mandarin: 'Mandarin', voice_cantonese: 'Cantonese',
     voice_both: 'Mandarin, then Cantonese',
+    fold: 'fold', unfold: 'show speakers',
     role_admin: 'admin', role_operator: 'operator', role_village_head: 'village head', role_viewer: 'viewer',
   },
 };
@@ -233,12 +235,26 @@ async function renderOverview() {
     byVillage.get(a.area_code).push(a);
   }
   $('names-card').hidden = !me || me.role !== 'admin';
-  $('villages').replaceChildren(...[...byVillage.entries()].sort().map(([code, list]) =>
-    el('div', { class: 'village', 'data-village': code }, el('h3', {}, areaLabel(code, villageName(code))),
-      el('div', { class: 'speakers' }, list.map((a) =>
+  // A county's thousands of speakers: each village as a line of counts, its speakers shown
+  // when it is opened (a few hundred speakers are shown all at once).
+  const many = agents.length > SHOWN_AT_ONCE;
+  $('villages').replaceChildren(...[...byVillage.entries()].sort().map(([code, list]) => {
+    const open = !many || openVillages.has(code);
+    const counts = ['online', 'playing', 'fault', 'offline']
+      .map((s) => [s, list.filter((a) => stateOf(a) === s).length]).filter(([, n]) => n > 0);
+    const toggle = () => { if (openVillages.has(code)) openVillages.delete(code); else openVillages.add(code); renderOverview(); };
+    return el('div', { class: 'village', 'data-village': code },
+      el('h3', {}, areaLabel(code, villageName(code)), ' ',
+        ...counts.map(([s, n]) => el('span', { class: 'count' }, el('span', { class: 'dot ' + s }), `${t(s)} ${n}`)),
+        many ? el('button', { class: 'open-village', onclick: toggle }, t(open ? 'fold' : 'unfold')) : null),
+      open ? el('div', { class: 'speakers' }, list.map((a) =>
         el('button', { class: 'speaker ' + stateOf(a), id: 'speaker-' + a.id, 'data-state': stateOf(a), onclick: () => detail(a.id) },
-          a.name, el('small', {}, `${a.id} · ${t(stateOf(a))}`)))))));
+          a.name, el('small', {}, `${a.id} · ${t(stateOf(a))}`)))) : null);
+  }));
 }
+// Above this many speakers the village list shows counts until a village is opened.
+const SHOWN_AT_ONCE = 300;
+const openVillages = new Set();
 
 function detail(id) {
   const a = agents.find((x) => x.id === id);

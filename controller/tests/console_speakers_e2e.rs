@@ -297,7 +297,12 @@ fn the_overview_holds_a_county_of_ten_thousand_speakers() {
     let mic = dir.path().join("mic.wav");
     std::fs::write(&mic, tone_wav(1000.0, 1.0, 48_000)).expect("mic");
     let (_driver, c) = browser(&rt, &mic);
-    log_in(&rt, &c, &ctl.addr, "admin", &password, "s00000");
+    rt.block_on(c.goto(&format!("http://{}/", ctl.addr)))
+        .expect("open the console");
+    type_into(&rt, &c, "#login-form input[name=name]", "admin");
+    type_into(&rt, &c, "#login-form input[name=password]", &password);
+    click(&rt, &c, "#login-form button[type=submit]");
+    wait_present(&rt, &c, "#villages [data-village='330106001001']");
     // Again from a reload (the session is kept): what an operator opening the console sees.
     rt.block_on(c.refresh()).expect("reload");
     wait_text(&rt, &c, "#areas [data-area='330106']", |t| {
@@ -314,6 +319,20 @@ fn the_overview_holds_a_county_of_ten_thousand_speakers() {
         ))
         .expect("figures");
     let circles = drawn[0].as_u64().expect("drawn");
+    // The village list shows counts, not 10,000 buttons, until a village is opened.
+    let buttons = rt
+        .block_on(c.execute(
+            "return document.querySelectorAll('#villages button.speaker').length",
+            vec![],
+        ))
+        .expect("count");
+    assert_eq!(buttons, json!(0), "every speaker drawn in the list");
+    click(
+        &rt,
+        &c,
+        "#villages [data-village='330106001001'] button.open-village",
+    );
+    wait_text(&rt, &c, "#speaker-s00000", |t| t.contains("s00000"));
     assert!(
         (1..=VILLAGES as u64).contains(&circles),
         "{circles} circles for {VILLAGES} villages"

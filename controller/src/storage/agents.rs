@@ -96,11 +96,8 @@ pub struct Seen {
 const AGENT_COLUMNS: &str = "id, name, area_code, public_key, token_hash, token_expires_at, last_seq, retired, last_seen, status_json, lat, lon";
 
 impl SqliteStorage {
-    fn agent_row(
-        &self,
-        conn: &Connection,
-        row: &rusqlite::Row<'_>,
-    ) -> Result<AgentRecord, StorageError> {
+    /// An agent's row, its groups not yet read.
+    fn agent_row(row: &rusqlite::Row<'_>) -> Result<AgentRecord, StorageError> {
         let id: AgentId = parse("agent id", row.get(0)?)?;
         let area: AreaCode = parse("area code", row.get(2)?)?;
         let key: Option<String> = row.get(3)?;
@@ -113,16 +110,11 @@ impl SqliteStorage {
             ),
             None => None,
         };
-        let mut stmt =
-            conn.prepare_cached("SELECT name FROM agent_groups WHERE agent_id = ?1 ORDER BY name")?;
-        let groups = stmt
-            .query_map([id.as_str()], |r| r.get(0))?
-            .collect::<Result<Vec<String>, _>>()?;
         Ok(AgentRecord {
             id,
             name: row.get(1)?,
             area_code: area,
-            groups,
+            groups: Vec::new(),
             public_key,
             token_hash: row.get(4)?,
             token_expires_at: to_u64(row.get(5)?),
@@ -147,10 +139,38 @@ impl SqliteStorage {
         let mut rows = stmt.query(params)?;
         let mut out = Vec::new();
         while let Some(row) = rows.next()? {
-            out.push(self.agent_row(&conn, row)?);
+            out.push(Self::agent_row(row)?);
         }
+        drop(rows);
+        groups_of(&conn, &mut out)?;
         Ok(out)
     }
+}
+
+/// Fills in `agents`' groups: one agent's with one query, many agents' with one query
+/// for every group (a county's 10,000 agents are listed at once).
+fn groups_of(conn: &Connection, agents: &mut [AgentRecord]) -> Result<(), StorageError> {
+    if let [one] = agents {
+        let mut stmt =
+            conn.prepare_cached("SELECT name FROM agent_groups WHERE agent_id = ?1 ORDER BY name")?;
+        one.groups = stmt
+            .query_map([one.id.as_str()], |r| r.get(0))?
+            .collect::<Result<Vec<String>, _>>()?;
+        return Ok(());
+    }
+    if agents.is_empty() {
+        return Ok(());
+    }
+    let mut all: std::collections::HashMap<String, Vec<String>> = Default::default();
+    let mut stmt = conn.prepare_cached("SELECT agent_id, name FROM agent_groups ORDER BY name")?;
+    let mut rows = stmt.query([])?;
+    while let Some(row) = rows.next()? {
+        all.entry(row.get(0)?).or_default().push(row.get(1)?);
+    }
+    for a in agents {
+        a.groups = all.remove(a.id.as_str()).unwrap_or_default();
+    }
+    Ok(())
 }
 
 /// Agents, their groups, enrolment and when they were last heard from.
