@@ -3,12 +3,14 @@
 //! ```text
 //! dalaba-controller serve [--data-dir DIR] [--listen ADDR] [--agent-listen ADDR] [--tls | --tls-cert PEM --tls-key PEM]
 //! dalaba-controller demo  [--data-dir DIR] [--listen ADDR] [--agent-listen ADDR]   # plus three demo speakers
+//! dalaba-controller admin reset-password NAME [--data-dir DIR]
 //! ```
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
@@ -48,6 +50,11 @@ enum Command {
         #[arg(long, requires = "tls_cert")]
         tls_key: Option<PathBuf>,
     },
+    /// Administration on this machine (the controller may be running or not).
+    Admin {
+        #[command(subcommand)]
+        action: Admin,
+    },
     /// Run the controller with three demo speaker agents (WAV sinks) beside it.
     Demo {
         /// Database, keys, media, and the demo speakers' files live here.
@@ -60,6 +67,30 @@ enum Command {
         #[arg(long, default_value = "127.0.0.1:8443")]
         agent_listen: SocketAddr,
     },
+}
+
+#[derive(Subcommand)]
+enum Admin {
+    /// Give user NAME a new random password (printed once), enable the account and end
+    /// its sessions: for an admin who is locked out.
+    ResetPassword {
+        /// The user.
+        name: String,
+        /// The controller's data directory.
+        #[arg(long, default_value = "dalaba-data")]
+        data_dir: PathBuf,
+    },
+}
+
+/// Listens on `addr`, or says which address could not be had, set by which flag, and
+/// what to do.
+async fn bind(addr: SocketAddr, flag: &str) -> anyhow::Result<tokio::net::TcpListener> {
+    tokio::net::TcpListener::bind(addr).await.with_context(|| {
+        format!(
+            "cannot listen on {addr} ({flag}): another program may hold it (`ss -ltnp 'sport = :{}'` shows which); stop it, or give another address with {flag}",
+            addr.port()
+        )
+    })
 }
 
 #[tokio::main]
@@ -80,16 +111,23 @@ async fn main() -> anyhow::Result<()> {
             tls_cert,
             tls_key,
         } => {
-            let (state, first) = dalaba_controller::open(&data_dir)?;
-            let operators_tls = match (tls, tls_cert, tls_key) {
-                (_, Some(cert), Some(key)) => {
+            // What can fail comes before the data directory is opened, so a start that
+            // fails makes nothing (a first start's admin password is shown by the start
+            // that works).
+            let listener = bind(listen, "--listen").await?;
+            let agents = bind(agent_listen, "--agent-listen").await?;
+            let own_cert = match (tls_cert, tls_key) {
+                (Some(cert), Some(key)) => {
                     Some(Arc::new(dalaba_controller::tls::load_files(&cert, &key)?))
                 }
-                (true, _, _) => Some(Arc::clone(&state.tls)),
                 _ => None,
             };
-            let listener = tokio::net::TcpListener::bind(listen).await?;
-            let agents = tokio::net::TcpListener::bind(agent_listen).await?;
+            let (state, first) = dalaba_controller::open(&data_dir)?;
+            let operators_tls = match (own_cert, tls) {
+                (Some(cert), _) => Some(cert),
+                (None, true) => Some(Arc::clone(&state.tls)),
+                _ => None,
+            };
             let addr = listener.local_addr()?;
             let scheme = if operators_tls.is_some() {
                 "https"
@@ -121,6 +159,18 @@ async fn main() -> anyhow::Result<()> {
             listen,
             agent_listen,
         } => demo(&data_dir, listen, agent_listen).await,
+        Command::Admin {
+            action: Admin::ResetPassword { name, data_dir },
+        } => {
+            let (state, _) = dalaba_controller::open(&data_dir)?;
+            let password =
+                dalaba_controller::users::reset_password(&state, &name).with_context(|| {
+                    format!("resetting {name}'s password in {}", data_dir.display())
+                })?;
+            println!("new password for {name}: {password}");
+            println!("(shown once; the account is enabled and its sessions ended)");
+            Ok(())
+        }
     }
 }
 
@@ -129,9 +179,9 @@ async fn demo(
     listen: SocketAddr,
     agent_listen: SocketAddr,
 ) -> anyhow::Result<()> {
+    let listener = bind(listen, "--listen").await?;
+    let agents_listener = bind(agent_listen, "--agent-listen").await?;
     let (state, first) = dalaba_controller::open(data_dir)?;
-    let listener = tokio::net::TcpListener::bind(listen).await?;
-    let agents_listener = tokio::net::TcpListener::bind(agent_listen).await?;
     let addr = listener.local_addr()?;
     let agent_url = format!("wss://{}/agent/ws", agents_listener.local_addr()?);
     let agents = dalaba_controller::demo::prepare(&state, &data_dir.join("speakers"), &agent_url)?;

@@ -145,3 +145,36 @@ pub fn edit(state: &AppState, user: &AuthUser, id: i64, req: EditUser) -> Result
         .ok_or_else(|| AppError::NotFound(format!("user {id}")))?;
     Ok(show(&now))
 }
+
+/// Sets a new random password for user `name` from the controller's own command line
+/// (`dalaba-controller admin reset-password`), for a locked-out admin: enables the
+/// account, ends its sessions, and writes it in the audit log. The new password.
+pub fn reset_password(state: &AppState, name: &str) -> Result<String, AppError> {
+    let user = state.storage.user_by_name(name)?.ok_or_else(|| {
+        let known: Vec<String> = state
+            .storage
+            .users()
+            .map(|u| u.into_iter().map(|u| u.name).collect())
+            .unwrap_or_default();
+        AppError::BadRequest(format!(
+            "no user {name} (the users are: {})",
+            known.join(", ")
+        ))
+    })?;
+    let password = auth::random_secret(15);
+    let hash = auth::hash_password(&password).map_err(AppError::Internal)?;
+    state
+        .storage
+        .update_user(user.id, None, None, Some(false), Some(&hash))?;
+    state.storage.audit(&crate::storage::AuditRecord {
+        id: 0,
+        at: state.clock.now_us(),
+        user: "-".into(),
+        action: "admin reset-password".into(),
+        target: Some(name.to_owned()),
+        result: "ok".into(),
+        source: Some("the controller's command line".into()),
+    })?;
+    tracing::info!(user = %name, "password reset from the command line");
+    Ok(password)
+}

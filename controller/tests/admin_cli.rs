@@ -1,0 +1,97 @@
+//! The installer's side of the controller, as real processes: a first start that cannot
+//! listen says which address and makes nothing, so the next start still shows the first
+//! admin's password; `dalaba-controller admin reset-password` lets a locked-out admin in
+//! again (the old password and sessions end), and says what is wrong when the user does
+//! not exist.
+
+mod common;
+
+use std::process::Command;
+
+use common::*;
+
+#[test]
+fn a_first_start_that_cannot_listen_names_the_address_and_loses_no_password() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = dir.path().join("controller");
+    // The port is taken.
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = taken.local_addr().expect("addr").to_string();
+    let out = Command::new(controller_bin())
+        .args(["serve", "--data-dir"])
+        .arg(&data)
+        .args(["--listen", &addr, "--agent-listen", "127.0.0.1:0"])
+        .output()
+        .expect("run");
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains(&addr) && stderr.contains("--listen"),
+        "which address, and the flag that sets it: {stderr}"
+    );
+    drop(taken);
+    // The next start is still the first: the admin's password is shown.
+    let (_ctl, password) = start_controller(&data, "127.0.0.1:0");
+    assert!(
+        password.is_some(),
+        "the first admin was made by the failed start"
+    );
+}
+
+#[test]
+fn reset_password_lets_a_locked_out_admin_in_again() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = dir.path().join("controller");
+    let (ctl, password) = start_controller(&data, "127.0.0.1:0");
+    let old = password.expect("password");
+    let api = Api::login(&ctl.addr, &old);
+    let at = ctl.addresses();
+    drop(ctl);
+
+    let out = Command::new(controller_bin())
+        .args(["admin", "reset-password", "admin", "--data-dir"])
+        .arg(&data)
+        .output()
+        .expect("run");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout} {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let new = stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("new password for admin: "))
+        .unwrap_or_else(|| panic!("no new password in {stdout:?}"))
+        .trim()
+        .to_owned();
+
+    let ctl = restart_controller(&data, &at);
+    let http = reqwest::blocking::Client::new();
+    let base = format!("http://{}", ctl.addr);
+    assert_eq!(
+        login_request(&http, &base, &old).0,
+        401,
+        "the old password still works"
+    );
+    assert_eq!(
+        login_request(&http, &base, &new).0,
+        200,
+        "the new one does not"
+    );
+    let (status, _) = api.call("GET", "/api/me", None);
+    assert_eq!(status, 401, "a session from before the reset still works");
+    let (status, log) = Api::login(&ctl.addr, &new).call("GET", "/api/audit", None);
+    assert_eq!(status, 200);
+    assert!(log.to_string().contains("admin reset-password"), "{log}");
+
+    // A user that does not exist: said so, and nothing changes.
+    let out = Command::new(controller_bin())
+        .args(["admin", "reset-password", "nobody", "--data-dir"])
+        .arg(&data)
+        .output()
+        .expect("run");
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("no user nobody"), "{stderr}");
+}
