@@ -4,6 +4,8 @@
 //! dalaba-controller serve [--data-dir DIR] [--listen ADDR] [--agent-listen ADDR] [--tls | --tls-cert PEM --tls-key PEM]
 //! dalaba-controller demo  [--data-dir DIR] [--listen ADDR] [--agent-listen ADDR]   # plus three demo speakers
 //! dalaba-controller admin reset-password NAME [--data-dir DIR]
+//! dalaba-controller admin add-user NAME --role ROLE [--scope CODE]... [--data-dir DIR]
+//! dalaba-controller admin show-pin [--data-dir DIR]
 //! ```
 
 use std::net::SocketAddr;
@@ -76,6 +78,27 @@ enum Admin {
     ResetPassword {
         /// The user.
         name: String,
+        /// The controller's data directory.
+        #[arg(long, default_value = "dalaba-data")]
+        data_dir: PathBuf,
+    },
+    /// Make a user with a random password (printed once).
+    AddUser {
+        /// Login name.
+        name: String,
+        /// admin, operator, village_head or viewer.
+        #[arg(long)]
+        role: String,
+        /// An area code the user works in (operators: a county or township; a village
+        /// head: one village); repeat for several.
+        #[arg(long = "scope")]
+        scopes: Vec<String>,
+        /// The controller's data directory.
+        #[arg(long, default_value = "dalaba-data")]
+        data_dir: PathBuf,
+    },
+    /// Print what agents pin: the certificate's SHA-256 and the command key.
+    ShowPin {
         /// The controller's data directory.
         #[arg(long, default_value = "dalaba-data")]
         data_dir: PathBuf,
@@ -159,9 +182,14 @@ async fn main() -> anyhow::Result<()> {
             listen,
             agent_listen,
         } => demo(&data_dir, listen, agent_listen).await,
-        Command::Admin {
-            action: Admin::ResetPassword { name, data_dir },
-        } => {
+        Command::Admin { action } => admin(action),
+    }
+}
+
+/// `dalaba-controller admin …`.
+fn admin(action: Admin) -> anyhow::Result<()> {
+    match action {
+        Admin::ResetPassword { name, data_dir } => {
             let (state, _) = dalaba_controller::open(&data_dir)?;
             let password =
                 dalaba_controller::users::reset_password(&state, &name).with_context(|| {
@@ -169,6 +197,45 @@ async fn main() -> anyhow::Result<()> {
                 })?;
             println!("new password for {name}: {password}");
             println!("(shown once; the account is enabled and its sessions ended)");
+            Ok(())
+        }
+        Admin::AddUser {
+            name,
+            role,
+            scopes,
+            data_dir,
+        } => {
+            let role: dalaba_controller::role::Role =
+                serde_json::from_value(serde_json::Value::String(role.clone())).map_err(|_| {
+                    anyhow::anyhow!("--role {role}: one of admin, operator, village_head, viewer")
+                })?;
+            let (state, _) = dalaba_controller::open(&data_dir)?;
+            let request = dalaba_controller::users::CreateUser {
+                name: name.clone(),
+                role,
+                scopes,
+                password: None,
+            };
+            let created = dalaba_controller::users::create_locally(&state, request)
+                .with_context(|| format!("adding {name} in {}", data_dir.display()))?;
+            println!("user {name} added ({})", created["role"]);
+            println!(
+                "password for {name}: {}",
+                created["password"].as_str().unwrap_or("")
+            );
+            println!("(shown once; change it after the first login)");
+            Ok(())
+        }
+        Admin::ShowPin { data_dir } => {
+            let (state, _) = dalaba_controller::open(&data_dir)?;
+            println!("tls_fingerprint = \"{}\"", state.tls.fingerprint);
+            println!(
+                "public_key = \"{}\"",
+                state.identity.signer.public_key().to_base64()
+            );
+            println!(
+                "(an agent's [controller] section pins both; they stay until the data directory changes)"
+            );
             Ok(())
         }
     }

@@ -9,6 +9,7 @@ mod common;
 use std::process::Command;
 
 use common::*;
+use serde_json::json;
 
 #[test]
 fn a_first_start_that_cannot_listen_names_the_address_and_loses_no_password() {
@@ -67,7 +68,7 @@ fn reset_password_lets_a_locked_out_admin_in_again() {
         .to_owned();
 
     let ctl = restart_controller(&data, &at);
-    let http = reqwest::blocking::Client::new();
+    let http = client();
     let base = format!("http://{}", ctl.addr);
     assert_eq!(
         login_request(&http, &base, &old).0,
@@ -94,4 +95,61 @@ fn reset_password_lets_a_locked_out_admin_in_again() {
     assert!(!out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("no user nobody"), "{stderr}");
+}
+
+#[test]
+fn add_user_and_show_pin_from_the_command_line() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = dir.path().join("controller");
+    let (ctl, _) = start_controller(&data, "127.0.0.1:0");
+    let run = |args: &[&str]| {
+        let out = Command::new(controller_bin())
+            .arg("admin")
+            .args(args)
+            .arg("--data-dir")
+            .arg(&data)
+            .output()
+            .expect("run");
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+
+    // What agents pin: the certificate the running controller serves, and its key.
+    let (ok, pins, _) = run(&["show-pin"]);
+    assert!(ok, "{pins}");
+    assert!(
+        pins.contains(&format!("tls_fingerprint = \"{}\"", ctl.fingerprint)),
+        "{pins}"
+    );
+    assert!(pins.contains("public_key = \""), "{pins}");
+
+    // An operator for one county, added while the controller runs: they log in and see
+    // their role.
+    let (ok, out, err) = run(&[
+        "add-user", "wang", "--role", "operator", "--scope", "330106",
+    ]);
+    assert!(ok, "{out} {err}");
+    let password = out
+        .lines()
+        .find_map(|l| l.strip_prefix("password for wang: "))
+        .unwrap_or_else(|| panic!("{out}"))
+        .to_owned();
+    let http = client();
+    let (status, body) = request(
+        &http,
+        "POST",
+        &format!("http://{}/api/login", ctl.addr),
+        None,
+        Some(&json!({"name": "wang", "password": password}).to_string()),
+    );
+    assert_eq!(status, 200, "{body}");
+
+    // Refused with the reason: a role that does not exist, a name taken.
+    let (ok, _, err) = run(&["add-user", "li", "--role", "boss"]);
+    assert!(!ok && err.contains("--role boss: one of admin"), "{err}");
+    let (ok, _, err) = run(&["add-user", "wang", "--role", "viewer"]);
+    assert!(!ok && err.contains("already exists"), "{err}");
 }

@@ -63,6 +63,33 @@ fn check_password(password: &str, name: &str) -> Result<(), AppError> {
 /// Creates a user; a generated password is shown once.
 pub fn create(state: &AppState, user: &AuthUser, req: CreateUser) -> Result<Value, AppError> {
     user.require(Action::Administer)?;
+    create_as(state, &user.name, req)
+}
+
+/// Creates a user from the controller's own command line (`dalaba-controller admin
+/// add-user`), as `create` does, and writes it in the audit log.
+pub fn create_locally(state: &AppState, req: CreateUser) -> Result<Value, AppError> {
+    let name = req.name.clone();
+    let created = create_as(state, "the command line", req)?;
+    audit_locally(state, "admin add-user", &name)?;
+    Ok(created)
+}
+
+/// An audit record for what was done from the controller's own command line.
+fn audit_locally(state: &AppState, action: &str, name: &str) -> Result<(), AppError> {
+    state.storage.audit(&crate::storage::AuditRecord {
+        id: 0,
+        at: state.clock.now_us(),
+        user: "-".into(),
+        action: action.into(),
+        target: Some(name.to_owned()),
+        result: "ok".into(),
+        source: Some("the controller's command line".into()),
+    })?;
+    Ok(())
+}
+
+fn create_as(state: &AppState, by: &str, req: CreateUser) -> Result<Value, AppError> {
     check_name(&req.name)?;
     check_scopes(req.role, &req.scopes).map_err(AppError::BadRequest)?;
     let (password, generated) = match req.password {
@@ -77,7 +104,7 @@ pub fn create(state: &AppState, user: &AuthUser, req: CreateUser) -> Result<Valu
     state
         .storage
         .update_user(id, None, Some(&req.scopes), None, None)?;
-    tracing::info!(by = %user.name, user = %req.name, role = req.role.as_str(), "user created");
+    tracing::info!(by = %by, user = %req.name, role = req.role.as_str(), "user created");
     let created = state
         .storage
         .user_by_id(id)?
@@ -166,15 +193,7 @@ pub fn reset_password(state: &AppState, name: &str) -> Result<String, AppError> 
     state
         .storage
         .update_user(user.id, None, None, Some(false), Some(&hash))?;
-    state.storage.audit(&crate::storage::AuditRecord {
-        id: 0,
-        at: state.clock.now_us(),
-        user: "-".into(),
-        action: "admin reset-password".into(),
-        target: Some(name.to_owned()),
-        result: "ok".into(),
-        source: Some("the controller's command line".into()),
-    })?;
+    audit_locally(state, "admin reset-password", name)?;
     tracing::info!(user = %name, "password reset from the command line");
     Ok(password)
 }
