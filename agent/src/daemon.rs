@@ -28,6 +28,9 @@ enum Ended {
     Reload,
     /// Reconnect after a backoff.
     Retry(String),
+    /// The controller is going away on purpose: reconnect after this long (a random
+    /// moment within the window it gave), the backoff reset.
+    Later(String, Duration),
     /// Do not reconnect (revoked, enrolment refused).
     Stop(String),
     /// Shutdown requested.
@@ -94,19 +97,34 @@ pub async fn run(
                 runtime.relay.shutdown().await;
                 anyhow::bail!("the controller refused this agent: {why}")
             }
-            Ended::Retry(why) => {
-                if started.elapsed() > Duration::from_secs(60) {
-                    backoff.reset();
-                }
-                let mut delay = backoff.next_delay(rand::random::<f64>());
+            Ended::Retry(_) | Ended::Later(..) => {
+                let mut delay = match &ended {
+                    Ended::Later(why, delay) => {
+                        backoff.reset();
+                        // A line on stdout that scripts and tests can wait for.
+                        println!(
+                            "controller going away ({why}); reconnecting in {} ms",
+                            delay.as_millis()
+                        );
+                        *delay
+                    }
+                    _ => {
+                        if started.elapsed() > Duration::from_secs(60) {
+                            backoff.reset();
+                        }
+                        backoff.next_delay(rand::random::<f64>())
+                    }
+                };
                 // Wake in time to roll back a pushed configuration that cannot connect.
                 if let Some(deadline) = runtime.store.poll_timeout() {
                     delay = delay.min(deadline.saturating_duration_since(Instant::now()));
                 }
-                tracing::warn!(
-                    "disconnected ({why}); reconnecting in {:.1} s",
-                    delay.as_secs_f64()
-                );
+                if let Ended::Retry(why) = &ended {
+                    tracing::warn!(
+                        "disconnected ({why}); reconnecting in {:.1} s",
+                        delay.as_secs_f64()
+                    );
+                }
                 tokio::select! {
                     () = tokio::time::sleep(delay) => {}
                     () = &mut shutdown => {
@@ -269,6 +287,11 @@ where
                 Event::Rejected(e) => tracing::warn!("refused a command: {e}"),
                 Event::ControllerError(e) => {
                     tracing::warn!("controller: {:?}: {}", e.code, e.message)
+                }
+                Event::Leaving { reason, within } => {
+                    let _ = ws.close(None).await;
+                    let delay = within.mul_f64(rand::random::<f64>());
+                    return Ended::Later(reason, delay);
                 }
                 Event::Closed { reason, retry } => {
                     let _ = ws.close(None).await;

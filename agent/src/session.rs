@@ -53,6 +53,14 @@ pub enum Event {
     Rejected(VerifyError),
     /// The controller reported a problem that does not end the session.
     ControllerError(ErrorMessage),
+    /// The controller is going away on purpose: close, and reconnect at a random moment
+    /// within `within` (not a fault; the backoff starts afresh).
+    Leaving {
+        /// Why, as the controller said.
+        reason: String,
+        /// The window to come back in.
+        within: Duration,
+    },
     /// The session is over; close the connection. Reconnect with backoff if `retry`.
     Closed {
         /// Why.
@@ -61,6 +69,9 @@ pub enum Event {
         retry: bool,
     },
 }
+
+/// The longest window a controller's `goodbye` may ask agents to come back in.
+pub const MAX_RECONNECT_WINDOW: Duration = Duration::from_secs(600);
 
 #[derive(Debug)]
 enum State {
@@ -211,6 +222,14 @@ impl Session {
         };
         match (&self.state, message) {
             (_, ControllerMessage::Error(e)) => self.handle_error(e),
+            (_, ControllerMessage::Goodbye(g)) => {
+                self.state = State::Closed;
+                self.events.push_back(Event::Leaving {
+                    reason: g.reason,
+                    within: Duration::from_millis(u64::from(g.reconnect_within_ms))
+                        .min(MAX_RECONNECT_WINDOW),
+                });
+            }
             (State::AwaitWelcome, ControllerMessage::Welcome(w)) => {
                 if !version::SUPPORTED_VERSIONS.contains(&w.version) {
                     self.close(
@@ -368,6 +387,7 @@ fn message_kind(m: &ControllerMessage) -> &'static str {
         ControllerMessage::Pong(_) => "pong",
         ControllerMessage::Signed(_) => "signed",
         ControllerMessage::Error(_) => "error",
+        ControllerMessage::Goodbye(_) => "goodbye",
     }
 }
 

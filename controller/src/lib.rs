@@ -223,8 +223,10 @@ pub async fn serve(
         }
         None => None,
     };
+    let leaving = state.clone();
     tokio::spawn(async move {
         shutdown.await;
+        say_goodbye(&leaving).await;
         let _ = stop_tx.send(true);
     });
     let _ = operators.await;
@@ -238,4 +240,42 @@ pub async fn serve(
         w.abort();
     }
     Ok(())
+}
+
+/// How long agents are given to come back after a `goodbye`, per connected agent (10,000
+/// agents: 30 s), between 1 s and 60 s.
+const RETURN_MS_PER_AGENT: u64 = 3;
+
+/// Tells every connected agent the controller is going away and the window to come back
+/// in (PROTOCOL.md 5.7), so a county's agents return spread out, not in one second; waits
+/// (at most 2 s) for them to close.
+async fn say_goodbye(state: &AppState) {
+    let agents = state.hub.online_count() as u64;
+    if agents == 0 {
+        return;
+    }
+    let within = (agents * RETURN_MS_PER_AGENT).clamp(1_000, 60_000) as u32;
+    let goodbye = dalaba_protocol::ControllerMessage::Goodbye(dalaba_protocol::control::Leaving {
+        reason: "shutdown".into(),
+        reconnect_within_ms: within,
+    });
+    let Ok(text) = serde_json::to_string(&goodbye) else {
+        return;
+    };
+    let told = state.hub.send_to_everyone(&hub::Outgoing::Text(text));
+    tracing::info!(
+        agents = told,
+        within_ms = within,
+        "told the agents the controller is going away"
+    );
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(2);
+    loop {
+        let changed = state.hub.changed.notified();
+        if state.hub.online_count() == 0 {
+            return;
+        }
+        if tokio::time::timeout_at(deadline, changed).await.is_err() {
+            return;
+        }
+    }
 }

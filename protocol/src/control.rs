@@ -59,6 +59,8 @@ pub enum ControllerMessage {
     Signed(SignedEnvelope),
     /// The agent's last message was refused, or the connection is being closed.
     Error(ErrorMessage),
+    /// The controller is going away on purpose (shutdown, restart, upgrade).
+    Goodbye(Leaving),
 }
 
 /// `hello`: opens the connection.
@@ -426,6 +428,17 @@ pub struct Goodbye {
     pub reason: String,
 }
 
+/// `goodbye` from the controller: it is going away on purpose. The agent closes, waits a
+/// random time within `reconnect_within_ms` and reconnects, so a county's agents do not
+/// all return in the same second.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Leaving {
+    /// Why, e.g. `shutdown`.
+    pub reason: String,
+    /// Reconnect at a uniformly random moment within this many milliseconds.
+    pub reconnect_within_ms: u32,
+}
+
 /// Why a control message could not be decoded.
 #[derive(Debug, thiserror::Error)]
 pub enum ControlError {
@@ -519,6 +532,7 @@ pub fn decode_controller_message(bytes: &[u8]) -> Result<ControllerMessage, Cont
         "pong" => M::Pong(parse(bytes, kind)?),
         "signed" => M::Signed(parse(bytes, kind)?),
         "error" => M::Error(parse(bytes, kind)?),
+        "goodbye" => M::Goodbye(parse(bytes, kind)?),
         _ => return Err(ControlError::UnknownType(kind)),
     })
 }

@@ -125,6 +125,15 @@ impl Hub {
         }
     }
 
+    /// Queues `message` to every connected agent; how many.
+    pub fn send_to_everyone(&self, message: &Outgoing) -> usize {
+        let conns = self.conns();
+        conns
+            .values()
+            .filter(|c| self.queue(Some(c), message.clone()).is_ok())
+            .count()
+    }
+
     fn queue(&self, conn: Option<&Conn>, message: Outgoing) -> Result<(), SendError> {
         // `try_send` never waits, so holding the registry lock across it is fine.
         match conn.ok_or(SendError::Offline)?.tx.try_send(message) {
