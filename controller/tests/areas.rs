@@ -110,16 +110,7 @@ async fn villages_are_named_by_the_deployment_over_the_shipped_names() {
     assert!(err.to_string().contains("330106001001"), "{err}");
 
     // An operator sees names but may not change them.
-    let (status, _) = h
-        .call(
-            Some(&admin),
-            "POST",
-            "/api/users",
-            Some(json!({"name": "op", "role": "operator", "scopes": ["330106"], "password": "operator pass 123"})),
-        )
-        .await;
-    assert_eq!(status, StatusCode::CREATED);
-    let op = common::router::login(&h.state, "op", "operator pass 123").await;
+    let op = h.operator(&admin, "330106").await;
     let (status, _) = h
         .call(Some(&op), "GET", "/api/areas/names?prefix=33", None)
         .await;

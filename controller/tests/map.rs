@@ -154,16 +154,7 @@ async fn the_map_tile_server_is_set_by_an_administrator_and_checked() {
     assert_eq!(kept["tiles"]["subdomains"], "01234567", "{kept}");
 
     // An operator reads it (the map needs it) but may not change it.
-    let (status, _) = h
-        .call(
-            Some(&admin),
-            "POST",
-            "/api/users",
-            Some(json!({"name": "op", "role": "operator", "scopes": ["330106"], "password": "operator pass 123"})),
-        )
-        .await;
-    assert_eq!(status, StatusCode::CREATED);
-    let op = common::router::login(&h.state, "op", "operator pass 123").await;
+    let op = h.operator(&admin, "330106").await;
     let (status, _) = h.call(Some(&op), "GET", "/api/settings/map", None).await;
     assert_eq!(status, StatusCode::OK);
     let (status, _) = h

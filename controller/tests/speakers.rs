@@ -7,7 +7,7 @@ mod common;
 use axum::http::StatusCode;
 use common::harness::Harness;
 use dalaba_protocol::command::Command;
-use dalaba_protocol::control::{AgentMessage, Receipt, ReceiptState};
+use dalaba_protocol::control::{AgentMessage, ReceiptState};
 use serde_json::json;
 
 /// A 2 s tone in the library, transcoded.
@@ -49,16 +49,11 @@ async fn a_broadcast_reaches_its_speaker_only_and_its_receipts_are_shown() {
         .expect("dong-1 is told to play");
     assert_eq!(play.broadcast_id.0, id);
     assert_eq!(play.media.url, format!("/media/{}", play.media.hash));
-    for state in [ReceiptState::Playing, ReceiptState::Done] {
-        let at = dong.now();
-        dong.send(AgentMessage::Receipt(Receipt {
-            broadcast_id: play.broadcast_id,
-            entry_id: None,
-            state,
-            at,
-        }))
-        .await;
-    }
+    dong.report(
+        play.broadcast_id,
+        &[ReceiptState::Playing, ReceiptState::Done],
+    )
+    .await;
     let (status, shown) = h
         .call(
             Some(&admin),
@@ -75,13 +70,7 @@ async fn a_broadcast_reaches_its_speaker_only_and_its_receipts_are_shown() {
     assert!(receipts[0]["started_at"].is_u64(), "{shown}");
 
     // xi-1, outside the target, was told nothing; a receipt it makes up is not recorded.
-    xi.send(AgentMessage::Receipt(Receipt {
-        broadcast_id: play.broadcast_id,
-        entry_id: None,
-        state: ReceiptState::Playing,
-        at: xi.now(),
-    }))
-    .await;
+    xi.report(play.broadcast_id, &[ReceiptState::Playing]).await;
     let (_, shown) = h
         .call(Some(&admin), "GET", &format!("/api/broadcasts/{id}"), None)
         .await;
@@ -199,16 +188,7 @@ async fn an_installation_list_becomes_speakers_all_or_none() {
     assert_eq!(count(&list), 3, "{list}");
 
     // An operator imports in their own areas only.
-    let (status, _) = h
-        .call(
-            Some(&admin),
-            "POST",
-            "/api/users",
-            Some(json!({"name": "op", "role": "operator", "scopes": ["330106002"], "password": "operator pass 123"})),
-        )
-        .await;
-    assert_eq!(status, StatusCode::CREATED);
-    let op = common::router::login(&h.state, "op", "operator pass 123").await;
+    let op = h.operator(&admin, "330106002").await;
     let (status, err) = h
         .call(
             Some(&op),
@@ -280,16 +260,11 @@ async fn a_speaker_history_shows_what_it_played_and_its_faults_and_a_test_tone_p
         .await
         .expect("dong-1 is told to play");
     assert_eq!(play.mode, dalaba_protocol::Mode::Test);
-    for state in [ReceiptState::Playing, ReceiptState::Done] {
-        let at = dong.now();
-        dong.send(AgentMessage::Receipt(Receipt {
-            broadcast_id: play.broadcast_id,
-            entry_id: None,
-            state,
-            at,
-        }))
-        .await;
-    }
+    dong.report(
+        play.broadcast_id,
+        &[ReceiptState::Playing, ReceiptState::Done],
+    )
+    .await;
     // The receipts came after the reports on one connection: once they are in, so are
     // the reports.
     let id = play.broadcast_id.0;

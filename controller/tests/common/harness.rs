@@ -59,6 +59,23 @@ impl Harness {
         }
     }
 
+    /// An operator `op` in `scope` made by `admin`; their session token.
+    pub async fn operator(&self, admin: &str, scope: &str) -> String {
+        let (status, made) = self
+            .call(
+                Some(admin),
+                "POST",
+                "/api/users",
+                Some(
+                    serde_json::json!({"name": "op", "role": "operator", "scopes": [scope],
+                    "password": "operator pass 123"}),
+                ),
+            )
+            .await;
+        assert_eq!(status, axum::http::StatusCode::CREATED, "{made}");
+        super::router::login(&self.state, "op", "operator pass 123").await
+    }
+
     /// The admin's session token.
     pub async fn admin(&self) -> String {
         super::router::login(&self.state, "admin", &self.admin_password).await
@@ -311,6 +328,24 @@ impl SimAgent {
                 .send(Message::Text(message.to_json().into()))
                 .await
                 .expect("send");
+        }
+    }
+
+    /// Reports `states` for `broadcast`, in turn, each at this speaker's controller time.
+    pub async fn report(
+        &mut self,
+        broadcast: dalaba_protocol::BroadcastId,
+        states: &[dalaba_protocol::control::ReceiptState],
+    ) {
+        for state in states {
+            let at = self.now();
+            self.send(AgentMessage::Receipt(dalaba_protocol::control::Receipt {
+                broadcast_id: broadcast,
+                entry_id: None,
+                state: state.clone(),
+                at,
+            }))
+            .await;
         }
     }
 
