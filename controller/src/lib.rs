@@ -28,7 +28,7 @@ pub use agents::{agent_link, dispatch};
 
 pub mod state;
 pub use state::{
-    changes, edge, error, hub, identity, liveness, lockout, password, sent, sequence, tls,
+    changes, config, edge, error, hub, identity, liveness, lockout, password, sent, sequence, tls,
 };
 
 pub mod clock;

@@ -1,7 +1,8 @@
 //! `dalaba-controller`: the central service.
 //!
 //! ```text
-//! dalaba-controller serve [--data-dir DIR] [--listen ADDR] [--agent-listen ADDR] [--tls | --tls-cert PEM --tls-key PEM]
+//! dalaba-controller serve [--config FILE] [--data-dir DIR] [--listen ADDR] [--agent-listen ADDR] [--tls | --tls-cert PEM --tls-key PEM]
+//! dalaba-controller check-config FILE
 //! dalaba-controller demo  [--data-dir DIR] [--listen ADDR] [--agent-listen ADDR]   # plus three demo speakers
 //! dalaba-controller admin reset-password NAME [--data-dir DIR]
 //! dalaba-controller admin add-user NAME --role ROLE [--scope CODE]... [--data-dir DIR]
@@ -14,6 +15,24 @@ use std::sync::Arc;
 
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
+use dalaba_controller::config::{ControllerConfig, LogFormat, OperatorsTls};
+
+/// The configuration file at `path`, checked; the defaults without one.
+fn load_config(path: Option<&std::path::Path>) -> anyhow::Result<ControllerConfig> {
+    let Some(path) = path else {
+        return Ok(ControllerConfig::default());
+    };
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read the configuration file {}", path.display()))?;
+    ControllerConfig::parse(&text).map_err(|errors| {
+        anyhow::anyhow!(
+            "{}: {} (dalaba-controller check-config {} lists them)",
+            path.display(),
+            errors.join("; "),
+            path.display()
+        )
+    })
+}
 
 #[derive(Parser)]
 #[command(
@@ -30,17 +49,22 @@ struct Cli {
 enum Command {
     /// Run the controller.
     Serve {
-        /// Database, keys and media live here.
-        #[arg(long, default_value = "dalaba-data")]
-        data_dir: PathBuf,
+        /// The configuration file (`check-config` reads it); the flags below and
+        /// `DALABA_*` variables override what it says.
+        #[arg(long, env = "DALABA_CONFIG")]
+        config: Option<PathBuf>,
+        /// Database, keys and media live here (default dalaba-data).
+        #[arg(long, env = "DALABA_DATA_DIR")]
+        data_dir: Option<PathBuf>,
         /// Address for the API and the console (plain HTTP unless --tls or --tls-cert;
-        /// or put a TLS reverse proxy in front for remote operators).
-        #[arg(long, default_value = "127.0.0.1:8080")]
-        listen: SocketAddr,
+        /// or put a TLS reverse proxy in front for remote operators; default
+        /// 127.0.0.1:8080).
+        #[arg(long, env = "DALABA_LISTEN")]
+        listen: Option<SocketAddr>,
         /// Address for the agents (TLS with the controller's own certificate, which agents
-        /// pin); it serves only the agents' endpoint and media.
-        #[arg(long, default_value = "0.0.0.0:8443")]
-        agent_listen: SocketAddr,
+        /// pin); it serves only the agents' endpoint and media (default 0.0.0.0:8443).
+        #[arg(long, env = "DALABA_AGENT_LISTEN")]
+        agent_listen: Option<SocketAddr>,
         /// Serve the console and API over HTTPS with the controller's own certificate
         /// (browsers ask to trust it once).
         #[arg(long, conflicts_with = "tls_cert")]
@@ -51,6 +75,12 @@ enum Command {
         /// The key of --tls-cert (PEM).
         #[arg(long, requires = "tls_cert")]
         tls_key: Option<PathBuf>,
+    },
+    /// Check a configuration file: print the configuration in effect, or every error with
+    /// its line (exit status 2).
+    CheckConfig {
+        /// The file.
+        file: PathBuf,
     },
     /// Administration on this machine (the controller may be running or not).
     Admin {
@@ -118,15 +148,25 @@ async fn bind(addr: SocketAddr, flag: &str) -> anyhow::Result<tokio::net::TcpLis
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    tracing_subscriber::fmt()
+    let cli = Cli::parse();
+    let config = match &cli.command {
+        Command::Serve { config, .. } => load_config(config.as_deref())?,
+        _ => ControllerConfig::default(),
+    };
+    // RUST_LOG, if set, over the file's level.
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(&config.log_level));
+    let log = tracing_subscriber::fmt()
         // Colour codes only for a terminal, not in log files and journals.
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stdout()))
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
-        )
-        .init();
-    match Cli::parse().command {
+        .with_env_filter(filter);
+    match config.log_format {
+        LogFormat::Text => log.init(),
+        LogFormat::Json => log.json().init(),
+    }
+    match cli.command {
         Command::Serve {
+            config: _,
             data_dir,
             listen,
             agent_listen,
@@ -134,21 +174,36 @@ async fn main() -> anyhow::Result<()> {
             tls_cert,
             tls_key,
         } => {
+            // Flags and variables over the file, the file over the defaults.
+            let data_dir = data_dir.unwrap_or(config.data_dir);
+            let (listen, listen_from) = match listen {
+                Some(a) => (a, "--listen"),
+                None => (config.listen, "listen in the configuration"),
+            };
+            let (agent_listen, agent_from) = match agent_listen {
+                Some(a) => (a, "--agent-listen"),
+                None => (config.agent_listen, "agent_listen in the configuration"),
+            };
+            let own_tls = match (tls_cert, tls_key, tls, config.operators_tls) {
+                (Some(cert), Some(key), _, _) => OperatorsTls::Files { cert, key },
+                (_, _, true, _) => OperatorsTls::Own,
+                (_, _, false, from_file) => from_file,
+            };
             // What can fail comes before the data directory is opened, so a start that
             // fails makes nothing (a first start's admin password is shown by the start
             // that works).
-            let listener = bind(listen, "--listen").await?;
-            let agents = bind(agent_listen, "--agent-listen").await?;
-            let own_cert = match (tls_cert, tls_key) {
-                (Some(cert), Some(key)) => {
-                    Some(Arc::new(dalaba_controller::tls::load_files(&cert, &key)?))
+            let listener = bind(listen, listen_from).await?;
+            let agents = bind(agent_listen, agent_from).await?;
+            let own_cert = match &own_tls {
+                OperatorsTls::Files { cert, key } => {
+                    Some(Arc::new(dalaba_controller::tls::load_files(cert, key)?))
                 }
                 _ => None,
             };
             let (state, first) = dalaba_controller::open(&data_dir)?;
-            let operators_tls = match (own_cert, tls) {
+            let operators_tls = match (own_cert, own_tls) {
                 (Some(cert), _) => Some(cert),
-                (None, true) => Some(Arc::clone(&state.tls)),
+                (None, OperatorsTls::Own) => Some(Arc::clone(&state.tls)),
                 _ => None,
             };
             let addr = listener.local_addr()?;
@@ -182,6 +237,22 @@ async fn main() -> anyhow::Result<()> {
             listen,
             agent_listen,
         } => demo(&data_dir, listen, agent_listen).await,
+        Command::CheckConfig { file } => {
+            let text = std::fs::read_to_string(&file)
+                .with_context(|| format!("cannot read {}", file.display()))?;
+            match ControllerConfig::parse(&text) {
+                Ok(config) => {
+                    print!("{}", config.effective());
+                    Ok(())
+                }
+                Err(errors) => {
+                    for e in errors {
+                        eprintln!("{}: {e}", file.display());
+                    }
+                    std::process::exit(2);
+                }
+            }
+        }
         Command::Admin { action } => admin(action),
     }
 }

@@ -153,3 +153,88 @@ fn add_user_and_show_pin_from_the_command_line() {
     let (ok, _, err) = run(&["add-user", "wang", "--role", "viewer"]);
     assert!(!ok && err.contains("already exists"), "{err}");
 }
+
+#[test]
+fn a_configuration_file_is_checked_and_used_and_flags_override_it() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = dir.path().join("from-file");
+    let file = dir.path().join("controller.toml");
+    std::fs::write(
+        &file,
+        format!(
+            "data_dir = {:?}\nlisten = \"127.0.0.1:0\"\nagent_listen = \"127.0.0.1:0\"\n\n[log]\nlevel = \"warn\"\n",
+            data.display().to_string()
+        ),
+    )
+    .expect("write");
+    let check = |path: &std::path::Path| {
+        Command::new(controller_bin())
+            .arg("check-config")
+            .arg(path)
+            .output()
+            .expect("run")
+    };
+    let out = check(&file);
+    assert!(out.status.success());
+    let shown = String::from_utf8_lossy(&out.stdout);
+    assert!(shown.contains("listen = \"127.0.0.1:0\""), "{shown}");
+    assert!(shown.contains("level = \"warn\""), "{shown}");
+
+    // Served from the file: its data directory is the one used.
+    let proc = Proc::spawn(
+        Command::new(controller_bin())
+            .arg("serve")
+            .arg("--config")
+            .arg(&file),
+    );
+    proc.wait_for("listening on http://127.0.0.1:");
+    assert!(
+        data.join("dalaba.sqlite").exists(),
+        "the file's data_dir was not used"
+    );
+    drop(proc);
+
+    // A flag over the file: another data directory.
+    let flagged = dir.path().join("from-flag");
+    let proc = Proc::spawn(
+        Command::new(controller_bin())
+            .arg("serve")
+            .arg("--config")
+            .arg(&file)
+            .arg("--data-dir")
+            .arg(&flagged),
+    );
+    proc.wait_for("listening on http://127.0.0.1:");
+    assert!(
+        flagged.join("dalaba.sqlite").exists(),
+        "--data-dir did not win"
+    );
+    drop(proc);
+
+    // A bad file: every error with its line, exit status 2; serve refuses it too.
+    let bad = dir.path().join("bad.toml");
+    std::fs::write(&bad, "listen = \"8080\"\n[log]\nformat = \"xml\"\n").expect("write");
+    let out = check(&bad);
+    assert_eq!(out.status.code(), Some(2));
+    let errors = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        errors.contains("bad.toml: line 1: listen: \"8080\" is not an address"),
+        "{errors}"
+    );
+    assert!(
+        errors.contains("bad.toml: line 3: log.format: \"xml\""),
+        "{errors}"
+    );
+    let out = Command::new(controller_bin())
+        .arg("serve")
+        .arg("--config")
+        .arg(&bad)
+        .output()
+        .expect("run");
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("check-config"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

@@ -2,6 +2,7 @@
 //! loop shares. Plain data and handles; no routes, no HTTP.
 
 pub mod changes;
+pub mod config;
 pub mod edge;
 pub mod error;
 pub mod hub;
