@@ -95,7 +95,9 @@ async function api(method, path, body, type) {
   const r = await fetch(path, { method, headers, body: body === undefined || type ? body : JSON.stringify(body) });
   if (r.status === 401 && path !== '/api/login') { logout(); throw new Error('log in again'); }
   const text = await r.text();
-  const json = text ? JSON.parse(text) : null;
+  let json = null;
+  try { json = text ? JSON.parse(text) : null; } catch (e) { if (r.ok) throw e; }
+  if (!r.ok && !json) throw new Error(text || r.statusText);
   if (!r.ok) throw new Error((json && json.error && json.error.message) || r.statusText);
   return json;
 }

@@ -140,8 +140,9 @@ async fn the_map_tile_server_is_set_by_an_administrator_and_checked() {
         assert_eq!(status, StatusCode::BAD_REQUEST, "{err}");
         assert!(err.to_string().contains(reason), "{err}");
     }
-    // A datum that is neither (axum's own refusal of the body).
-    let (status, _) = h
+    // A datum that is neither: refused as the body, in the one error shape, naming the
+    // field and what it takes.
+    let (status, err) = h
         .call(
             Some(&admin),
             "PUT",
@@ -150,6 +151,11 @@ async fn the_map_tile_server_is_set_by_an_administrator_and_checked() {
         )
         .await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    let message = err["error"]["message"].as_str().unwrap_or_default();
+    assert!(
+        message.contains("tiles.datum") && message.contains("gcj02"),
+        "{err}"
+    );
     let (_, kept) = h.call(Some(&admin), "GET", "/api/settings/map", None).await;
     assert_eq!(kept["tiles"]["subdomains"], "01234567", "{kept}");
 

@@ -17,6 +17,7 @@ use crate::agent_import;
 use crate::auth::AuthUser;
 use crate::broadcast::Made;
 use crate::error::AppError;
+use crate::http::extract::JsonBody;
 use crate::http::extract::csv_text;
 use crate::http::openapi::ErrorBody;
 use crate::state::AppState;
@@ -71,7 +72,7 @@ async fn one(
 async fn create(
     State(state): State<AppState>,
     user: AuthUser,
-    Json(req): Json<CreateAgent>,
+    JsonBody(req): JsonBody<CreateAgent>,
 ) -> Result<(StatusCode, Json<CreatedAgent>), AppError> {
     let created = agent_admin::create(&state, &user, req)?;
     Ok((StatusCode::CREATED, Json(created)))
@@ -85,7 +86,7 @@ async fn edit(
     State(state): State<AppState>,
     user: AuthUser,
     Path(id): Path<String>,
-    Json(req): Json<EditAgent>,
+    JsonBody(req): JsonBody<EditAgent>,
 ) -> Result<Json<AgentView>, AppError> {
     Ok(Json(agent_admin::edit(&state, &user, &id, req)?))
 }
@@ -120,7 +121,7 @@ async fn push_config(
     State(state): State<AppState>,
     user: AuthUser,
     Path(id): Path<String>,
-    Json(req): Json<PushConfig>,
+    JsonBody(req): JsonBody<PushConfig>,
 ) -> Result<StatusCode, AppError> {
     agent_admin::push_config(&state, &user, &id, req)?;
     Ok(StatusCode::ACCEPTED)
@@ -133,7 +134,7 @@ async fn push_config(
 async fn move_agents(
     State(state): State<AppState>,
     user: AuthUser,
-    Json(req): Json<MoveAgents>,
+    JsonBody(req): JsonBody<MoveAgents>,
 ) -> Result<(StatusCode, Json<MoveResult>), AppError> {
     let moved = agent_admin::move_agents(&state, &user, req)?;
     Ok((StatusCode::ACCEPTED, Json(moved)))

@@ -10,6 +10,7 @@ use utoipa_axum::routes;
 use crate::alert::{self, AlertRequest};
 use crate::auth::AuthUser;
 use crate::error::AppError;
+use crate::http::extract::JsonBody;
 use crate::http::openapi::ErrorBody;
 use crate::state::AppState;
 
@@ -34,7 +35,7 @@ async fn list(State(state): State<AppState>, user: AuthUser) -> Result<Json<Valu
 async fn create(
     State(state): State<AppState>,
     user: AuthUser,
-    Json(req): Json<AlertRequest>,
+    JsonBody(req): JsonBody<AlertRequest>,
 ) -> Result<(StatusCode, Json<Value>), AppError> {
     Ok((
         StatusCode::CREATED,

@@ -10,6 +10,7 @@ use utoipa_axum::routes;
 use crate::auth::AuthUser;
 use crate::broadcast::{self, CreateBroadcast, ListQuery, Made, WaitQuery};
 use crate::error::AppError;
+use crate::http::extract::JsonBody;
 use crate::http::openapi::ErrorBody;
 use crate::state::AppState;
 
@@ -27,7 +28,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
 async fn create(
     State(state): State<AppState>,
     user: AuthUser,
-    Json(req): Json<CreateBroadcast>,
+    JsonBody(req): JsonBody<CreateBroadcast>,
 ) -> Result<(StatusCode, Json<Value>), AppError> {
     Ok(match broadcast::create(&state, &user, req).await? {
         Made::Sent(body) => (StatusCode::CREATED, Json(body)),

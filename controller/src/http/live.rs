@@ -13,6 +13,7 @@ use utoipa_axum::routes;
 
 use crate::auth::AuthUser;
 use crate::error::AppError;
+use crate::http::extract::JsonBody;
 use crate::http::openapi::ErrorBody;
 use crate::live::{self, CreateLive};
 use crate::state::AppState;
@@ -30,7 +31,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
 async fn create(
     State(state): State<AppState>,
     user: AuthUser,
-    Json(req): Json<CreateLive>,
+    JsonBody(req): JsonBody<CreateLive>,
 ) -> Result<(StatusCode, Json<Value>), AppError> {
     Ok((StatusCode::CREATED, Json(live::create(&state, &user, req)?)))
 }

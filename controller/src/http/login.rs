@@ -24,6 +24,7 @@ use utoipa_axum::routes;
 use crate::auth::{self, AuthUser};
 use crate::error::AppError;
 use crate::http::audit::AuditNote;
+use crate::http::extract::JsonBody;
 use crate::http::openapi::ErrorBody;
 use crate::lockout::{Attempt, device_token, device_valid};
 use crate::state::AppState;
@@ -63,7 +64,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
 async fn login(
     State(state): State<AppState>,
     ClientAddress(address): ClientAddress,
-    Json(req): Json<LoginRequest>,
+    JsonBody(req): JsonBody<LoginRequest>,
 ) -> Result<Response, AppError> {
     let device = req
         .device

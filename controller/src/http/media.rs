@@ -12,6 +12,7 @@ use utoipa_axum::routes;
 
 use crate::auth::AuthUser;
 use crate::error::AppError;
+use crate::http::extract::JsonBody;
 use crate::http::openapi::ErrorBody;
 use crate::media::{self, Approval, Incoming};
 use crate::state::AppState;
@@ -124,7 +125,7 @@ async fn approve(
     State(state): State<AppState>,
     user: AuthUser,
     Path(id): Path<u64>,
-    Json(req): Json<Approval>,
+    JsonBody(req): JsonBody<Approval>,
 ) -> Result<Json<MediaRecord>, AppError> {
     Ok(Json(media::approve(&state, &user, id, req)?))
 }

@@ -10,6 +10,7 @@ use utoipa_axum::routes;
 
 use crate::auth::AuthUser;
 use crate::error::AppError;
+use crate::http::extract::JsonBody;
 use crate::http::openapi::ErrorBody;
 use crate::programme::{self, NextQuery};
 use crate::schedule::{PlaylistSpec, QuietHours, ScheduleSpec};
@@ -40,7 +41,7 @@ async fn list_playlists(
 async fn create_playlist(
     State(state): State<AppState>,
     user: AuthUser,
-    Json(spec): Json<PlaylistSpec>,
+    JsonBody(spec): JsonBody<PlaylistSpec>,
 ) -> Result<(StatusCode, Json<Value>), AppError> {
     Ok((
         StatusCode::CREATED,
@@ -65,7 +66,7 @@ async fn update_playlist(
     State(state): State<AppState>,
     user: AuthUser,
     Path(id): Path<u64>,
-    Json(spec): Json<PlaylistSpec>,
+    JsonBody(spec): JsonBody<PlaylistSpec>,
 ) -> Result<Json<Value>, AppError> {
     Ok(Json(
         programme::update_playlist(&state, &user, id, spec).await?,
@@ -98,7 +99,7 @@ async fn list_schedules(
 async fn create_schedule(
     State(state): State<AppState>,
     user: AuthUser,
-    Json(spec): Json<ScheduleSpec>,
+    JsonBody(spec): JsonBody<ScheduleSpec>,
 ) -> Result<(StatusCode, Json<Value>), AppError> {
     Ok((
         StatusCode::CREATED,
@@ -124,7 +125,7 @@ async fn update_schedule(
     State(state): State<AppState>,
     user: AuthUser,
     Path(id): Path<u64>,
-    Json(spec): Json<ScheduleSpec>,
+    JsonBody(spec): JsonBody<ScheduleSpec>,
 ) -> Result<Json<Value>, AppError> {
     Ok(Json(programme::update_schedule(&state, &user, id, spec)?))
 }
@@ -154,7 +155,7 @@ async fn get_quiet_hours(
 async fn put_quiet_hours(
     State(state): State<AppState>,
     user: AuthUser,
-    Json(rules): Json<Vec<QuietHours>>,
+    JsonBody(rules): JsonBody<Vec<QuietHours>>,
 ) -> Result<Json<Vec<QuietHours>>, AppError> {
     Ok(Json(programme::put_quiet_hours(&state, &user, rules)?))
 }

@@ -12,6 +12,7 @@ use crate::approval::ApprovalRule;
 use crate::auth::AuthUser;
 use crate::cap_senders::CapSender;
 use crate::error::AppError;
+use crate::http::extract::JsonBody;
 use crate::http::openapi::ErrorBody;
 use crate::map::MapSettings;
 use crate::state::AppState;
@@ -94,7 +95,7 @@ async fn get_map(
 async fn put_map(
     State(state): State<AppState>,
     user: AuthUser,
-    Json(new): Json<MapSettings>,
+    JsonBody(new): JsonBody<MapSettings>,
 ) -> Result<Json<MapSettings>, AppError> {
     Ok(Json(crate::map::set_settings(&state, &user, new)?))
 }
@@ -117,7 +118,7 @@ async fn get_tts(
 async fn put_tts(
     State(state): State<AppState>,
     user: AuthUser,
-    Json(new): Json<TtsSettings>,
+    JsonBody(new): JsonBody<TtsSettings>,
 ) -> Result<Json<TtsSettings>, AppError> {
     Ok(Json(crate::tts::set_settings(&state, &user, new)?))
 }
@@ -141,7 +142,7 @@ async fn get_approval(
 async fn put_approval(
     State(state): State<AppState>,
     user: AuthUser,
-    Json(new): Json<ApprovalRule>,
+    JsonBody(new): JsonBody<ApprovalRule>,
 ) -> Result<Json<ApprovalRule>, AppError> {
     Ok(Json(crate::approval::set_rule(&state, &user, new)?))
 }
@@ -165,7 +166,7 @@ async fn get_cap_senders(
 async fn put_cap_senders(
     State(state): State<AppState>,
     user: AuthUser,
-    Json(new): Json<Vec<CapSender>>,
+    JsonBody(new): JsonBody<Vec<CapSender>>,
 ) -> Result<Json<Vec<CapSender>>, AppError> {
     Ok(Json(crate::cap_senders::set_senders(&state, &user, new)?))
 }

@@ -1,6 +1,5 @@
 //! `POST /api/tts/preview`: text spoken for an operator to hear before sending it.
 
-use axum::Json;
 use axum::extract::{Request, State};
 use axum::http::HeaderValue;
 use axum::response::{IntoResponse as _, Response};
@@ -10,6 +9,7 @@ use utoipa_axum::routes;
 
 use crate::auth::AuthUser;
 use crate::error::AppError;
+use crate::http::extract::JsonBody;
 use crate::http::openapi::ErrorBody;
 use crate::state::AppState;
 
@@ -40,7 +40,7 @@ struct Preview {
 async fn preview(
     State(state): State<AppState>,
     user: AuthUser,
-    Json(req): Json<Preview>,
+    JsonBody(req): JsonBody<Preview>,
 ) -> Result<Response, AppError> {
     let (id, path) = crate::tts::preview(&state, &user, &req.text, req.voices.as_deref()).await?;
     let request = Request::new(axum::body::Body::empty());

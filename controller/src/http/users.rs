@@ -9,6 +9,7 @@ use utoipa_axum::routes;
 
 use crate::auth::AuthUser;
 use crate::error::AppError;
+use crate::http::extract::JsonBody;
 use crate::http::openapi::ErrorBody;
 use crate::state::AppState;
 use crate::users::{CreateUser, EditUser};
@@ -46,7 +47,7 @@ async fn list(State(state): State<AppState>, user: AuthUser) -> Result<Json<Valu
 async fn create(
     State(state): State<AppState>,
     user: AuthUser,
-    Json(req): Json<CreateUser>,
+    JsonBody(req): JsonBody<CreateUser>,
 ) -> Result<(StatusCode, Json<Value>), AppError> {
     let created = crate::users::create(&state, &user, req)?;
     Ok((StatusCode::CREATED, Json(created)))
@@ -64,7 +65,7 @@ async fn edit(
     State(state): State<AppState>,
     user: AuthUser,
     Path(id): Path<i64>,
-    Json(req): Json<EditUser>,
+    JsonBody(req): JsonBody<EditUser>,
 ) -> Result<Json<Value>, AppError> {
     Ok(Json(crate::users::edit(&state, &user, id, req)?))
 }
