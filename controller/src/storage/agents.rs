@@ -313,12 +313,7 @@ impl AgentStore for SqliteStorage {
             "DELETE FROM agent_groups WHERE agent_id = ?1",
             [a.id.as_str()],
         )?;
-        for g in &a.groups {
-            tx.execute(
-                "INSERT OR IGNORE INTO agent_groups (agent_id, name) VALUES (?1, ?2)",
-                [a.id.as_str(), g],
-            )?;
-        }
+        add_groups(&tx, a)?;
         tx.commit()?;
         Ok(true)
     }
@@ -355,6 +350,11 @@ fn insert_agent(tx: &rusqlite::Transaction<'_>, a: &AgentRecord) -> Result<(), S
         }
         Err(e) => return Err(e.into()),
     }
+    add_groups(tx, a)
+}
+
+/// Adds `a`'s groups in `tx`.
+fn add_groups(tx: &rusqlite::Transaction<'_>, a: &AgentRecord) -> Result<(), StorageError> {
     for g in &a.groups {
         tx.execute(
             "INSERT OR IGNORE INTO agent_groups (agent_id, name) VALUES (?1, ?2)",

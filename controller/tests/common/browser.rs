@@ -105,48 +105,46 @@ pub fn wait_present(rt: &tokio::runtime::Runtime, c: &Client, selector: &str) {
     wait_text(rt, c, selector, |_| true);
 }
 
-pub fn click(rt: &tokio::runtime::Runtime, c: &Client, selector: &str) {
-    // The page redraws what changed (live status): an element found just before a redraw
-    // is stale by the time it is clicked, and is found again.
+/// Finds `selector` (waiting at most [`WAIT`]) and does `act` to it. The page redraws what
+/// changed (live status): an element found just before a redraw is stale by the time it
+/// is acted on, and is found again.
+fn on_element(
+    rt: &tokio::runtime::Runtime,
+    c: &Client,
+    selector: &str,
+    what: &str,
+    act: impl AsyncFn(&fantoccini::elements::Element) -> Result<(), fantoccini::error::CmdError>,
+) {
     let deadline = Instant::now() + WAIT;
     loop {
-        let clicked = rt.block_on(async {
+        let done = rt.block_on(async {
             let e = c
                 .wait()
                 .at_most(WAIT)
                 .for_element(Locator::Css(selector))
                 .await
                 .unwrap_or_else(|e| panic!("{selector}: {e}"));
-            e.click().await
+            act(&e).await
         });
-        match clicked {
-            Ok(_) => return,
+        match done {
+            Ok(()) => return,
             Err(e) if e.to_string().contains("stale") && Instant::now() < deadline => {}
-            Err(e) => panic!("clicking {selector}: {e}"),
+            Err(e) => panic!("{what} {selector}: {e}"),
         }
     }
 }
 
+pub fn click(rt: &tokio::runtime::Runtime, c: &Client, selector: &str) {
+    on_element(rt, c, selector, "clicking", async |e| {
+        e.click().await.map(|_| ())
+    });
+}
+
 pub fn type_into(rt: &tokio::runtime::Runtime, c: &Client, selector: &str, text: &str) {
-    // As `click`: a field redrawn under the typing is found again and typed in afresh.
-    let deadline = Instant::now() + WAIT;
-    loop {
-        let typed = rt.block_on(async {
-            let e = c
-                .wait()
-                .at_most(WAIT)
-                .for_element(Locator::Css(selector))
-                .await
-                .unwrap_or_else(|e| panic!("{selector}: {e}"));
-            e.clear().await?;
-            e.send_keys(text).await
-        });
-        match typed {
-            Ok(()) => return,
-            Err(e) if e.to_string().contains("stale") && Instant::now() < deadline => {}
-            Err(e) => panic!("typing into {selector}: {e}"),
-        }
-    }
+    on_element(rt, c, selector, "typing into", async |e| {
+        e.clear().await?;
+        e.send_keys(text).await
+    });
 }
 
 /// Opens the console at `addr` in `c` and logs in as `user`; returns once the overview
