@@ -6,7 +6,6 @@ mod common;
 
 use axum::http::StatusCode;
 use common::harness::Harness;
-use dalaba_protocol::command::Command;
 use dalaba_protocol::control::{AgentMessage, ReceiptState};
 use serde_json::json;
 
@@ -40,13 +39,7 @@ async fn a_broadcast_reaches_its_speaker_only_and_its_receipts_are_shown() {
     let id = sent["id"].as_u64().expect("id");
     assert_eq!(sent["agents"], json!(["dong-1"]), "{sent}");
 
-    let play = dong
-        .command(|c| match c {
-            Command::PlayMedia(play) => Some(play),
-            _ => None,
-        })
-        .await
-        .expect("dong-1 is told to play");
+    let play = dong.play_media().await.expect("dong-1 is told to play");
     assert_eq!(play.broadcast_id.0, id);
     assert_eq!(play.media.url, format!("/media/{}", play.media.hash));
     dong.report(
@@ -252,13 +245,7 @@ async fn a_speaker_history_shows_what_it_played_and_its_faults_and_a_test_tone_p
         .await;
     assert_eq!(status_code, StatusCode::CREATED, "{sent}");
     assert_eq!(sent["agents"], json!(["dong-1"]), "{sent}");
-    let play = dong
-        .command(|c| match c {
-            Command::PlayMedia(play) => Some(play),
-            _ => None,
-        })
-        .await
-        .expect("dong-1 is told to play");
+    let play = dong.play_media().await.expect("dong-1 is told to play");
     assert_eq!(play.mode, dalaba_protocol::Mode::Test);
     dong.report(
         play.broadcast_id,

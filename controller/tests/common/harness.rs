@@ -320,6 +320,15 @@ impl SimAgent {
         .await
     }
 
+    /// The next `play_media` command, if one comes within [`PATIENCE`].
+    pub async fn play_media(&mut self) -> Option<dalaba_protocol::command::PlayMedia> {
+        self.command(|c| match c {
+            Command::PlayMedia(play) => Some(play),
+            _ => None,
+        })
+        .await
+    }
+
     /// Sends `message` (a receipt, a status) once in session.
     pub async fn send(&mut self, message: AgentMessage) {
         self.session.send(message);
