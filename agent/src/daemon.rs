@@ -48,13 +48,35 @@ fn confirm_window() -> Duration {
     )
 }
 
+/// The one stop signal every part of the daemon watches: `true` once shutdown is asked.
+type Stop = tokio::sync::watch::Receiver<bool>;
+
+/// Resolves once `stop` says stop (or its sender is gone).
+async fn stopped(stop: &mut Stop) {
+    let _ = stop.wait_for(|s| *s).await;
+}
+
 /// Runs the agent with the configuration file at `config_path` until `shutdown` resolves
-/// or the controller revokes it.
+/// or the controller revokes it. On shutdown a connected agent says `goodbye`; every relay
+/// is switched off before this returns.
 pub async fn run(
     config_path: &Path,
     state_dir: &Path,
     shutdown: impl std::future::Future<Output = ()>,
 ) -> anyhow::Result<()> {
+    let (stop_tx, stop) = tokio::sync::watch::channel(false);
+    let agent = run_until(config_path, state_dir, stop);
+    tokio::pin!(agent, shutdown);
+    tokio::select! {
+        result = &mut agent => return result,
+        () = &mut shutdown => {
+            let _ = stop_tx.send(true);
+        }
+    }
+    agent.await
+}
+
+async fn run_until(config_path: &Path, state_dir: &Path, mut stop: Stop) -> anyhow::Result<()> {
     let store = ConfigStore::load(config_path, Instant::now(), confirm_window())?;
     let config = store.config().clone();
     let mut state = AgentState::load(state_dir)?;
@@ -67,15 +89,11 @@ pub async fn run(
         Arc::clone(&runtime.status_changed),
     );
     runtime.play_stored_schedule(&clock);
-    tokio::pin!(shutdown);
     loop {
         runtime.roll_back_if_due();
         let started = Instant::now();
         let config = runtime.config.clone();
-        let ended = tokio::select! {
-            ended = connect_once(&config, &mut state, &clock, &mut runtime) => ended,
-            () = &mut shutdown => Ended::Shutdown,
-        };
+        let ended = connect_once(&config, &mut state, &clock, &mut runtime, &mut stop).await;
         let ended = match ended {
             // A configuration on trial that the controller refuses is rolled back at its
             // deadline, not given up on: the agent must find its way back to the old one.
@@ -127,7 +145,7 @@ pub async fn run(
                 }
                 tokio::select! {
                     () = tokio::time::sleep(delay) => {}
-                    () = &mut shutdown => {
+                    () = stopped(&mut stop) => {
                         runtime.relay.shutdown().await;
                         return Ok(());
                     }
@@ -145,26 +163,19 @@ async fn connect_once(
     state: &mut AgentState,
     clock: &AgentClock,
     runtime: &mut Runtime,
+    stop: &mut Stop,
 ) -> Ended {
     let url = config.controller.url.as_str();
-    let limit = |what: &str| {
-        format!(
-            "{what} {url}: no answer within {} s",
-            CONNECT_TIMEOUT.as_secs()
-        )
-    };
     match runtime.fetcher.reconfigure(config) {
         Ok(()) => {}
         Err(e) => return Ended::Stop(format!("TLS configuration: {e}")),
     }
     if config.controller.url.scheme() != "wss" {
         // Plain WebSocket: for a lab or a test controller only (see the installer's guide).
-        return match tokio::time::timeout(CONNECT_TIMEOUT, tokio_tungstenite::connect_async(url))
-            .await
-        {
-            Ok(Ok((ws, _))) => session_loop(ws, config, state, clock, runtime).await,
-            Ok(Err(e)) => Ended::Retry(format!("connecting to {url}: {e}")),
-            Err(_) => Ended::Retry(limit("connecting to")),
+        let connect = tokio_tungstenite::connect_async(url);
+        return match connecting(stop, "connecting to", url, connect).await {
+            Ok((ws, _)) => session_loop(ws, config, state, clock, runtime, stop).await,
+            Err(ended) => ended,
         };
     }
     let Some(pin) = config.controller.tls_fingerprint else {
@@ -180,15 +191,10 @@ async fn connect_once(
         .trim_start_matches('[')
         .trim_end_matches(']')
         .to_owned();
-    let tcp = match tokio::time::timeout(
-        CONNECT_TIMEOUT,
-        tokio::net::TcpStream::connect((host.as_str(), port)),
-    )
-    .await
-    {
-        Ok(Ok(s)) => s,
-        Ok(Err(e)) => return Ended::Retry(format!("connecting to {url}: {e}")),
-        Err(_) => return Ended::Retry(limit("connecting to")),
+    let connect = tokio::net::TcpStream::connect((host.as_str(), port));
+    let tcp = match connecting(stop, "connecting to", url, connect).await {
+        Ok(s) => s,
+        Err(ended) => return ended,
     };
     let _ = tcp.set_nodelay(true);
     let tls = match crate::tls::client_config(pin) {
@@ -198,22 +204,37 @@ async fn connect_once(
     let Ok(name) = rustls::pki_types::ServerName::try_from(host.clone()) else {
         return Ended::Stop(format!("{host}: not a valid server name"));
     };
-    let stream = match tokio::time::timeout(CONNECT_TIMEOUT, tls.connect(name, tcp)).await {
-        Ok(Ok(s)) => s,
-        // A certificate other than the pinned one ends here: a man in the middle, or a
-        // controller whose certificate changed. Keep trying (and say so in the log).
-        Ok(Err(e)) => return Ended::Retry(format!("TLS with {url}: {e}")),
-        Err(_) => return Ended::Retry(limit("TLS handshake with")),
+    // A certificate other than the pinned one ends here: a man in the middle, or a
+    // controller whose certificate changed. Keep trying (and say so in the log).
+    let stream = match connecting(stop, "TLS handshake with", url, tls.connect(name, tcp)).await {
+        Ok(s) => s,
+        Err(ended) => return ended,
     };
-    match tokio::time::timeout(
-        CONNECT_TIMEOUT,
-        tokio_tungstenite::client_async(url, stream),
-    )
-    .await
-    {
-        Ok(Ok((ws, _))) => session_loop(ws, config, state, clock, runtime).await,
-        Ok(Err(e)) => Ended::Retry(format!("WebSocket with {url}: {e}")),
-        Err(_) => Ended::Retry(limit("WebSocket handshake with")),
+    let handshake = tokio_tungstenite::client_async(url, stream);
+    match connecting(stop, "WebSocket handshake with", url, handshake).await {
+        Ok((ws, _)) => session_loop(ws, config, state, clock, runtime, stop).await,
+        Err(ended) => ended,
+    }
+}
+
+/// One step of connecting (`what` the controller at `url`), within [`CONNECT_TIMEOUT`];
+/// a failure is retried, and a stop asked for meanwhile ends it at once.
+async fn connecting<T, E: std::fmt::Display>(
+    stop: &mut Stop,
+    what: &str,
+    url: &str,
+    step: impl std::future::Future<Output = Result<T, E>>,
+) -> Result<T, Ended> {
+    tokio::select! {
+        result = tokio::time::timeout(CONNECT_TIMEOUT, step) => match result {
+            Ok(Ok(value)) => Ok(value),
+            Ok(Err(e)) => Err(Ended::Retry(format!("{what} {url}: {e}"))),
+            Err(_) => Err(Ended::Retry(format!(
+                "{what} {url}: no answer within {} s",
+                CONNECT_TIMEOUT.as_secs()
+            ))),
+        },
+        () = stopped(stop) => Err(Ended::Shutdown),
     }
 }
 
@@ -224,6 +245,7 @@ async fn session_loop<S>(
     state: &mut AgentState,
     clock: &AgentClock,
     runtime: &mut Runtime,
+    stop: &mut Stop,
 ) -> Ended
 where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
@@ -348,6 +370,18 @@ where
                 }
             }
             () = tokio::time::sleep_until(wake.into()) => {}
+            () = stopped(stop) => {
+                // Say why before closing, so the console shows "shut down", not a lost line.
+                if session.is_ready() {
+                    let goodbye = AgentMessage::Goodbye(dalaba_protocol::control::Goodbye {
+                        reason: "shutdown".into(),
+                    });
+                    let bye = ws.send(Message::Text(goodbye.to_json().into()));
+                    let _ = tokio::time::timeout(Duration::from_secs(2), bye).await;
+                }
+                let _ = tokio::time::timeout(Duration::from_secs(2), ws.close(None)).await;
+                return Ended::Shutdown;
+            }
         }
     }
 }

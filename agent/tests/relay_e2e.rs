@@ -31,34 +31,30 @@ fn signed(signer: &CommandSigner, seq: u64, command: Cmd) -> Message {
     Message::Text(ControllerMessage::Signed(envelope).to_json().into())
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn amplifier_power_follows_the_audio() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let mut line = Line::new(dir.path());
-    let controller = CommandSigner::new(SigningKey::from_bytes(&[5; 32]));
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    let config = dir.path().join("agent.toml");
+/// An agent's configuration with an LCUS board on `line`, channel 1, no warm-up.
+fn relay_config(
+    dir: &std::path::Path,
+    addr: std::net::SocketAddr,
+    controller: &CommandSigner,
+    line: &Line,
+    hold_ms: u32,
+) -> std::path::PathBuf {
+    let config = dir.join("agent.toml");
     std::fs::write(
         &config,
         format!(
-            "[identity]\narea_code = \"330106001001\"\n[controller]\nurl = \"ws://{addr}/agent/ws\"\npublic_key = \"{}\"\nenrolment_token = \"t0ken\"\n[audio]\ndevice = \"null\"\n[cache]\ndir = \"{}\"\n[relay]\nboard = \"lcus\"\nport = \"{}\"\nchannels = [1]\nwarm_up_ms = 0\nhold_ms = 300\n",
+            "[identity]\narea_code = \"330106001001\"\n[controller]\nurl = \"ws://{addr}/agent/ws\"\npublic_key = \"{}\"\nenrolment_token = \"t0ken\"\n[audio]\ndevice = \"null\"\n[cache]\ndir = \"{}\"\n[relay]\nboard = \"lcus\"\nport = \"{}\"\nchannels = [1]\nwarm_up_ms = 0\nhold_ms = {hold_ms}\n",
             controller.public_key(),
-            dir.path().join("cache").display(),
+            dir.join("cache").display(),
             line.path.display()
         ),
     )
     .expect("config");
-    let _agent = spawn_agent(&config, &dir.path().join("state"), &[]);
+    config
+}
 
-    let off = [0xA0, 1, 0, 0xA1];
-    let on = [0xA0, 1, 1, 0xA2];
-    assert_eq!(line.read_exact(4), off, "off at start-up");
-
-    let mut ws = accept(&listener, "pole-1").await;
-
+/// Starts a live call on stream 99 and sends it ten frames of tone (0.2 s).
+async fn live_call(ws: &mut common::fake_controller::Ws, controller: &CommandSigner, seq: u64) {
     let start = Cmd::StartLive(StartLive {
         broadcast_id: BroadcastId(7),
         stream_id: StreamId(99),
@@ -69,7 +65,7 @@ async fn amplifier_power_follows_the_audio() {
         latency_ms: 150,
         idle_timeout_ms: 5000,
     });
-    ws.send(signed(&controller, 1, start))
+    ws.send(signed(controller, seq, start))
         .await
         .expect("start_live");
     let mut encoder = Encoder::new(&EncoderSettings::live()).expect("encoder");
@@ -87,6 +83,28 @@ async fn amplifier_power_follows_the_audio() {
             .expect("frame");
         ws.send(Message::Binary(frame.into())).await.expect("frame");
     }
+}
+
+const OFF: [u8; 4] = [0xA0, 1, 0, 0xA1];
+const ON: [u8; 4] = [0xA0, 1, 1, 0xA2];
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn amplifier_power_follows_the_audio() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut line = Line::new(dir.path());
+    let controller = CommandSigner::new(SigningKey::from_bytes(&[5; 32]));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let config = relay_config(dir.path(), addr, &controller, &line, 300);
+    let _agent = spawn_agent(&config, &dir.path().join("state"), &[]);
+
+    assert_eq!(line.read_exact(4), OFF, "off at start-up");
+
+    let mut ws = accept(&listener, "pole-1").await;
+
+    live_call(&mut ws, &controller, 1).await;
     let end = AudioHeader {
         stream_id: StreamId(99),
         seq: 10,
@@ -108,8 +126,8 @@ async fn amplifier_power_follows_the_audio() {
     .await
     .expect("stop_live");
 
-    assert_eq!(line.read_exact(4), on, "on for the call");
-    assert_eq!(line.read_exact(4), off, "off after it (hold 0.3 s)");
+    assert_eq!(line.read_exact(4), ON, "on for the call");
+    assert_eq!(line.read_exact(4), OFF, "off after it (hold 0.3 s)");
     // The console hears of each switch when it happens (statuses otherwise come every
     // 60 s, and the relays are read back every 5 s: the call lasts 0.2 s).
     let relay_is = |want: RelayState| {
@@ -130,6 +148,46 @@ async fn amplifier_power_follows_the_audio() {
     ws.send(signed(&controller, 3, Cmd::RelayAllOff))
         .await
         .expect("all off");
-    assert_eq!(line.read_exact(4), off, "all off always reaches the board");
+    assert_eq!(line.read_exact(4), OFF, "all off always reaches the board");
+    line.assert_quiet();
+}
+
+/// SIGTERM (systemd stopping the service) in the middle of a call: the agent says goodbye
+/// to the controller, switches the amplifier off at once (not after its 60 s hold), and
+/// exits 0.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_switches_the_amplifier_off_and_says_goodbye() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut line = Line::new(dir.path());
+    let controller = CommandSigner::new(SigningKey::from_bytes(&[5; 32]));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let config = relay_config(dir.path(), addr, &controller, &line, 60_000);
+    let mut agent = spawn_agent(&config, &dir.path().join("state"), &[]);
+    assert_eq!(line.read_exact(4), OFF, "off at start-up");
+    let mut ws = accept(&listener, "pole-1").await;
+    live_call(&mut ws, &controller, 1).await;
+    assert_eq!(line.read_exact(4), ON, "on for the call");
+
+    let pid = nix::unistd::Pid::from_raw(agent.id().expect("running") as i32);
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).expect("SIGTERM");
+    let reason = expect(&mut ws, |m| match m {
+        AgentMessage::Goodbye(g) => Some(g.reason.clone()),
+        _ => None,
+    })
+    .await;
+    assert_eq!(reason, "shutdown");
+    assert_eq!(
+        line.read_exact(4),
+        OFF,
+        "off on SIGTERM, without waiting out the hold"
+    );
+    let status = tokio::time::timeout(std::time::Duration::from_secs(10), agent.wait())
+        .await
+        .expect("the agent exits within 10 s of SIGTERM")
+        .expect("wait");
+    assert!(status.success(), "exit status {status}");
     line.assert_quiet();
 }

@@ -96,8 +96,12 @@ pub async fn accept(listener: &TcpListener, agent_id: &str) -> Ws {
 pub async fn expect<T>(ws: &mut Ws, pred: impl Fn(&AgentMessage) -> Option<T>) -> T {
     tokio::time::timeout(Duration::from_secs(20), async {
         loop {
-            let Some(Ok(Message::Text(t))) = ws.next().await else {
-                continue;
+            let t = match ws.next().await {
+                Some(Ok(Message::Text(t))) => t,
+                Some(Ok(_)) => continue,
+                other => {
+                    panic!("the agent's connection ended ({other:?}) before the expected message")
+                }
             };
             let m = decode_agent_message(t.as_bytes()).expect("the agent speaks the protocol");
             if let AgentMessage::Ping(p) = &m {
