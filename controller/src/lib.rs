@@ -28,7 +28,8 @@ pub use agents::{agent_link, dispatch};
 
 pub mod state;
 pub use state::{
-    changes, config, edge, error, hub, identity, liveness, lockout, password, sent, sequence, tls,
+    backup, changes, config, edge, error, hub, identity, liveness, lockout, password, sent,
+    sequence, tls,
 };
 
 pub mod clock;

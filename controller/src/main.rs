@@ -7,7 +7,12 @@
 //! dalaba-controller admin reset-password NAME [--data-dir DIR]
 //! dalaba-controller admin add-user NAME --role ROLE [--scope CODE]... [--data-dir DIR]
 //! dalaba-controller admin show-pin [--data-dir DIR]
+//! dalaba-controller backup --to FILE [--data-dir DIR | --config FILE]   # while it runs
+//! dalaba-controller restore --from FILE --data-dir NEW_DIR
 //! ```
+//!
+//! Commands that work on a data directory take `--data-dir`, or `--config` for the
+//! `data_dir` a configuration file names (`DALABA_DATA_DIR`, `DALABA_CONFIG`).
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -87,6 +92,23 @@ enum Command {
         #[command(subcommand)]
         action: Admin,
     },
+    /// Copy the data directory (database, keys and certificate, media) into one tar
+    /// file, while the controller runs.
+    Backup {
+        /// The file to write (replaced once the copy is complete).
+        #[arg(long)]
+        to: PathBuf,
+        #[command(flatten)]
+        data_dir: DataDir,
+    },
+    /// Restore a backup into a new (or empty) data directory, after checking every file.
+    Restore {
+        /// The backup file.
+        #[arg(long)]
+        from: PathBuf,
+        #[command(flatten)]
+        data_dir: DataDir,
+    },
     /// Run the controller with three demo speaker agents (WAV sinks) beside it.
     Demo {
         /// Database, keys, media, and the demo speakers' files live here.
@@ -108,9 +130,8 @@ enum Admin {
     ResetPassword {
         /// The user.
         name: String,
-        /// The controller's data directory.
-        #[arg(long, default_value = "dalaba-data")]
-        data_dir: PathBuf,
+        #[command(flatten)]
+        data_dir: DataDir,
     },
     /// Make a user with a random password (printed once).
     AddUser {
@@ -123,16 +144,35 @@ enum Admin {
         /// head: one village); repeat for several.
         #[arg(long = "scope")]
         scopes: Vec<String>,
-        /// The controller's data directory.
-        #[arg(long, default_value = "dalaba-data")]
-        data_dir: PathBuf,
+        #[command(flatten)]
+        data_dir: DataDir,
     },
     /// Print what agents pin: the certificate's SHA-256 and the command key.
     ShowPin {
-        /// The controller's data directory.
-        #[arg(long, default_value = "dalaba-data")]
-        data_dir: PathBuf,
+        #[command(flatten)]
+        data_dir: DataDir,
     },
+}
+
+/// Where a command finds the controller's data: `--data-dir`, else the `data_dir` of
+/// `--config`, else `dalaba-data`.
+#[derive(clap::Args)]
+struct DataDir {
+    /// The controller's data directory.
+    #[arg(long, env = "DALABA_DATA_DIR")]
+    data_dir: Option<PathBuf>,
+    /// The controller's configuration file (for its data_dir).
+    #[arg(long, env = "DALABA_CONFIG")]
+    config: Option<PathBuf>,
+}
+
+impl DataDir {
+    fn path(self) -> anyhow::Result<PathBuf> {
+        match self.data_dir {
+            Some(dir) => Ok(dir),
+            None => Ok(load_config(self.config.as_deref())?.data_dir),
+        }
+    }
 }
 
 /// Listens on `addr`, or says which address could not be had, set by which flag, and
@@ -254,6 +294,32 @@ async fn main() -> anyhow::Result<()> {
             }
         }
         Command::Admin { action } => admin(action),
+        Command::Backup { to, data_dir } => {
+            let data_dir = data_dir.path()?;
+            let summary = dalaba_controller::backup::backup(&data_dir, &to)?;
+            println!(
+                "backup of {} written to {}",
+                data_dir.display(),
+                to.display()
+            );
+            println!("  {summary}");
+            println!(
+                "  restore it with: dalaba-controller restore --from {} --data-dir NEW_DIR",
+                to.display()
+            );
+            Ok(())
+        }
+        Command::Restore { from, data_dir } => {
+            let data_dir = data_dir.path()?;
+            let summary = dalaba_controller::backup::restore(&from, &data_dir)?;
+            println!("restored {} into {}", from.display(), data_dir.display());
+            println!("  {summary}; every file checked against the backup's manifest");
+            println!(
+                "  start it with: dalaba-controller serve --data-dir {} (agents pin the same keys and reconnect)",
+                data_dir.display()
+            );
+            Ok(())
+        }
     }
 }
 
@@ -261,6 +327,7 @@ async fn main() -> anyhow::Result<()> {
 fn admin(action: Admin) -> anyhow::Result<()> {
     match action {
         Admin::ResetPassword { name, data_dir } => {
+            let data_dir = data_dir.path()?;
             let (state, _) = dalaba_controller::open(&data_dir)?;
             let password =
                 dalaba_controller::users::reset_password(&state, &name).with_context(|| {
@@ -276,6 +343,7 @@ fn admin(action: Admin) -> anyhow::Result<()> {
             scopes,
             data_dir,
         } => {
+            let data_dir = data_dir.path()?;
             let role: dalaba_controller::role::Role =
                 serde_json::from_value(serde_json::Value::String(role.clone())).map_err(|_| {
                     anyhow::anyhow!("--role {role}: one of admin, operator, village_head, viewer")
@@ -298,6 +366,7 @@ fn admin(action: Admin) -> anyhow::Result<()> {
             Ok(())
         }
         Admin::ShowPin { data_dir } => {
+            let data_dir = data_dir.path()?;
             let (state, _) = dalaba_controller::open(&data_dir)?;
             println!("tls_fingerprint = \"{}\"", state.tls.fingerprint);
             println!(

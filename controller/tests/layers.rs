@@ -22,7 +22,7 @@ const LAYERS: &[(&str, &[&str])] = &[
         "state",
         &[
             "state", "error", "edge", "identity", "tls", "password", "hub", "liveness", "sequence",
-            "lockout", "sent", "changes", "config",
+            "lockout", "sent", "changes", "config", "backup",
         ],
     ),
     // What uses those handles to talk to agents and decide who may do what.

@@ -1,6 +1,7 @@
 //! The composition root: [`AppState`], what every handler, connection task and background
 //! loop shares. Plain data and handles; no routes, no HTTP.
 
+pub mod backup;
 pub mod changes;
 pub mod config;
 pub mod edge;
