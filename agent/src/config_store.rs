@@ -10,6 +10,12 @@
 //! again on it with a fresh deadline, and rolls back if it still cannot reach the
 //! controller. Those pins change only through [`ConfigStore::move_to`] (a signed
 //! `move_controller` command), on trial the same way. Time is an argument; nothing here reads a clock.
+//!
+//! The installer's file (`/etc/dalaba/agent.toml`) is never written: the service may not
+//! write `/etc`. The agent works on a copy in its state directory (`agent.toml`, with
+//! `.version`, `.previous` and `.installed` beside it), which pushes replace. An installer
+//! who edits the installed file later wins: at start, a copy made from another installed
+//! text is dropped for the new one.
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -111,10 +117,43 @@ fn read_version(path: &Path) -> String {
 }
 
 impl ConfigStore {
-    /// Loads the file at `path`. Pushed configurations must be confirmed within
-    /// `confirm_within`; a trial interrupted by a restart resumes with a fresh deadline
-    /// from `now`.
-    pub fn load(path: &Path, now: Instant, confirm_within: Duration) -> Result<Self, StoreError> {
+    /// Loads the configuration for the installed file `installed`: the working copy in
+    /// `state_dir` if it was made from the installed file as it is now, else a new copy of
+    /// it. Pushed configurations must be confirmed within `confirm_within`; a trial
+    /// interrupted by a restart resumes with a fresh deadline from `now`.
+    pub fn load(
+        installed: &Path,
+        state_dir: &Path,
+        now: Instant,
+        confirm_within: Duration,
+    ) -> Result<Self, StoreError> {
+        let text = fs::read_to_string(installed).map_err(io_err(installed))?;
+        let path = state_dir.join("agent.toml");
+        let copied_from = sibling(&path, ".installed");
+        if fs::read_to_string(&copied_from).ok().as_deref() != Some(text.as_str()) {
+            // A first start, or the installer changed the file: it is what runs.
+            if let Ok(pushed) = fs::read_to_string(sibling(&path, ".version")) {
+                tracing::warn!(
+                    "{} was changed: it replaces the pushed configuration {}",
+                    installed.display(),
+                    pushed.trim()
+                );
+            }
+            Config::parse(&text).map_err(|source| StoreError::Load {
+                path: installed.to_owned(),
+                source,
+            })?;
+            fs::create_dir_all(state_dir).map_err(io_err(state_dir))?;
+            for suffix in [".version", ".previous", ".previous.version"] {
+                let p = sibling(&path, suffix);
+                if p.exists() {
+                    fs::remove_file(&p).map_err(io_err(&p))?;
+                }
+            }
+            write_atomic(&path, &text)?;
+            write_atomic(&copied_from, &text)?;
+        }
+        let path = path.as_path();
         let config = Config::load(path).map_err(|source| StoreError::Load {
             path: path.to_owned(),
             source,
@@ -127,6 +166,11 @@ impl ConfigStore {
             trial_deadline: trial.then(|| now + confirm_within),
             confirm_within,
         })
+    }
+
+    /// The working copy: the configuration in use, as written.
+    pub fn path(&self) -> &Path {
+        &self.path
     }
 
     /// The configuration in use.

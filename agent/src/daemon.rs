@@ -77,7 +77,7 @@ pub async fn run(
 }
 
 async fn run_until(config_path: &Path, state_dir: &Path, mut stop: Stop) -> anyhow::Result<()> {
-    let store = ConfigStore::load(config_path, Instant::now(), confirm_window())?;
+    let store = ConfigStore::load(config_path, state_dir, Instant::now(), confirm_window())?;
     let config = store.config().clone();
     let mut state = AgentState::load(state_dir)?;
     let clock = AgentClock::new();

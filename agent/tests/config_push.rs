@@ -15,18 +15,37 @@ fn example(name: &str) -> String {
     std::fs::read_to_string(path).expect("example")
 }
 
+/// An installed `agent.toml` (from the lcus example) in a new directory, and the path of
+/// the working copy the agent keeps in its state directory (`state/agent.toml`).
 fn setup() -> (tempfile::TempDir, std::path::PathBuf) {
     let dir = tempfile::tempdir().expect("tempdir");
-    let path = dir.path().join("agent.toml");
-    std::fs::write(&path, example("lcus.toml")).expect("write");
-    (dir, path)
+    std::fs::write(dir.path().join("agent.toml"), example("lcus.toml")).expect("write");
+    let working = dir.path().join("state").join("agent.toml");
+    (dir, working)
+}
+
+/// The store for `dir`'s installed file, at `now`.
+fn load(dir: &tempfile::TempDir, now: Instant) -> ConfigStore {
+    let store = ConfigStore::load(
+        &dir.path().join("agent.toml"),
+        &dir.path().join("state"),
+        now,
+        CONFIRM,
+    )
+    .expect("load");
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("agent.toml")).expect("installed"),
+        example("lcus.toml"),
+        "the installed file is never written"
+    );
+    store
 }
 
 #[test]
 fn an_invalid_push_changes_nothing() {
-    let (_dir, path) = setup();
+    let (dir, path) = setup();
     let t0 = Instant::now();
-    let mut store = ConfigStore::load(&path, t0, CONFIRM).expect("load");
+    let mut store = load(&dir, t0);
     assert_eq!(store.version(), "local");
     let bad = example("lcus.toml").replace("warm_up_ms = 1500", "warm_up_ms = 99999");
     let err = store.push("v2", &bad, t0).expect_err("invalid");
@@ -45,16 +64,16 @@ fn an_invalid_push_changes_nothing() {
 
 #[test]
 fn a_confirmed_push_stays() {
-    let (_dir, path) = setup();
+    let (dir, path) = setup();
     let t0 = Instant::now();
-    let mut store = ConfigStore::load(&path, t0, CONFIRM).expect("load");
+    let mut store = load(&dir, t0);
     let new = example("modbus.toml");
     store.push("2026-11-23.1", &new, t0).expect("valid");
     assert_eq!(store.version(), "2026-11-23.1");
     assert!(store.on_trial());
     store.confirm().expect("confirm");
     assert_eq!(store.poll(t0 + 2 * CONFIRM).expect("poll"), None);
-    let reloaded = ConfigStore::load(&path, t0, CONFIRM).expect("reload");
+    let reloaded = load(&dir, t0);
     assert_eq!(reloaded.version(), "2026-11-23.1");
     assert!(!reloaded.on_trial());
     assert_eq!(std::fs::read_to_string(&path).expect("read"), new);
@@ -62,9 +81,9 @@ fn a_confirmed_push_stays() {
 
 #[test]
 fn an_unconfirmed_push_rolls_back_even_after_a_restart() {
-    let (_dir, path) = setup();
+    let (dir, path) = setup();
     let t0 = Instant::now();
-    let mut store = ConfigStore::load(&path, t0, CONFIRM).expect("load");
+    let mut store = load(&dir, t0);
     store
         .push("v2", &example("modbus.toml"), t0)
         .expect("valid");
@@ -80,7 +99,7 @@ fn an_unconfirmed_push_rolls_back_even_after_a_restart() {
 
     // The agent restarts under v3 (maybe v3 made it crash): the trial resumes.
     let t1 = t0 + Duration::from_secs(10);
-    let mut store = ConfigStore::load(&path, t1, CONFIRM).expect("reload");
+    let mut store = load(&dir, t1);
     assert_eq!(store.version(), "v3");
     assert!(store.on_trial());
     assert_eq!(store.poll_timeout(), Some(t1 + CONFIRM));
@@ -97,15 +116,15 @@ fn an_unconfirmed_push_rolls_back_even_after_a_restart() {
         std::fs::read_to_string(&path).expect("read"),
         example("lcus.toml")
     );
-    let reloaded = ConfigStore::load(&path, t1, CONFIRM).expect("reload");
+    let reloaded = load(&dir, t1);
     assert_eq!((reloaded.version(), reloaded.on_trial()), ("local", false));
 }
 
 #[test]
 fn a_push_cannot_change_what_the_agent_pins() {
-    let (_dir, path) = setup();
+    let (dir, path) = setup();
     let t0 = Instant::now();
-    let mut store = ConfigStore::load(&path, t0, CONFIRM).expect("load");
+    let mut store = load(&dir, t0);
     let original = example("lcus.toml");
     let controller = store.config().controller.clone();
     let url = controller.url.as_str().to_owned();
@@ -136,9 +155,9 @@ fn a_push_cannot_change_what_the_agent_pins() {
 #[test]
 fn a_move_pins_the_new_controller_on_trial_and_rolls_back_unconfirmed() {
     use dalaba_firmware_config::ControllerPins;
-    let (_dir, path) = setup();
+    let (dir, path) = setup();
     let t0 = Instant::now();
-    let mut store = ConfigStore::load(&path, t0, CONFIRM).expect("load");
+    let mut store = load(&dir, t0);
     let original = example("lcus.toml");
     let key = "O2onvM62pC1io6jQKm8Nc2UyFXcd4kOmOsBIoYtZ2ik=";
     let pins = ControllerPins {
@@ -174,9 +193,9 @@ fn a_move_pins_the_new_controller_on_trial_and_rolls_back_unconfirmed() {
 #[test]
 fn a_move_that_would_not_load_changes_nothing() {
     use dalaba_firmware_config::ControllerPins;
-    let (_dir, path) = setup();
+    let (dir, path) = setup();
     let t0 = Instant::now();
-    let mut store = ConfigStore::load(&path, t0, CONFIRM).expect("load");
+    let mut store = load(&dir, t0);
     let err = store
         .move_to(
             "move-1",
@@ -197,4 +216,48 @@ fn a_move_that_would_not_load_changes_nothing() {
         example("lcus.toml")
     );
     assert!(!store.on_trial());
+}
+
+#[test]
+fn an_installer_s_edit_wins_over_a_pushed_configuration() {
+    let (dir, path) = setup();
+    let t0 = Instant::now();
+    let mut store = load(&dir, t0);
+    assert_eq!(store.path(), path);
+    store
+        .push("v2", &example("modbus.toml"), t0)
+        .expect("valid");
+    store.confirm().expect("confirm");
+    // Restarted with the installed file as it was: the pushed one stays.
+    assert_eq!(load(&dir, t0).version(), "v2");
+
+    // The installer edits the installed file (a new volume, say): it is what runs.
+    let edited = example("no-relay.toml");
+    std::fs::write(dir.path().join("agent.toml"), &edited).expect("edit");
+    let store = ConfigStore::load(
+        &dir.path().join("agent.toml"),
+        &dir.path().join("state"),
+        t0,
+        CONFIRM,
+    )
+    .expect("load");
+    assert_eq!((store.version(), store.on_trial()), ("local", false));
+    assert_eq!(std::fs::read_to_string(&path).expect("read"), edited);
+
+    // An edit that does not load is refused with the installed file's name, and the
+    // working copy is left as it was.
+    std::fs::write(dir.path().join("agent.toml"), "[audio]\nvolume = 900\n").expect("edit");
+    let err = ConfigStore::load(
+        &dir.path().join("agent.toml"),
+        &dir.path().join("state"),
+        t0,
+        CONFIRM,
+    )
+    .expect_err("invalid");
+    assert!(
+        err.to_string()
+            .contains(&dir.path().join("agent.toml").display().to_string()),
+        "{err}"
+    );
+    assert_eq!(std::fs::read_to_string(&path).expect("read"), edited);
 }

@@ -108,7 +108,7 @@ async fn pushed_config_is_kept_and_cannot_move_the_speaker() {
     let s = expect(&mut ws, status).await;
     assert_eq!((s.config_version.as_str(), s.volume.percent()), ("v2", 45));
     assert!(
-        !dir.path().join("agent.toml.previous").exists(),
+        !dir.path().join("state/agent.toml.previous").exists(),
         "confirmed"
     );
 
@@ -152,9 +152,10 @@ async fn pushed_config_is_kept_and_cannot_move_the_speaker() {
         "{s:?}"
     );
     assert!(
-        std::fs::read_to_string(&path)
+        std::fs::read_to_string(dir.path().join("state/agent.toml"))
             .expect("read")
-            .contains("volume = 45")
+            .contains("volume = 45"),
+        "the working copy in the state directory holds the push"
     );
 }
 
@@ -226,8 +227,14 @@ async fn a_signed_move_hands_the_speaker_over_and_an_unreached_one_comes_back() 
     let mut ws = accept(&b, "pole-1").await;
     let s = expect(&mut ws, status).await;
     assert_eq!(s.config_version, "move-3", "{s:?}");
-    let written = std::fs::read_to_string(&path).expect("read");
+    let written = std::fs::read_to_string(dir.path().join("state/agent.toml")).expect("read");
     assert!(written.contains(&url_b), "{written}");
+    assert!(
+        !std::fs::read_to_string(&path)
+            .expect("read")
+            .contains(&url_b),
+        "the installed file is never written"
+    );
     assert!(
         written.contains(&city.public_key().to_base64()),
         "{written}"

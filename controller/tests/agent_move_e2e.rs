@@ -72,12 +72,22 @@ fn a_speaker_moves_to_another_controller_without_re_enrolment() {
     assert_eq!(moved["sent"], json!(["pole-1"]), "{moved}");
     assert_eq!(moved["not_sent"][0]["id"], "nobody", "{moved}");
     agent.wait_for("session ready as pole-1");
-    let version = || std::fs::read_to_string(a_dir.join("agent.toml.version")).expect("version");
+    let version =
+        || std::fs::read_to_string(a_dir.join("state/agent.toml.version")).expect("version");
     assert_eq!(version(), "to-city");
-    let written = std::fs::read_to_string(&config).expect("read");
+    // The working copy in the state directory; the installed file is left as written.
+    let written = std::fs::read_to_string(a_dir.join("state/agent.toml")).expect("read");
+    assert!(
+        !std::fs::read_to_string(&config)
+            .expect("read")
+            .contains(&url)
+    );
     assert!(written.contains(&url), "{written}");
     assert!(written.contains(&city.public_key), "{written}");
-    assert!(!a_dir.join("agent.toml.previous").exists(), "confirmed");
+    assert!(
+        !a_dir.join("state/agent.toml.previous").exists(),
+        "confirmed"
+    );
     let (_, at_city) = city_api.call("GET", "/api/agents/pole-1", None);
     assert_eq!(at_city["online"], true, "{at_city}");
 

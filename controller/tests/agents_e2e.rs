@@ -150,16 +150,17 @@ fn enrol_restart_and_retire() {
     assert_eq!(status, 202, "{err}");
     agent.wait_for("session ready as village-1");
     assert_eq!(
-        std::fs::read_to_string(a_dir.join("agent.toml.version")).expect("version"),
+        std::fs::read_to_string(a_dir.join("state/agent.toml.version")).expect("version"),
         "v2"
     );
     assert!(
-        std::fs::read_to_string(&config)
+        std::fs::read_to_string(a_dir.join("state/agent.toml"))
             .expect("read")
-            .contains("volume = 35")
+            .contains("volume = 35"),
+        "the working copy in the state directory"
     );
     assert!(
-        !a_dir.join("agent.toml.previous").exists(),
+        !a_dir.join("state/agent.toml.previous").exists(),
         "confirmed on reconnect"
     );
 
