@@ -173,6 +173,28 @@ impl DataDir {
             None => Ok(load_config(self.config.as_deref())?.data_dir),
         }
     }
+
+    /// The directory, for a command that writes in it: as root, only a directory root
+    /// owns (files root made in the service's directory would lock the service out).
+    fn to_write(self) -> anyhow::Result<PathBuf> {
+        use std::os::unix::fs::MetadataExt as _;
+        let dir = self.path()?;
+        if let Ok(meta) = std::fs::metadata(&dir)
+            && nix::unistd::geteuid().is_root()
+            && meta.uid() != 0
+        {
+            let uid = nix::unistd::Uid::from_raw(meta.uid());
+            let owner = nix::unistd::User::from_uid(uid)
+                .ok()
+                .flatten()
+                .map_or_else(|| meta.uid().to_string(), |u| u.name);
+            anyhow::bail!(
+                "{} belongs to {owner}: run this as {owner} (sudo -u {owner} dalaba-controller …), so the files it writes stay readable by the service",
+                dir.display()
+            );
+        }
+        Ok(dir)
+    }
 }
 
 /// Listens on `addr`, or says which address could not be had, set by which flag, and
@@ -327,7 +349,7 @@ async fn main() -> anyhow::Result<()> {
 fn admin(action: Admin) -> anyhow::Result<()> {
     match action {
         Admin::ResetPassword { name, data_dir } => {
-            let data_dir = data_dir.path()?;
+            let data_dir = data_dir.to_write()?;
             let (state, _) = dalaba_controller::open(&data_dir)?;
             let password =
                 dalaba_controller::users::reset_password(&state, &name).with_context(|| {
@@ -343,7 +365,7 @@ fn admin(action: Admin) -> anyhow::Result<()> {
             scopes,
             data_dir,
         } => {
-            let data_dir = data_dir.path()?;
+            let data_dir = data_dir.to_write()?;
             let role: dalaba_controller::role::Role =
                 serde_json::from_value(serde_json::Value::String(role.clone())).map_err(|_| {
                     anyhow::anyhow!("--role {role}: one of admin, operator, village_head, viewer")
@@ -366,7 +388,7 @@ fn admin(action: Admin) -> anyhow::Result<()> {
             Ok(())
         }
         Admin::ShowPin { data_dir } => {
-            let data_dir = data_dir.path()?;
+            let data_dir = data_dir.to_write()?;
             let (state, _) = dalaba_controller::open(&data_dir)?;
             println!("tls_fingerprint = \"{}\"", state.tls.fingerprint);
             println!(

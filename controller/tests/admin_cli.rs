@@ -154,6 +154,38 @@ fn add_user_and_show_pin_from_the_command_line() {
     assert!(!ok && err.contains("already exists"), "{err}");
 }
 
+/// Run as root on a service's data directory (owned by the service's user), an admin
+/// command would leave root's files that the service cannot open: it refuses, naming the
+/// user to run it as, and changes nothing.
+#[test]
+fn admin_commands_as_root_on_a_service_s_directory_are_refused() {
+    if !nix::unistd::geteuid().is_root() {
+        eprintln!("not root: nothing to check");
+        return;
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = dir.path().join("controller");
+    std::fs::create_dir(&data).expect("mkdir");
+    let nobody = nix::unistd::User::from_name("nobody")
+        .expect("passwd")
+        .expect("nobody");
+    std::os::unix::fs::chown(&data, Some(nobody.uid.as_raw()), Some(nobody.gid.as_raw()))
+        .expect("chown");
+    let out = Command::new(controller_bin())
+        .args(["admin", "show-pin", "--data-dir"])
+        .arg(&data)
+        .output()
+        .expect("run");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(err.contains("sudo -u nobody dalaba-controller"), "{err}");
+    assert_eq!(
+        std::fs::read_dir(&data).expect("ls").count(),
+        0,
+        "nothing written"
+    );
+}
+
 #[test]
 fn a_configuration_file_is_checked_and_used_and_flags_override_it() {
     let dir = tempfile::tempdir().expect("tempdir");
