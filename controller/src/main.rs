@@ -176,7 +176,7 @@ impl DataDir {
 
     /// The directory, for a command that writes in it: as root, only a directory root
     /// owns (files root made in the service's directory would lock the service out).
-    fn to_write(self) -> anyhow::Result<PathBuf> {
+    fn writable(self) -> anyhow::Result<PathBuf> {
         use std::os::unix::fs::MetadataExt as _;
         let dir = self.path()?;
         if let Ok(meta) = std::fs::metadata(&dir)
@@ -349,7 +349,7 @@ async fn main() -> anyhow::Result<()> {
 fn admin(action: Admin) -> anyhow::Result<()> {
     match action {
         Admin::ResetPassword { name, data_dir } => {
-            let data_dir = data_dir.to_write()?;
+            let data_dir = data_dir.writable()?;
             let (state, _) = dalaba_controller::open(&data_dir)?;
             let password =
                 dalaba_controller::users::reset_password(&state, &name).with_context(|| {
@@ -365,7 +365,7 @@ fn admin(action: Admin) -> anyhow::Result<()> {
             scopes,
             data_dir,
         } => {
-            let data_dir = data_dir.to_write()?;
+            let data_dir = data_dir.writable()?;
             let role: dalaba_controller::role::Role =
                 serde_json::from_value(serde_json::Value::String(role.clone())).map_err(|_| {
                     anyhow::anyhow!("--role {role}: one of admin, operator, village_head, viewer")
@@ -388,7 +388,7 @@ fn admin(action: Admin) -> anyhow::Result<()> {
             Ok(())
         }
         Admin::ShowPin { data_dir } => {
-            let data_dir = data_dir.to_write()?;
+            let data_dir = data_dir.writable()?;
             let (state, _) = dalaba_controller::open(&data_dir)?;
             println!("tls_fingerprint = \"{}\"", state.tls.fingerprint);
             println!(
