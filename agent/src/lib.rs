@@ -24,6 +24,7 @@ pub mod player;
 pub mod relay;
 mod runtime;
 pub mod schedule;
+pub mod self_test;
 pub mod session;
 mod status;
 pub mod tls;

@@ -4,6 +4,7 @@
 //! dalaba-agent run [--config FILE] [--state-dir DIR]
 //! dalaba-agent check-config [FILE]   # default /etc/dalaba/agent.toml
 //! dalaba-agent devices
+//! dalaba-agent self-test [--config FILE]  # each relay clicks, a tone plays
 //! ```
 
 use std::io::Write as _;
@@ -39,6 +40,14 @@ enum Command {
     },
     /// List the sound output devices (names for `audio.device = "cpal:NAME"`).
     Devices,
+    /// Test the speaker before leaving the pole: each relay channel clicks on, a 1 s tone
+    /// plays through the amplifier, everything is switched off. Stop the service first
+    /// (systemctl stop dalaba-agent): the sound card and the relay port are its while it runs.
+    SelfTest {
+        /// The configuration file.
+        #[arg(long, default_value = "/etc/dalaba/agent.toml")]
+        config: PathBuf,
+    },
 }
 
 fn main() -> ExitCode {
@@ -60,6 +69,7 @@ fn main() -> ExitCode {
                 return ExitCode::FAILURE;
             }
         },
+        Command::SelfTest { config } => self_test(&config),
         Command::Devices => dalaba_audio::sink::output_devices()
             .map_err(anyhow::Error::from)
             .and_then(|devices| {
@@ -76,6 +86,21 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+fn self_test(config: &std::path::Path) -> anyhow::Result<()> {
+    let config = Config::load(config).map_err(|e| match e {
+        ConfigError::Read(e) => anyhow::anyhow!("{}: cannot read: {e}", config.display()),
+        e => anyhow::anyhow!(
+            "{}: invalid configuration (dalaba-agent check-config lists the errors): {e}",
+            config.display()
+        ),
+    })?;
+    let runtime = tokio::runtime::Runtime::new()?;
+    runtime.block_on(dalaba_agent::self_test::run(
+        &config,
+        &mut std::io::stdout(),
+    ))
 }
 
 fn run(config: &std::path::Path, state_dir: &std::path::Path) -> anyhow::Result<()> {
