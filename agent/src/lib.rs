@@ -17,6 +17,7 @@ pub mod clock;
 pub mod config_store;
 pub mod daemon;
 pub mod durable;
+pub mod enrol;
 mod fetch;
 pub mod ledger;
 pub mod output;

@@ -5,6 +5,7 @@
 //! dalaba-agent check-config [FILE]   # default /etc/dalaba/agent.toml
 //! dalaba-agent devices
 //! dalaba-agent self-test [--config FILE]  # each relay clicks, a tone plays
+//! dalaba-agent enrol --controller wss://HOST:8443/agent/ws --token TOKEN [--pin SHA256]
 //! ```
 
 use std::io::Write as _;
@@ -40,6 +41,9 @@ enum Command {
     },
     /// List the sound output devices (names for `audio.device = "cpal:NAME"`).
     Devices,
+    /// Set up this terminal from the controller's address and a one-time token: confirm
+    /// the controller's certificate, write a checked configuration, run the self-test.
+    Enrol(Box<dalaba_agent::enrol::Options>),
     /// Test the speaker before leaving the pole: each relay channel clicks on, a 1 s tone
     /// plays through the amplifier, everything is switched off. Stop the service first
     /// (systemctl stop dalaba-agent): the sound card and the relay port are its while it runs.
@@ -70,6 +74,15 @@ fn main() -> ExitCode {
             }
         },
         Command::SelfTest { config } => self_test(&config),
+        Command::Enrol(options) => tokio::runtime::Runtime::new()
+            .map_err(anyhow::Error::from)
+            .and_then(|runtime| {
+                runtime.block_on(dalaba_agent::enrol::run(
+                    &options,
+                    &mut std::io::stdin().lock(),
+                    &mut std::io::stdout(),
+                ))
+            }),
         Command::Devices => dalaba_audio::sink::output_devices()
             .map_err(anyhow::Error::from)
             .and_then(|devices| {

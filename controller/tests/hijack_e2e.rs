@@ -11,7 +11,6 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::*;
-use serde_json::json;
 
 /// A TLS server with its own self-signed certificate on a loopback port: every handshake
 /// it sees is reported (Ok: completed, Err: refused by the client).
@@ -60,13 +59,8 @@ fn a_man_in_the_middle_gets_no_agent_and_no_token() {
     let dir = tempfile::tempdir().expect("tempdir");
     let (ctl, password) = start_controller(&dir.path().join("controller"), "127.0.0.1:0");
     let api = Api::login(&ctl.addr, &password.expect("password"));
-    let (status, created) = api.call(
-        "POST",
-        "/api/agents",
-        Some(json!({"id": "dong-1", "name": "dong-1", "area_code": "330106001001"})),
-    );
-    assert_eq!(status, 201, "{created}");
-    let token = created["enrolment_token"].as_str().expect("token");
+    let token = new_agent(&api, "dong-1", "dong-1", "330106001001");
+    let token = token.as_str();
     let adir = dir.path().join("dong-1");
     std::fs::create_dir_all(&adir).expect("mkdir");
     let config = agent_config(&adir, &ctl, token, "330106001001");

@@ -606,3 +606,44 @@ pub fn areas(state: &AppState, user: &AuthUser) -> Result<Vec<AreaNode>, AppErro
     agents.sort();
     Ok(area_tree(&agents, &Names::load(state)?, "", 0))
 }
+
+/// What `dalaba-agent enrol` asks with a one-time token, over TLS it has pinned: which
+/// speaker the token is for and the command key to pin with it.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+pub struct EnrolmentQuery {
+    /// The speaker's one-time enrolment token.
+    pub token: String,
+}
+
+/// The speaker a token is for, and the command key it pins.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct EnrolmentDetails {
+    /// The speaker's id (it enrols as this).
+    pub agent_id: String,
+    /// Its name.
+    pub name: String,
+    /// Its village's area code.
+    pub area_code: String,
+    /// The controller's command key (base64), which the speaker pins.
+    pub public_key: String,
+}
+
+/// The speaker an unused, unexpired enrolment `token` is for. Nothing changes: the token
+/// is spent only when the speaker enrols with it.
+pub fn enrolment_details(state: &AppState, token: &str) -> Result<EnrolmentDetails, AppError> {
+    let agent = state
+        .storage
+        .agent_by_token(&auth::token_hash(token.trim()), state.clock.now_us())?
+        .ok_or_else(|| {
+            AppError::NotFound(
+                "unknown, used or expired enrolment token: ask for a new one (the console's speaker page makes one)"
+                    .into(),
+            )
+        })?;
+    Ok(EnrolmentDetails {
+        agent_id: agent.id.to_string(),
+        name: agent.name,
+        area_code: agent.area_code.to_string(),
+        public_key: state.identity.signer.public_key().to_base64(),
+    })
+}

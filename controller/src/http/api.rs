@@ -56,12 +56,13 @@ pub fn agents_router(state: AppState) -> Router {
         .routes(routes!(agent_ws))
         .merge(crate::http::media::agent_routes())
         .routes(routes!(healthz))
+        .routes(routes!(agent_enrolment))
         .split_for_parts();
     router
         .fallback(|| async {
             AppError::NotFound(
-                "this is the agents' listener (/agent/ws and media only); the console and \
-                 the API are on the operators' listener"
+                "this is the agents' listener (/agent/ws, /agent/enrolment and media only); \
+                 the console and the API are on the operators' listener"
                     .into(),
             )
         })
@@ -136,6 +137,27 @@ async fn agent_ws_tls_only() -> AppError {
     AppError::NotFound(
         "the agent endpoint is served over TLS only (the controller's agent listener)".into(),
     )
+}
+
+/// `POST /agent/enrolment` (agents' listener): the speaker a one-time token is for and
+/// the command key to pin, for `dalaba-agent enrol` once it has pinned this listener's
+/// certificate.
+#[utoipa::path(post, path = "/agent/enrolment", tag = "agents",
+    request_body = crate::agent_admin::EnrolmentQuery,
+    responses(
+        (status = 200, description = "the token's speaker", body = crate::agent_admin::EnrolmentDetails),
+        (status = 404, description = "unknown, used or expired token", body = ErrorBody),
+    ))]
+async fn agent_enrolment(
+    State(state): State<AppState>,
+    crate::http::extract::JsonBody(query): crate::http::extract::JsonBody<
+        crate::agent_admin::EnrolmentQuery,
+    >,
+) -> Result<Json<crate::agent_admin::EnrolmentDetails>, AppError> {
+    Ok(Json(crate::agent_admin::enrolment_details(
+        &state,
+        &query.token,
+    )?))
 }
 
 /// `GET /healthz`: liveness.

@@ -442,6 +442,20 @@ pub fn upload(api: &Api, name: &str, bytes: Vec<u8>) -> (u16, Value) {
 /// The two villages most end-to-end tests use: dong-1 in one township, xi-1 in the next.
 pub const TWO_VILLAGES: &[(&str, &str)] = &[("dong-1", "330106001001"), ("xi-1", "330106002003")];
 
+/// Adds speaker `id` called `name` in village `area` through the API; its enrolment token.
+pub fn new_agent(api: &Api, id: &str, name: &str, area: &str) -> String {
+    let (status, created) = api.call(
+        "POST",
+        "/api/agents",
+        Some(json!({"id": id, "name": name, "area_code": area})),
+    );
+    assert_eq!(status, 201, "{created}");
+    created["enrolment_token"]
+        .as_str()
+        .expect("token")
+        .to_owned()
+}
+
 /// Creates each `(id, area)` agent, starts it with a `sink` (`wav` or `wav-rt`) in
 /// `dir/<id>`, and waits until it is online: its directory and process.
 pub fn start_agents(
@@ -454,16 +468,10 @@ pub fn start_agents(
     agents
         .iter()
         .map(|(id, area)| {
-            let (status, created) = api.call(
-                "POST",
-                "/api/agents",
-                Some(json!({"id": id, "name": id, "area_code": area})),
-            );
-            assert_eq!(status, 201, "{created}");
+            let token = new_agent(api, id, id, area);
             let adir = dir.join(id);
             std::fs::create_dir_all(&adir).expect("mkdir");
-            let token = created["enrolment_token"].as_str().expect("token");
-            let config = agent_config_sink(&adir, ctl, token, area, sink);
+            let config = agent_config_sink(&adir, ctl, &token, area, sink);
             let proc = start_agent(&config, &adir.join("state"));
             proc.wait_for(&format!("session ready as {id}"));
             (adir, proc)
