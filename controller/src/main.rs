@@ -276,7 +276,8 @@ async fn main() -> anyhow::Result<()> {
             };
             // Machine-readable first lines, for scripts and tests.
             println!("listening on {scheme}://{addr}");
-            println!("agent endpoint wss://{}/agent/ws", agents.local_addr()?);
+            let agent_addr = agents.local_addr()?;
+            println!("agent endpoint wss://{agent_addr}/agent/ws");
             println!("tls certificate sha256 {}", state.tls.fingerprint);
             println!(
                 "controller public key {}",
@@ -292,7 +293,20 @@ async fn main() -> anyhow::Result<()> {
                 operators_tls,
                 agents: Some(agents),
             };
-            dalaba_controller::serve(listeners, state, shutdown_signal()).await
+            // The journal's record of the start (the lines above are for scripts).
+            tracing::info!(
+                version = env!("CARGO_PKG_VERSION"),
+                operators = %format!("{scheme}://{addr}"),
+                agents = %agent_addr,
+                data_dir = %data_dir.display(),
+                "controller started"
+            );
+            let result = dalaba_controller::serve(listeners, state, shutdown_signal()).await;
+            match &result {
+                Ok(()) => tracing::info!("controller stopped"),
+                Err(e) => tracing::error!("controller stopped: {e:#}"),
+            }
+            result
         }
         Command::Demo {
             data_dir,

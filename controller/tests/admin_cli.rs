@@ -226,6 +226,38 @@ fn a_configuration_file_is_checked_and_used_and_flags_override_it() {
     );
     drop(proc);
 
+    // The log as the file says: JSON lines a collector reads (here the start record,
+    // with its fields); no colour codes without a terminal.
+    let json = dir.path().join("json.toml");
+    std::fs::write(
+        &json,
+        std::fs::read_to_string(&file)
+            .expect("read")
+            .replace("level = \"warn\"", "level = \"info\"\nformat = \"json\""),
+    )
+    .expect("write");
+    let proc = Proc::spawn(
+        Command::new(controller_bin())
+            .arg("serve")
+            .arg("--config")
+            .arg(&json),
+    );
+    let line = proc.wait_for("controller started");
+    assert!(!line.contains('\u{1b}'), "colour codes in {line:?}");
+    let record: serde_json::Value = serde_json::from_str(&line).expect("a JSON line");
+    assert_eq!(record["level"], "INFO", "{record}");
+    assert_eq!(
+        record["fields"]["message"], "controller started",
+        "{record}"
+    );
+    assert!(
+        record["fields"]["operators"]
+            .as_str()
+            .is_some_and(|a| a.starts_with("http://127.0.0.1:")),
+        "{record}"
+    );
+    drop(proc);
+
     // A flag over the file: another data directory.
     let flagged = dir.path().join("from-flag");
     let proc = Proc::spawn(
