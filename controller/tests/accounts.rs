@@ -205,3 +205,117 @@ async fn accounts_disable_rate_limits_and_the_last_admin() {
         assert!(err.contains("append-only"), "{sql}: {err}");
     }
 }
+
+/// A user changes their own password: the current one is asked for, the new one must
+/// pass the rules, and then only the new one logs in (every session ends).
+#[tokio::test]
+async fn a_user_changes_their_own_password() {
+    let w = world();
+    let s = &w.state;
+    let admin = login(s, "admin", &w.admin_password).await;
+    let (_, made) = call(
+        s,
+        Some(&admin),
+        "POST",
+        "/api/users",
+        Some(json!({"name": "zhang", "role": "village_head", "scopes": ["330106001001"]})),
+    )
+    .await;
+    let first = made["password"].as_str().expect("password").to_owned();
+    let zhang = login(s, "zhang", &first).await;
+    let change = |current: &str, new: &str| json!({"current": current, "new": new});
+    let (status, body) = call(
+        s,
+        Some(&zhang),
+        "POST",
+        "/api/me/password",
+        Some(change("wrong-password-1", "a new long password")),
+    )
+    .await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+    assert!(body.to_string().contains("current password"), "{body}");
+    let (status, body) = call(
+        s,
+        Some(&zhang),
+        "POST",
+        "/api/me/password",
+        Some(change(&first, "short")),
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    let (status, body) = call(
+        s,
+        Some(&zhang),
+        "POST",
+        "/api/me/password",
+        Some(change(&first, "东村喇叭 2026 new")),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (status, _) = call(s, Some(&zhang), "GET", "/api/me", None).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "sessions end");
+    let again = login(s, "zhang", "东村喇叭 2026 new").await;
+    let (status, me) = call(s, Some(&again), "GET", "/api/me", None).await;
+    assert_eq!(
+        (status, me["name"].as_str()),
+        (StatusCode::OK, Some("zhang"))
+    );
+}
+
+/// The audit log filtered by user, action, what it was aimed at (an area code, an id)
+/// and time, as JSON and as CSV.
+#[tokio::test]
+async fn the_audit_log_is_filtered() {
+    let w = world();
+    let s = &w.state;
+    let admin = login(s, "admin", &w.admin_password).await;
+    for (name, scope) in [("wang", "330106001"), ("li", "330106002")] {
+        let (status, _) = call(
+            s,
+            Some(&admin),
+            "POST",
+            "/api/users",
+            Some(json!({"name": name, "role": "operator", "scopes": [scope]})),
+        )
+        .await;
+        assert_eq!(status, StatusCode::CREATED);
+    }
+    let by_admin = audit(s, &admin, "/api/audit?user=admin&action=POST%20/api/users").await;
+    assert_eq!(by_admin.len(), 2, "{by_admin:?}");
+    let one_area = audit(s, &admin, "/api/audit?target=330106002").await;
+    assert_eq!(one_area.len(), 1, "{one_area:?}");
+    assert!(
+        one_area[0]["target"]
+            .as_str()
+            .is_some_and(|t| t.contains("\"li\"")),
+        "{one_area:?}"
+    );
+    let newest = by_admin[0]["at"].as_u64().expect("at");
+    let after = audit(
+        s,
+        &admin,
+        &format!("/api/audit?action=/api/users&since={newest}"),
+    )
+    .await;
+    assert_eq!(after.len(), 1, "since is inclusive: {after:?}");
+    let before = audit(
+        s,
+        &admin,
+        &format!("/api/audit?action=/api/users&until={newest}"),
+    )
+    .await;
+    assert_eq!(before.len(), 1, "until is exclusive: {before:?}");
+    let nobody = audit(s, &admin, "/api/audit?user=nobody").await;
+    assert!(nobody.is_empty());
+}
+
+/// The audit records `query` answers.
+async fn audit(
+    s: &dalaba_controller::state::AppState,
+    admin: &str,
+    query: &str,
+) -> Vec<serde_json::Value> {
+    let (status, log) = call(s, Some(admin), "GET", query, None).await;
+    assert_eq!(status, StatusCode::OK, "{log}");
+    log.as_array().expect("records").clone()
+}

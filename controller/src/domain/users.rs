@@ -173,6 +173,40 @@ pub fn edit(state: &AppState, user: &AuthUser, id: i64, req: EditUser) -> Result
     Ok(show(&now))
 }
 
+/// What a user sends to change their own password.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+pub struct NewPassword {
+    /// The password in use now.
+    pub current: String,
+    /// The new one (at least 12 characters, not the name).
+    pub new: String,
+}
+
+/// A user changes their own password: the current one first, the new one checked like
+/// any other; every session of theirs ends (this one too: they log in again).
+pub fn change_own_password(
+    state: &AppState,
+    user: &AuthUser,
+    req: NewPassword,
+) -> Result<(), AppError> {
+    let stored = state
+        .storage
+        .user_by_id(user.id)?
+        .ok_or_else(|| AppError::NotFound(format!("user {}", user.name)))?;
+    if !auth::verify_password(&req.current, &stored.password_hash) {
+        return Err(AppError::Forbidden(
+            "the current password is not right: nothing changed".into(),
+        ));
+    }
+    check_password(&req.new, &stored.name)?;
+    let hash = auth::hash_password(&req.new).map_err(AppError::Internal)?;
+    state
+        .storage
+        .update_user(user.id, None, None, None, Some(&hash))?;
+    tracing::info!(user = %user.name, "own password changed");
+    Ok(())
+}
+
 /// Sets a new random password for user `name` from the controller's own command line
 /// (`dalaba-controller admin reset-password`), for a locked-out admin: enables the
 /// account, ends its sessions, and writes it in the audit log. The new password.

@@ -24,7 +24,7 @@ use crate::access::Action;
 use crate::auth::{AuthUser, token_hash};
 use crate::error::AppError;
 use crate::state::AppState;
-use crate::storage::AuditRecord;
+use crate::storage::{AuditFilter, AuditRecord};
 
 /// Largest JSON body read for the record (bigger bodies are noted by size only).
 const MAX_CAPTURE: usize = 64 * 1024;
@@ -275,6 +275,16 @@ pub struct AuditQuery {
     pub limit: Option<usize>,
     /// Only records with smaller ids (the next page).
     pub before: Option<u64>,
+    /// Only this user's records.
+    pub user: Option<String>,
+    /// Only actions containing this, e.g. `POST` or `/api/users`.
+    pub action: Option<String>,
+    /// Only records aimed at something containing this: an area code, a speaker's id.
+    pub target: Option<String>,
+    /// Only from this time on (µs since 1970).
+    pub since: Option<u64>,
+    /// Only before this time (µs since 1970).
+    pub until: Option<u64>,
     /// `json` (default) or `csv`.
     pub format: Option<String>,
 }
@@ -302,9 +312,16 @@ async fn list(
     Query(q): Query<AuditQuery>,
 ) -> Result<Response, AppError> {
     user.require(Action::Administer)?;
-    let records = state
-        .storage
-        .audit_log(q.limit.unwrap_or(200).clamp(1, 10_000), q.before)?;
+    let given = |s: Option<String>| s.map(|s| s.trim().to_owned()).filter(|s| !s.is_empty());
+    let records = state.storage.audit_log(&AuditFilter {
+        limit: q.limit.unwrap_or(200).clamp(1, 10_000),
+        before: q.before,
+        user: given(q.user),
+        action: given(q.action),
+        target: given(q.target),
+        since: q.since,
+        until: q.until,
+    })?;
     match q.format.as_deref() {
         None | Some("json") => Ok(Json(records).into_response()),
         Some("csv") => {

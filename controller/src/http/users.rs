@@ -12,12 +12,13 @@ use crate::error::AppError;
 use crate::http::extract::JsonBody;
 use crate::http::openapi::ErrorBody;
 use crate::state::AppState;
-use crate::users::{CreateUser, EditUser};
+use crate::users::{CreateUser, EditUser, NewPassword};
 
 /// This module's routes.
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(me))
+        .routes(routes!(own_password))
         .routes(routes!(list, create))
         .routes(routes!(edit))
 }
@@ -28,6 +29,22 @@ pub fn routes() -> OpenApiRouter<AppState> {
         (status = 401, body = ErrorBody)))]
 async fn me(user: AuthUser) -> Json<Value> {
     Json(crate::users::me(&user))
+}
+
+/// `POST /api/me/password`: a user changes their own password (the current one first);
+/// every session of theirs ends.
+#[utoipa::path(post, path = "/api/me/password", tag = "users", security(("bearer" = [])),
+    request_body = NewPassword,
+    responses((status = 200, description = "changed; log in again", body = Value),
+        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+        (status = 403, description = "the current password is not right", body = ErrorBody)))]
+async fn own_password(
+    State(state): State<AppState>,
+    user: AuthUser,
+    JsonBody(req): JsonBody<NewPassword>,
+) -> Result<Json<Value>, AppError> {
+    crate::users::change_own_password(&state, &user, req)?;
+    Ok(Json(serde_json::json!({"changed": true})))
 }
 
 /// `GET /api/users` (admins): every account.

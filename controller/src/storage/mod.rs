@@ -57,7 +57,7 @@ mod users;
 pub use agent_log::{AgentEvent, AgentEventKind, AgentLogStore};
 pub use agents::{AgentRecord, AgentStore, Location, Seen};
 pub use area_names::AreaNameStore;
-pub use audit::{AuditRecord, AuditStore};
+pub use audit::{AuditFilter, AuditRecord, AuditStore};
 pub use broadcasts::{BroadcastRecord, BroadcastStore};
 pub use documents::{Doc, Document, DocumentStore, RunRecord, RunState, Setting, Stored};
 pub use media::{MediaRecord, MediaState, MediaStore};
