@@ -5,6 +5,7 @@ import { speechSettings, STRINGS as SPEECH_STRINGS } from '/console/speech.js';
 import { speakersPage, STRINGS as SPEAKER_STRINGS } from '/console/speakers.js';
 import { mapView, STRINGS as MAP_STRINGS } from '/console/map.js';
 import { speakerDetail, STRINGS as DETAIL_STRINGS } from '/console/speaker.js';
+import { accountsPage, STRINGS as ACCOUNT_STRINGS } from '/console/accounts.js';
 
 const T = {
   zh: {
@@ -54,7 +55,7 @@ const T = {
     role_admin: 'admin', role_operator: 'operator', role_village_head: 'village head', role_viewer: 'viewer',
   },
 };
-for (const strings of [ALERT_STRINGS, SPEECH_STRINGS, SPEAKER_STRINGS, MAP_STRINGS, DETAIL_STRINGS]) {
+for (const strings of [ALERT_STRINGS, SPEECH_STRINGS, SPEAKER_STRINGS, MAP_STRINGS, DETAIL_STRINGS, ACCOUNT_STRINGS]) {
   Object.assign(T.zh, strings.zh);
   Object.assign(T.en, strings.en);
 }
@@ -110,12 +111,16 @@ function logout() {
   $('nav').hidden = true;
   $('logout').hidden = true;
   $('who').textContent = '';
+  $('who').hidden = true;
   document.querySelectorAll('main > section').forEach((s) => { s.hidden = s.id !== 'login'; });
 }
 
 async function start() {
   me = await api('GET', '/api/me');
   $('who').textContent = `${me.name} (${t('role_' + me.role)})`;
+  $('who').title = t('my_account');
+  $('who').hidden = false;
+  document.querySelectorAll('#nav .admin-only').forEach((b) => { b.hidden = me.role !== 'admin'; });
   $('nav').hidden = false;
   $('logout').hidden = false;
   $('login').hidden = true;
@@ -198,6 +203,8 @@ async function refresh() {
     if (current === 'media') await renderMedia();
     if (current === 'programme') await renderProgramme();
     if (current === 'log') await renderLog();
+    if (current === 'users') await accounts.renderUsers();
+    if (current === 'audit') await accounts.renderAudit();
   } catch (e) {
     console.warn(e);
   }
@@ -506,6 +513,7 @@ const speech = speechSettings({ api, el, $, t });
 const speakerCard = speakerDetail({ api, el, $, t, agents: () => agents, stateOf, refresh, me: () => me });
 const speakers = speakersPage({ api, el, $, t, agents: () => agents, stateOf, refresh, detail: speakerCard });
 const geo = mapView({ api, el, $, t, stateOf, detail, me: () => me });
+const accounts = accountsPage({ api, el, $, t, me: () => me, logout });
 $('lang').addEventListener('click', () => {
   lang = lang === 'zh' ? 'en' : 'zh';
   localStorage.setItem('dalaba.lang', lang);
@@ -529,6 +537,7 @@ $('login-form').addEventListener('submit', async (ev) => {
   } catch (e) { $('login-error').textContent = e.message; }
 });
 document.querySelectorAll('#nav button').forEach((b) => b.addEventListener('click', () => show(b.dataset.view)));
+$('who').addEventListener('click', () => { if (me) show('account'); });
 $('bc-send').addEventListener('click', sendBroadcast);
 $('names-import').addEventListener('click', importNames);
 $('tts-preview').addEventListener('click', () => listenFirst('tts'));

@@ -274,9 +274,20 @@ pub fn login_request(
 
 impl Api {
     pub fn login(addr: &str, password: &str) -> Self {
+        Self::login_as(addr, "admin", password)
+    }
+
+    /// Logged in as user `name`.
+    pub fn login_as(addr: &str, name: &str, password: &str) -> Self {
         let http = client();
         let base = format!("http://{addr}");
-        let (status, body) = login_request(&http, &base, password);
+        let (status, body) = request(
+            &http,
+            "POST",
+            &format!("{base}/api/login"),
+            None,
+            Some(&json!({"name": name, "password": password}).to_string()),
+        );
         assert_eq!(status, 200, "{body}");
         let token = serde_json::from_str::<Value>(&body).expect("json")["token"]
             .as_str()
