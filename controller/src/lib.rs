@@ -17,8 +17,9 @@ pub mod http;
 
 pub mod domain;
 pub use domain::{
-    agent_admin, agent_events, agent_history, agent_import, alert, approval, areas, broadcast, cap,
-    cap_senders, demo, live, map, media, programme, schedule, scheduler, tts, users,
+    agent_admin, agent_events, agent_history, agent_import, alarm_hooks, alarms, alert, approval,
+    areas, broadcast, cap, cap_senders, demo, live, map, media, programme, schedule, scheduler,
+    tts, users,
 };
 
 pub mod access;
@@ -178,6 +179,7 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     let scheduler = tokio::spawn(scheduler::run(state.clone()));
+    let alarms = tokio::spawn(alarms::run(state.clone()));
     let liveness = tokio::spawn(
         Arc::clone(&state.liveness).run(Arc::clone(&state.storage), Arc::clone(&state.changes)),
     );
@@ -235,6 +237,7 @@ pub async fn serve(
         let _ = agents.await;
     }
     scheduler.abort();
+    alarms.abort();
     liveness.abort();
     let _ = state.liveness.flush(&state.storage).await;
     if let Some(w) = cap_watch {

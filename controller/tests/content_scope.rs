@@ -512,6 +512,7 @@ async fn playlists_made_before_owners_become_the_admins() {
          ALTER TABLE agents DROP COLUMN lon;
          DROP TABLE agent_log;
          DROP INDEX receipts_agent;
+         DROP TABLE alarms;
          PRAGMA user_version = 5;",
     )
     .unwrap();

@@ -49,6 +49,8 @@ const LAYERS: &[(&str, &[&str])] = &[
             "agent_events",
             "agent_import",
             "agent_history",
+            "alarms",
+            "alarm_hooks",
             "users",
             "demo",
             "tts",

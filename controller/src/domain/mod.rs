@@ -8,6 +8,8 @@ pub mod agent_admin;
 pub mod agent_events;
 pub mod agent_history;
 pub mod agent_import;
+pub mod alarm_hooks;
+pub mod alarms;
 pub mod alert;
 pub mod approval;
 pub mod areas;

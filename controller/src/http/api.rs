@@ -96,6 +96,7 @@ pub(crate) fn operators(agents: bool) -> OpenApiRouter<AppState> {
         .routes(routes!(openapi_json))
         .merge(crate::http::login::routes())
         .merge(crate::http::audit::routes())
+        .merge(crate::http::alarms::routes())
         .routes(routes!(controller_info))
         .routes(agent_endpoint)
         .merge(crate::http::settings::routes())
@@ -221,4 +222,19 @@ async fn metrics(State(state): State<AppState>) -> String {
         m.receipts.load(Relaxed),
         m.receipts_ignored.load(Relaxed),
     ) + &state.edge.metrics()
+        + &alarm_metrics(&state)
+}
+
+/// `dalaba_alarms_active{kind}`: how many alarms of each kind are active.
+fn alarm_metrics(state: &AppState) -> String {
+    let mut out = String::from(
+        "# HELP dalaba_alarms_active Alarms raised and not cleared.\n# TYPE dalaba_alarms_active gauge\n",
+    );
+    for (kind, n) in crate::alarms::active_counts(state).unwrap_or_default() {
+        out.push_str(&format!(
+            "dalaba_alarms_active{{kind=\"{}\"}} {n}\n",
+            kind.as_str()
+        ));
+    }
+    out
 }

@@ -3,6 +3,7 @@
 //! middleware. Nothing below it imports it (ARCHITECTURE.md, Invariants).
 
 pub mod agents;
+pub mod alarms;
 pub mod alerts;
 pub mod api;
 pub mod areas;

@@ -71,4 +71,11 @@ pub(super) const MIGRATIONS: &[&str] = &[
         kind TEXT NOT NULL, detail TEXT);
      CREATE INDEX agent_log_agent ON agent_log(agent_id, at);
      CREATE INDEX receipts_agent ON receipts(agent_id, broadcast_id);",
+    // 11: alarms (a speaker offline too long, a fault, a clock off), raised, cleared and
+    // acknowledged.
+    "CREATE TABLE alarms (
+        id INTEGER PRIMARY KEY AUTOINCREMENT, kind TEXT NOT NULL, agent_id TEXT NOT NULL,
+        detail TEXT, raised_at INTEGER NOT NULL, cleared_at INTEGER,
+        acked_by TEXT, acked_at INTEGER);
+     CREATE INDEX alarms_open ON alarms(cleared_at);",
 ];

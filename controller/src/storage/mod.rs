@@ -43,6 +43,7 @@ pub enum StorageError {
 
 mod agent_log;
 mod agents;
+mod alarms;
 mod area_names;
 mod audit;
 pub mod broadcast_spec;
@@ -56,6 +57,7 @@ mod users;
 
 pub use agent_log::{AgentEvent, AgentEventKind, AgentLogStore};
 pub use agents::{AgentRecord, AgentStore, Location, Seen};
+pub use alarms::{Alarm, AlarmKind, AlarmStore};
 pub use area_names::AreaNameStore;
 pub use audit::{AuditFilter, AuditRecord, AuditStore};
 pub use broadcasts::{BroadcastRecord, BroadcastStore};
@@ -75,6 +77,7 @@ pub trait Storage:
     + DocumentStore
     + AreaNameStore
     + AgentLogStore
+    + AlarmStore
     + Send
     + Sync
 {
@@ -88,6 +91,7 @@ impl<T> Storage for T where
         + BroadcastStore
         + DocumentStore
         + AreaNameStore
+        + AlarmStore
         + AgentLogStore
         + Send
         + Sync

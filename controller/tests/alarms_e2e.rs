@@ -1,0 +1,195 @@
+//! Alarms as real processes: a speaker killed is an `offline` alarm once it has been gone
+//! longer than the setting (1 s here), sent at once to a plain JSON webhook and to a
+//! DingTalk-style bot (signed; its first answer fails, so it is retried), counted in
+//! `/metrics`, acknowledged by the admin (who and when kept), and cleared, with a second
+//! message, when the speaker is back.
+
+mod common;
+
+use std::io::{BufRead as _, BufReader, Read as _, Write as _};
+use std::net::TcpListener;
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use base64::Engine as _;
+use common::*;
+use hmac::Mac as _;
+use serde_json::{Value, json};
+
+/// A webhook receiver on loopback: every request's path (with query) and JSON body, in
+/// order. The first request to `/flaky…` is answered 500; the rest `{"errcode":0}`.
+fn receiver() -> (String, mpsc::Receiver<(String, Value)>) {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = listener.local_addr().expect("addr").to_string();
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let mut failed_once = false;
+        for stream in listener.incoming() {
+            let Ok(stream) = stream else { return };
+            let mut reader = BufReader::new(stream);
+            let mut line = String::new();
+            if reader.read_line(&mut line).is_err() {
+                continue;
+            }
+            let path = line.split(' ').nth(1).unwrap_or_default().to_owned();
+            let mut length = 0;
+            loop {
+                let mut header = String::new();
+                if reader.read_line(&mut header).is_err() || header.trim().is_empty() {
+                    break;
+                }
+                if let Some(v) = header.to_ascii_lowercase().strip_prefix("content-length:") {
+                    length = v.trim().parse().unwrap_or(0);
+                }
+            }
+            let mut body = vec![0; length];
+            let _ = reader.read_exact(&mut body);
+            let fail = path.starts_with("/flaky") && !failed_once;
+            failed_once |= fail;
+            let answer = if fail {
+                "HTTP/1.1 500 Internal Server Error\r\ncontent-length: 0\r\nconnection: close\r\n\r\n".to_owned()
+            } else {
+                "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 13\r\nconnection: close\r\n\r\n{\"errcode\":0}".to_owned()
+            };
+            let _ = reader.get_mut().write_all(answer.as_bytes());
+            let _ = tx.send((path, serde_json::from_slice(&body).unwrap_or(Value::Null)));
+        }
+    });
+    (addr, rx)
+}
+
+/// The next request the receiver got whose path starts with `prefix`.
+fn next(rx: &mpsc::Receiver<(String, Value)>, prefix: &str) -> (String, Value) {
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match rx.recv_timeout(left) {
+            Ok((path, body)) if path.starts_with(prefix) => return (path, body),
+            Ok(_) => {}
+            Err(e) => panic!("no webhook call to {prefix} ({e})"),
+        }
+    }
+}
+
+/// The alarm of `kind` on `agent` once `ok` accepts it.
+fn alarm(api: &Api, agent: &str, ok: impl Fn(&Value) -> bool) -> Value {
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let (status, list) = api.call("GET", "/api/alarms", None);
+        assert_eq!(status, 200, "{list}");
+        if let Some(a) = list
+            .as_array()
+            .and_then(|l| l.iter().find(|a| a["agent_id"] == agent && ok(a)))
+        {
+            return a.clone();
+        }
+        assert!(Instant::now() < deadline, "no such alarm: {list}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+fn metric(ctl: &Controller, line: &str) -> bool {
+    let (_, text) = request(
+        &client(),
+        "GET",
+        &format!("http://{}/metrics", ctl.addr),
+        None,
+        None,
+    );
+    text.lines().any(|l| l == line)
+}
+
+#[test]
+fn an_offline_speaker_raises_an_alarm_that_reaches_the_webhooks_and_clears() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (ctl, password) = start_controller(&dir.path().join("controller"), "127.0.0.1:0");
+    let api = Api::login(&ctl.addr, &password.expect("password"));
+    let mut agents = start_agents(dir.path(), &ctl, &api, &[TWO_VILLAGES[0]], "wav");
+    let (hooks, calls) = receiver();
+
+    // Settings are checked, each problem named.
+    let (status, body) = api.call(
+        "PUT",
+        "/api/settings/alarms",
+        Some(json!({"offline_after_s": 0})),
+    );
+    assert_eq!(status, 400, "{body}");
+    assert!(body.to_string().contains("offline_after_s"), "{body}");
+    let (status, body) = api.call(
+        "PUT",
+        "/api/settings/alarms",
+        Some(json!({"webhooks": [{"url": "ftp://x", "format": "json"}]})),
+    );
+    assert_eq!(status, 400, "{body}");
+    assert!(body.to_string().contains("webhooks[0]"), "{body}");
+    let (status, body) = api.call(
+        "PUT",
+        "/api/settings/alarms",
+        Some(json!({
+            "offline_after_s": 1,
+            "webhooks": [
+                {"url": format!("http://{hooks}/plain"), "format": "json"},
+                {"url": format!("http://{hooks}/flaky?access_token=t"), "format": "dingtalk", "secret": "SECtest"},
+            ],
+        })),
+    );
+    assert_eq!(status, 200, "{body}");
+    assert!(metric(&ctl, "dalaba_alarms_active{kind=\"offline\"} 0"));
+
+    // The speaker dies (a power cut): an alarm after the second allowed.
+    let (adir, proc) = agents.remove(0);
+    proc.stop();
+    let raised = alarm(&api, "dong-1", |a| a["kind"] == "offline");
+    assert!(raised["cleared_at"].is_null(), "{raised}");
+    assert_eq!(raised["area_code"], "330106001001", "{raised}");
+    let (_, plain) = next(&calls, "/plain");
+    assert_eq!(plain["event"], "raised", "{plain}");
+    assert_eq!(plain["alarm"]["agent_id"], "dong-1", "{plain}");
+    assert!(
+        plain["text"].as_str().is_some_and(|t| t.contains("离线")),
+        "{plain}"
+    );
+
+    // The bot: refused once, retried, signed as DingTalk checks it.
+    let (first, _) = next(&calls, "/flaky");
+    let (again, bot) = next(&calls, "/flaky");
+    assert!(first.contains("sign="), "{first}");
+    assert_eq!(bot["msgtype"], "text", "{bot}");
+    let query: std::collections::HashMap<_, _> = again
+        .split_once('?')
+        .expect("query")
+        .1
+        .split('&')
+        .filter_map(|kv| kv.split_once('='))
+        .collect();
+    let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(b"SECtest").expect("key");
+    mac.update(format!("{}\nSECtest", query["timestamp"]).as_bytes());
+    let want = base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes());
+    assert_eq!(
+        query["sign"]
+            .replace("%2B", "+")
+            .replace("%2F", "/")
+            .replace("%3D", "="),
+        want
+    );
+    assert!(metric(&ctl, "dalaba_alarms_active{kind=\"offline\"} 1"));
+
+    // Acknowledged: who and when are kept.
+    let id = raised["id"].as_u64().expect("id");
+    let (status, _) = api.call("POST", &format!("/api/alarms/{id}/ack"), None);
+    assert_eq!(status, 200);
+    let acked = alarm(&api, "dong-1", |a| a["id"] == id);
+    assert_eq!(acked["acked_by"], "admin", "{acked}");
+    assert!(acked["acked_at"].as_u64().is_some(), "{acked}");
+
+    // Back: the alarm clears, and the webhooks are told.
+    let back = start_agent(&adir.join("agent.toml"), &adir.join("state"));
+    back.wait_for("session ready as dong-1");
+    let cleared = alarm(&api, "dong-1", |a| {
+        a["id"] == id && !a["cleared_at"].is_null()
+    });
+    assert_eq!(cleared["acked_by"], "admin", "{cleared}");
+    let (_, plain) = next(&calls, "/plain");
+    assert_eq!(plain["event"], "cleared", "{plain}");
+    assert!(metric(&ctl, "dalaba_alarms_active{kind=\"offline\"} 0"));
+}
