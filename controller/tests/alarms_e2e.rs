@@ -6,70 +6,13 @@
 
 mod common;
 
-use std::io::{BufRead as _, BufReader, Read as _, Write as _};
-use std::net::TcpListener;
-use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use base64::Engine as _;
+use common::webhook::receiver;
 use common::*;
 use hmac::Mac as _;
 use serde_json::{Value, json};
-
-/// A webhook receiver on loopback: every request's path (with query) and JSON body, in
-/// order. The first request to `/flaky…` is answered 500; the rest `{"errcode":0}`.
-fn receiver() -> (String, mpsc::Receiver<(String, Value)>) {
-    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
-    let addr = listener.local_addr().expect("addr").to_string();
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        let mut failed_once = false;
-        for stream in listener.incoming() {
-            let Ok(stream) = stream else { return };
-            let mut reader = BufReader::new(stream);
-            let mut line = String::new();
-            if reader.read_line(&mut line).is_err() {
-                continue;
-            }
-            let path = line.split(' ').nth(1).unwrap_or_default().to_owned();
-            let mut length = 0;
-            loop {
-                let mut header = String::new();
-                if reader.read_line(&mut header).is_err() || header.trim().is_empty() {
-                    break;
-                }
-                if let Some(v) = header.to_ascii_lowercase().strip_prefix("content-length:") {
-                    length = v.trim().parse().unwrap_or(0);
-                }
-            }
-            let mut body = vec![0; length];
-            let _ = reader.read_exact(&mut body);
-            let fail = path.starts_with("/flaky") && !failed_once;
-            failed_once |= fail;
-            let answer = if fail {
-                "HTTP/1.1 500 Internal Server Error\r\ncontent-length: 0\r\nconnection: close\r\n\r\n".to_owned()
-            } else {
-                "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 13\r\nconnection: close\r\n\r\n{\"errcode\":0}".to_owned()
-            };
-            let _ = reader.get_mut().write_all(answer.as_bytes());
-            let _ = tx.send((path, serde_json::from_slice(&body).unwrap_or(Value::Null)));
-        }
-    });
-    (addr, rx)
-}
-
-/// The next request the receiver got whose path starts with `prefix`.
-fn next(rx: &mpsc::Receiver<(String, Value)>, prefix: &str) -> (String, Value) {
-    let deadline = Instant::now() + WAIT;
-    loop {
-        let left = deadline.saturating_duration_since(Instant::now());
-        match rx.recv_timeout(left) {
-            Ok((path, body)) if path.starts_with(prefix) => return (path, body),
-            Ok(_) => {}
-            Err(e) => panic!("no webhook call to {prefix} ({e})"),
-        }
-    }
-}
 
 /// The alarm of `kind` on `agent` once `ok` accepts it.
 fn alarm(api: &Api, agent: &str, ok: impl Fn(&Value) -> bool) -> Value {
@@ -105,7 +48,7 @@ fn an_offline_speaker_raises_an_alarm_that_reaches_the_webhooks_and_clears() {
     let (ctl, password) = start_controller(&dir.path().join("controller"), "127.0.0.1:0");
     let api = Api::login(&ctl.addr, &password.expect("password"));
     let mut agents = start_agents(dir.path(), &ctl, &api, &[TWO_VILLAGES[0]], "wav");
-    let (hooks, calls) = receiver();
+    let (hooks, mut calls) = receiver();
 
     // Settings are checked, each problem named.
     let (status, body) = api.call(
@@ -142,7 +85,7 @@ fn an_offline_speaker_raises_an_alarm_that_reaches_the_webhooks_and_clears() {
     let raised = alarm(&api, "dong-1", |a| a["kind"] == "offline");
     assert!(raised["cleared_at"].is_null(), "{raised}");
     assert_eq!(raised["area_code"], "330106001001", "{raised}");
-    let (_, plain) = next(&calls, "/plain");
+    let (_, plain) = calls.next("/plain");
     assert_eq!(plain["event"], "raised", "{plain}");
     assert_eq!(plain["alarm"]["agent_id"], "dong-1", "{plain}");
     assert!(
@@ -151,8 +94,8 @@ fn an_offline_speaker_raises_an_alarm_that_reaches_the_webhooks_and_clears() {
     );
 
     // The bot: refused once, retried, signed as DingTalk checks it.
-    let (first, _) = next(&calls, "/flaky");
-    let (again, bot) = next(&calls, "/flaky");
+    let (first, _) = calls.next("/flaky");
+    let (again, bot) = calls.next("/flaky");
     assert!(first.contains("sign="), "{first}");
     assert_eq!(bot["msgtype"], "text", "{bot}");
     let query: std::collections::HashMap<_, _> = again
@@ -189,7 +132,7 @@ fn an_offline_speaker_raises_an_alarm_that_reaches_the_webhooks_and_clears() {
         a["id"] == id && !a["cleared_at"].is_null()
     });
     assert_eq!(cleared["acked_by"], "admin", "{cleared}");
-    let (_, plain) = next(&calls, "/plain");
+    let (_, plain) = calls.next("/plain");
     assert_eq!(plain["event"], "cleared", "{plain}");
     assert!(metric(&ctl, "dalaba_alarms_active{kind=\"offline\"} 0"));
 }

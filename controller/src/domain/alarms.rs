@@ -111,11 +111,14 @@ pub struct AlarmView {
     agent_name: String,
     /// Its village's code.
     area_code: String,
+    /// Its village by name (county, township, village), if named.
+    area_name: Option<String>,
 }
 
 /// The active alarms and the latest 200 cleared ones in `user`'s areas, newest first.
 pub fn list(state: &AppState, user: &AuthUser) -> Result<Vec<AlarmView>, AppError> {
     user.require(Action::View)?;
+    let names = crate::areas::Names::load(state)?;
     let agents: HashMap<String, (String, String)> = state
         .storage
         .agents()?
@@ -128,9 +131,10 @@ pub fn list(state: &AppState, user: &AuthUser) -> Result<Vec<AlarmView>, AppErro
         .into_iter()
         .filter_map(|alarm| {
             let (name, area) = agents.get(&alarm.agent_id)?.clone();
-            user.covers(&area).then_some(AlarmView {
+            user.covers(&area).then(|| AlarmView {
                 alarm,
                 agent_name: name,
+                area_name: names.full(&area),
                 area_code: area,
             })
         })
@@ -186,10 +190,9 @@ fn conditions(
             if let Some(seen) = agent.last_seen
                 && now.saturating_sub(seen) > offline_after
             {
-                let minutes = now.saturating_sub(seen) / 60_000_000;
                 found.insert(
                     (AlarmKind::Offline, id),
-                    format!("offline for {minutes} min (last heard {seen} µs)"),
+                    format!("最后在线 {}", local_time(seen)),
                 );
             }
             continue;
@@ -209,11 +212,21 @@ fn conditions(
         {
             found.insert(
                 (AlarmKind::Clock, id),
-                format!("clock {} ms off", offset / 1000),
+                format!("时钟差 {} 毫秒", offset / 1000),
             );
         }
     }
     found
+}
+
+/// `us` (µs since 1970) as people read it, in the schedules' default time zone (Beijing
+/// time).
+fn local_time(us: u64) -> String {
+    let tz = crate::schedule::parse_tz(crate::schedule::DEFAULT_TIME_ZONE)
+        .unwrap_or(chrono_tz::Asia::Shanghai);
+    chrono::DateTime::from_timestamp_micros(us as i64)
+        .map(|t| t.with_timezone(&tz).format("%Y-%m-%d %H:%M:%S").to_string())
+        .unwrap_or_default()
 }
 
 /// Raises and clears alarms as the conditions come and go, once every [`EVERY`], for

@@ -7,6 +7,7 @@
 pub mod browser;
 pub mod harness;
 pub mod router;
+pub mod webhook;
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
