@@ -7,6 +7,7 @@ import { mapView, STRINGS as MAP_STRINGS } from '/console/map.js';
 import { speakerDetail, STRINGS as DETAIL_STRINGS } from '/console/speaker.js';
 import { accountsPage, STRINGS as ACCOUNT_STRINGS } from '/console/accounts.js';
 import { alarmsPage, STRINGS as ALARM_STRINGS } from '/console/alarms.js';
+import { approvalsPage, STRINGS as APPROVAL_STRINGS } from '/console/approvals.js';
 
 const T = {
   zh: {
@@ -56,7 +57,7 @@ const T = {
     role_admin: 'admin', role_operator: 'operator', role_village_head: 'village head', role_viewer: 'viewer',
   },
 };
-for (const strings of [ALERT_STRINGS, SPEECH_STRINGS, SPEAKER_STRINGS, MAP_STRINGS, DETAIL_STRINGS, ACCOUNT_STRINGS, ALARM_STRINGS]) {
+for (const strings of [ALERT_STRINGS, SPEECH_STRINGS, SPEAKER_STRINGS, MAP_STRINGS, DETAIL_STRINGS, ACCOUNT_STRINGS, ALARM_STRINGS, APPROVAL_STRINGS]) {
   Object.assign(T.zh, strings.zh);
   Object.assign(T.en, strings.en);
 }
@@ -127,6 +128,7 @@ async function start() {
   $('login').hidden = true;
   show('overview');
   alarms.count().catch((e) => console.warn(e));
+  approvals.count().catch((e) => console.warn(e));
   watchChanges();
 }
 
@@ -171,10 +173,11 @@ async function watchChanges() {
 let refreshing = null;
 let again = false;
 function changed() {
-  // The header's alarm count is on every page.
+  // The header's counts are on every page.
   if (current !== 'alarms') alarms.count().catch((e) => console.warn(e));
+  if (current !== 'approvals') approvals.count().catch((e) => console.warn(e));
   // The alerts page follows its alert's receipts itself and keeps its form as typed.
-  if (!['overview', 'log', 'speakers', 'alarms'].includes(current)) return;
+  if (!['overview', 'log', 'speakers', 'alarms', 'approvals'].includes(current)) return;
   if (refreshing) { again = true; return; }
   refreshing = refresh().finally(() => {
     refreshing = null;
@@ -208,6 +211,7 @@ async function refresh() {
     if (current === 'programme') await renderProgramme();
     if (current === 'log') await renderLog();
     if (current === 'alarms') await alarms.render();
+    if (current === 'approvals') await approvals.render();
     if (current === 'users') await accounts.renderUsers();
     if (current === 'audit') await accounts.renderAudit();
   } catch (e) {
@@ -520,6 +524,7 @@ const speakers = speakersPage({ api, el, $, t, agents: () => agents, stateOf, re
 const geo = mapView({ api, el, $, t, stateOf, detail, me: () => me });
 const accounts = accountsPage({ api, el, $, t, me: () => me, logout });
 const alarms = alarmsPage({ api, el, $, t, me: () => me });
+const approvals = approvalsPage({ api, el, $, t, me: () => me });
 $('lang').addEventListener('click', () => {
   lang = lang === 'zh' ? 'en' : 'zh';
   localStorage.setItem('dalaba.lang', lang);

@@ -655,3 +655,91 @@ async fn wide_broadcasts_and_schedules_wait_for_a_second_person() {
     let report = dalaba_controller::scheduler::tick(s, dalaba_controller::now_us()).unwrap();
     assert_eq!(report.planned, 1);
 }
+
+/// The approvals queue: `?held=true` lists what waits (who asked, why); a second person
+/// turns one down (never sent, out of the queue), its author may withdraw one, and someone
+/// whose areas do not cover it may not touch it.
+#[tokio::test]
+async fn held_broadcasts_are_queued_and_turned_down() {
+    let w = world();
+    let s = &w.state;
+    let admin = login(s, "admin", &w.admin_password).await;
+    for (name, scopes) in [
+        ("op-xihu", json!(["330106"])),
+        ("op-dong", json!(["330106001"])),
+    ] {
+        let (status, body) = call(
+            s,
+            Some(&admin),
+            "POST",
+            "/api/users",
+            Some(json!({"name": name, "role": "operator", "scopes": scopes, "password": PASSWORD})),
+        )
+        .await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+    }
+    let xihu = login(s, "op-xihu", PASSWORD).await;
+    let dong = login(s, "op-dong", PASSWORD).await;
+    let rule = json!({"max_prefix_digits": 6});
+    let (status, _) = call(s, Some(&admin), "PUT", "/api/settings/approval", Some(rule)).await;
+    assert_eq!(status, StatusCode::OK);
+    let mut held = Vec::new();
+    for _ in 0..2 {
+        let (status, body) = call(
+            s,
+            Some(&xihu),
+            "POST",
+            "/api/broadcasts",
+            Some(json!({"media_id": 1, "target": {"areas": ["330106"]}})),
+        )
+        .await;
+        assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+        held.push(body["id"].as_u64().unwrap());
+    }
+    let queue = |token: String| async move {
+        let (status, list) = call(s, Some(&token), "GET", "/api/broadcasts?held=true", None).await;
+        assert_eq!(status, StatusCode::OK, "{list}");
+        list.as_array().unwrap().clone()
+    };
+    let waiting = queue(admin.clone()).await;
+    assert_eq!(waiting.len(), 2, "{waiting:?}");
+    assert_eq!(waiting[0]["created_by_name"], "op-xihu");
+    assert!(waiting[0]["held"].as_str().unwrap().contains("330106"));
+
+    // Not by someone whose areas do not cover it; by the admin, yes: never sent.
+    let reject = |id: u64| format!("/api/broadcasts/{id}/reject");
+    let (status, _) = call(s, Some(&dong), "POST", &reject(held[0]), None).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (status, body) = call(s, Some(&admin), "POST", &reject(held[0]), None).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (_, shown) = call(
+        s,
+        Some(&admin),
+        "GET",
+        &format!("/api/broadcasts/{}", held[0]),
+        None,
+    )
+    .await;
+    assert_eq!(shown["receipts"], json!([]), "never sent: {shown}");
+    let (status, _) = call(
+        s,
+        Some(&admin),
+        "POST",
+        &format!("/api/broadcasts/{}/approve", held[0]),
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::CONFLICT, "turned down, not approvable");
+    // Its author withdraws the other.
+    let (status, _) = call(s, Some(&xihu), "POST", &reject(held[1]), None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(queue(admin.clone()).await.is_empty());
+    let (_, log) = call(s, Some(&admin), "GET", "/api/broadcasts", None).await;
+    let rejected: Vec<_> = log
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|b| b["rejected_by"].as_str())
+        .collect();
+    assert_eq!(rejected, ["op-xihu", "admin"]);
+}

@@ -60,7 +60,7 @@ pub fn reason(
 ) -> Result<Option<String>, AppError> {
     let rule = rule(state)?;
     if rule.all_targets && target.all {
-        return Ok(Some("it targets every speaker".into()));
+        return Ok(Some("发给全部喇叭 / it targets every speaker".into()));
     }
     if rule.max_prefix_digits > 0 {
         if let Some(a) = target
@@ -68,17 +68,21 @@ pub fn reason(
             .iter()
             .find(|a| a.len() <= rule.max_prefix_digits)
         {
+            let name = crate::areas::Names::load(state)?
+                .full(a)
+                .map(|n| format!("{n} "))
+                .unwrap_or_default();
             return Ok(Some(format!(
-                "it targets the whole area {a} ({} digits or fewer)",
+                "整个区域 {name}{a} / it targets the whole area {a} ({} digits or fewer)",
                 rule.max_prefix_digits
             )));
         }
     }
     if rule.min_speakers > 0 && reached.len() >= rule.min_speakers {
         return Ok(Some(format!(
-            "it reaches {} speakers ({} or more)",
-            reached.len(),
-            rule.min_speakers
+            "{n} 个喇叭 / it reaches {n} speakers ({} or more)",
+            rule.min_speakers,
+            n = reached.len(),
         )));
     }
     if rule.quiet_hours && priority <= Priority::Scheduled {
@@ -87,7 +91,7 @@ pub fn reason(
             quiet_rule(&quiet, a.area_code.as_str()).is_some_and(|r| r.contains(start_at))
         }) {
             return Ok(Some(format!(
-                "it starts during quiet hours for {} ({})",
+                "在静音时段播放 / it starts during quiet hours for {} ({})",
                 a.id, a.area_code
             )));
         }

@@ -218,6 +218,7 @@ pub async fn create(
         start_at,
         held: held.clone(),
         approved_by: None,
+        rejected_by: None,
         play: Some(play.clone()),
     };
     state
@@ -225,6 +226,8 @@ pub async fn create(
         .set_broadcast_spec(id, &BroadcastSpec::Media(spec.clone()))?;
     if let Some(why) = held {
         tracing::info!(user = %user.name, broadcast = id, "broadcast held for approval: {why}");
+        // The approvals queue in every open console shows it at once.
+        state.changes.bump();
         return Ok(Made::Held(
             json!({"id": id, "held": why, "agents": spec.agents,
                         "approve_url": format!("/api/broadcasts/{id}/approve")}),
@@ -299,11 +302,47 @@ pub fn approve(state: &AppState, user: &AuthUser, id: u64) -> Result<serde_json:
         .storage
         .set_broadcast_spec(id, &BroadcastSpec::Media(spec.clone()))?;
     let unreachable = dispatch(state, id, &agents, &play)?;
+    state.changes.bump();
     tracing::info!(user = %user.name, broadcast = id, "held broadcast approved and sent");
     Ok(
         json!({"id": id, "start_at": spec.start_at, "agents": spec.agents,
                 "approved_by": user.name, "unreachable": unreachable}),
     )
+}
+
+/// Turns down held broadcast `id`: it is never sent. A user who may approve it (not its
+/// author: a second person) or its author (withdrawing it) may.
+pub fn reject(state: &AppState, user: &AuthUser, id: u64) -> Result<serde_json::Value, AppError> {
+    let record = state
+        .storage
+        .broadcast(id)?
+        .ok_or_else(|| AppError::NotFound(format!("broadcast {id}")))?;
+    let BroadcastSpec::Media(mut spec) = record.spec else {
+        return Err(AppError::Conflict(format!(
+            "broadcast {id} is not a held broadcast"
+        )));
+    };
+    if spec.held.is_none() || record.stopped_at.is_some() {
+        return Err(AppError::Conflict(format!(
+            "broadcast {id} is not waiting for approval"
+        )));
+    }
+    if record.created_by != Some(user.id) {
+        user.require(Action::Approve)?;
+        let all = state.storage.agents()?;
+        let agents: Vec<AgentId> = spec.agents.iter().filter_map(|a| a.parse().ok()).collect();
+        user.check_agents(all.iter().filter(|a| agents.contains(&a.id)))?;
+    }
+    spec.held = None;
+    spec.play = None;
+    spec.rejected_by = Some(user.name.clone());
+    state
+        .storage
+        .set_broadcast_spec(id, &BroadcastSpec::Media(spec))?;
+    state.storage.stop_broadcast(id, state.clock.now_us())?;
+    state.changes.bump();
+    tracing::info!(user = %user.name, broadcast = id, "held broadcast turned down");
+    Ok(json!({"id": id, "rejected_by": user.name}))
 }
 
 /// Records a receipt from `agent`, if broadcast `receipt.broadcast_id` was sent to it and
@@ -449,6 +488,8 @@ pub struct ListQuery {
     pub limit: Option<usize>,
     /// Only broadcasts with smaller ids (the next page).
     pub before: Option<u64>,
+    /// `true`: only those waiting for a second person's approval.
+    pub held: Option<bool>,
 }
 
 /// The broadcast log, newest first: every broadcast (manual,
@@ -461,22 +502,42 @@ pub fn list(
 ) -> Result<serde_json::Value, AppError> {
     user.require(Action::View)?;
     let areas = areas_of(state)?;
-    let mut out = Vec::new();
-    for b in state
+    let waiting_only = q.held == Some(true);
+    // Who asked, by name.
+    let names: std::collections::HashMap<i64, String> = state
         .storage
-        .broadcasts(q.limit.unwrap_or(50).clamp(1, 500), q.before)?
-    {
+        .users()?
+        .into_iter()
+        .map(|u| (u.id, u.name))
+        .collect();
+    let mut out = Vec::new();
+    // The approvals queue looks further back: a held broadcast may be older than the last 50.
+    let limit = if waiting_only {
+        500
+    } else {
+        q.limit.unwrap_or(50).clamp(1, 500)
+    };
+    for b in state.storage.broadcasts(limit, q.before)? {
         let spec = &b.spec;
         let targeted = spec.agents();
         if !visible(user, targeted, &areas) {
             continue;
         }
+        let waiting =
+            matches!(spec, BroadcastSpec::Media(m) if m.held.is_some()) && b.stopped_at.is_none();
+        if waiting_only && !waiting {
+            continue;
+        }
         let agents = targeted.len();
         let receipts = state.storage.receipts(b.id)?;
         let confirmed = receipts.iter().filter(|r| r.started_at.is_some()).count();
-        let (held, approved_by) = match spec {
-            BroadcastSpec::Media(m) => (m.held.as_deref(), m.approved_by.as_deref()),
-            _ => (None, None),
+        let (held, approved_by, rejected_by) = match spec {
+            BroadcastSpec::Media(m) => (
+                m.held.as_deref(),
+                m.approved_by.as_deref(),
+                m.rejected_by.as_deref(),
+            ),
+            _ => (None, None, None),
         };
         let (schedule_id, excluded) = match spec {
             BroadcastSpec::Scheduled(s) => (Some(s.schedule_id), Some(&s.excluded)),
@@ -486,6 +547,7 @@ pub fn list(
             "id": b.id,
             "kind": spec.kind(),
             "created_by": b.created_by,
+            "created_by_name": b.created_by.and_then(|id| names.get(&id)),
             "created_at": b.created_at,
             "start_at": spec.start_at(),
             "stopped_at": b.stopped_at,
@@ -494,6 +556,7 @@ pub fn list(
             "excluded": excluded,
             "held": held,
             "approved_by": approved_by,
+            "rejected_by": rejected_by,
             "schedule_id": schedule_id,
             "media_id": spec.media_id(),
             "receipts": receipts,

@@ -21,6 +21,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(one))
         .routes(routes!(stop))
         .routes(routes!(approve))
+        .routes(routes!(reject))
 }
 
 /// `POST /api/broadcasts`: 201 when sent, 202 when held for a second person's approval.
@@ -45,6 +46,17 @@ async fn approve(
     Path(id): Path<u64>,
 ) -> Result<Json<Value>, AppError> {
     Ok(Json(broadcast::approve(&state, &user, id)?))
+}
+
+/// `POST /api/broadcasts/{id}/reject`: a second authorised user (or its author) turns a
+/// held broadcast down; it is never sent.
+#[utoipa::path(post, path = "/api/broadcasts/{id}/reject", tag = "broadcasts", security(("bearer" = [])), params(("id" = u64, Path, description = "the broadcast's id")), responses((status = 200, description = "turned down", body = Value), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+async fn reject(
+    State(state): State<AppState>,
+    user: AuthUser,
+    Path(id): Path<u64>,
+) -> Result<Json<Value>, AppError> {
+    Ok(Json(broadcast::reject(&state, &user, id)?))
 }
 
 /// `GET /api/broadcasts/{id}`: the broadcast and one receipt per agent.

@@ -58,6 +58,11 @@ const FILES: &[(&str, &str, &str)] = &[
         include_str!("../../console/speaker.js"),
     ),
     (
+        "approvals.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../../console/approvals.js"),
+    ),
+    (
         "alarms.js",
         "text/javascript; charset=utf-8",
         include_str!("../../console/alarms.js"),

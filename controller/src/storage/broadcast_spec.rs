@@ -45,6 +45,9 @@ pub struct MediaSpec {
     /// Who approved it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub approved_by: Option<String>,
+    /// Who turned it down while it was held (it was never sent).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rejected_by: Option<String>,
     /// The command each agent gets.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub play: Option<PlayMedia>,

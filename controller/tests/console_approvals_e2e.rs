@@ -1,0 +1,98 @@
+//! The console's approvals queue in a real browser (headless Chromium over WebDriver)
+//! against a real controller and real agents: the admin sets the rule in the page; an
+//! operator's broadcast to the whole county is held and shows in the admin's queue (who
+//! asked, why) with a count in the header; approved there, the speakers play it (heard in
+//! their WAV output); a second one is turned down in the page and never sent.
+//!
+//! `DALABA_SCREENSHOTS=1` writes `docs/console-approvals.png`.
+
+mod common;
+
+use common::browser::*;
+use common::*;
+use serde_json::json;
+
+const PASSWORD: &str = "a long operator password";
+
+#[test]
+fn a_held_broadcast_is_approved_or_turned_down_in_the_page() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (ctl, password) = start_controller(&dir.path().join("controller"), "127.0.0.1:0");
+    let password = password.expect("password");
+    let api = Api::login(&ctl.addr, &password);
+    let agents = start_agents(dir.path(), &ctl, &api, TWO_VILLAGES, "wav");
+    let (status, _) = api.call(
+        "POST",
+        "/api/users",
+        Some(
+            json!({"name": "wang", "role": "operator", "scopes": ["330106"], "password": PASSWORD}),
+        ),
+    );
+    assert_eq!(status, 201);
+    let wang = Api::login_as(&ctl.addr, "wang", PASSWORD);
+    let (status, media) = upload(&api, "反诈提醒.wav", tone_wav(700.0, 1.0, 48_000));
+    assert_eq!(status, 201, "{media}");
+
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    let mic = dir.path().join("mic.wav");
+    std::fs::write(&mic, tone_wav(1000.0, 1.0, 48_000)).expect("mic");
+    let (_driver, c) = browser(&rt, &mic);
+    log_in(&rt, &c, &ctl.addr, "admin", &password, "dong-1");
+
+    // The rule, set in the page: a county or wider waits for a second person.
+    click(&rt, &c, "#nav button[data-view=approvals]");
+    wait_text(&rt, &c, "#ap-empty", |t| t.contains("没有待审批"));
+    click(
+        &rt,
+        &c,
+        "#ap-rule select[name=max_prefix_digits] option[value='6']",
+    );
+    click(&rt, &c, "#ap-rule button[type=submit]");
+    wait_text(&rt, &c, "#ap-rule-status", |t| t.contains("已保存"));
+    let (_, rule) = api.call("GET", "/api/settings/approval", None);
+    assert_eq!(rule["max_prefix_digits"], 6, "{rule}");
+
+    // wang's broadcast to the county is held: in the queue, with who and why, counted.
+    let send = || {
+        let (status, held) = wang.call(
+            "POST",
+            "/api/broadcasts",
+            Some(json!({"media_id": media["id"], "target": {"areas": ["330106"]}})),
+        );
+        assert_eq!(status, 202, "{held}");
+        held["id"].as_u64().expect("id")
+    };
+    let first = send();
+    let row = wait_text(&rt, &c, &format!("#held-{first}"), |t| t.contains("wang"));
+    assert!(
+        row.contains("反诈提醒.wav") && row.contains("330106"),
+        "{row}"
+    );
+    wait_text(&rt, &c, "#approval-count", |t| t == "1");
+    rt.block_on(c.execute("window.scrollTo(0, 0)", vec![]))
+        .expect("scroll");
+    screenshot(&rt, &c, "console-approvals");
+
+    // Approved in the page: both villages' speakers play it.
+    click(&rt, &c, &format!("#held-{first} button.approve"));
+    wait_text(&rt, &c, "#ap-status", |t| t.contains("已批准"));
+    until_all(&api, first, "done");
+    for (adir, _) in &agents {
+        let heard = samples(adir, first).expect("played");
+        assert!((hz(&heard) - 700.0).abs() < 15.0, "{} Hz", hz(&heard));
+    }
+
+    // The next one is turned down: out of the queue, never sent.
+    let second = send();
+    wait_text(&rt, &c, &format!("#held-{second}"), |t| t.contains("wang"));
+    click(&rt, &c, &format!("#held-{second} button.reject"));
+    wait_text(&rt, &c, "#ap-status", |t| t.contains("已驳回"));
+    wait_text(&rt, &c, "#ap-empty", |t| t.contains("没有待审批"));
+    let (_, b) = api.call("GET", &format!("/api/broadcasts/{second}"), None);
+    assert_eq!(b["receipts"], json!([]), "never sent: {b}");
+    assert!(
+        agents
+            .iter()
+            .all(|(adir, _)| samples(adir, second).is_none())
+    );
+}
