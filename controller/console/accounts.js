@@ -35,8 +35,8 @@ function randomPassword() {
   return Array.from(bytes, (b) => alphabet[b % alphabet.length]).join('');
 }
 
-// `ctx`: { api, el, $, t, me(), logout() }.
-export function accountsPage({ api, el, $, t, me, logout }) {
+// `ctx`: { api, el, $, t, me(), logout(), download(path, name) }.
+export function accountsPage({ api, el, $, t, me, logout, download }) {
   let areas = [];   // [{ code, label }], every area with speakers, names first
   let users = [];
 
@@ -153,14 +153,12 @@ export function accountsPage({ api, el, $, t, me, logout }) {
         el('td', {}, r.result), el('td', {}, r.source || ''))));
   }
 
-  // The CSV through the session (a plain link could not send the token).
   async function exportCsv() {
-    const r = await fetch(auditQuery('csv'), { headers: { authorization: 'Bearer ' + sessionStorage.getItem('dalaba.token') } });
-    if (!r.ok) { $('au-count').textContent = r.statusText; return; }
-    const a = el('a', { href: URL.createObjectURL(await r.blob()), download: 'dalaba-audit.csv' });
-    document.body.append(a);
-    a.click();
-    a.remove();
+    try {
+      await download(auditQuery('csv'), 'dalaba-audit.csv');
+    } catch (e) {
+      $('au-count').textContent = e.message;
+    }
   }
 
   async function changePassword(ev) {

@@ -32,6 +32,7 @@ const T = {
     voice_both: '普通话，再粤语',
     fold: '收起', unfold: '展开',
     role_admin: '管理员', role_operator: '操作员', role_village_head: '村干部', role_viewer: '查看',
+    all_kinds: '全部类型',
   },
   en: {
     overview: 'Overview', broadcast: 'Broadcast', live: 'Live call', media: 'Media', programme: 'Programme',
@@ -55,6 +56,7 @@ const T = {
     voice_both: 'Mandarin, then Cantonese',
     fold: 'fold', unfold: 'show speakers',
     role_admin: 'admin', role_operator: 'operator', role_village_head: 'village head', role_viewer: 'viewer',
+    all_kinds: 'every kind',
   },
 };
 for (const strings of [ALERT_STRINGS, SPEECH_STRINGS, SPEAKER_STRINGS, MAP_STRINGS, DETAIL_STRINGS, ACCOUNT_STRINGS, ALARM_STRINGS, APPROVAL_STRINGS]) {
@@ -492,14 +494,49 @@ async function createSchedule(ev) {
   } catch (e) { $('programme-status').textContent = e.message; }
 }
 
+// The log's filters as a query; dates are this browser's local days.
+function logQuery(format) {
+  const q = new URLSearchParams({ limit: '200' });
+  if ($('log-kind').value) q.set('kind', $('log-kind').value);
+  if ($('log-area').value) q.set('area', $('log-area').value);
+  if ($('log-from').value) q.set('since', String(new Date($('log-from').value + 'T00:00').getTime() * 1000));
+  if ($('log-to').value) q.set('until', String((new Date($('log-to').value + 'T00:00').getTime() + 86400000) * 1000));
+  if (format) q.set('format', format);
+  return '/api/broadcasts?' + q;
+}
+
 async function renderLog() {
-  const log = await api('GET', '/api/broadcasts?limit=100');
+  if (!$('log-kind').options.length) {
+    $('log-kind').replaceChildren(el('option', { value: '' }, t('all_kinds')),
+      ...['media', 'scheduled', 'live', 'alert'].map((k) => el('option', { value: k }, t('kind_' + k))));
+    const tree = await api('GET', '/api/areas');
+    const options = [el('option', { value: '' }, t('any_area'))];
+    const walk = (nodes, depth) => nodes.forEach((n) => {
+      options.push(el('option', { value: n.code }, `${'\u3000'.repeat(depth)}${n.name ? `${n.name} (${n.code})` : n.code}`));
+      walk(n.children, depth + 1);
+    });
+    walk(tree, 0);
+    $('log-area').replaceChildren(...options);
+  }
+  const log = await api('GET', logQuery());
+  const villageLine = (b) => b.villages.map((v) => `${v.name || v.code} ${v.confirmed_playing}/${v.targeted}`).join(' · ');
   $('log-table').replaceChildren(el('tr', {}, el('th', {}, '#'), el('th', {}, t('kind')), el('th', {}, t('time')), el('th', {}, t('target')), el('th', {}, t('coverage')), el('th', {}, t('state'))),
-    ...log.map((b) => el('tr', { id: 'log-' + b.id }, el('td', {}, b.id), el('td', {}, b.kind + (b.held ? ` (${t('held')})` : '')),
+    ...log.map((b) => el('tr', { id: 'log-' + b.id }, el('td', {}, b.id),
+      el('td', {}, t('kind_' + b.kind) + (b.held ? ` (${t('held')})` : '') + (b.rejected_by ? ` (${t('rejected_done')})` : '')),
       el('td', {}, new Date((b.start_at || b.created_at) / 1000).toLocaleString(document.documentElement.lang)),
       el('td', {}, (b.agents || []).join(', ')),
-      el('td', {}, `${b.coverage.confirmed_playing}/${b.coverage.targeted}`),
+      el('td', { class: 'coverage' }, `${b.coverage.confirmed_playing}/${b.coverage.targeted}`, el('div', { class: 'villages-line' }, villageLine(b))),
       el('td', { class: 'receipts' }, b.receipts.map((r) => receiptChip(r.agent_id, r.state))))));
+}
+
+// A CSV the API answers, saved as a file (a plain link could not send the session token).
+async function download(path, name) {
+  const r = await fetch(path, { headers: { authorization: 'Bearer ' + token } });
+  if (!r.ok) throw new Error(r.statusText);
+  const a = el('a', { href: URL.createObjectURL(await r.blob()), download: name });
+  document.body.append(a);
+  a.click();
+  a.remove();
 }
 
 // Imports the chosen CSV of area names (code,name lines) as they are.
@@ -522,7 +559,7 @@ const speech = speechSettings({ api, el, $, t });
 const speakerCard = speakerDetail({ api, el, $, t, agents: () => agents, stateOf, refresh, me: () => me });
 const speakers = speakersPage({ api, el, $, t, agents: () => agents, stateOf, refresh, detail: speakerCard });
 const geo = mapView({ api, el, $, t, stateOf, detail, me: () => me });
-const accounts = accountsPage({ api, el, $, t, me: () => me, logout });
+const accounts = accountsPage({ api, el, $, t, me: () => me, logout, download });
 const alarms = alarmsPage({ api, el, $, t, me: () => me });
 const approvals = approvalsPage({ api, el, $, t, me: () => me });
 $('lang').addEventListener('click', () => {
@@ -557,6 +594,8 @@ $('talk').addEventListener('click', () => { if (!$('ptt').checked) talk(!call); 
 $('talk').addEventListener('pointerdown', () => { if ($('ptt').checked) talk(true); });
 $('talk').addEventListener('pointerup', () => { if ($('ptt').checked) talk(false); });
 $('upload-form').addEventListener('submit', upload);
+$('log-form').addEventListener('submit', (ev) => { ev.preventDefault(); renderLog(); });
+$('log-csv').addEventListener('click', () => download(logQuery('csv'), 'dalaba-broadcasts.csv').catch((e) => console.warn(e)));
 $('playlist-form').addEventListener('submit', createPlaylist);
 $('schedule-form').addEventListener('submit', createSchedule);
 translate();

@@ -2,9 +2,11 @@
 //! against a real controller and real agents: the admin sets the rule in the page; an
 //! operator's broadcast to the whole county is held and shows in the admin's queue (who
 //! asked, why) with a count in the header; approved there, the speakers play it (heard in
-//! their WAV output); a second one is turned down in the page and never sent.
+//! their WAV output); a second one is turned down in the page and never sent. The
+//! broadcast log, filtered in the page by kind and village, shows both with coverage per
+//! village; its CSV has a row per broadcast and per village.
 //!
-//! `DALABA_SCREENSHOTS=1` writes `docs/console-approvals.png`.
+//! `DALABA_SCREENSHOTS=1` writes `docs/console-approvals.png` and `docs/console-log.png`.
 
 mod common;
 
@@ -95,4 +97,48 @@ fn a_held_broadcast_is_approved_or_turned_down_in_the_page() {
             .iter()
             .all(|(adir, _)| samples(adir, second).is_none())
     );
+
+    // The log, filtered in the page: manual broadcasts that reached 东村's speaker.
+    click(&rt, &c, "#nav button[data-view=log]");
+    click(&rt, &c, "#log-kind option[value=media]");
+    click(&rt, &c, "#log-area option[value='330106001001']");
+    click(&rt, &c, "#log-form button[type=submit]");
+    let row = wait_text(&rt, &c, &format!("#log-{first}"), |t| t.contains("2/2"));
+    assert!(row.contains("播放") && row.contains("1/1"), "{row}");
+    let row = wait_text(&rt, &c, &format!("#log-{second}"), |t| t.contains("0/2"));
+    assert!(row.contains("已驳回"), "{row}");
+    rt.block_on(c.execute("window.scrollTo(0, 0)", vec![]))
+        .expect("scroll");
+    screenshot(&rt, &c, "console-log");
+    let (status, csv) = request(
+        &client(),
+        "GET",
+        &format!(
+            "http://{}/api/broadcasts?format=csv&kind=media&area=330106002",
+            ctl.addr
+        ),
+        Some(&api.token),
+        None,
+    );
+    assert_eq!(status, 200, "{csv}");
+    let lines: Vec<&str> = csv.lines().collect();
+    assert_eq!(
+        lines[0],
+        "id,kind,start_utc,created_by,village_code,village_name,targeted,confirmed_playing,coverage"
+    );
+    assert_eq!(
+        lines.len(),
+        1 + 2 * 3,
+        "two broadcasts, each whole and per village: {csv}"
+    );
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.starts_with(&format!("{first},media,"))
+                && l.contains(",330106002003,")
+                && l.ends_with(",1,1,1.000")),
+        "{csv}"
+    );
+    let (status, _) = api.call("GET", "/api/broadcasts?kind=teleport", None);
+    assert_eq!(status, 400, "an unknown kind is refused");
 }

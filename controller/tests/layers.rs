@@ -35,6 +35,7 @@ const LAYERS: &[(&str, &[&str])] = &[
         &[
             "domain",
             "broadcast",
+            "broadcast_log",
             "live",
             "alert",
             "areas",

@@ -23,7 +23,7 @@ const SHOWN: usize = 50;
 pub struct Played {
     broadcast_id: u64,
     /// `media`, `live`, `alert` or `scheduled`.
-    kind: &'static str,
+    kind: crate::broadcast_spec::BroadcastKind,
     /// What it was: the library item's name, or the alert's event and mode.
     what: Option<String>,
     /// The speaker's receipt.
@@ -64,7 +64,10 @@ pub fn history(state: &AppState, user: &AuthUser, id: &str) -> Result<History, A
         };
         played.push(Played {
             broadcast_id: r.broadcast_id,
-            kind: spec.as_ref().map_or("pending", BroadcastSpec::kind),
+            kind: spec.as_ref().map_or(
+                crate::broadcast_spec::BroadcastKind::Pending,
+                BroadcastSpec::kind,
+            ),
             what,
             state: r.state,
             detail: r.detail,

@@ -406,7 +406,9 @@ pub async fn get(
 }
 
 /// Every agent's area code, by id.
-fn areas_of(state: &AppState) -> Result<std::collections::HashMap<String, String>, AppError> {
+pub(crate) fn areas_of(
+    state: &AppState,
+) -> Result<std::collections::HashMap<String, String>, AppError> {
     Ok(state
         .storage
         .agents()?
@@ -416,7 +418,7 @@ fn areas_of(state: &AppState) -> Result<std::collections::HashMap<String, String
 }
 
 /// A scoped user sees a broadcast that reached at least one speaker of theirs.
-fn visible(
+pub(crate) fn visible(
     user: &AuthUser,
     agents: &[String],
     areas: &std::collections::HashMap<String, String>,
@@ -478,94 +480,4 @@ pub fn stop(state: &AppState, user: &AuthUser, id: u64) -> Result<(), AppError> 
     }
     tracing::info!(user = %user.name, broadcast = id, "broadcast stopped");
     Ok(())
-}
-
-/// Query of `GET /api/broadcasts`.
-#[derive(Debug, Deserialize, utoipa::IntoParams)]
-#[into_params(parameter_in = Query)]
-pub struct ListQuery {
-    /// At most this many (default 50, at most 500).
-    pub limit: Option<usize>,
-    /// Only broadcasts with smaller ids (the next page).
-    pub before: Option<u64>,
-    /// `true`: only those waiting for a second person's approval.
-    pub held: Option<bool>,
-}
-
-/// The broadcast log, newest first: every broadcast (manual,
-/// scheduled, live, alert) with its receipts per agent and its coverage, the share of
-/// targeted speakers that confirmed playing.
-pub fn list(
-    state: &AppState,
-    user: &AuthUser,
-    q: ListQuery,
-) -> Result<serde_json::Value, AppError> {
-    user.require(Action::View)?;
-    let areas = areas_of(state)?;
-    let waiting_only = q.held == Some(true);
-    // Who asked, by name.
-    let names: std::collections::HashMap<i64, String> = state
-        .storage
-        .users()?
-        .into_iter()
-        .map(|u| (u.id, u.name))
-        .collect();
-    let mut out = Vec::new();
-    // The approvals queue looks further back: a held broadcast may be older than the last 50.
-    let limit = if waiting_only {
-        500
-    } else {
-        q.limit.unwrap_or(50).clamp(1, 500)
-    };
-    for b in state.storage.broadcasts(limit, q.before)? {
-        let spec = &b.spec;
-        let targeted = spec.agents();
-        if !visible(user, targeted, &areas) {
-            continue;
-        }
-        let waiting =
-            matches!(spec, BroadcastSpec::Media(m) if m.held.is_some()) && b.stopped_at.is_none();
-        if waiting_only && !waiting {
-            continue;
-        }
-        let agents = targeted.len();
-        let receipts = state.storage.receipts(b.id)?;
-        let confirmed = receipts.iter().filter(|r| r.started_at.is_some()).count();
-        let (held, approved_by, rejected_by) = match spec {
-            BroadcastSpec::Media(m) => (
-                m.held.as_deref(),
-                m.approved_by.as_deref(),
-                m.rejected_by.as_deref(),
-            ),
-            _ => (None, None, None),
-        };
-        let (schedule_id, excluded) = match spec {
-            BroadcastSpec::Scheduled(s) => (Some(s.schedule_id), Some(&s.excluded)),
-            _ => (None, None),
-        };
-        out.push(json!({
-            "id": b.id,
-            "kind": spec.kind(),
-            "created_by": b.created_by,
-            "created_by_name": b.created_by.and_then(|id| names.get(&id)),
-            "created_at": b.created_at,
-            "start_at": spec.start_at(),
-            "stopped_at": b.stopped_at,
-            "target": spec.target(),
-            "agents": targeted,
-            "excluded": excluded,
-            "held": held,
-            "approved_by": approved_by,
-            "rejected_by": rejected_by,
-            "schedule_id": schedule_id,
-            "media_id": spec.media_id(),
-            "receipts": receipts,
-            "coverage": {
-                "targeted": agents,
-                "confirmed_playing": confirmed,
-                "ratio": if agents == 0 { 0.0 } else { confirmed as f64 / agents as f64 },
-            },
-        }));
-    }
-    Ok(serde_json::Value::Array(out))
 }

@@ -14,6 +14,7 @@ pub mod alert;
 pub mod approval;
 pub mod areas;
 pub mod broadcast;
+pub mod broadcast_log;
 pub mod cap;
 pub mod cap_senders;
 pub mod demo;

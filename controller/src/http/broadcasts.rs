@@ -3,12 +3,14 @@
 use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
+use axum::response::{IntoResponse as _, Response};
 use serde_json::Value;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::auth::AuthUser;
-use crate::broadcast::{self, CreateBroadcast, ListQuery, Made, WaitQuery};
+use crate::broadcast::{self, CreateBroadcast, Made, WaitQuery};
+use crate::broadcast_log::{ListQuery, LogEntry};
 use crate::error::AppError;
 use crate::http::extract::JsonBody;
 use crate::http::openapi::ErrorBody;
@@ -82,13 +84,49 @@ async fn stop(
 }
 
 /// `GET /api/broadcasts`: the broadcast log, newest first: every broadcast (manual,
-/// scheduled, live, alert) with its receipts per agent and its coverage, the share of
-/// targeted speakers that confirmed playing.
-#[utoipa::path(get, path = "/api/broadcasts", tag = "broadcasts", security(("bearer" = [])), params(ListQuery), responses((status = 200, description = "the broadcast log, newest first, with receipts and coverage", body = Vec<Value>), (status = 401, body = ErrorBody)))]
+/// scheduled, live, alert) with its receipts per agent and its coverage, overall and per
+/// village; filtered by kind, area and time, or the approvals queue (`held=true`);
+/// `format=csv` writes a row per broadcast and per village.
+#[utoipa::path(get, path = "/api/broadcasts", tag = "broadcasts", security(("bearer" = [])), params(ListQuery), responses((status = 200, description = "the broadcast log, newest first, with receipts and coverage (JSON, or CSV with `format=csv`)", body = Vec<LogEntry>), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)))]
 async fn list(
     State(state): State<AppState>,
     user: AuthUser,
     Query(q): Query<ListQuery>,
-) -> Result<Json<Value>, AppError> {
-    Ok(Json(broadcast::list(&state, &user, q)?))
+) -> Result<Response, AppError> {
+    let log = crate::broadcast_log::list(&state, &user, &q)?;
+    match q.format.as_deref() {
+        None | Some("json") => Ok(Json(log).into_response()),
+        Some("csv") => {
+            use crate::http::csv::{field, response, time};
+            let row =
+                |b: &LogEntry, village: &str, name: &str, c: &crate::broadcast_log::Coverage| {
+                    format!(
+                        "{},{},{},{},{},{},{},{},{:.3}",
+                        b.id,
+                        b.kind.as_str(),
+                        time(b.start_at.or(Some(b.created_at))),
+                        field(b.created_by_name.as_deref().unwrap_or("")),
+                        village,
+                        field(name),
+                        c.targeted,
+                        c.confirmed_playing,
+                        c.ratio,
+                    )
+                };
+            Ok(response(
+                "dalaba-broadcasts.csv",
+                "id,kind,start_utc,created_by,village_code,village_name,targeted,confirmed_playing,coverage",
+                log.iter().flat_map(|b| {
+                    std::iter::once(row(b, "", "", &b.coverage)).chain(
+                        b.villages
+                            .iter()
+                            .map(|v| row(b, &v.code, v.name.as_deref().unwrap_or(""), &v.coverage)),
+                    )
+                }),
+            ))
+        }
+        Some(other) => Err(AppError::BadRequest(format!(
+            "format {other:?}: json or csv"
+        ))),
+    }
 }

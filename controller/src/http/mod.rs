@@ -11,6 +11,7 @@ pub mod audit;
 pub mod broadcasts;
 pub mod cap;
 pub mod console;
+pub mod csv;
 pub mod events;
 pub mod extract;
 pub mod live;

@@ -129,15 +129,44 @@ pub enum BroadcastSpec {
     Scheduled(ScheduledSpec),
 }
 
-impl BroadcastSpec {
-    /// Its kind, as the API shows it.
-    pub fn kind(&self) -> &'static str {
+/// What kind of broadcast it is, as the API shows it and the log is filtered by.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum BroadcastKind {
+    /// Being made.
+    Pending,
+    /// Stored media played by an operator.
+    Media,
+    /// A live call.
+    Live,
+    /// An emergency alert.
+    Alert,
+    /// An item of a schedule.
+    Scheduled,
+}
+
+impl BroadcastKind {
+    /// Its name.
+    pub fn as_str(self) -> &'static str {
         match self {
             Self::Pending => "pending",
-            Self::Media(_) => "media",
-            Self::Live(_) => "live",
-            Self::Alert(_) => "alert",
-            Self::Scheduled(_) => "scheduled",
+            Self::Media => "media",
+            Self::Live => "live",
+            Self::Alert => "alert",
+            Self::Scheduled => "scheduled",
+        }
+    }
+}
+
+impl BroadcastSpec {
+    /// Its kind.
+    pub fn kind(&self) -> BroadcastKind {
+        match self {
+            Self::Pending => BroadcastKind::Pending,
+            Self::Media(_) => BroadcastKind::Media,
+            Self::Live(_) => BroadcastKind::Live,
+            Self::Alert(_) => BroadcastKind::Alert,
+            Self::Scheduled(_) => BroadcastKind::Scheduled,
         }
     }
 
@@ -265,7 +294,7 @@ mod tests {
         let old_media = r#"{"media_id":1,"media_hash":"ab","target":{"all":true},
             "agents":["dong-1"],"priority":"scheduled","start_at":10}"#;
         let spec = BroadcastSpec::parse(old_media).unwrap();
-        assert_eq!(spec.kind(), "media");
+        assert_eq!(spec.kind(), BroadcastKind::Media);
         assert_eq!(spec.agents(), ["dong-1"]);
         assert!(BroadcastSpec::parse(r#"{"kind":"teleport"}"#).is_err());
     }
