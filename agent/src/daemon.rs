@@ -371,6 +371,8 @@ where
             }
             () = tokio::time::sleep_until(wake.into()) => {}
             () = stopped(stop) => {
+                // The amplifier first: off at once, whatever the network does.
+                runtime.relay.shutdown().await;
                 // Say why before closing, so the console shows "shut down", not a lost line.
                 if session.is_ready() {
                     let goodbye = AgentMessage::Goodbye(dalaba_protocol::control::Goodbye {
@@ -379,7 +381,18 @@ where
                     let bye = ws.send(Message::Text(goodbye.to_json().into()));
                     let _ = tokio::time::timeout(Duration::from_secs(2), bye).await;
                 }
-                let _ = tokio::time::timeout(Duration::from_secs(2), ws.close(None)).await;
+                // The closing handshake: wait (1 s at most) for the controller's close, so
+                // nothing it sent meanwhile is left unread (which would reset the
+                // connection and could lose the goodbye on its side).
+                let _ = tokio::time::timeout(Duration::from_secs(1), async {
+                    let _ = ws.close(None).await;
+                    while let Some(Ok(m)) = ws.next().await {
+                        if matches!(m, Message::Close(_)) {
+                            break;
+                        }
+                    }
+                })
+                .await;
                 return Ended::Shutdown;
             }
         }

@@ -117,27 +117,34 @@ fn self_test(config: &std::path::Path) -> anyhow::Result<()> {
 }
 
 fn run(config: &std::path::Path, state_dir: &std::path::Path) -> anyhow::Result<()> {
-    tracing_subscriber::fmt()
+    // The log as the installed file's [log] says (a file that does not load is reported
+    // by the daemon below, with the defaults' log); RUST_LOG, if set, wins.
+    let log = Config::load(config).map(|c| c.log).ok();
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
+        tracing_subscriber::EnvFilter::new(log.as_ref().map_or("info", |l| l.level.as_str()))
+    });
+    let fmt = tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
         // Colour codes only for a terminal, not in log files and journals.
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
-        )
-        .init();
+        .with_env_filter(filter);
+    match log.map(|l| l.format) {
+        Some(dalaba_firmware_config::LogFormat::Json) => fmt.json().init(),
+        _ => fmt.init(),
+    }
     let runtime = tokio::runtime::Runtime::new()?;
-    runtime.block_on(dalaba_agent::daemon::run(config, state_dir, async {
-        // Ctrl-C (SIGINT) or SIGTERM (systemd, the demo): stop as after Ctrl-C.
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut term) => {
-                tokio::select! {
-                    _ = tokio::signal::ctrl_c() => {}
-                    _ = term.recv() => {}
-                }
+    runtime.block_on(async {
+        // Ctrl-C (SIGINT) or SIGTERM (systemd, the demo): stop as after Ctrl-C. Both are
+        // caught from here on, before the daemon starts: a signal that comes while it is
+        // busy waits for it rather than killing the process (relays left on).
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+        let mut int = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())?;
+        dalaba_agent::daemon::run(config, state_dir, async move {
+            tokio::select! {
+                _ = int.recv() => {}
+                _ = term.recv() => {}
             }
-            Err(_) => {
-                let _ = tokio::signal::ctrl_c().await;
-            }
-        }
-    }))
+        })
+        .await
+    })
 }

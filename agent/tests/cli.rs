@@ -88,3 +88,46 @@ fn devices_lists_alsa_pcms_by_name() {
         "{text}"
     );
 }
+
+/// The configuration's `[log]`: JSON lines for a log collector, no colour codes.
+#[test]
+fn the_log_is_written_as_the_configuration_says() {
+    use std::io::BufRead as _;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = dir.path().join("agent.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[identity]\narea_code = \"330106001001\"\n[controller]\nurl = \"ws://127.0.0.1:9/agent/ws\"\npublic_key = \"O2onvM62pC1io6jQKm8Nc2UyFXcd4kOmOsBIoYtZ2ik=\"\nenrolment_token = \"t\"\n[audio]\ndevice = \"null\"\n[cache]\ndir = \"{}\"\n[log]\nlevel = \"warn\"\nformat = \"json\"\n",
+            dir.path().join("cache").display()
+        ),
+    )
+    .expect("config");
+    let mut agent = Command::new(env!("CARGO_BIN_EXE_dalaba-agent"))
+        .arg("run")
+        .arg("--config")
+        .arg(&config)
+        .arg("--state-dir")
+        .arg(dir.path().join("state"))
+        .env_remove("RUST_LOG")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("agent");
+    // Nothing listens on port 9: the first line is the warning that it will retry.
+    let mut line = String::new();
+    std::io::BufReader::new(agent.stderr.take().expect("stderr"))
+        .read_line(&mut line)
+        .expect("a log line");
+    let _ = agent.kill();
+    let _ = agent.wait();
+    assert!(!line.contains('\u{1b}'), "colour codes in {line:?}");
+    let record: serde_json::Value = serde_json::from_str(&line).expect("a JSON line");
+    assert_eq!(record["level"], "WARN", "{record}");
+    assert!(
+        record["fields"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("reconnecting")),
+        "{record}"
+    );
+}

@@ -516,18 +516,25 @@ async fn demo(
     Ok(())
 }
 
-/// Ctrl-C (SIGINT) or SIGTERM (systemd, Docker, `kill`): time to stop.
-async fn shutdown_signal() {
-    let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-        Ok(term) => term,
-        Err(e) => {
-            eprintln!("SIGTERM cannot be caught ({e}); stop with Ctrl-C");
-            let _ = tokio::signal::ctrl_c().await;
-            return;
+/// Ctrl-C (SIGINT) or SIGTERM (systemd, Docker, `kill`): time to stop. Both are caught
+/// from the call on (not from the first poll), so a signal that comes early is not the
+/// default action's sudden death.
+fn shutdown_signal() -> impl std::future::Future<Output = ()> + Send + 'static {
+    use tokio::signal::unix::{SignalKind, signal};
+    let streams =
+        signal(SignalKind::terminate()).and_then(|t| Ok((t, signal(SignalKind::interrupt())?)));
+    async move {
+        match streams {
+            Ok((mut term, mut int)) => {
+                tokio::select! {
+                    _ = int.recv() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(e) => {
+                eprintln!("SIGTERM cannot be caught ({e}); stop with Ctrl-C");
+                let _ = tokio::signal::ctrl_c().await;
+            }
         }
-    };
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        _ = term.recv() => {}
     }
 }

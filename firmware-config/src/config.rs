@@ -44,6 +44,26 @@ pub struct Config {
     pub cache: Cache,
     /// Whether to play the stored schedule when the controller is unreachable.
     pub offline_schedule: bool,
+    /// What the agent logs, and how.
+    pub log: Log,
+}
+
+/// `[log]`
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Log {
+    /// A level or filter directives (`info`, `info,dalaba_agent=debug`); `RUST_LOG` wins.
+    pub level: String,
+    /// Lines for people (`text`) or for a log collector (`json`).
+    pub format: LogFormat,
+}
+
+/// How log lines are written.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LogFormat {
+    /// Plain text (the journal adds the time and unit).
+    Text,
+    /// One JSON object per line.
+    Json,
 }
 
 /// `[identity]`
@@ -468,6 +488,16 @@ impl Config {
             in_range(*v, 16, 1 << 20).map(|v| v as u64)
         });
         let offline_schedule = raw.schedule.offline.as_ref().is_none_or(|v| *v.get_ref());
+        let log_level = c.optional("log.level", &raw.log.level, "info".to_owned(), |v| {
+            check_log_level(v).map(|()| v.clone())
+        });
+        let log_format = c.optional("log.format", &raw.log.format, LogFormat::Text, |v| match v
+            .as_str()
+        {
+            "text" => Ok(LogFormat::Text),
+            "json" => Ok(LogFormat::Json),
+            _ => Err(Problem::Invalid("must be \"text\" or \"json\"".into())),
+        });
 
         if !c.errors.is_empty() {
             return Err(ConfigError::Invalid(c.errors));
@@ -503,9 +533,32 @@ impl Config {
                     max_bytes: cache_mb? * 1024 * 1024,
                 },
                 offline_schedule,
+                log: Log {
+                    level: log_level?,
+                    format: log_format?,
+                },
             })
         })();
         config.ok_or_else(|| ConfigError::Invalid(Vec::new()))
+    }
+}
+
+/// A level, or comma-separated `target=level` directives, as `RUST_LOG` takes them.
+fn check_log_level(v: &str) -> Result<(), Problem> {
+    const LEVELS: [&str; 6] = ["error", "warn", "info", "debug", "trace", "off"];
+    let directive_ok = |d: &str| {
+        let (target, level) = d.rsplit_once('=').unwrap_or(("", d));
+        LEVELS.contains(&level.trim())
+            && target
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | ':' | '-'))
+    };
+    if !v.is_empty() && v.len() <= 200 && v.split(',').all(directive_ok) {
+        Ok(())
+    } else {
+        Err(Problem::Invalid(
+            "must be a level (error, warn, info, debug, trace) or filter directives such as \"info,dalaba_agent=debug\"".into(),
+        ))
     }
 }
 

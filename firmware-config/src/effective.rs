@@ -84,5 +84,12 @@ pub(crate) fn to_toml(c: &Config) -> String {
     let _ = writeln!(o, "max_mb = {}", c.cache.max_bytes / (1024 * 1024));
     let _ = writeln!(o, "\n[schedule]");
     let _ = writeln!(o, "offline = {}", c.offline_schedule);
+    let _ = writeln!(o, "\n[log]");
+    let _ = writeln!(o, "level = {}", quote(&c.log.level));
+    let format = match c.log.format {
+        crate::LogFormat::Text => "text",
+        crate::LogFormat::Json => "json",
+    };
+    let _ = writeln!(o, "format = \"{format}\"");
     o
 }

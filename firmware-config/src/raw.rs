@@ -22,6 +22,8 @@ pub(crate) struct RawConfig {
     pub(crate) cache: RawCache,
     #[serde(default)]
     pub(crate) schedule: RawSchedule,
+    #[serde(default)]
+    pub(crate) log: RawLog,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -92,4 +94,11 @@ pub(crate) struct RawCache {
 #[serde(deny_unknown_fields)]
 pub(crate) struct RawSchedule {
     pub(crate) offline: Field<bool>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawLog {
+    pub(crate) level: Field<String>,
+    pub(crate) format: Field<String>,
 }

@@ -53,6 +53,8 @@ fn examples_mean_what_they_say() {
     assert_eq!(board.kind, BoardKind::Modbus { unit_id: 1 });
     assert_eq!(board.warm_up.as_millis(), 2000);
     assert!(modbus.audio.quiet_hours.is_some());
+    assert_eq!(modbus.log.level, "info,dalaba_agent=debug");
+    assert_eq!(modbus.log.format, dalaba_firmware_config::LogFormat::Json);
 
     let lcus = Config::load(&dir.join("lcus.toml")).expect("valid");
     let Relay::Board(board) = &lcus.relay else {
