@@ -531,21 +531,16 @@ async fn wide_broadcasts_and_schedules_wait_for_a_second_person() {
     let w = world();
     let s = &w.state;
     let admin = login(s, "admin", &w.admin_password).await;
-    for (name, scopes) in [
-        ("op-xihu", json!(["330106"])),
-        ("op-xihu-2", json!(["330106"])),
-        ("op-dong", json!(["330106001"])),
-    ] {
-        let (status, body) = call(
-            s,
-            Some(&admin),
-            "POST",
-            "/api/users",
-            Some(json!({"name": name, "role": "operator", "scopes": scopes, "password": PASSWORD})),
-        )
-        .await;
-        assert_eq!(status, StatusCode::CREATED, "{body}");
-    }
+    operators(
+        s,
+        &admin,
+        &[
+            ("op-xihu", "330106"),
+            ("op-xihu-2", "330106"),
+            ("op-dong", "330106001"),
+        ],
+    )
+    .await;
     let xihu = login(s, "op-xihu", PASSWORD).await;
     let xihu2 = login(s, "op-xihu-2", PASSWORD).await;
     let dong = login(s, "op-dong", PASSWORD).await;
@@ -664,20 +659,12 @@ async fn held_broadcasts_are_queued_and_turned_down() {
     let w = world();
     let s = &w.state;
     let admin = login(s, "admin", &w.admin_password).await;
-    for (name, scopes) in [
-        ("op-xihu", json!(["330106"])),
-        ("op-dong", json!(["330106001"])),
-    ] {
-        let (status, body) = call(
-            s,
-            Some(&admin),
-            "POST",
-            "/api/users",
-            Some(json!({"name": name, "role": "operator", "scopes": scopes, "password": PASSWORD})),
-        )
-        .await;
-        assert_eq!(status, StatusCode::CREATED, "{body}");
-    }
+    operators(
+        s,
+        &admin,
+        &[("op-xihu", "330106"), ("op-dong", "330106001")],
+    )
+    .await;
     let xihu = login(s, "op-xihu", PASSWORD).await;
     let dong = login(s, "op-dong", PASSWORD).await;
     let rule = json!({"max_prefix_digits": 6});
@@ -742,4 +729,21 @@ async fn held_broadcasts_are_queued_and_turned_down() {
         .filter_map(|b| b["rejected_by"].as_str())
         .collect();
     assert_eq!(rejected, ["op-xihu", "admin"]);
+}
+
+/// Makes each `(name, scope)` an operator with [`PASSWORD`], as `admin`.
+async fn operators(s: &dalaba_controller::state::AppState, admin: &str, users: &[(&str, &str)]) {
+    for (name, scope) in users {
+        let (status, body) = call(
+            s,
+            Some(admin),
+            "POST",
+            "/api/users",
+            Some(
+                json!({"name": name, "role": "operator", "scopes": [scope], "password": PASSWORD}),
+            ),
+        )
+        .await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+    }
 }

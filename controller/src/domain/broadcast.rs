@@ -258,15 +258,13 @@ fn dispatch(
     )?)
 }
 
-/// A second authorised user sends a held broadcast
-/// (starting 3 s from now if its planned start has passed).
-pub fn approve(state: &AppState, user: &AuthUser, id: u64) -> Result<serde_json::Value, AppError> {
-    user.require(Action::Approve)?;
+/// Held broadcast `id` still waiting for approval, and who asked for it.
+fn held(state: &AppState, id: u64) -> Result<(MediaSpec, Option<i64>), AppError> {
     let record = state
         .storage
         .broadcast(id)?
         .ok_or_else(|| AppError::NotFound(format!("broadcast {id}")))?;
-    let BroadcastSpec::Media(mut spec) = record.spec else {
+    let BroadcastSpec::Media(spec) = record.spec else {
         return Err(AppError::Conflict(format!(
             "broadcast {id} is not a held broadcast"
         )));
@@ -276,14 +274,34 @@ pub fn approve(state: &AppState, user: &AuthUser, id: u64) -> Result<serde_json:
             "broadcast {id} is not waiting for approval"
         )));
     }
-    if record.created_by == Some(user.id) {
+    Ok((spec, record.created_by))
+}
+
+/// Whether `user` may approve or turn down `spec`: the right to approve, over every
+/// speaker it reaches. Those speakers.
+fn may_decide(
+    state: &AppState,
+    user: &AuthUser,
+    spec: &MediaSpec,
+) -> Result<Vec<AgentId>, AppError> {
+    user.require(Action::Approve)?;
+    let all = state.storage.agents()?;
+    let agents: Vec<AgentId> = spec.agents.iter().filter_map(|a| a.parse().ok()).collect();
+    user.check_agents(all.iter().filter(|a| agents.contains(&a.id)))?;
+    Ok(agents)
+}
+
+/// A second authorised user sends a held broadcast
+/// (starting 3 s from now if its planned start has passed).
+pub fn approve(state: &AppState, user: &AuthUser, id: u64) -> Result<serde_json::Value, AppError> {
+    user.require(Action::Approve)?;
+    let (mut spec, by_author) = held(state, id)?;
+    if by_author == Some(user.id) {
         return Err(AppError::Forbidden(
             "a second person must approve: not the broadcast's author".into(),
         ));
     }
-    let all = state.storage.agents()?;
-    let agents: Vec<AgentId> = spec.agents.iter().filter_map(|a| a.parse().ok()).collect();
-    user.check_agents(all.iter().filter(|a| agents.contains(&a.id)))?;
+    let agents = may_decide(state, user, &spec)?;
     let mut play = spec
         .play
         .clone()
@@ -313,25 +331,9 @@ pub fn approve(state: &AppState, user: &AuthUser, id: u64) -> Result<serde_json:
 /// Turns down held broadcast `id`: it is never sent. A user who may approve it (not its
 /// author: a second person) or its author (withdrawing it) may.
 pub fn reject(state: &AppState, user: &AuthUser, id: u64) -> Result<serde_json::Value, AppError> {
-    let record = state
-        .storage
-        .broadcast(id)?
-        .ok_or_else(|| AppError::NotFound(format!("broadcast {id}")))?;
-    let BroadcastSpec::Media(mut spec) = record.spec else {
-        return Err(AppError::Conflict(format!(
-            "broadcast {id} is not a held broadcast"
-        )));
-    };
-    if spec.held.is_none() || record.stopped_at.is_some() {
-        return Err(AppError::Conflict(format!(
-            "broadcast {id} is not waiting for approval"
-        )));
-    }
-    if record.created_by != Some(user.id) {
-        user.require(Action::Approve)?;
-        let all = state.storage.agents()?;
-        let agents: Vec<AgentId> = spec.agents.iter().filter_map(|a| a.parse().ok()).collect();
-        user.check_agents(all.iter().filter(|a| agents.contains(&a.id)))?;
+    let (mut spec, by_author) = held(state, id)?;
+    if by_author != Some(user.id) {
+        may_decide(state, user, &spec)?;
     }
     spec.held = None;
     spec.play = None;
