@@ -249,18 +249,8 @@ fn look(state: &AppState, hooks: &alarm_hooks::Sender) -> Result<(), AppError> {
     let now = state.clock.now_us();
     let agents = state.storage.agents()?;
     let mut now_wrong = conditions(state, &agents, &settings, now);
-    // Each speaker as people know it: its village by name, then its own name.
-    let areas = crate::areas::Names::load(state)?;
-    let names: HashMap<String, String> = agents
-        .iter()
-        .map(|a| {
-            let village = areas
-                .full(a.area_code.as_str())
-                .unwrap_or_else(|| a.area_code.to_string());
-            (a.id.to_string(), format!("{village} {} ({})", a.name, a.id))
-        })
-        .collect();
-    let mut changed = false;
+    // What changed: alarms whose cause went, and new ones.
+    let mut events = Vec::new();
     for alarm in state.storage.alarms(0)? {
         if alarm.cleared_at.is_some() {
             continue;
@@ -271,31 +261,51 @@ fn look(state: &AppState, hooks: &alarm_hooks::Sender) -> Result<(), AppError> {
             .is_none()
         {
             state.storage.clear_alarm(alarm.id, now)?;
-            changed = true;
-            let name = names.get(&alarm.agent_id).cloned().unwrap_or_default();
-            hooks.send(&settings.webhooks, Event::cleared(&alarm, &name, now));
+            events.push((alarm, true));
         }
     }
     for ((kind, agent), detail) in now_wrong {
         let id = state
             .storage
             .raise_alarm(kind, &agent, Some(&detail), now)?;
-        changed = true;
         let alarm = Alarm {
             id,
             kind,
-            agent_id: agent.clone(),
+            agent_id: agent,
             detail: Some(detail),
             raised_at: now,
             cleared_at: None,
             acked_by: None,
             acked_at: None,
         };
-        let name = names.get(&agent).cloned().unwrap_or_default();
-        hooks.send(&settings.webhooks, Event::raised(&alarm, &name));
+        events.push((alarm, false));
     }
-    if changed {
-        state.changes.bump();
+    if events.is_empty() {
+        return Ok(());
     }
+    // Each speaker as people know it: its village by name, then its own name.
+    let areas = crate::areas::Names::load(state)?;
+    let name = |id: &str| {
+        agents
+            .iter()
+            .find(|a| a.id.as_str() == id)
+            .map(|a| {
+                let village = areas
+                    .full(a.area_code.as_str())
+                    .unwrap_or_else(|| a.area_code.to_string());
+                format!("{village} {} ({})", a.name, a.id)
+            })
+            .unwrap_or_else(|| id.to_owned())
+    };
+    for (alarm, cleared) in events {
+        let speaker = name(&alarm.agent_id);
+        let event = if cleared {
+            Event::cleared(&alarm, &speaker, now)
+        } else {
+            Event::raised(&alarm, &speaker)
+        };
+        hooks.send(&settings.webhooks, event);
+    }
+    state.changes.bump();
     Ok(())
 }
