@@ -31,26 +31,46 @@ fn signed(signer: &CommandSigner, seq: u64, command: Cmd) -> Message {
     Message::Text(ControllerMessage::Signed(envelope).to_json().into())
 }
 
-/// An agent's configuration with an LCUS board on `line`, channel 1, no warm-up.
-fn relay_config(
-    dir: &std::path::Path,
-    addr: std::net::SocketAddr,
-    controller: &CommandSigner,
-    line: &Line,
-    hold_ms: u32,
-) -> std::path::PathBuf {
-    let config = dir.join("agent.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "[identity]\narea_code = \"330106001001\"\n[controller]\nurl = \"ws://{addr}/agent/ws\"\npublic_key = \"{}\"\nenrolment_token = \"t0ken\"\n[audio]\ndevice = \"null\"\n[cache]\ndir = \"{}\"\n[relay]\nboard = \"lcus\"\nport = \"{}\"\nchannels = [1]\nwarm_up_ms = 0\nhold_ms = {hold_ms}\n",
-            controller.public_key(),
-            dir.join("cache").display(),
-            line.path.display()
-        ),
-    )
-    .expect("config");
-    config
+/// A real agent process with an LCUS board (channel 1, no warm-up, `hold_ms`) on a pty
+/// `line`, configured for the fake controller listening on `listener`, which signs with
+/// `controller`.
+struct Rig {
+    _dir: tempfile::TempDir,
+    line: Line,
+    controller: CommandSigner,
+    listener: tokio::net::TcpListener,
+    agent: tokio::process::Child,
+}
+
+impl Rig {
+    async fn start(hold_ms: u32) -> Self {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let line = Line::new(dir.path());
+        let controller = CommandSigner::new(SigningKey::from_bytes(&[5; 32]));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let config = dir.path().join("agent.toml");
+        std::fs::write(
+            &config,
+            format!(
+                "[identity]\narea_code = \"330106001001\"\n[controller]\nurl = \"ws://{addr}/agent/ws\"\npublic_key = \"{}\"\nenrolment_token = \"t0ken\"\n[audio]\ndevice = \"null\"\n[cache]\ndir = \"{}\"\n[relay]\nboard = \"lcus\"\nport = \"{}\"\nchannels = [1]\nwarm_up_ms = 0\nhold_ms = {hold_ms}\n",
+                controller.public_key(),
+                dir.path().join("cache").display(),
+                line.path.display()
+            ),
+        )
+        .expect("config");
+        let agent = spawn_agent(&config, &dir.path().join("state"), &[]);
+        Self {
+            _dir: dir,
+            line,
+            controller,
+            listener,
+            agent,
+        }
+    }
 }
 
 /// Starts a live call on stream 99 and sends it ten frames of tone (0.2 s).
@@ -90,15 +110,13 @@ const ON: [u8; 4] = [0xA0, 1, 1, 0xA2];
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn amplifier_power_follows_the_audio() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let mut line = Line::new(dir.path());
-    let controller = CommandSigner::new(SigningKey::from_bytes(&[5; 32]));
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    let config = relay_config(dir.path(), addr, &controller, &line, 300);
-    let _agent = spawn_agent(&config, &dir.path().join("state"), &[]);
+    let Rig {
+        mut line,
+        controller,
+        listener,
+        agent: _agent,
+        _dir,
+    } = Rig::start(300).await;
 
     assert_eq!(line.read_exact(4), OFF, "off at start-up");
 
@@ -157,15 +175,13 @@ async fn amplifier_power_follows_the_audio() {
 /// exits 0.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_switches_the_amplifier_off_and_says_goodbye() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let mut line = Line::new(dir.path());
-    let controller = CommandSigner::new(SigningKey::from_bytes(&[5; 32]));
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    let config = relay_config(dir.path(), addr, &controller, &line, 60_000);
-    let mut agent = spawn_agent(&config, &dir.path().join("state"), &[]);
+    let Rig {
+        mut line,
+        controller,
+        listener,
+        mut agent,
+        _dir,
+    } = Rig::start(60_000).await;
     assert_eq!(line.read_exact(4), OFF, "off at start-up");
     let mut ws = accept(&listener, "pole-1").await;
     live_call(&mut ws, &controller, 1).await;
