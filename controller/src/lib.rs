@@ -18,8 +18,8 @@ pub mod http;
 pub mod domain;
 pub use domain::{
     agent_admin, agent_events, agent_history, agent_import, alarm_hooks, alarms, alert, approval,
-    areas, broadcast, broadcast_log, cap, cap_senders, demo, live, map, media, programme, schedule,
-    scheduler, tts, users,
+    areas, broadcast, broadcast_log, calendar, cap, cap_senders, demo, live, map, media, programme,
+    schedule, scheduler, tts, users, week,
 };
 
 pub mod access;

@@ -310,3 +310,43 @@ fn editing_a_schedule_withdraws_its_future_starts() {
         );
     }
 }
+
+#[test]
+fn times_of_day_follow_the_holiday_calendar() {
+    use dalaba_controller::calendar::{CalendarDay, DayKind, HolidayCalendar};
+    let now = shanghai(2026, 9, 26, 0, 0); // Saturday before the National Day week
+    let w = world(now);
+    let day = |m, d, kind| CalendarDay {
+        date: chrono::NaiveDate::from_ymd_opt(2026, m, d).unwrap(),
+        kind,
+        name: "国庆节".into(),
+    };
+    let mut days = vec![day(9, 27, DayKind::Workday), day(10, 10, DayKind::Workday)];
+    days.extend((1..=7).map(|d| day(10, d, DayKind::Holiday)));
+    let calendar = HolidayCalendar { days }.checked().unwrap();
+    w.state.storage.set_setting(&calendar).unwrap();
+    add_schedule(
+        &w,
+        serde_json::json!({"times": ["08:00"], "weekdays": ["mon", "tue", "wed", "thu", "fri"],
+                           "holidays": "follow", "target": {"all": true}}),
+    );
+    for day in 0..16 {
+        let t = now + day * 24 * HOUR;
+        w.clock.set(t);
+        scheduler::tick(&w.state, t).unwrap();
+    }
+    let fired: Vec<u64> = runs(&w).iter().map(|r| r.1).collect();
+    let want: Vec<u64> = [
+        (9, 27),
+        (9, 28),
+        (9, 29),
+        (9, 30),
+        (10, 8),
+        (10, 9),
+        (10, 10),
+    ]
+    .into_iter()
+    .map(|(m, d)| shanghai(2026, m, d, 8, 0))
+    .collect();
+    assert_eq!(fired, want);
+}

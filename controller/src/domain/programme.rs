@@ -8,6 +8,7 @@ use serde_json::{Value, json};
 
 use crate::access::Action;
 use crate::auth::AuthUser;
+use crate::calendar::HolidayCalendar;
 use crate::error::AppError;
 use crate::schedule::{PlaylistSpec, QuietHours, ScheduleSpec, parse_tz};
 use crate::scheduler::{self, StoredPlaylist, StoredSchedule};
@@ -254,7 +255,11 @@ fn load_schedule(state: &AppState, id: u64) -> Result<(StoredSchedule, u64), App
 }
 
 /// Whether `user` sees schedule `s`: theirs, or it reaches one of their speakers.
-fn sees_schedule(state: &AppState, user: &AuthUser, s: &StoredSchedule) -> Result<bool, AppError> {
+pub(crate) fn sees_schedule(
+    state: &AppState,
+    user: &AuthUser,
+    s: &StoredSchedule,
+) -> Result<bool, AppError> {
     if user.unscoped() || s.created_by == user.id {
         return Ok(true);
     }
@@ -303,9 +308,10 @@ fn schedule_json(
 ) -> Result<Value, AppError> {
     let now = state.clock.now_us();
     let spec = &stored.spec;
+    let calendar = state.storage.setting::<HolidayCalendar>()?;
     let next_runs: Vec<Value> = match (spec.enabled, spec.compile()) {
         (true, Ok(c)) => c
-            .occurrences(now, u64::MAX, next)
+            .occurrences(now, u64::MAX, next, &calendar)
             .into_iter()
             .map(|t| json!({"at": t, "local": iso(t, &spec.time_zone)}))
             .collect(),
@@ -456,14 +462,47 @@ pub fn put_quiet_hours(
             return Err(bad(format!("rule {i}: area {} appears twice", r.area)));
         }
     }
-    let now = state.clock.now_us();
     state.storage.set_setting(&rules)?;
+    replan_all(state)?;
+    tracing::info!(user = %user.name, rules = rules.len(), "quiet hours set");
+    Ok(rules)
+}
+
+/// The holiday calendar.
+pub fn holidays(state: &AppState, user: &AuthUser) -> Result<HolidayCalendar, AppError> {
+    user.require(Action::View)?;
+    Ok(state.storage.setting::<HolidayCalendar>()?)
+}
+
+/// Replaces the holiday calendar (the whole platform's, so an unscoped user's); every
+/// schedule is planned anew.
+pub fn set_holidays(
+    state: &AppState,
+    user: &AuthUser,
+    calendar: HolidayCalendar,
+) -> Result<HolidayCalendar, AppError> {
+    user.require(Action::Programme)?;
+    if !user.unscoped() {
+        return Err(AppError::Forbidden(
+            "the holiday calendar is the whole platform's, set by an admin".into(),
+        ));
+    }
+    let calendar = calendar.checked().map_err(bad)?;
+    state.storage.set_setting(&calendar)?;
+    replan_all(state)?;
+    tracing::info!(user = %user.name, days = calendar.days.len(), "holiday calendar set");
+    Ok(calendar)
+}
+
+/// Every schedule's starts not yet begun are planned anew (quiet hours or the calendar
+/// changed).
+fn replan_all(state: &AppState) -> Result<(), AppError> {
+    let now = state.clock.now_us();
     for s in scheduler::schedules(state)? {
         scheduler::forget_future(state, s.id, now)?;
     }
     changed(state);
-    tracing::info!(user = %user.name, rules = rules.len(), "quiet hours set");
-    Ok(rules)
+    Ok(())
 }
 
 /// A second authorised user lets a held schedule run.

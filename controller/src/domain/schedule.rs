@@ -5,9 +5,7 @@
 //! `Asia/Shanghai`), with the usual five fields (`minute hour day-of-month month
 //! day-of-week`, Sunday = 0 or 7), then filtered by weekdays and a local date window.
 
-use std::collections::BTreeSet;
-
-use chrono::{DateTime, Datelike, NaiveDate, Timelike, Utc};
+use chrono::{DateTime, NaiveDate, NaiveTime, Timelike, Utc};
 use chrono_tz::Tz;
 use croner::Cron;
 use croner::parser::{CronParser, Seconds, Year};
@@ -17,6 +15,7 @@ use dalaba_protocol::command::OnPreempt;
 use serde::{Deserialize, Serialize};
 
 use crate::broadcast_spec::Target;
+use crate::calendar::{Compiled, Holidays, When};
 
 /// Time zone of a schedule that names none.
 pub const DEFAULT_TIME_ZONE: &str = "Asia/Shanghai";
@@ -179,8 +178,12 @@ impl From<chrono::Weekday> for Day {
 pub struct ScheduleSpec {
     /// Shown in the console.
     pub name: String,
-    /// Five-field cron expression in `time_zone`, e.g. `0 7,12,18 * * *`.
-    pub cron: String,
+    /// Local times of day it starts at, `HH:MM` (e.g. `["07:00", "18:00"]`); or, instead:
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub times: Vec<String>,
+    /// (Advanced) a five-field cron expression in `time_zone`, e.g. `0 7,12,18 * * *`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cron: Option<String>,
     /// IANA time zone name.
     #[serde(default = "default_tz")]
     pub time_zone: String,
@@ -193,6 +196,15 @@ pub struct ScheduleSpec {
     /// Last local date it runs on.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub until: Option<NaiveDate>,
+    /// One-off dates: it runs on these local dates only (then weekdays, from and until
+    /// stay empty, and the holiday calendar does not count).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schema(value_type = Vec<String>)]
+    pub dates: Vec<NaiveDate>,
+    /// `follow`: silent on public holidays, runs on make-up workdays (调休) as on a
+    /// weekday; `ignore` (default): the calendar does not count.
+    #[serde(default)]
+    pub holidays: Holidays,
     /// Who hears it.
     pub target: Target,
     /// What plays.
@@ -235,16 +247,6 @@ fn yes() -> bool {
     true
 }
 
-/// A schedule ready to answer "when".
-#[derive(Debug, Clone)]
-pub struct Compiled {
-    cron: Cron,
-    tz: Tz,
-    days: BTreeSet<Day>,
-    from: Option<NaiveDate>,
-    until: Option<NaiveDate>,
-}
-
 /// Parses a five-field cron expression (no seconds, no years).
 pub fn parse_cron(expr: &str) -> Result<Cron, String> {
     if expr.split_whitespace().count() != 5 && !expr.trim_start().starts_with('@') {
@@ -283,53 +285,60 @@ impl ScheduleSpec {
         if self.window_min > 24 * 60 {
             return Err("window_min: at most 1440".into());
         }
+        if !self.dates.is_empty()
+            && (!self.weekdays.is_empty() || self.from.is_some() || self.until.is_some())
+        {
+            return Err(
+                "dates: one-off dates stand alone; leave weekdays, from and until empty".into(),
+            );
+        }
+        if self.dates.len() > 366 {
+            return Err("dates: at most 366".into());
+        }
+        let when = match (&self.cron, self.times.is_empty()) {
+            (Some(_), false) => {
+                return Err("times or cron (advanced), not both".into());
+            }
+            (Some(cron), true) => When::Cron(Box::new(parse_cron(cron)?)),
+            (None, true) => {
+                return Err("times: at least one time of day, e.g. [\"07:00\"]".into());
+            }
+            (None, false) => {
+                if self.times.len() > 48 {
+                    return Err("times: at most 48".into());
+                }
+                let mut times = Vec::new();
+                for t in &self.times {
+                    let m = minutes(t, "times")?;
+                    times.push(NaiveTime::from_hms_opt(m / 60, m % 60, 0).unwrap_or_default());
+                }
+                times.sort();
+                if let Some(w) = times.windows(2).find(|w| w[0] == w[1]) {
+                    return Err(format!("times: {} appears twice", w[0].format("%H:%M")));
+                }
+                When::Times(times)
+            }
+        };
         Ok(Compiled {
-            cron: parse_cron(&self.cron)?,
+            when,
             tz: parse_tz(&self.time_zone)?,
             days: self.weekdays.iter().copied().collect(),
             from: self.from,
             until: self.until,
+            dates: self.dates.iter().copied().collect(),
+            holidays: self.holidays,
         })
     }
 }
 
-fn utc(us: u64) -> DateTime<Utc> {
+/// The instant `us` µs after the epoch.
+pub(crate) fn utc(us: u64) -> DateTime<Utc> {
     DateTime::from_timestamp_micros(i64::try_from(us).unwrap_or(i64::MAX)).unwrap_or_default()
 }
 
-fn micros(t: DateTime<impl chrono::TimeZone>) -> u64 {
+/// µs after the epoch of `t`.
+pub(crate) fn micros(t: DateTime<impl chrono::TimeZone>) -> u64 {
     u64::try_from(t.timestamp_micros()).unwrap_or(0)
-}
-
-impl Compiled {
-    /// Start times `t` with `after < t <= until` (µs), at most `max`, earliest first.
-    pub fn occurrences(&self, after_us: u64, until_us: u64, max: usize) -> Vec<u64> {
-        let mut out = Vec::new();
-        // Whole seconds: the cron iterator keeps a start's fraction of a second in every
-        // time it yields.
-        let start = utc(after_us - after_us % 1_000_000).with_timezone(&self.tz);
-        for t in self.cron.clone().iter_after(start) {
-            let us = micros(t);
-            if us <= after_us {
-                continue;
-            }
-            if us > until_us || out.len() >= max {
-                break;
-            }
-            let date = t.date_naive();
-            if self.until.is_some_and(|u| date > u) {
-                break;
-            }
-            if self.from.is_some_and(|f| date < f) {
-                continue;
-            }
-            if !self.days.is_empty() && !self.days.contains(&Day::from(t.weekday())) {
-                continue;
-            }
-            out.push(us);
-        }
-        out
-    }
 }
 
 /// No daily content in an area during these local hours; emergency alerts ignore them.
@@ -403,16 +412,22 @@ pub fn quiet_rule<'a>(rules: &'a [QuietHours], area_code: &str) -> Option<&'a Qu
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::calendar::HolidayCalendar;
     use chrono::TimeZone;
+
+    const NONE: HolidayCalendar = HolidayCalendar { days: Vec::new() };
 
     fn spec(cron: &str, tz: &str) -> ScheduleSpec {
         ScheduleSpec {
             name: "t".into(),
-            cron: cron.into(),
+            times: Vec::new(),
+            cron: Some(cron.into()),
             time_zone: tz.into(),
             weekdays: Vec::new(),
             from: None,
             until: None,
+            dates: Vec::new(),
+            holidays: Holidays::Ignore,
             target: Target::default(),
             playlist_id: 1,
             priority: Priority::Scheduled,
@@ -438,7 +453,7 @@ mod tests {
             .compile()
             .unwrap();
         let from = at(tz, 2026, 11, 23, 12, 0); // exactly at 12:00: not included (after)
-        let runs = c.occurrences(from, from + 2 * 86_400_000_000, 100);
+        let runs = c.occurrences(from, from + 2 * 86_400_000_000, 100, &NONE);
         let shown: Vec<_> = runs.iter().map(|&u| local(tz, u)).collect();
         assert_eq!(
             shown,
@@ -464,12 +479,12 @@ mod tests {
         let c = spec("0 12 * * *", DEFAULT_TIME_ZONE).compile().unwrap();
         let from = at(tz, 2026, 11, 23, 11, 59) + 59_999_999;
         assert_eq!(
-            c.occurrences(from, u64::MAX, 1),
+            c.occurrences(from, u64::MAX, 1, &NONE),
             [at(tz, 2026, 11, 23, 12, 0)]
         );
         let from = at(tz, 2026, 11, 23, 12, 0) + 1;
         assert_eq!(
-            c.occurrences(from, u64::MAX, 1),
+            c.occurrences(from, u64::MAX, 1, &NONE),
             [at(tz, 2026, 11, 24, 12, 0)]
         );
     }
@@ -479,13 +494,13 @@ mod tests {
         let tz = chrono_tz::Asia::Shanghai;
         let c = spec("30 8 * * 1-5", DEFAULT_TIME_ZONE).compile().unwrap();
         let from = at(tz, 2026, 11, 21, 0, 0); // a Saturday
-        let runs = c.occurrences(from, from + 7 * 86_400_000_000, 100);
+        let runs = c.occurrences(from, from + 7 * 86_400_000_000, 100, &NONE);
         let days: Vec<_> = runs.iter().map(|&u| local(tz, u)[..3].to_owned()).collect();
         assert_eq!(days, ["Mon", "Tue", "Wed", "Thu", "Fri"]);
         // Sunday is 0 and 7.
         for sunday in ["0 9 * * 0", "0 9 * * 7", "0 9 * * sun"] {
             let c = spec(sunday, DEFAULT_TIME_ZONE).compile().unwrap();
-            let runs = c.occurrences(from, from + 7 * 86_400_000_000, 100);
+            let runs = c.occurrences(from, from + 7 * 86_400_000_000, 100, &NONE);
             assert_eq!(runs.len(), 1, "{sunday}");
             assert_eq!(local(tz, runs[0]), "Sun 2026-11-22 09:00", "{sunday}");
         }
@@ -500,7 +515,7 @@ mod tests {
         s.until = NaiveDate::from_ymd_opt(2026, 12, 7);
         let c = s.compile().unwrap();
         let from = at(tz, 2026, 11, 1, 0, 0);
-        let runs = c.occurrences(from, from + 60 * 86_400_000_000, 100);
+        let runs = c.occurrences(from, from + 60 * 86_400_000_000, 100, &NONE);
         let shown: Vec<_> = runs.iter().map(|&u| local(tz, u)).collect();
         assert_eq!(
             shown,
@@ -519,7 +534,7 @@ mod tests {
         // after. The schedule follows the wall clock.
         let c = spec("0 7 * * *", "Europe/Berlin").compile().unwrap();
         let from = micros(Utc.with_ymd_and_hms(2026, 10, 24, 0, 0, 0).unwrap());
-        let runs = c.occurrences(from, from + 3 * 86_400_000_000, 10);
+        let runs = c.occurrences(from, from + 3 * 86_400_000_000, 10, &NONE);
         let shown: Vec<_> = runs
             .iter()
             .map(|&u| utc(u).format("%F %H:%M").to_string())
@@ -531,7 +546,7 @@ mod tests {
         // A local time skipped by the spring change (02:30 on 2026-03-29) still runs once.
         let c = spec("30 2 * * *", "Europe/Berlin").compile().unwrap();
         let from = micros(Utc.with_ymd_and_hms(2026, 3, 28, 12, 0, 0).unwrap());
-        let runs = c.occurrences(from, from + 2 * 86_400_000_000, 10);
+        let runs = c.occurrences(from, from + 2 * 86_400_000_000, 10, &NONE);
         assert_eq!(
             runs.len(),
             2,
@@ -540,7 +555,7 @@ mod tests {
         );
         // UTC and a zone without DST (Urumqi, UTC+6).
         let c = spec("0 7 * * *", "Asia/Urumqi").compile().unwrap();
-        let runs = c.occurrences(from, from + 86_400_000_000, 10);
+        let runs = c.occurrences(from, from + 86_400_000_000, 10, &NONE);
         assert_eq!(utc(runs[0]).format("%H:%M").to_string(), "01:00");
     }
 

@@ -28,6 +28,7 @@ use dalaba_protocol::{AgentId, BroadcastId, Mode, Timestamp};
 use serde::{Deserialize, Serialize};
 
 use crate::broadcast_spec::{BroadcastSpec, ScheduledSpec};
+use crate::calendar::HolidayCalendar;
 use crate::error::AppError;
 use crate::schedule::{PlaylistSpec, QuietHours, ScheduleSpec, plan, quiet_rule};
 use crate::state::AppState;
@@ -180,6 +181,7 @@ pub fn tick(state: &AppState, now: u64) -> Result<TickReport, AppError> {
     }
     let agents = state.storage.agents()?;
     let quiet = quiet_hours(state)?;
+    let calendar = state.storage.setting::<HolidayCalendar>()?;
     let until = now + HORIZON_US;
     for Stored {
         id,
@@ -207,7 +209,7 @@ pub fn tick(state: &AppState, now: u64) -> Result<TickReport, AppError> {
         let after = planned_until
             .max(updated_at.saturating_sub(1))
             .max(now.saturating_sub(LOOKBACK_US));
-        for fire_at in compiled.occurrences(after, until, 10_000) {
+        for fire_at in compiled.occurrences(after, until, 10_000, &calendar) {
             let mut run = RunRecord {
                 schedule_id: id,
                 fire_at,

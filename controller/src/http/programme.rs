@@ -1,5 +1,5 @@
-//! `/api/playlists*`, `/api/schedules*` and `/api/quiet-hours`: thin handlers over
-//! `programme`.
+//! `/api/playlists*`, `/api/schedules*`, `/api/quiet-hours`, `/api/holidays` and
+//! `/api/programme/week`: thin handlers over `programme` and `week`.
 
 use axum::Json;
 use axum::extract::{Path, Query, State};
@@ -9,12 +9,14 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::auth::AuthUser;
+use crate::calendar::HolidayCalendar;
 use crate::error::AppError;
 use crate::http::extract::JsonBody;
 use crate::http::openapi::ErrorBody;
 use crate::programme::{self, NextQuery};
 use crate::schedule::{PlaylistSpec, QuietHours, ScheduleSpec};
 use crate::state::AppState;
+use crate::week::{Week, WeekQuery};
 
 /// This module's routes.
 pub fn routes() -> OpenApiRouter<AppState> {
@@ -25,6 +27,39 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(get_schedule, update_schedule, delete_schedule))
         .routes(routes!(approve_schedule))
         .routes(routes!(get_quiet_hours, put_quiet_hours))
+        .routes(routes!(get_holidays, put_holidays))
+        .routes(routes!(get_week))
+}
+
+/// `GET /api/holidays`: the holiday calendar (public holidays and make-up workdays).
+#[utoipa::path(get, path = "/api/holidays", tag = "programme", security(("bearer" = [])), responses((status = 200, body = HolidayCalendar), (status = 401, body = ErrorBody)))]
+async fn get_holidays(
+    State(state): State<AppState>,
+    user: AuthUser,
+) -> Result<Json<HolidayCalendar>, AppError> {
+    Ok(Json(programme::holidays(&state, &user)?))
+}
+
+/// `PUT /api/holidays` (an unscoped user): replaces the holiday calendar; every schedule's
+/// starts not yet begun are planned anew.
+#[utoipa::path(put, path = "/api/holidays", tag = "programme", security(("bearer" = [])), request_body = HolidayCalendar, responses((status = 200, description = "the calendar, in date order", body = HolidayCalendar), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
+async fn put_holidays(
+    State(state): State<AppState>,
+    user: AuthUser,
+    JsonBody(calendar): JsonBody<HolidayCalendar>,
+) -> Result<Json<HolidayCalendar>, AppError> {
+    Ok(Json(programme::set_holidays(&state, &user, calendar)?))
+}
+
+/// `GET /api/programme/week?from=DATE&area=CODE`: seven days of what the schedules play on
+/// the caller's speakers (in an area), with quiet hours, holidays and clashes marked.
+#[utoipa::path(get, path = "/api/programme/week", tag = "programme", security(("bearer" = [])), params(WeekQuery), responses((status = 200, body = Week), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)))]
+async fn get_week(
+    State(state): State<AppState>,
+    user: AuthUser,
+    Query(q): Query<WeekQuery>,
+) -> Result<Json<Week>, AppError> {
+    Ok(Json(crate::week::week(&state, &user, q)?))
 }
 
 /// `GET /api/playlists`: the playlists whose areas overlap the user's.
