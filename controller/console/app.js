@@ -8,6 +8,7 @@ import { speakerDetail, STRINGS as DETAIL_STRINGS } from '/console/speaker.js';
 import { accountsPage, STRINGS as ACCOUNT_STRINGS } from '/console/accounts.js';
 import { alarmsPage, STRINGS as ALARM_STRINGS } from '/console/alarms.js';
 import { approvalsPage, STRINGS as APPROVAL_STRINGS } from '/console/approvals.js';
+import { programmePage, STRINGS as PROGRAMME_STRINGS } from '/console/programme.js';
 
 const T = {
   zh: {
@@ -17,9 +18,9 @@ const T = {
     send: '发送', live_call: '实时喊话', talk: '开始喊话', stop_talk: '结束喊话',
     push_to_talk: '按住说话', media_library: '媒体库', upload: '上传', playlists: '播放列表',
     schedules: '定时任务', create: '创建', broadcast_log: '播放记录', name: '名称',
-    areas_hint: '区域代码，逗号分隔', all: '全部喇叭', villages: '村', speakers: '喇叭',
+    all: '全部喇叭', villages: '村', speakers: '喇叭',
     stop: '停止', state: '状态', duration: '时长', coverage: '覆盖', kind: '类型', time: '时间',
-    next_runs: '下次播放', cron: '时间表达式', target: '目标',
+    next_runs: '下次播放', target: '目标',
     live_hint: '先选择目标，再点击开始喊话。浏览器会请求使用麦克风。',
     no_webcodecs: '此浏览器不能编码 Opus（需要 WebCodecs，请用 Chromium/Chrome/Edge），或使用 dalaba-talk。',
     choose_target: '请先选择目标', sent: '已发送', held: '等待审批', volume: '音量', relays: '继电器',
@@ -41,9 +42,9 @@ const T = {
     send: 'Send', live_call: 'Live call', talk: 'Start talking', stop_talk: 'Stop talking',
     push_to_talk: 'push to talk', media_library: 'Media library', upload: 'Upload', playlists: 'Playlists',
     schedules: 'Schedules', create: 'Create', broadcast_log: 'Broadcast log', name: 'name',
-    areas_hint: 'area codes, comma-separated', all: 'every speaker', villages: 'villages', speakers: 'speakers',
+    all: 'every speaker', villages: 'villages', speakers: 'speakers',
     stop: 'Stop', state: 'state', duration: 'duration', coverage: 'coverage', kind: 'kind', time: 'time',
-    next_runs: 'next runs', cron: 'cron', target: 'target',
+    next_runs: 'next runs', target: 'target',
     live_hint: 'Choose the target first, then start talking. The browser asks for the microphone.',
     no_webcodecs: 'This browser cannot encode Opus (WebCodecs: use Chromium, Chrome or Edge), or use dalaba-talk.',
     choose_target: 'Choose a target first', sent: 'sent', held: 'waiting for approval', volume: 'volume', relays: 'relays',
@@ -59,7 +60,7 @@ const T = {
     all_kinds: 'every kind',
   },
 };
-for (const strings of [ALERT_STRINGS, SPEECH_STRINGS, SPEAKER_STRINGS, MAP_STRINGS, DETAIL_STRINGS, ACCOUNT_STRINGS, ALARM_STRINGS, APPROVAL_STRINGS]) {
+for (const strings of [ALERT_STRINGS, SPEECH_STRINGS, SPEAKER_STRINGS, MAP_STRINGS, DETAIL_STRINGS, ACCOUNT_STRINGS, ALARM_STRINGS, APPROVAL_STRINGS, PROGRAMME_STRINGS]) {
   Object.assign(T.zh, strings.zh);
   Object.assign(T.en, strings.en);
 }
@@ -210,7 +211,7 @@ async function refresh() {
     if (current === 'broadcast') await renderBroadcast();
     if (current === 'live') renderTargets($('live-target'));
     if (current === 'media') await renderMedia();
-    if (current === 'programme') await renderProgramme();
+    if (current === 'programme') await programme.render();
     if (current === 'log') await renderLog();
     if (current === 'alarms') await alarms.render();
     if (current === 'approvals') await approvals.render();
@@ -302,7 +303,7 @@ function renderTargets(box) {
   const villages = [...new Set(agents.filter((a) => !a.retired).map((a) => a.area_code))].sort();
   const items = [];
   if (me && me.role === 'admin') items.push(['all', t('all')]);
-  for (const v of villages) items.push(['area:' + v, villageName(v) || `${t('area')} ${v}`]);
+  for (const v of villages) items.push(['area:' + v, villageName(v) ? `${villageName(v)} (${v})` : `${t('area')} ${v}`]);
   for (const a of agents.filter((x) => !x.retired)) items.push(['agent:' + a.id, `${a.name} (${a.id})`]);
   box.replaceChildren(...items.map(([value, label]) =>
     el('label', {}, el('input', { type: 'checkbox', value, checked: chosen.has(value), 'data-target': value }), label)));
@@ -462,38 +463,6 @@ function upload(ev) {
   xhr.send(form);
 }
 
-async function renderProgramme() {
-  const [playlists, schedules, media] = await Promise.all([api('GET', '/api/playlists'), api('GET', '/api/schedules'), api('GET', '/api/media')]);
-  $('pl-media').replaceChildren(...media.filter((m) => m.state === 'ready').map((m) => el('option', { value: m.id }, m.name)));
-  $('sc-playlist').replaceChildren(...playlists.map((p) => el('option', { value: p.id }, p.name)));
-  $('playlist-table').replaceChildren(...playlists.map((p) => el('tr', {}, el('td', {}, p.id), el('td', {}, p.name),
-    el('td', {}, p.items.map((i) => `media ${i.media_id} ×${i.repeat}`).join(', ')))));
-  $('schedule-table').replaceChildren(el('tr', {}, el('th', {}, t('name')), el('th', {}, t('cron')), el('th', {}, t('target')), el('th', {}, t('next_runs'))),
-    ...schedules.map((s) => el('tr', {}, el('td', {}, s.name + (s.held ? ` (${t('held')})` : '')), el('td', {}, `${s.cron} ${s.time_zone}`),
-      el('td', {}, JSON.stringify(s.target)), el('td', {}, s.next_runs.map((r) => r.local.replace('T', ' ').slice(0, 16)).join(' · ')))));
-}
-
-async function createPlaylist(ev) {
-  ev.preventDefault();
-  const f = ev.target;
-  try {
-    await api('POST', '/api/playlists', { name: f.name.value, items: [{ media_id: Number(f.media.value), repeat: Number(f.repeat.value) }] });
-    f.reset();
-    renderProgramme();
-  } catch (e) { $('programme-status').textContent = e.message; }
-}
-
-async function createSchedule(ev) {
-  ev.preventDefault();
-  const f = ev.target;
-  try {
-    const areas = f.areas.value.split(',').map((s) => s.trim()).filter(Boolean);
-    await api('POST', '/api/schedules', { name: f.name.value, cron: f.cron.value, playlist_id: Number(f.playlist.value), target: { areas } });
-    $('programme-status').textContent = '';
-    renderProgramme();
-  } catch (e) { $('programme-status').textContent = e.message; }
-}
-
 // The log's filters as a query; dates are this browser's local days.
 function logQuery(format) {
   const q = new URLSearchParams({ limit: '200' });
@@ -562,6 +531,7 @@ const geo = mapView({ api, el, $, t, stateOf, detail, me: () => me });
 const accounts = accountsPage({ api, el, $, t, me: () => me, logout, download });
 const alarms = alarmsPage({ api, el, $, t, me: () => me });
 const approvals = approvalsPage({ api, el, $, t, me: () => me });
+const programme = programmePage({ api, el, $, t, me: () => me, agents: () => agents, renderTargets, targetOf });
 $('lang').addEventListener('click', () => {
   lang = lang === 'zh' ? 'en' : 'zh';
   localStorage.setItem('dalaba.lang', lang);
@@ -596,7 +566,5 @@ $('talk').addEventListener('pointerup', () => { if ($('ptt').checked) talk(false
 $('upload-form').addEventListener('submit', upload);
 $('log-form').addEventListener('submit', (ev) => { ev.preventDefault(); renderLog(); });
 $('log-csv').addEventListener('click', () => download(logQuery('csv'), 'dalaba-broadcasts.csv').catch((e) => console.warn(e)));
-$('playlist-form').addEventListener('submit', createPlaylist);
-$('schedule-form').addEventListener('submit', createSchedule);
 translate();
 if (token) start().catch(() => logout()); else logout();

@@ -63,6 +63,11 @@ const FILES: &[(&str, &str, &str)] = &[
         include_str!("../../console/approvals.js"),
     ),
     (
+        "programme.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../../console/programme.js"),
+    ),
+    (
         "alarms.js",
         "text/javascript; charset=utf-8",
         include_str!("../../console/alarms.js"),
