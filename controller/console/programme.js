@@ -22,7 +22,7 @@ export const STRINGS = {
     pg_add_rule: '+ 添加', pg_start: '开始', pg_end: '结束', pg_admin_only: '只有管理员可以修改',
     pg_holidays: '节假日安排', pg_holidays_hint: '每行一天：日期 休/班 名称，例如 “2026-10-01 休 国庆节”、“2026-10-10 班 国庆节调休”。',
     pg_line: '第 {n} 行', pg_bad_line: '应为 “日期 休/班 名称”', pg_clashes_n: '{n} 处冲突', pg_runs_n: '{n} 次播放',
-    pg_on_days: '在', pg_once: '单次',
+    pg_once: '单次', pg_follows: '按节假日安排', pg_rejected: '已驳回',
     day_mon: '周一', day_tue: '周二', day_wed: '周三', day_thu: '周四', day_fri: '周五', day_sat: '周六', day_sun: '周日',
   },
   en: {
@@ -43,13 +43,26 @@ export const STRINGS = {
     pg_add_rule: '+ add', pg_start: 'start', pg_end: 'end', pg_admin_only: 'only an admin can change these',
     pg_holidays: 'Holiday calendar', pg_holidays_hint: 'One day a line: date 休/班 (or holiday/workday) name, e.g. "2026-10-01 休 国庆节".',
     pg_line: 'line {n}', pg_bad_line: 'expected "date 休/班 name"', pg_clashes_n: '{n} clashes', pg_runs_n: '{n} runs',
-    pg_on_days: 'on', pg_once: 'once',
+    pg_once: 'once', pg_follows: 'follows holidays', pg_rejected: 'turned down',
     day_mon: 'Mon', day_tue: 'Tue', day_wed: 'Wed', day_thu: 'Thu', day_fri: 'Fri', day_sat: 'Sat', day_sun: 'Sun',
   },
 };
 
 const DAYS = ['mon', 'tue', 'wed', 'thu', 'fri', 'sat', 'sun'];
 const WORKDAYS = DAYS.slice(0, 5);
+
+// A schedule's days and times in words: 工作日 07:00、18:00.
+export function describeWhen(s, t) {
+  const days = s.weekdays || [];
+  let on = t('pg_every_day');
+  if (s.dates && s.dates.length) on = `${t('pg_once')} ${s.dates.map((d) => d.slice(5)).join('、')}`;
+  else if (days.length === 5 && WORKDAYS.every((d) => days.includes(d))) on = t('pg_workdays');
+  else if (days.length === 2 && days.includes('sat') && days.includes('sun')) on = t('pg_weekend');
+  else if (days.length) on = days.map((d) => t('day_' + d)).join('、');
+  const at = s.cron ? `cron ${s.cron}` : (s.times || []).join('、');
+  const range = s.from || s.until ? ` (${s.from || '…'} – ${s.until || '…'})` : '';
+  return `${on} ${at}${range}` + (s.holidays === 'follow' ? ` · ${t('pg_follows')}` : '');
+}
 
 // `ctx`: { api, el, $, t, me(), agents(), renderTargets(box), targetOf(box) }.
 export function programmePage({ api, el, $, t, me, agents, renderTargets, targetOf }) {
@@ -201,18 +214,6 @@ export function programmePage({ api, el, $, t, me, agents, renderTargets, target
   };
   const setDays = (days) => $('sc-days').querySelectorAll('input').forEach((i) => { i.checked = days.includes(i.value); });
 
-  function describe(s) {
-    const days = s.weekdays || [];
-    let on = t('pg_every_day');
-    if (s.dates && s.dates.length) on = `${t('pg_once')} ${s.dates.map((d) => d.slice(5)).join('、')}`;
-    else if (days.length === 5 && WORKDAYS.every((d) => days.includes(d))) on = t('pg_workdays');
-    else if (days.length === 2 && days.includes('sat') && days.includes('sun')) on = t('pg_weekend');
-    else if (days.length) on = days.map((d) => t('day_' + d)).join('、');
-    const at = s.cron ? `cron ${s.cron}` : (s.times || []).join('、');
-    const range = s.from || s.until ? ` (${s.from || '…'} – ${s.until || '…'})` : '';
-    return `${on} ${at}${range}` + (s.holidays === 'follow' ? ` · ${t('pg_follow').split('：')[0].split(':')[0]}` : '');
-  }
-
   function where(target) {
     if (!target) return '';
     if (target.all) return t('all');
@@ -283,8 +284,9 @@ export function programmePage({ api, el, $, t, me, agents, renderTargets, target
         el('th', {}, t('next_runs')), el('th', {}, '')),
       ...schedules.map((s) => el('tr', { 'data-schedule': s.id, class: s.enabled === false ? 'muted' : '' },
         el('td', {}, s.name, s.held ? el('small', { class: 'badge held-badge' }, t('pg_waiting')) : null,
-          s.enabled === false ? el('small', { class: 'badge' }, t('pg_disabled')) : null),
-        el('td', { class: 'sc-when' }, describe(s)),
+          s.enabled === false ? el('small', { class: 'badge' }, t('pg_disabled')) : null,
+          s.rejected_by ? el('small', { class: 'badge held-badge' }, `${t('pg_rejected')}: ${s.rejected_by}`) : null),
+        el('td', { class: 'sc-when' }, describeWhen(s, t)),
         el('td', {}, byId.get(s.playlist_id) || `#${s.playlist_id}`),
         el('td', {}, where(s.target)),
         el('td', { class: 'sc-next' }, s.next_runs.map((r) => r.local.replace('T', ' ').slice(5, 16)).join(' · ')),

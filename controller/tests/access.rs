@@ -649,6 +649,27 @@ async fn wide_broadcasts_and_schedules_wait_for_a_second_person() {
     assert_eq!(status, StatusCode::OK, "{ok}");
     let report = dalaba_controller::scheduler::tick(s, dalaba_controller::now_us()).unwrap();
     assert_eq!(report.planned, 1);
+
+    // A second held schedule, turned down: not by someone whose areas do not cover it; by
+    // a peer, yes. It stays, disabled, with who turned it down, and plans nothing.
+    let (_, sched) = call(s, Some(&xihu), "POST", "/api/schedules",
+        Some(json!({"name": "county noon", "times": ["12:00"], "playlist_id": playlist["id"], "target": {"areas": ["330106"]}}))).await;
+    assert!(sched["held"].is_string(), "{sched}");
+    assert_eq!(sched["created_by_name"], "op-xihu");
+    let reject = format!("/api/schedules/{}/reject", sched["id"]);
+    let (status, _) = call(s, Some(&dong), "POST", &reject, None).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (status, turned) = call(s, Some(&xihu2), "POST", &reject, None).await;
+    assert_eq!(status, StatusCode::OK, "{turned}");
+    assert_eq!(
+        (turned["rejected_by"].as_str(), turned["enabled"].as_bool()),
+        (Some("op-xihu-2"), Some(false))
+    );
+    assert!(turned["held"].is_null(), "{turned}");
+    let (status, _) = call(s, Some(&xihu2), "POST", &reject, None).await;
+    assert_eq!(status, StatusCode::CONFLICT, "turned down once");
+    let report = dalaba_controller::scheduler::tick(s, dalaba_controller::now_us()).unwrap();
+    assert_eq!(report.planned, 0, "{report:?}");
 }
 
 /// The approvals queue: `?held=true` lists what waits (who asked, why); a second person

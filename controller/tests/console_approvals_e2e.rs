@@ -98,6 +98,38 @@ fn a_held_broadcast_is_approved_or_turned_down_in_the_page() {
             .all(|(adir, _)| samples(adir, second).is_none())
     );
 
+    // wang's county-wide schedule waits too, in the same queue, and is approved there.
+    let (_, playlist) = wang.call(
+        "POST",
+        "/api/playlists",
+        Some(json!({"name": "反诈", "items": [{"media_id": media["id"]}]})),
+    );
+    let (status, schedule) = wang.call(
+        "POST",
+        "/api/schedules",
+        Some(json!({"name": "全县早间", "times": ["07:00"], "weekdays": ["mon", "tue", "wed", "thu", "fri"],
+                    "playlist_id": playlist["id"], "target": {"areas": ["330106"]}})),
+    );
+    assert_eq!(status, 201, "{schedule}");
+    let row_id = format!("#held-schedule-{}", schedule["id"]);
+    click(&rt, &c, "#nav button[data-view=log]");
+    click(&rt, &c, "#nav button[data-view=approvals]");
+    let row = wait_text(&rt, &c, &row_id, |t| t.contains("全县早间"));
+    assert!(
+        row.contains("定时任务") && row.contains("wang") && row.contains("工作日 07:00"),
+        "{row}"
+    );
+    wait_text(&rt, &c, "#approval-count", |t| t == "1");
+    click(&rt, &c, &format!("{row_id} button.approve"));
+    wait_text(&rt, &c, "#ap-status", |t| {
+        t.contains("全县早间") && t.contains("已批准")
+    });
+    let (_, approved) = api.call("GET", &format!("/api/schedules/{}", schedule["id"]), None);
+    assert_eq!(
+        (approved["approved_by"].as_str(), approved["held"].as_str()),
+        (Some("admin"), None)
+    );
+
     // The log, filtered in the page: manual broadcasts that reached 东村's speaker.
     click(&rt, &c, "#nav button[data-view=log]");
     click(&rt, &c, "#log-kind option[value=media]");
@@ -110,6 +142,20 @@ fn a_held_broadcast_is_approved_or_turned_down_in_the_page() {
     rt.block_on(c.execute("window.scrollTo(0, 0)", vec![]))
         .expect("scroll");
     screenshot(&rt, &c, "console-log");
+    // The page's export button saves what the filters show, as the API's CSV.
+    click(&rt, &c, "#log-csv");
+    let saved = downloaded(&mic, "dalaba-broadcasts.csv");
+    assert!(saved.starts_with("id,kind,start_utc,"), "{saved}");
+    assert!(
+        saved.lines().skip(1).all(|l| l.contains(",media,")),
+        "filtered by kind: {saved}"
+    );
+    assert!(
+        saved
+            .lines()
+            .any(|l| l.starts_with(&format!("{first},media,")) && l.contains(",330106001001,")),
+        "{saved}"
+    );
     let (status, csv) = request(
         &client(),
         "GET",

@@ -333,6 +333,9 @@ fn schedule_json(
         o.insert("created_by".into(), json!(stored.created_by));
         o.insert("held".into(), json!(stored.held));
         o.insert("approved_by".into(), json!(stored.approved_by));
+        o.insert("rejected_by".into(), json!(stored.rejected_by));
+        let author = state.storage.user_by_id(stored.created_by)?;
+        o.insert("created_by_name".into(), json!(author.map(|u| u.name)));
         o.insert("updated_at".into(), json!(updated_at));
         o.insert("next_runs".into(), Value::Array(next_runs));
         o.insert("runs".into(), Value::Array(runs));
@@ -367,6 +370,7 @@ pub fn create_schedule(
         held,
         approved_by: None,
         approved_content: None,
+        rejected_by: None,
     };
     let id = state.storage.insert(&stored, now)?;
     changed(state);
@@ -415,6 +419,7 @@ pub fn update_schedule(
         held,
         approved_by: None,
         approved_content: None,
+        rejected_by: None,
     };
     state.storage.save(id, &stored, now)?;
     scheduler::forget_future(state, id, now)?;
@@ -503,6 +508,32 @@ fn replan_all(state: &AppState) -> Result<(), AppError> {
     }
     changed(state);
     Ok(())
+}
+
+/// Turns down a held schedule: a second authorised user covering its speakers, or its
+/// author withdrawing it. It is kept, disabled, with who turned it down; it plans nothing.
+pub fn reject_schedule(state: &AppState, user: &AuthUser, id: u64) -> Result<Value, AppError> {
+    let (mut stored, _) = load_schedule(state, id)?;
+    if stored.held.is_none() {
+        return Err(AppError::Conflict(format!(
+            "schedule {id} is not waiting for approval"
+        )));
+    }
+    if stored.created_by != user.id {
+        user.require(Action::Approve)?;
+        stored
+            .spec
+            .target
+            .resolve_for(user, &state.storage.agents()?)?;
+    }
+    stored.held = None;
+    stored.spec.enabled = false;
+    stored.rejected_by = Some(user.name.clone());
+    let now = state.clock.now_us();
+    state.storage.save(id, &stored, now)?;
+    changed(state);
+    tracing::info!(user = %user.name, schedule = id, "held schedule turned down");
+    schedule_json(state, id, &stored, now, 10)
 }
 
 /// A second authorised user lets a held schedule run.

@@ -68,6 +68,9 @@ pub struct StoredSchedule {
     /// to what was approved, and a schedule whose playlist changed since is held again.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub approved_content: Option<String>,
+    /// Who turned it down while it was held (it was disabled then); a change clears it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rejected_by: Option<String>,
 }
 
 /// A stored playlist: the spec plus its owner and scope.

@@ -26,6 +26,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(list_schedules, create_schedule))
         .routes(routes!(get_schedule, update_schedule, delete_schedule))
         .routes(routes!(approve_schedule))
+        .routes(routes!(reject_schedule))
         .routes(routes!(get_quiet_hours, put_quiet_hours))
         .routes(routes!(get_holidays, put_holidays))
         .routes(routes!(get_week))
@@ -193,6 +194,17 @@ async fn put_quiet_hours(
     JsonBody(rules): JsonBody<Vec<QuietHours>>,
 ) -> Result<Json<Vec<QuietHours>>, AppError> {
     Ok(Json(programme::put_quiet_hours(&state, &user, rules)?))
+}
+
+/// `POST /api/schedules/{id}/reject`: a held schedule turned down by a second authorised
+/// user (or withdrawn by its author): kept, disabled, with `rejected_by`.
+#[utoipa::path(post, path = "/api/schedules/{id}/reject", tag = "programme", security(("bearer" = [])), params(("id" = u64, Path, description = "the schedule's id")), responses((status = 200, description = "the schedule, disabled, with `rejected_by`", body = Value), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+async fn reject_schedule(
+    State(state): State<AppState>,
+    user: AuthUser,
+    Path(id): Path<u64>,
+) -> Result<Json<Value>, AppError> {
+    Ok(Json(programme::reject_schedule(&state, &user, id)?))
 }
 
 /// `POST /api/schedules/{id}/approve`: a second authorised user lets a held schedule run.

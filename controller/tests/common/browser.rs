@@ -47,6 +47,11 @@ pub fn browser(rt: &tokio::runtime::Runtime, mic: &Path) -> (Proc, Client) {
                 // The smallest screen a county operator is expected to use.
                 "--window-size=1366,768",
             ],
+            // Files the page saves (CSV exports) land beside the microphone's recording.
+            "prefs": {
+                "download.default_directory": downloads(mic),
+                "download.prompt_for_download": false,
+            },
         }),
     );
     let client = rt
@@ -59,6 +64,31 @@ pub fn browser(rt: &tokio::runtime::Runtime, mic: &Path) -> (Proc, Client) {
         )
         .expect("a WebDriver session");
     (driver, client)
+}
+
+/// Where a browser started with `mic` saves the files its pages download.
+pub fn downloads(mic: &Path) -> PathBuf {
+    mic.parent()
+        .expect("the microphone's directory")
+        .join("downloads")
+}
+
+/// Waits until the page has saved `name` in [`downloads`]; its text.
+pub fn downloaded(mic: &Path, name: &str) -> String {
+    let path = downloads(mic).join(name);
+    let deadline = Instant::now() + WAIT;
+    loop {
+        // Chromium writes `<name>.crdownload` and renames it when it is complete.
+        if let Ok(text) = std::fs::read_to_string(&path) {
+            return text;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{} was not downloaded",
+            path.display()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
 }
 
 /// Saves the page as `docs/<name>.png` when `DALABA_SCREENSHOTS` is set (the README shows
