@@ -81,10 +81,13 @@ impl Fetcher {
                 .entry(play.media.hash)
                 .or_default()
                 .clone();
-            // Keep trying (a flaky uplink) until the item could no longer play.
+            // Keep trying (a flaky uplink) until the item could no longer play: its window
+            // closes, or its timeline ends (a job handed to the player after that would
+            // only be failed as expired, so the operator learns it then, not minutes later).
             let give_up = play
                 .expires_at
-                .unwrap_or(Timestamp(play.start_at.0 + 600_000_000));
+                .unwrap_or(Timestamp(play.start_at.0 + 600_000_000))
+                .min(Timestamp(play.start_at.0 + timeline_us(&play)));
             let deadline =
                 tokio::time::Instant::now() + Duration::from_micros(give_up.0.saturating_sub(at.0));
             let mut delay = Duration::from_secs(2);
@@ -133,6 +136,12 @@ impl Fetcher {
             }
         });
     }
+}
+
+/// How long `play` lasts on its timeline, µs: every repetition and the gaps between.
+fn timeline_us(play: &PlayMedia) -> u64 {
+    let repeat = u64::from(play.repeat.max(1));
+    (repeat * play.media.duration_ms + (repeat - 1) * u64::from(play.gap_ms)) * 1000
 }
 
 /// The HTTP client for media downloads: with a `wss` controller, HTTPS pinned to the same

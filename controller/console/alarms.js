@@ -5,7 +5,7 @@
 
 export const STRINGS = {
   zh: {
-    alarms_page: '设备告警', alarm_kind_offline: '离线', alarm_kind_fault: '故障', alarm_kind_clock: '时钟偏差',
+    alarms_page: '设备告警', alarm_kind_offline: '离线', alarm_kind_fault: '故障', alarm_kind_clock: '时钟偏差', alarm_kind_broadcast_failed: '播放失败',
     raised: '发生时间', speaker: '喇叭', detail: '详情', active: '未恢复', cleared_at: '{t} 恢复',
     acknowledge: '确认', acked: '{u} 于 {t} 确认', no_alarms: '没有告警', alarm_settings: '告警设置',
     offline_after: '离线多少分钟后告警', clock_limit: '时钟偏差超过（毫秒）', webhooks: '通知群机器人 / Webhook',
@@ -13,7 +13,7 @@ export const STRINGS = {
     saved_settings: '已保存',
   },
   en: {
-    alarms_page: 'Alarms', alarm_kind_offline: 'offline', alarm_kind_fault: 'fault', alarm_kind_clock: 'clock off',
+    alarms_page: 'Alarms', alarm_kind_offline: 'offline', alarm_kind_fault: 'fault', alarm_kind_clock: 'clock off', alarm_kind_broadcast_failed: 'broadcast failed',
     raised: 'raised', speaker: 'speaker', detail: 'detail', active: 'active', cleared_at: 'cleared {t}',
     acknowledge: 'Acknowledge', acked: 'acknowledged by {u} at {t}', no_alarms: 'No alarms', alarm_settings: 'Alarm settings',
     offline_after: 'minutes offline before an alarm', clock_limit: 'clock offset limit (ms)', webhooks: 'Group bots / webhooks',

@@ -111,6 +111,7 @@ pub fn open(data_dir: &std::path::Path) -> anyhow::Result<(AppState, FirstStart)
             media_dir: media::media_dir(data_dir),
             receipts_changed: Arc::default(),
             changes: Arc::default(),
+            outcomes: Arc::default(),
             active: Arc::default(),
             clock: Arc::new(clock::SystemClock),
             scheduler: Arc::default(),

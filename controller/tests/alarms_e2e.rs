@@ -136,3 +136,75 @@ fn an_offline_speaker_raises_an_alarm_that_reaches_the_webhooks_and_clears() {
     assert_eq!(plain["event"], "cleared", "{plain}");
     assert!(metric(&ctl, "dalaba_alarms_active{kind=\"offline\"} 0"));
 }
+
+/// A broadcast a speaker could not play raises a `broadcast_failed` alarm naming it (here
+/// the library's file was damaged on disk, so the speaker's check of its hash refuses
+/// every download), sent to the webhook; the speaker's next broadcast played to the end
+/// clears it.
+#[test]
+fn a_failed_broadcast_is_an_alarm_until_the_speaker_plays_again() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = dir.path().join("controller");
+    let (ctl, password) = start_controller(&data, "127.0.0.1:0");
+    let api = Api::login(&ctl.addr, &password.expect("password"));
+    let _agents = start_agents(dir.path(), &ctl, &api, &[TWO_VILLAGES[0]], "wav");
+    let (hooks, mut calls) = receiver();
+    let (status, body) = api.call(
+        "PUT",
+        "/api/settings/alarms",
+        Some(json!({"webhooks": [{"url": format!("http://{hooks}/plain"), "format": "json"}]})),
+    );
+    assert_eq!(status, 200, "{body}");
+    let mut media = Vec::new();
+    for hz in [600.0, 800.0] {
+        let (status, m) = upload(&api, &format!("{hz}.wav"), tone_wav(hz, 1.0, 48_000));
+        assert_eq!(status, 201, "{m}");
+        media.push(m);
+    }
+    let file = data
+        .join("media")
+        .join(format!("{}.opus", media[0]["hash"].as_str().expect("hash")));
+    let len = std::fs::metadata(&file).expect("media file").len() as usize;
+    std::fs::write(&file, vec![0x5a; len]).expect("damage it");
+    let play = |m: &Value| {
+        let (status, b) = api.call(
+            "POST",
+            "/api/broadcasts",
+            Some(json!({"media_id": m["id"], "target": {"agents": ["dong-1"]}})),
+        );
+        assert_eq!(status, 201, "{b}");
+        b["id"].as_u64().expect("id")
+    };
+
+    let bad = play(&media[0]);
+    until_all(&api, bad, "failed");
+    let raised = alarm(&api, "dong-1", |a| {
+        a["kind"] == "broadcast_failed" && a["cleared_at"].is_null()
+    });
+    let detail = raised["detail"].as_str().expect("detail");
+    assert!(detail.contains(&format!("#{bad}")), "{raised}");
+    let (_, sent) = calls.next("/plain");
+    assert_eq!(sent["alarm"]["kind"], "broadcast_failed", "{sent}");
+    assert!(
+        sent["alarm"]["detail"]
+            .as_str()
+            .unwrap_or("")
+            .contains("未能播放"),
+        "{sent}"
+    );
+    assert!(metric(
+        &ctl,
+        "dalaba_alarms_active{kind=\"broadcast_failed\"} 1"
+    ));
+
+    let good = play(&media[1]);
+    until_all(&api, good, "done");
+    let cleared = alarm(&api, "dong-1", |a| {
+        a["id"] == raised["id"] && !a["cleared_at"].is_null()
+    });
+    assert_eq!(cleared["kind"], "broadcast_failed");
+    assert!(metric(
+        &ctl,
+        "dalaba_alarms_active{kind=\"broadcast_failed\"} 0"
+    ));
+}

@@ -98,6 +98,7 @@ impl Event {
             AlarmKind::Offline => "离线",
             AlarmKind::Fault => "故障",
             AlarmKind::Clock => "时钟偏差",
+            AlarmKind::BroadcastFailed => "播放失败",
         };
         match self.event {
             "cleared" => format!("【大喇叭恢复】{}：{what}已恢复", self.speaker),

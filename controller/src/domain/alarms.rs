@@ -1,7 +1,7 @@
 //! Alarms: what someone must be told about without looking. A speaker offline for longer
 //! than `offline_after_s` (default 5 minutes), a speaker that reports a fault (its sound
 //! device or relay board), a speaker whose clock is further than `clock_offset_ms` from
-//! the controller's. [`run`] looks every [`EVERY`] at what the speakers last said,
+//! the controller's, a speaker whose last broadcast failed (until its next one ends). [`run`] looks every [`EVERY`] at what the speakers last said,
 //! raises an alarm when a condition starts and clears it when it ends; each change goes to
 //! the configured webhooks (`alarm_hooks`) and bumps the console's live status. An
 //! operator acknowledges an alarm (who and when are kept); `/metrics` counts the active
@@ -180,11 +180,15 @@ fn conditions(
 ) -> HashMap<(AlarmKind, String), String> {
     let mut found = HashMap::new();
     let offline_after = u64::from(settings.offline_after_s) * 1_000_000;
+    let failing: HashMap<String, String> = state.outcomes.failing().into_iter().collect();
     for agent in agents {
         if agent.retired {
             continue;
         }
         let id = agent.id.to_string();
+        if let Some(why) = failing.get(&id) {
+            found.insert((AlarmKind::BroadcastFailed, id.clone()), why.clone());
+        }
         if !state.hub.is_online(&agent.id) {
             // A speaker never heard from (not yet installed) is not missing.
             if let Some(seen) = agent.last_seen
@@ -255,11 +259,14 @@ fn look(state: &AppState, hooks: &alarm_hooks::Sender) -> Result<(), AppError> {
         if alarm.cleared_at.is_some() {
             continue;
         }
-        // Still wrong: nothing to do. Else its cause went.
-        if now_wrong
+        // Still wrong: nothing to do. Else its cause went. A failed broadcast's cause goes
+        // only when the speaker's next one ends (not because the controller restarted).
+        let still = now_wrong
             .remove(&(alarm.kind, alarm.agent_id.clone()))
-            .is_none()
-        {
+            .is_some()
+            || (alarm.kind == AlarmKind::BroadcastFailed
+                && state.outcomes.last(&alarm.agent_id).is_none());
+        if !still {
             state.storage.clear_alarm(alarm.id, now)?;
             events.push((alarm, true));
         }

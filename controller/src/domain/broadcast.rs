@@ -363,7 +363,22 @@ pub fn record_agent_receipt(
     if !sent_to_it {
         return Ok(false);
     }
-    Ok(state.storage.record_receipt(receipt)?)
+    let recorded = state.storage.record_receipt(receipt)?;
+    if recorded {
+        match receipt.state {
+            ReceiptStatus::Done => state.outcomes.ended(agent.as_str(), None),
+            ReceiptStatus::Failed => state.outcomes.ended(
+                agent.as_str(),
+                Some(format!(
+                    "广播 #{} 未能播放：{}",
+                    receipt.broadcast_id,
+                    receipt.detail.as_deref().unwrap_or("failed")
+                )),
+            ),
+            _ => {}
+        }
+    }
+    Ok(recorded)
 }
 
 /// Query of `GET /api/broadcasts/{id}`.

@@ -10,6 +10,7 @@ pub mod hub;
 pub mod identity;
 pub mod liveness;
 pub mod lockout;
+pub mod outcomes;
 pub mod password;
 pub mod sent;
 pub mod sequence;
@@ -57,6 +58,8 @@ pub struct AppState {
     pub edge: Arc<crate::edge::Edge>,
     /// Goes up whenever what the operators' pages show changes (the live-status stream).
     pub changes: Arc<crate::changes::Changes>,
+    /// How each speaker's last broadcast ended (the `broadcast_failed` alarm's condition).
+    pub outcomes: Arc<outcomes::Outcomes>,
     /// What the domain does when an agent logs in or reports: the agents' link calls it
     /// and so need not know the domain (set by `open`: `agent_events::DomainEvents`).
     pub agent_events: Arc<dyn AgentEvents>,

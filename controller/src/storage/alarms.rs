@@ -1,5 +1,5 @@
 //! Alarms: a condition on a speaker that someone must be told about (offline too long, a
-//! fault, a clock off). Raised when the condition starts, cleared when it ends, and
+//! fault, a clock off, its last broadcast failed). Raised when the condition starts, cleared when it ends, and
 //! acknowledged by an operator (who and when kept); `domain::alarms` decides which.
 
 use rusqlite::params;
@@ -17,11 +17,18 @@ pub enum AlarmKind {
     Fault,
     /// The speaker's clock is further from the controller's than the setting allows.
     Clock,
+    /// The speaker's last broadcast could not be played.
+    BroadcastFailed,
 }
 
 impl AlarmKind {
     /// Every kind.
-    pub const ALL: [Self; 3] = [Self::Offline, Self::Fault, Self::Clock];
+    pub const ALL: [Self; 4] = [
+        Self::Offline,
+        Self::Fault,
+        Self::Clock,
+        Self::BroadcastFailed,
+    ];
 
     /// Its name in storage, metrics and webhooks.
     pub fn as_str(self) -> &'static str {
@@ -29,6 +36,7 @@ impl AlarmKind {
             Self::Offline => "offline",
             Self::Fault => "fault",
             Self::Clock => "clock",
+            Self::BroadcastFailed => "broadcast_failed",
         }
     }
 
