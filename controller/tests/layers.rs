@@ -22,7 +22,7 @@ const LAYERS: &[(&str, &[&str])] = &[
         "state",
         &[
             "state", "error", "edge", "identity", "tls", "password", "hub", "liveness", "sequence",
-            "lockout", "sent", "changes", "config", "backup",
+            "lockout", "sent", "changes", "config", "backup", "outcomes",
         ],
     ),
     // What uses those handles to talk to agents and decide who may do what.
@@ -56,6 +56,8 @@ const LAYERS: &[(&str, &[&str])] = &[
             "demo",
             "tts",
             "map",
+            "calendar",
+            "week",
         ],
     ),
     // The folder `src/http/`: the router, server, console, OpenAPI, login, extractors and
