@@ -112,6 +112,7 @@ pub fn open(data_dir: &std::path::Path) -> anyhow::Result<(AppState, FirstStart)
             receipts_changed: Arc::default(),
             changes: Arc::default(),
             outcomes: Arc::default(),
+            receipts: Arc::default(),
             active: Arc::default(),
             clock: Arc::new(clock::SystemClock),
             scheduler: Arc::default(),
@@ -181,6 +182,7 @@ pub async fn serve(
 ) -> anyhow::Result<()> {
     let scheduler = tokio::spawn(scheduler::run(state.clone()));
     let alarms = tokio::spawn(alarms::run(state.clone()));
+    let receipts = tokio::spawn(broadcast::write_receipts(state.clone()));
     let liveness = tokio::spawn(
         Arc::clone(&state.liveness).run(Arc::clone(&state.storage), Arc::clone(&state.changes)),
     );
@@ -241,6 +243,8 @@ pub async fn serve(
     alarms.abort();
     liveness.abort();
     let _ = state.liveness.flush(&state.storage).await;
+    receipts.abort();
+    broadcast::flush_receipts(&state).await;
     if let Some(w) = cap_watch {
         w.abort();
     }

@@ -126,3 +126,52 @@ async fn a_speaker_that_reported_a_final_state_is_not_sent_the_broadcast_again()
     report(s, b, "xi-1", ReceiptStatus::Cancelled, 20);
     assert_eq!(resent("xi-1"), 0);
 }
+
+/// Receipts recorded as a batch (what the writer does with those that gathered while the
+/// last batch committed): in order, one transaction, each judged as if alone, and those
+/// about a broadcast not sent to that agent or after its final state counted as ignored.
+#[tokio::test]
+async fn a_batch_of_receipts_keeps_the_rules_of_each() {
+    let w = world();
+    let s = &w.state;
+    let admin = login(s, "admin", &w.admin_password).await;
+    let b = broadcast_to(s, &admin, &["dong-1", "dong-2"]).await;
+    let id = |a: &str| -> AgentId { a.parse().unwrap() };
+    let r = |agent: &str, state, at| (id(agent), ReceiptRecord::new(b, agent, state, None, at));
+    let ignored_before = s
+        .hub
+        .metrics
+        .receipts_ignored
+        .load(std::sync::atomic::Ordering::Relaxed);
+    let recorded = dalaba_controller::broadcast::record_agent_receipts(
+        s,
+        vec![
+            r("dong-1", ReceiptStatus::Playing, 10),
+            r("dong-2", ReceiptStatus::Playing, 11),
+            r("dong-1", ReceiptStatus::Done, 20),
+            r("dong-1", ReceiptStatus::Playing, 30), // after its final state
+            r("xi-1", ReceiptStatus::Playing, 12),   // not sent to it
+        ],
+    )
+    .unwrap();
+    assert_eq!(recorded, 3);
+    let ignored = s
+        .hub
+        .metrics
+        .receipts_ignored
+        .load(std::sync::atomic::Ordering::Relaxed);
+    assert_eq!(ignored - ignored_before, 2);
+    let dong1 = receipt(s, b, "dong-1");
+    assert_eq!(
+        (dong1.state, dong1.started_at),
+        (ReceiptStatus::Done, Some(10))
+    );
+    assert_eq!(receipt(s, b, "dong-2").state, ReceiptStatus::Playing);
+    assert!(
+        s.storage
+            .receipts(b)
+            .unwrap()
+            .iter()
+            .all(|x| x.agent_id != "xi-1")
+    );
+}

@@ -329,16 +329,7 @@ async fn session(
                         let (status, detail) = crate::storage::ReceiptStatus::of_receipt(&r.state);
                         let record = crate::storage::ReceiptRecord::new(r.broadcast_id.0, agent_id.as_str(), status, detail, r.at.0);
                         crate::edge::Edge::count(&state.hub.metrics.receipts);
-                        match state.agent_events.receipt(state, agent_id, &record) {
-                            Ok(true) => {}
-                            Ok(false) => {
-                                crate::edge::Edge::count(&state.hub.metrics.receipts_ignored);
-                                tracing::warn!(agent = %agent_id, broadcast = %r.broadcast_id, "receipt not recorded: the broadcast was not sent to this agent, or its receipt is final");
-                            }
-                            Err(e) => tracing::warn!(agent = %agent_id, "storing a receipt: {e}"),
-                        }
-                        state.receipts_changed.notify_waiters();
-                        state.changes.bump();
+                        state.receipts.push(agent_id.clone(), record);
                     }
                     other => {
                         tracing::debug!(agent = %agent_id, message = ?other, "agent message");

@@ -1,12 +1,10 @@
-//! The domain's answers to an agent connection ([`crate::state::AgentEvents`]): at login
-//! the running broadcasts it has not reported final and its schedule; each receipt
-//! recorded if it is about a broadcast sent to that agent.
+//! The domain's answer to an agent connection ([`crate::state::AgentEvents`]): at login
+//! the running broadcasts it has not reported final and its schedule. (Its receipts go
+//! through `state.receipts` to `broadcast::write_receipts`.)
 
 use dalaba_protocol::AgentId;
 
-use crate::error::AppError;
 use crate::state::{AgentEvents, AppState};
-use crate::storage::ReceiptRecord;
 
 /// The controller's domain, as the agents' link sees it.
 #[derive(Debug)]
@@ -31,14 +29,5 @@ impl AgentEvents for DomainEvents {
         if let Err(e) = crate::scheduler::sync(state, state.clock.now_us(), Some(agent)) {
             tracing::warn!(%agent, "sending the schedule: {e}");
         }
-    }
-
-    fn receipt(
-        &self,
-        state: &AppState,
-        agent: &AgentId,
-        receipt: &ReceiptRecord,
-    ) -> Result<bool, AppError> {
-        crate::broadcast::record_agent_receipt(state, agent, receipt)
     }
 }

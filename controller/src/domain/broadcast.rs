@@ -3,6 +3,7 @@
 //! `play_media` (its own sequence number) and reports receipts.
 
 use std::collections::BTreeSet;
+use std::collections::HashMap;
 use std::time::Duration;
 
 use dalaba_protocol::command::{Command, OnPreempt, PlayMedia, Stop};
@@ -355,16 +356,48 @@ pub fn record_agent_receipt(
     agent: &AgentId,
     receipt: &ReceiptRecord,
 ) -> Result<bool, AppError> {
-    let sent_to_it = match spec_of(state, receipt.broadcast_id) {
-        Ok(spec) => spec.agents().iter().any(|a| a == agent.as_str()),
-        Err(AppError::NotFound(_)) => false,
-        Err(e) => return Err(e),
-    };
-    if !sent_to_it {
-        return Ok(false);
+    Ok(record_agent_receipts(state, vec![(agent.clone(), receipt.clone())])? == 1)
+}
+
+/// Records agents' receipts in order, in one transaction, each only if its broadcast was
+/// sent to that agent and its receipt is not final already (those are counted in
+/// `receipts_ignored`); how many were recorded. Long polls and pages are told once.
+pub fn record_agent_receipts(
+    state: &AppState,
+    batch: Vec<(AgentId, ReceiptRecord)>,
+) -> Result<usize, AppError> {
+    let mut audiences: HashMap<u64, Option<Vec<String>>> = HashMap::new();
+    let mut sent = Vec::with_capacity(batch.len());
+    for (agent, receipt) in &batch {
+        let audience = match audiences.get(&receipt.broadcast_id) {
+            Some(a) => a,
+            None => {
+                let a = match spec_of(state, receipt.broadcast_id) {
+                    Ok(spec) => Some(spec.agents().to_vec()),
+                    Err(AppError::NotFound(_)) => None,
+                    Err(e) => return Err(e),
+                };
+                audiences.entry(receipt.broadcast_id).or_insert(a)
+            }
+        };
+        if audience
+            .as_ref()
+            .is_some_and(|a| a.iter().any(|x| x == agent.as_str()))
+        {
+            sent.push((agent, receipt));
+        } else {
+            ignored(state, agent, receipt);
+        }
     }
-    let recorded = state.storage.record_receipt(receipt)?;
-    if recorded {
+    let records: Vec<ReceiptRecord> = sent.iter().map(|(_, r)| (*r).clone()).collect();
+    let recorded = state.storage.record_receipts(&records)?;
+    let mut count = 0;
+    for ((agent, receipt), ok) in sent.into_iter().zip(recorded) {
+        if !ok {
+            ignored(state, agent, receipt);
+            continue;
+        }
+        count += 1;
         match receipt.state {
             ReceiptStatus::Done => state.outcomes.ended(agent.as_str(), None),
             ReceiptStatus::Failed => state.outcomes.ended(
@@ -378,7 +411,40 @@ pub fn record_agent_receipt(
             _ => {}
         }
     }
-    Ok(recorded)
+    if !batch.is_empty() {
+        state.receipts_changed.notify_waiters();
+        state.changes.bump();
+    }
+    Ok(count)
+}
+
+fn ignored(state: &AppState, agent: &AgentId, receipt: &ReceiptRecord) {
+    crate::edge::Edge::count(&state.hub.metrics.receipts_ignored);
+    tracing::warn!(agent = %agent, broadcast = receipt.broadcast_id,
+        "receipt not recorded: the broadcast was not sent to this agent, or its receipt is final");
+}
+
+/// Records the receipts agents send (`state.receipts`), whatever has gathered at once, for
+/// as long as the controller runs: while one batch commits, the next gathers.
+pub async fn write_receipts(state: AppState) {
+    loop {
+        state.receipts.queued.notified().await;
+        flush_receipts(&state).await;
+    }
+}
+
+/// Records every receipt queued now (also when the controller stops).
+pub async fn flush_receipts(state: &AppState) {
+    let batch = state.receipts.take();
+    if batch.is_empty() {
+        return;
+    }
+    let writer = state.clone();
+    match tokio::task::spawn_blocking(move || record_agent_receipts(&writer, batch)).await {
+        Ok(Ok(_)) => {}
+        Ok(Err(e)) => tracing::warn!("recording receipts: {e}"),
+        Err(e) => tracing::warn!("recording receipts: {e}"),
+    }
 }
 
 /// Query of `GET /api/broadcasts/{id}`.

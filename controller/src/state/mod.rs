@@ -12,6 +12,7 @@ pub mod liveness;
 pub mod lockout;
 pub mod outcomes;
 pub mod password;
+pub mod receipt_queue;
 pub mod sent;
 pub mod sequence;
 pub mod tls;
@@ -20,10 +21,9 @@ use std::sync::Arc;
 
 use dalaba_protocol::AgentId;
 
-use crate::error::AppError;
 use crate::hub::Hub;
 use crate::identity::Identity;
-use crate::storage::{ReceiptRecord, Storage};
+use crate::storage::Storage;
 
 /// Shared by every handler and connection task.
 #[derive(Clone)]
@@ -60,8 +60,11 @@ pub struct AppState {
     pub changes: Arc<crate::changes::Changes>,
     /// How each speaker's last broadcast ended (the `broadcast_failed` alarm's condition).
     pub outcomes: Arc<outcomes::Outcomes>,
-    /// What the domain does when an agent logs in or reports: the agents' link calls it
-    /// and so need not know the domain (set by `open`: `agent_events::DomainEvents`).
+    /// Receipts from agents, waiting for the one writer.
+    pub receipts: Arc<receipt_queue::ReceiptQueue>,
+    /// What the domain does when an agent logs in: the agents' link calls it and so need
+    /// not know the domain (set by `open`: `agent_events::DomainEvents`). Its receipts go
+    /// to `receipts`.
     pub agent_events: Arc<dyn AgentEvents>,
 }
 
@@ -70,14 +73,6 @@ pub trait AgentEvents: Send + Sync {
     /// Agent `agent` logged in: send it what it must hear again (running broadcasts it
     /// has not reported final, its schedule).
     fn logged_in(&self, state: &AppState, agent: &AgentId);
-    /// Agent `agent` reported `receipt`; whether it was recorded (it was about a broadcast
-    /// sent to it, and its receipt was not final).
-    fn receipt(
-        &self,
-        state: &AppState,
-        agent: &AgentId,
-        receipt: &ReceiptRecord,
-    ) -> Result<bool, AppError>;
 }
 
 impl std::fmt::Debug for AppState {

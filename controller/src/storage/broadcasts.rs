@@ -75,7 +75,13 @@ pub trait BroadcastStore {
 
     /// Records an agent's report on a broadcast, unless its receipt is final already
     /// (`ReceiptRecord::followed_by`); whether it was recorded.
-    fn record_receipt(&self, receipt: &ReceiptRecord) -> Result<bool, StorageError>;
+    fn record_receipt(&self, receipt: &ReceiptRecord) -> Result<bool, StorageError> {
+        Ok(self.record_receipts(std::slice::from_ref(receipt))?[0])
+    }
+
+    /// Records reports in order, in one transaction (one commit for all of them: an alert
+    /// to thousands of speakers brings thousands at once); whether each was recorded.
+    fn record_receipts(&self, receipts: &[ReceiptRecord]) -> Result<Vec<bool>, StorageError>;
 
     /// Every receipt of a broadcast, by agent id.
     fn receipts(&self, broadcast_id: u64) -> Result<Vec<ReceiptRecord>, StorageError>;
@@ -137,23 +143,30 @@ impl BroadcastStore for SqliteStorage {
             .optional()?)
     }
 
-    fn record_receipt(&self, report: &ReceiptRecord) -> Result<bool, StorageError> {
+    fn record_receipts(&self, reports: &[ReceiptRecord]) -> Result<Vec<bool>, StorageError> {
         // Read and written under one lock: the rules of `ReceiptRecord::followed_by` hold
         // whatever reports race.
         let conn = self.conn();
-        let record = match receipt_in(&conn, report.broadcast_id, &report.agent_id)? {
-            None => ReceiptRecord::first(report),
-            Some(old) => match old.followed_by(report) {
-                Some(next) => next,
-                None => return Ok(false),
-            },
-        };
-        conn.execute(
-            "INSERT INTO receipts (broadcast_id, agent_id, state, detail, at, started_at, resumed_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
-             ON CONFLICT(broadcast_id, agent_id) DO UPDATE SET state = ?3, detail = ?4, at = ?5,
-                 started_at = ?6, resumed_at = ?7",
-            params![
+        let tx = conn.unchecked_transaction()?;
+        let mut recorded = Vec::with_capacity(reports.len());
+        for report in reports {
+            let record = match receipt_in(&tx, report.broadcast_id, &report.agent_id)? {
+                None => ReceiptRecord::first(report),
+                Some(old) => match old.followed_by(report) {
+                    Some(next) => next,
+                    None => {
+                        recorded.push(false);
+                        continue;
+                    }
+                },
+            };
+            tx.prepare_cached(
+                "INSERT INTO receipts (broadcast_id, agent_id, state, detail, at, started_at, resumed_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+                 ON CONFLICT(broadcast_id, agent_id) DO UPDATE SET state = ?3, detail = ?4, at = ?5,
+                     started_at = ?6, resumed_at = ?7",
+            )?
+            .execute(params![
                 record.broadcast_id as i64,
                 record.agent_id,
                 record.state.as_str(),
@@ -161,9 +174,11 @@ impl BroadcastStore for SqliteStorage {
                 record.at as i64,
                 record.started_at.map(|t| t as i64),
                 record.resumed_at.map(|t| t as i64),
-            ],
-        )?;
-        Ok(true)
+            ])?;
+            recorded.push(true);
+        }
+        tx.commit()?;
+        Ok(recorded)
     }
 
     fn receipts_of_agent(
