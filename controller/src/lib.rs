@@ -113,6 +113,7 @@ pub fn open(data_dir: &std::path::Path) -> anyhow::Result<(AppState, FirstStart)
             changes: Arc::default(),
             outcomes: Arc::default(),
             receipts: Arc::default(),
+            live: config::LiveWrites::default(),
             active: Arc::default(),
             clock: Arc::new(clock::SystemClock),
             scheduler: Arc::default(),

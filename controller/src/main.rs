@@ -80,6 +80,11 @@ enum Command {
         /// The key of --tls-cert (PEM).
         #[arg(long, requires = "tls_cert")]
         tls_key: Option<PathBuf>,
+        /// Write live frames in pairs to calls with at least this many speakers (0:
+        /// never, the default): half the writes per agent, 20 ms more latency on every
+        /// other frame.
+        #[arg(long, env = "DALABA_LIVE_PAIRS_ABOVE")]
+        live_pairs_above: Option<usize>,
     },
     /// Check a configuration file: print the configuration in effect, or every error with
     /// its line (exit status 2).
@@ -235,6 +240,7 @@ async fn main() -> anyhow::Result<()> {
             tls,
             tls_cert,
             tls_key,
+            live_pairs_above,
         } => {
             // Flags and variables over the file, the file over the defaults.
             let data_dir = data_dir.unwrap_or(config.data_dir);
@@ -262,7 +268,8 @@ async fn main() -> anyhow::Result<()> {
                 }
                 _ => None,
             };
-            let (state, first) = dalaba_controller::open(&data_dir)?;
+            let (mut state, first) = dalaba_controller::open(&data_dir)?;
+            state.live.pairs_above = live_pairs_above.unwrap_or(config.live.pairs_above);
             let operators_tls = match (own_cert, own_tls) {
                 (Some(cert), _) => Some(cert),
                 (None, OperatorsTls::Own) => Some(Arc::clone(&state.tls)),

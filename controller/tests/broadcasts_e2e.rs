@@ -256,9 +256,20 @@ fn stream_tone_with(
 
 #[test]
 fn live_call_reaches_its_targets_in_order_without_gaps() {
+    live_call_to_two_of_three(&[]);
+}
+
+/// The same with frames written in pairs (`DALABA_LIVE_PAIRS_ABOVE`, here for any call to
+/// two speakers or more): every frame arrives, in order, and plays without a gap.
+#[test]
+fn live_call_written_in_pairs_reaches_its_targets_without_gaps() {
+    live_call_to_two_of_three(&[("DALABA_LIVE_PAIRS_ABOVE", "2")]);
+}
+
+fn live_call_to_two_of_three(env: &[(&str, &str)]) {
     let _serial = serial();
     let dir = tempfile::tempdir().expect("tempdir");
-    let (ctl, password) = start_controller_env(&dir.path().join("controller"), &[]);
+    let (ctl, password) = start_controller_env(&dir.path().join("controller"), env);
     let api = Api::login(&ctl.addr, &password);
     let mut agents = Vec::new();
     for (id, area) in [
@@ -295,6 +306,9 @@ fn live_call_reaches_its_targets_in_order_without_gaps() {
     let (_, result) = api.call("GET", &format!("/api/broadcasts/{id}?wait_ms=20000"), None);
     let receipts = result["receipts"].as_array().expect("receipts");
     assert_eq!(receipts.len(), 2, "{result}");
+    let pairs = env.iter().any(|(k, _)| *k == "DALABA_LIVE_PAIRS_ABOVE");
+    let ended = ctl.proc.wait_for("live call ended");
+    assert!(ended.contains(&format!("pairs={pairs}")), "{ended}");
     for r in receipts {
         assert_eq!(r["state"], "done", "{r}");
     }

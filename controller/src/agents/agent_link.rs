@@ -11,7 +11,7 @@ use dalaba_protocol::control::{
 use dalaba_protocol::keys::Challenge;
 use dalaba_protocol::limits::MAX_CONTROL_MESSAGE;
 use dalaba_protocol::{AgentId, Timestamp, decode_agent_message, version};
-use futures_util::StreamExt as _;
+use futures_util::{SinkExt as _, StreamExt as _};
 
 use crate::auth::token_hash;
 use crate::hub::Outgoing;
@@ -266,6 +266,9 @@ async fn authenticate(
     }
 }
 
+/// Most queued messages written to an agent at once.
+const WRITE_BATCH: usize = 16;
+
 async fn session(
     socket: &mut WebSocket,
     state: &AppState,
@@ -338,15 +341,24 @@ async fn session(
                 }
             }
             Some(out) = outbox.recv() => {
-                let frame = match out {
-                    Outgoing::Text(t) => Message::Text(t.into()),
-                    Outgoing::Binary(b) => Message::Binary(b),
-                    Outgoing::Close(code, why) => {
-                        let _ = socket.send(error(code, why.clone())).await;
-                        return Err(why);
-                    }
-                };
-                socket.send(frame).await.map_err(|e| e.to_string())?;
+                // Everything already queued goes out in one write (one TLS record, one
+                // syscall): frames the relay sends in pairs, a burst of commands.
+                let mut next = Some(out);
+                let mut fed = 0;
+                while let Some(out) = next {
+                    let frame = match out {
+                        Outgoing::Text(t) => Message::Text(t.into()),
+                        Outgoing::Binary(b) => Message::Binary(b),
+                        Outgoing::Close(code, why) => {
+                            let _ = socket.send(error(code, why.clone())).await;
+                            return Err(why);
+                        }
+                    };
+                    socket.feed(frame).await.map_err(|e| e.to_string())?;
+                    fed += 1;
+                    next = if fed < WRITE_BATCH { outbox.try_recv().ok() } else { None };
+                }
+                socket.flush().await.map_err(|e| e.to_string())?;
             }
         }
     }

@@ -64,6 +64,8 @@ pub struct ControllerConfig {
     pub log_level: String,
     /// Text or JSON.
     pub log_format: LogFormat,
+    /// How live frames are written to agents (`[live] pairs_above`).
+    pub live: LiveWrites,
 }
 
 impl Default for ControllerConfig {
@@ -75,7 +77,25 @@ impl Default for ControllerConfig {
             operators_tls: OperatorsTls::Off,
             log_level: "info".into(),
             log_format: LogFormat::Text,
+            live: LiveWrites::default(),
         }
+    }
+}
+
+/// How live frames are written to agents: in pairs (one write for two 20 ms frames) for a
+/// call to at least `pairs_above` speakers; 0, never (the default). Pairs halve the
+/// writes, TLS records and task wake-ups per agent, for 20 ms more latency on every other
+/// frame (BENCHMARKS.md, fan-out).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct LiveWrites {
+    /// Smallest audience written in pairs; 0: none.
+    pub pairs_above: usize,
+}
+
+impl LiveWrites {
+    /// Whether a call to `audience` speakers is written in pairs.
+    pub fn pairs_for(&self, audience: usize) -> bool {
+        self.pairs_above > 0 && audience >= self.pairs_above
     }
 }
 
@@ -89,6 +109,13 @@ struct Raw {
     agent_listen: Field<String>,
     operators_tls: Option<RawTls>,
     log: Option<RawLog>,
+    live: Option<RawLive>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawLive {
+    pairs_above: Field<i64>,
 }
 
 #[derive(Deserialize)]
@@ -228,6 +255,16 @@ impl ControllerConfig {
                 }
             }
         }
+        if let Some(pairs) = raw.live.as_ref().and_then(|l| l.pairs_above.as_ref()) {
+            match usize::try_from(*pairs.get_ref()) {
+                Ok(n) => config.live.pairs_above = n,
+                Err(_) => errors.push(format!(
+                    "line {}: live.pairs_above: {}: a number of speakers (0: never)",
+                    line_of(text, pairs.span().start),
+                    pairs.get_ref()
+                )),
+            }
+        }
         if errors.is_empty() {
             Ok(config)
         } else {
@@ -247,7 +284,7 @@ impl ControllerConfig {
             ),
         };
         format!(
-            "data_dir = {:?}\nlisten = \"{}\"\nagent_listen = \"{}\"\n\n[operators_tls]\n{tls}\n\n[log]\nlevel = {:?}\nformat = \"{}\"\n",
+            "data_dir = {:?}\nlisten = \"{}\"\nagent_listen = \"{}\"\n\n[operators_tls]\n{tls}\n\n[log]\nlevel = {:?}\nformat = \"{}\"\n\n[live]\npairs_above = {}\n",
             self.data_dir.display().to_string(),
             self.listen,
             self.agent_listen,
@@ -255,7 +292,8 @@ impl ControllerConfig {
             match self.log_format {
                 LogFormat::Text => "text",
                 LogFormat::Json => "json",
-            }
+            },
+            self.live.pairs_above
         )
     }
 }
@@ -285,7 +323,19 @@ mod tests {
             "the default"
         );
         assert_eq!(config.log_format, LogFormat::Json);
+        assert_eq!(
+            config.live,
+            LiveWrites::default(),
+            "not in pairs unless asked"
+        );
         assert_eq!(ControllerConfig::parse(&config.effective()), Ok(config));
+        let paired = ControllerConfig::parse("[live]\npairs_above = 2000\n").expect("good");
+        assert!(paired.live.pairs_for(2000) && !paired.live.pairs_for(1999));
+        assert_eq!(ControllerConfig::parse(&paired.effective()), Ok(paired));
+        refused(
+            "[live]\npairs_above = -1\n",
+            &["line 2: live.pairs_above: -1: a number of speakers (0: never)"],
+        );
         assert_eq!(ControllerConfig::parse(""), Ok(ControllerConfig::default()));
 
         refused(
@@ -297,7 +347,7 @@ mod tests {
         refused(
             "listen = \"127.0.0.1:8080\"\nlisen = \"x\"\n",
             &[
-                "line 2: unknown field `lisen`, expected one of `data_dir`, `listen`, `agent_listen`, `operators_tls`, `log`",
+                "line 2: unknown field `lisen`, expected one of `data_dir`, `listen`, `agent_listen`, `operators_tls`, `log`, `live`",
             ],
         );
         refused(

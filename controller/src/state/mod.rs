@@ -62,6 +62,8 @@ pub struct AppState {
     pub outcomes: Arc<outcomes::Outcomes>,
     /// Receipts from agents, waiting for the one writer.
     pub receipts: Arc<receipt_queue::ReceiptQueue>,
+    /// How live frames are written to agents (`serve` sets it from its configuration).
+    pub live: config::LiveWrites,
     /// What the domain does when an agent logs in: the agents' link calls it and so need
     /// not know the domain (set by `open`: `agent_events::DomainEvents`). Its receipts go
     /// to `receipts`.
