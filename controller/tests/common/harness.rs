@@ -44,6 +44,8 @@ impl Harness {
             pace: dalaba_controller::http::server::BodyPace::default(),
             edge: std::sync::Arc::clone(&state.edge),
         };
+        // As `serve` does: receipts are recorded by one writer.
+        tokio::spawn(dalaba_controller::broadcast::write_receipts(state.clone()));
         tokio::spawn(dalaba_controller::http::server::serve(
             listener,
             dalaba_controller::http::api::router(state.clone()),
