@@ -16,6 +16,7 @@
 //! | `footprint` | one real agent: RSS and CPU idle, playing stored, playing live | [`footprint`] |
 //! | `snapcast` | snapserver + N snapclients against controller + N agents, one run | [`snapcast`] |
 //! | `speech` | real controller and agent: text to speech as a multiple of real time, a spoken alert to its tone | [`speech`] |
+//! | `storm` | real controller restarted (SIGTERM, then SIGKILL) under N simulated agents: time until all are back and have their schedule | [`storm`] |
 //!
 //! Everything runs on this one machine (2 cores here): load generators and measured
 //! processes share it, and the figures include that contention.
@@ -26,6 +27,7 @@ mod latency;
 mod rig;
 mod snapcast;
 mod speech;
+mod storm;
 mod sync;
 
 use std::path::PathBuf;
@@ -76,6 +78,7 @@ enum Bench {
     Footprint,
     Snapcast,
     Speech,
+    Storm,
 }
 
 /// Sizes per mode.
@@ -193,6 +196,10 @@ async fn main() -> anyhow::Result<()> {
     if wanted(Bench::Fanout) {
         let r = fanout::suite(&plan.fanout_agents, plan.fanout_seconds).await?;
         out.insert("fanout".into(), r);
+    }
+    if wanted(Bench::Storm) {
+        let r = storm::suite(&plan.fanout_agents).await?;
+        out.insert("storm".into(), r);
     }
     out.insert("elapsed_s".into(), json!(started.elapsed().as_secs_f64()));
     std::fs::write(

@@ -54,6 +54,15 @@ impl Controller {
 /// controller runs on those CPUs only; run the load test itself with `taskset -c 1` and
 /// the two no longer compete for a core.
 pub(crate) async fn start_controller(dir: &Path) -> anyhow::Result<Controller> {
+    start_controller_at(dir, "127.0.0.1:0", "127.0.0.1:0").await
+}
+
+/// [`start_controller`] on given addresses (to start it again where its agents look).
+pub(crate) async fn start_controller_at(
+    dir: &Path,
+    api_addr: &str,
+    agent_addr: &str,
+) -> anyhow::Result<Controller> {
     let bin = sibling("dalaba-controller")?;
     let mut command = match std::env::var("DALABA_BENCH_CONTROLLER_CPUS") {
         Ok(cpus) => {
@@ -66,7 +75,7 @@ pub(crate) async fn start_controller(dir: &Path) -> anyhow::Result<Controller> {
     let mut child = command
         .args(["serve", "--data-dir"])
         .arg(dir)
-        .args(["--listen", "127.0.0.1:0", "--agent-listen", "127.0.0.1:0"])
+        .args(["--listen", api_addr, "--agent-listen", agent_addr])
         .env("DALABA_ADMIN_PASSWORD", PASSWORD)
         .env("RUST_LOG", "warn")
         .stdout(Stdio::piped())
@@ -92,7 +101,10 @@ pub(crate) async fn start_controller(dir: &Path) -> anyhow::Result<Controller> {
         }
     }
     // The controller logs to stdout: keep its warnings beside the data directory.
-    let mut log = std::fs::File::create(dir.with_extension("log"))?;
+    let mut log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(dir.with_extension("log"))?;
     tokio::spawn(async move {
         use std::io::Write as _;
         while let Ok(Some(line)) = lines.next_line().await {

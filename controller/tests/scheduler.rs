@@ -350,3 +350,29 @@ fn times_of_day_follow_the_holiday_calendar() {
     .collect();
     assert_eq!(fired, want);
 }
+
+/// An agent logging in is sent its own schedule, and nothing goes to anyone else: after a
+/// controller restart nobody's schedule is known to have been sent, and a login that sent
+/// (and signed) every agent's schedule made a reconnect storm of N agents cost N² commands
+/// (2,500 agents were not all back after 300 s). Offline agents are sent nothing.
+#[test]
+fn a_login_is_sent_its_own_schedule_only() {
+    let now = shanghai(2026, 11, 23, 10, 0);
+    let w = world(now);
+    add_schedule(
+        &w,
+        serde_json::json!({"times": ["12:00"], "target": {"all": true}}),
+    );
+    scheduler::tick(&w.state, now).expect("tick");
+    let dong: dalaba_protocol::AgentId = "dong-1".parse().unwrap();
+    let xi: dalaba_protocol::AgentId = "xi-1".parse().unwrap();
+    let (_, mut to_dong) = w.state.hub.register(dong.clone());
+    let (_, mut to_xi) = w.state.hub.register(xi.clone());
+    assert_eq!(scheduler::sync(&w.state, now, Some(&dong)).unwrap(), 1);
+    assert!(to_dong.try_recv().is_ok(), "dong-1 gets its schedule");
+    assert!(to_xi.try_recv().is_err(), "xi-1 was not the one logging in");
+    // The periodic sync sends xi-1 its own, once.
+    assert_eq!(scheduler::sync(&w.state, now, None).unwrap(), 1);
+    assert!(to_xi.try_recv().is_ok());
+    assert_eq!(scheduler::sync(&w.state, now, None).unwrap(), 0);
+}

@@ -18,8 +18,12 @@ pub fn active(state: &AppState) -> std::sync::MutexGuard<'_, crate::sent::Active
         .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
-/// Signs `command` for `agent` and queues it.
+/// Signs `command` for `agent` and queues it; an agent not connected is refused before
+/// anything is reserved or signed.
 pub fn send_command(state: &AppState, agent: &AgentId, command: Command) -> Result<u64, String> {
+    if !state.hub.is_online(agent) {
+        return Err(crate::hub::SendError::Offline.to_string());
+    }
     let seq = state
         .sequences
         .next(state.storage.as_ref(), agent)

@@ -412,6 +412,15 @@ pub fn entries(
     state: &AppState,
     now: u64,
 ) -> Result<HashMap<String, Vec<ScheduleEntry>>, AppError> {
+    entries_of(state, now, None)
+}
+
+/// [`entries`], of one agent only when `only` names it.
+fn entries_of(
+    state: &AppState,
+    now: u64,
+    only: Option<&AgentId>,
+) -> Result<HashMap<String, Vec<ScheduleEntry>>, AppError> {
     let mut out: HashMap<String, Vec<ScheduleEntry>> = HashMap::new();
     for run in state.storage.runs(None, now.saturating_sub(LOOKBACK_US))? {
         if run.state != RunState::Planned {
@@ -431,6 +440,9 @@ pub fn entries(
                 continue;
             }
             for agent in &spec.agents {
+                if only.is_some_and(|o| o.as_str() != agent) {
+                    continue;
+                }
                 out.entry(agent.clone()).or_default().push(ScheduleEntry {
                     entry_id: u64::from(spec.item),
                     play: spec.play.clone(),
@@ -455,14 +467,18 @@ fn fingerprint(entries: &[ScheduleEntry]) -> u64 {
     h.finish()
 }
 
-/// Sends each agent its schedule if it changed since it was last sent (or, for `force`,
-/// regardless: an agent that just logged in). Returns how many agents were sent one.
+/// Sends each connected agent its schedule if it changed since it was last sent; with
+/// `force` (an agent that just logged in), that agent only, regardless. Offline agents
+/// are sent nothing: they get theirs when they log in. Returns how many were sent one.
 pub fn sync(state: &AppState, now: u64, force: Option<&AgentId>) -> Result<usize, AppError> {
-    let mut all = entries(state, now)?;
+    let mut all = entries_of(state, now, force)?;
     let agents = state.storage.agents()?;
     let mut sent = state.scheduler.sent();
     let mut to_send = Vec::new();
-    for agent in agents.iter().filter(|a| !a.retired) {
+    let due = agents
+        .iter()
+        .filter(|a| !a.retired && force.is_none_or(|f| *f == a.id) && state.hub.is_online(&a.id));
+    for agent in due {
         let list = all.remove(agent.id.as_str()).unwrap_or_default();
         let print = fingerprint(&list);
         let forced = force == Some(&agent.id);
