@@ -202,10 +202,26 @@ impl DataDir {
     }
 }
 
+/// Connections waiting to be accepted, per listener (the kernel caps it at
+/// `net.core.somaxconn`, 4096 by default). After a restart a county's speakers connect at
+/// once; a queue of 128 (the usual default) dropped the rest's SYNs, and each of those
+/// waited out TCP's retransmissions (1 s, 3 s, 7 s …) before it was heard.
+const ACCEPT_QUEUE: u32 = 4096;
+
 /// Listens on `addr`, or says which address could not be had, set by which flag, and
 /// what to do.
 async fn bind(addr: SocketAddr, flag: &str) -> anyhow::Result<tokio::net::TcpListener> {
-    tokio::net::TcpListener::bind(addr).await.with_context(|| {
+    let listen = || -> std::io::Result<tokio::net::TcpListener> {
+        let socket = if addr.is_ipv4() {
+            tokio::net::TcpSocket::new_v4()?
+        } else {
+            tokio::net::TcpSocket::new_v6()?
+        };
+        socket.set_reuseaddr(true)?;
+        socket.bind(addr)?;
+        socket.listen(ACCEPT_QUEUE)
+    };
+    listen().with_context(|| {
         format!(
             "cannot listen on {addr} ({flag}): another program may hold it (`ss -ltnp 'sport = :{}'` shows which); stop it, or give another address with {flag}",
             addr.port()

@@ -71,3 +71,45 @@ fn sigterm_mid_broadcast_exits_cleanly_and_the_speaker_returns_within_its_window
         heard.len()
     );
 }
+
+/// After a restart every speaker of a county connects at once. Connections the controller
+/// has not yet accepted wait in its listening socket's queue; a short queue (128, the
+/// default) drops the rest's SYNs, and each such speaker waits out TCP's retransmission
+/// (1 s, 3 s, 7 s …) before it is even heard. With the controller stopped (SIGSTOP), so
+/// nothing is accepted, 1,000 connections must still complete at once, on both listeners.
+#[test]
+fn a_thousand_connections_queue_while_the_controller_is_busy() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (ctl, password) = start_controller(&dir.path().join("controller"), "127.0.0.1:0");
+    let pid = ctl.proc.child.id().to_string();
+    let signal = |s: &str| {
+        let ok = std::process::Command::new("kill")
+            .args([s, &pid])
+            .status()
+            .expect("kill")
+            .success();
+        assert!(ok, "kill {s} {pid}");
+    };
+    signal("-STOP");
+    let mut open = Vec::new();
+    for addr in [&ctl.agent_addr, &ctl.addr] {
+        let addr: std::net::SocketAddr = addr.parse().expect("address");
+        for i in 0..1000 {
+            // A dropped SYN is sent again only after 1 s: 900 ms tells queued from dropped.
+            match std::net::TcpStream::connect_timeout(&addr, std::time::Duration::from_millis(900))
+            {
+                Ok(s) => open.push(s),
+                Err(e) => {
+                    signal("-CONT");
+                    panic!("connection {i} to {addr} was not queued: {e}");
+                }
+            }
+        }
+    }
+    signal("-CONT");
+    drop(open);
+    // Still answering once it runs again.
+    let api = Api::login(&ctl.addr, &password.expect("password"));
+    let (status, _) = api.call("GET", "/api/agents", None);
+    assert_eq!(status, 200);
+}
