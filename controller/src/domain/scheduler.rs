@@ -472,7 +472,12 @@ fn fingerprint(entries: &[ScheduleEntry]) -> u64 {
 /// are sent nothing: they get theirs when they log in. Returns how many were sent one.
 pub fn sync(state: &AppState, now: u64, force: Option<&AgentId>) -> Result<usize, AppError> {
     let mut all = entries_of(state, now, force)?;
-    let agents = state.storage.agents()?;
+    // At a login, that agent's record only: reading every agent (and parsing every key)
+    // at each login made a county's reconnect after a restart quadratic.
+    let agents = match force {
+        Some(id) => state.storage.agent(id)?.into_iter().collect(),
+        None => state.storage.agents()?,
+    };
     let mut sent = state.scheduler.sent();
     let mut to_send = Vec::new();
     let due = agents
@@ -491,15 +496,7 @@ pub fn sync(state: &AppState, now: u64, force: Option<&AgentId>) -> Result<usize
     if to_send.is_empty() {
         return Ok(0);
     }
-    let version = state
-        .storage
-        .meta("schedule.version")?
-        .and_then(|v| v.parse::<u64>().ok())
-        .unwrap_or(0)
-        + 1;
-    state
-        .storage
-        .set_meta("schedule.version", &version.to_string())?;
+    let version = state.scheduler.next_version(state.storage.as_ref())?;
     let mut count = 0;
     for (agent, entries, print) in to_send {
         let command = Command::ScheduleSync(ScheduleSync {

@@ -8,6 +8,8 @@ use std::collections::HashMap;
 use dalaba_protocol::AgentId;
 use dalaba_protocol::command::Command;
 
+use crate::storage::{Storage, StorageError};
+
 /// Broadcasts in progress: what each targeted agent was told, until when. An agent that
 /// reconnects (restarted, or its link dropped) is told again, with a fresh signature, and
 /// joins in step; agents ignore a broadcast they are already playing.
@@ -51,13 +53,75 @@ pub struct ScheduleSent {
     pub changed: tokio::sync::Notify,
     /// A fingerprint of the schedule last sent to each agent.
     sent: std::sync::Mutex<HashMap<AgentId, u64>>,
+    /// Schedule versions reserved and not yet used: (next, last reserved).
+    versions: std::sync::Mutex<(u64, u64)>,
 }
 
+/// Schedule versions reserved in the database at a time.
+pub const VERSION_BLOCK: u64 = 1024;
+
+/// Where the last reserved schedule version is kept.
+const VERSION_KEY: &str = "schedule.version";
+
 impl ScheduleSent {
+    /// The next `schedule_sync` version: above every one used before, across restarts.
+    /// Versions are reserved [`VERSION_BLOCK`] at a time, so sending a schedule (at every
+    /// agent's login) seldom writes: one commit per login made a reconnect storm slow.
+    pub fn next_version(&self, storage: &dyn Storage) -> Result<u64, StorageError> {
+        let mut v = self
+            .versions
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if v.0 == 0 || v.0 > v.1 {
+            let stored = storage
+                .meta(VERSION_KEY)?
+                .and_then(|s| s.parse::<u64>().ok())
+                .unwrap_or(0);
+            let last = stored + VERSION_BLOCK;
+            storage.set_meta(VERSION_KEY, &last.to_string())?;
+            *v = (stored + 1, last);
+        }
+        v.0 += 1;
+        Ok(v.0 - 1)
+    }
+
     /// Locks the table of schedule fingerprints, by agent.
     pub fn sent(&self) -> std::sync::MutexGuard<'_, HashMap<AgentId, u64>> {
         self.sent
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::storage::DocumentStore as _;
+
+    #[test]
+    fn schedule_versions_grow_across_blocks_and_restarts_with_few_writes() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let storage =
+            crate::storage::SqliteStorage::open(&dir.path().join("db.sqlite")).expect("open");
+        // A database from before blocks: the last version used.
+        storage.set_meta(VERSION_KEY, "41").expect("meta");
+        let sent = ScheduleSent::default();
+        let mut seen = Vec::new();
+        for _ in 0..(VERSION_BLOCK + 3) {
+            seen.push(sent.next_version(&storage).expect("version"));
+        }
+        assert_eq!(seen[0], 42);
+        assert_eq!(
+            storage.meta(VERSION_KEY).expect("meta").as_deref(),
+            Some((41 + 2 * VERSION_BLOCK).to_string().as_str()),
+            "two blocks reserved for 1,027 versions"
+        );
+        // A restart: a new allocator over the same database.
+        seen.push(
+            ScheduleSent::default()
+                .next_version(&storage)
+                .expect("version"),
+        );
+        assert!(seen.windows(2).all(|w| w[0] < w[1]), "strictly increasing");
     }
 }
