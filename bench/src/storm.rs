@@ -7,8 +7,9 @@
 //! the connection drop and come back with their backoff, 1 s × a jitter in [0.5, 1.5)).
 //! A simulated agent is the agent's own sans-IO `Session` and `Backoff` over a pinned TLS
 //! WebSocket, as in `fanout`; it keeps its key and id across reconnects (login, not
-//! enrolment). Counted for the new controller only: a session that began before it was
-//! listening (an agent that came back to the old one while it shut down) does not count.
+//! enrolment). Counted for the new controller only: a session whose connection was made
+//! before it was listening (an agent that came back to the old one while it shut down)
+//! does not count.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -34,6 +35,42 @@ struct Shared {
     ready: AtomicU64,
     /// Agents sent their schedule by the current controller.
     synced: AtomicU64,
+    /// Sessions given up because the controller never answered the login (30 s).
+    stalled: AtomicU64,
+    /// Agents waiting to reconnect, now.
+    waiting: AtomicU64,
+    /// Why sessions ended since the current controller started, with how many.
+    ended: std::sync::Mutex<std::collections::BTreeMap<String, u64>>,
+}
+
+impl Shared {
+    /// Counts a session's end for the current controller.
+    fn ended(&self, why: impl std::fmt::Display) {
+        let why: String = why.to_string().chars().take(80).collect();
+        *self
+            .ended
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .entry(why)
+            .or_default() += 1;
+    }
+
+    /// Why sessions ended, most frequent first, and forgets them.
+    fn take_ended(&self) -> String {
+        let mut all: Vec<(String, u64)> = std::mem::take(
+            &mut *self
+                .ended
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner),
+        )
+        .into_iter()
+        .collect();
+        all.sort_by_key(|e| std::cmp::Reverse(e.1));
+        all.iter()
+            .map(|(why, n)| format!("{n}× {why}"))
+            .collect::<Vec<_>>()
+            .join("; ")
+    }
 }
 
 /// How a session ended.
@@ -55,15 +92,32 @@ async fn session(
     token: &str,
     shared: &Shared,
 ) -> anyhow::Result<Ended> {
-    let epoch = shared.epoch.load(Ordering::Relaxed);
     let config = Arc::new(dalaba_agent::tls::client_config(pin)?);
-    let tcp = tokio::net::TcpStream::connect(addr).await?;
+    // Connecting, TLS and the WebSocket handshake each within 10 s, as the agent's daemon
+    // does: a connection to a controller that went away is given up, not waited on.
+    let step = |what: &'static str| move |_| anyhow::anyhow!("{what}: no answer within 10 s");
+    let within = Duration::from_secs(10);
+    let tcp = tokio::time::timeout(within, tokio::net::TcpStream::connect(addr))
+        .await
+        .map_err(step("connecting"))??;
+    // The controller this session counts for: the one listening when the connection was
+    // made. (Read before connecting, a SYN queued in the old controller's backlog while it
+    // shut down and answered by the new one made a session that was never counted.)
+    let epoch = shared.epoch.load(Ordering::Relaxed);
     tcp.set_nodelay(true)?;
-    let tls = tokio_rustls::TlsConnector::from(config)
-        .connect(rustls::pki_types::ServerName::try_from("127.0.0.1")?, tcp)
-        .await?;
-    let (mut ws, _) =
-        tokio_tungstenite::client_async(format!("wss://{addr}/agent/ws"), tls).await?;
+    let tls = tokio::time::timeout(
+        within,
+        tokio_rustls::TlsConnector::from(config)
+            .connect(rustls::pki_types::ServerName::try_from("127.0.0.1")?, tcp),
+    )
+    .await
+    .map_err(step("TLS"))??;
+    let (mut ws, _) = tokio::time::timeout(
+        within,
+        tokio_tungstenite::client_async(format!("wss://{addr}/agent/ws"), tls),
+    )
+    .await
+    .map_err(step("WebSocket"))??;
     let mut session = Session::new(
         SessionConfig {
             agent_id: id.clone(),
@@ -76,6 +130,9 @@ async fn session(
         now_us(),
     );
     let mut synced = false;
+    // The real agent waits for the controller's answer as long as the connection lives;
+    // here a session that is not in within 30 s is counted and given up.
+    let login_by = Instant::now() + Duration::from_secs(30);
     let counts = |c: &AtomicU64| {
         if shared.epoch.load(Ordering::Relaxed) == epoch {
             c.fetch_add(1, Ordering::Relaxed);
@@ -94,21 +151,42 @@ async fn session(
                     counts(&shared.synced);
                 }
                 Event::Leaving { within, .. } => return Ok(Ended::Leaving(within)),
-                Event::Closed { .. } => return Ok(Ended::Lost),
+                Event::Closed { reason, .. } => {
+                    shared.ended(format_args!("closed: {reason}"));
+                    return Ok(Ended::Lost);
+                }
                 _ => {}
             }
         }
         while let Some(m) = session.poll_transmit(now_us()) {
             ws.send(Message::Text(m.to_json().into())).await?;
         }
-        let wake = session.poll_timeout().map_or(Duration::from_secs(30), |t| {
-            Duration::from_micros(t.saturating_sub(now_us()))
-        });
+        if !session.is_ready() && Instant::now() >= login_by {
+            shared.stalled.fetch_add(1, Ordering::Relaxed);
+            return Ok(Ended::Lost);
+        }
+        let wake = session
+            .poll_timeout()
+            .map_or(Duration::from_secs(30), |t| {
+                Duration::from_micros(t.saturating_sub(now_us()))
+            })
+            .min(
+                login_by
+                    .saturating_duration_since(Instant::now())
+                    .max(Duration::from_millis(1)),
+            );
         tokio::select! {
             frame = ws.next() => match frame {
                 Some(Ok(Message::Text(t))) => session.handle_message(t.as_bytes(), now_us()),
                 Some(Ok(_)) => {}
-                _ => return Ok(Ended::Lost),
+                Some(Err(e)) => {
+                    shared.ended(format_args!("read: {e}"));
+                    return Ok(Ended::Lost);
+                }
+                None => {
+                    shared.ended("connection closed");
+                    return Ok(Ended::Lost);
+                }
             },
             () = tokio::time::sleep(wake) => {}
         }
@@ -128,14 +206,19 @@ async fn agent(addr: String, pin: [u8; 32], key: PublicKey, token: String, share
                 backoff.reset();
                 within.mul_f64(rand::random::<f64>())
             }
-            Ok(Ended::Lost) | Err(_) => {
+            ended @ (Ok(Ended::Lost) | Err(_)) => {
+                if let Err(e) = ended {
+                    shared.ended(format_args!("{e:#}"));
+                }
                 if began.elapsed() > Duration::from_secs(60) {
                     backoff.reset();
                 }
                 backoff.next_delay(rand::random::<f64>())
             }
         };
+        shared.waiting.fetch_add(1, Ordering::Relaxed);
         tokio::time::sleep(delay).await;
+        shared.waiting.fetch_sub(1, Ordering::Relaxed);
     }
 }
 
@@ -206,21 +289,31 @@ async fn run(n: usize) -> anyhow::Result<Value> {
         shared.ready.store(0, Ordering::Relaxed);
         shared.synced.store(0, Ordering::Relaxed);
         shared.epoch.fetch_add(1, Ordering::Relaxed);
+        shared.take_ended();
         ctl = start_controller_at(&dir, &api_addr, &agent_addr)
             .await
             .context("starting again")?;
         let up = Instant::now();
         let pid = ctl.pid()?;
         let (cpu0, _) = usage(pid);
-        let online_s = until(&shared.ready, n, up, name).await?;
+        let online_s = until(&shared.ready, n, up, name).await.map_err(|e| {
+            e.context(format!(
+                "{} logins unanswered for 30 s; {} agents waiting to reconnect; sessions ended: {}",
+                shared.stalled.load(Ordering::Relaxed),
+                shared.waiting.load(Ordering::Relaxed),
+                shared.take_ended()
+            ))
+        })?;
         let synced_s = until(&shared.synced, n, up, name).await?;
         let (cpu1, _) = usage(pid);
         let cpu_pct = (cpu1 - cpu0) / up.elapsed().as_secs_f64() * 100.0;
+        let stalled = shared.stalled.swap(0, Ordering::Relaxed);
         println!(
-            "{n:>6} {name:>9} {stopped_s:>8.1}s {online_s:>10.1}s {synced_s:>10.1}s {cpu_pct:>8.1}%"
+            "{n:>6} {name:>9} {stopped_s:>8.1}s {online_s:>10.1}s {synced_s:>10.1}s {cpu_pct:>8.1}% {stalled:>8}"
         );
         out[name] = json!({"stop_s": stopped_s, "all_online_s": online_s,
-                           "all_scheduled_s": synced_s, "controller_cpu_pct": cpu_pct});
+                           "all_scheduled_s": synced_s, "controller_cpu_pct": cpu_pct,
+                           "logins_unanswered_30s": stalled});
     }
     drop(ctl);
     crate::rig::cleanup(&dir);
@@ -231,8 +324,8 @@ async fn run(n: usize) -> anyhow::Result<Value> {
 pub(crate) async fn suite(ns: &[usize]) -> anyhow::Result<Value> {
     println!("\nreconnect storm (the controller restarted on the same addresses)");
     println!(
-        "{:>6} {:>9} {:>9} {:>11} {:>11} {:>9}",
-        "agents", "restart", "stop", "all online", "all sched.", "ctl CPU"
+        "{:>6} {:>9} {:>9} {:>11} {:>11} {:>9} {:>8}",
+        "agents", "restart", "stop", "all online", "all sched.", "ctl CPU", "stalled"
     );
     let mut out = Vec::new();
     for &n in ns {
