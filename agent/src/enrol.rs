@@ -24,7 +24,8 @@ pub struct Options {
     #[arg(long)]
     pub controller: reqwest::Url,
     /// The speaker's one-time enrolment token (from the console's speaker page).
-    #[arg(long)]
+    /// Taken as it is even if it begins with `-` (older controllers made such tokens).
+    #[arg(long, allow_hyphen_values = true)]
     pub token: String,
     /// The controller certificate's SHA-256 (`dalaba-controller admin show-pin`); without
     /// it the certificate is shown and you are asked to confirm it.
@@ -223,4 +224,31 @@ async fn presented_certificate(host: &str, port: u16) -> anyhow::Result<[u8; 32]
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner);
     seen.context("no certificate presented")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser as _;
+
+    #[derive(clap::Parser)]
+    struct Cli {
+        #[command(flatten)]
+        options: Options,
+    }
+
+    /// A token that begins with `-` (one in 64 did, before controllers stopped making
+    /// them) is the token, not an unknown option.
+    #[test]
+    fn a_token_beginning_with_a_dash_is_taken_as_it_is() {
+        let cli = Cli::try_parse_from([
+            "enrol",
+            "--controller",
+            "wss://192.0.2.1:8443/agent/ws",
+            "--token",
+            "-Mx3_tokenwithadash",
+        ])
+        .expect("parsed");
+        assert_eq!(cli.options.token, "-Mx3_tokenwithadash");
+    }
 }
