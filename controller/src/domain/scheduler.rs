@@ -482,7 +482,7 @@ pub fn sync(state: &AppState, now: u64, force: Option<&AgentId>) -> Result<usize
     let mut to_send = Vec::new();
     let due = agents
         .iter()
-        .filter(|a| !a.retired && force.is_none_or(|f| *f == a.id) && state.hub.is_online(&a.id));
+        .filter(|a| !a.retired && state.hub.is_online(&a.id));
     for agent in due {
         let list = all.remove(agent.id.as_str()).unwrap_or_default();
         let print = fingerprint(&list);
