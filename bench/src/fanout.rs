@@ -1,195 +1,33 @@
 //! Fan-out and alert reach: one real controller, N simulated agents in this process, one
 //! live stream, one alert to all.
 //!
-//! A simulated agent is protocol-level: the agent's own sans-IO `Session` over a pinned
-//! TLS WebSocket (enrol, login, clock sync, heartbeats, every command's signature
-//! verified), which checks each live frame's stream and sequence and records its delivery
-//! lag (arrival minus capture time; one machine, one clock), and answers `play_media` with
-//! `waiting` at once and `playing` when its start comes, without downloading or decoding
-//! anything.
+//! The simulated agents run on one event loop in this process ([`crate::sim`]): each
+//! checks every live frame it is sent (stream, sequence, delivery lag) and answers
+//! `play_media` with `waiting` at once and `playing` when its start comes.
 //!
 //! Measured per N:
 //! - fan-out: controller CPU (% of one core, from /proc) while relaying a 24 kbps stream,
 //!   controller memory per agent (RSS growth from 0 to N agents), frames delivered on time
-//!   (lag ≤ the live latency, 150 ms), median and p99 delivery lag;
+//!   (lag ≤ the live latency, 150 ms), median and p99 delivery lag, and the load
+//!   generator's own CPU over the same time (this whole process: the simulated agents'
+//!   loop, the live source, the API client), so that a figure limited by the generator
+//!   says so;
 //! - alert reach: from `POST /api/alerts` (the whole county; the alert's audio made by a
 //!   first, identical alert) to the last agent holding the signed `play_media`, and from
 //!   its start to the controller holding every `playing` receipt.
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, bail};
-use dalaba_agent::session::{Event, Session, SessionConfig};
 use dalaba_protocol::Timestamp;
-use dalaba_protocol::audio_frame;
-use dalaba_protocol::command::Command;
-use dalaba_protocol::control::{AgentMessage, Receipt, ReceiptState};
-use dalaba_protocol::keys::PublicKey;
-use futures_util::{SinkExt as _, StreamExt as _};
 use serde_json::{Value, json};
-use tokio_tungstenite::tungstenite::Message;
 
 use crate::rig::{Api, LiveSource, now_us, start_controller, usage};
+use crate::sim::{Fleet, Target};
 
 /// The live latency of the stream, ms: a frame is on time when its lag is at most this.
 pub(crate) const LATENCY_MS: u64 = 150;
-
-/// Delivery lags, 1 ms buckets up to 5 s.
-struct Lags {
-    buckets: Vec<AtomicU64>,
-    frames: AtomicU64,
-    on_time: AtomicU64,
-    out_of_order: AtomicU64,
-}
-
-impl Lags {
-    fn new() -> Self {
-        Self {
-            buckets: (0..5001).map(|_| AtomicU64::new(0)).collect(),
-            frames: AtomicU64::new(0),
-            on_time: AtomicU64::new(0),
-            out_of_order: AtomicU64::new(0),
-        }
-    }
-
-    fn record(&self, lag_us: u64) {
-        let ms = (lag_us / 1000).min(5000) as usize;
-        self.buckets[ms].fetch_add(1, Ordering::Relaxed);
-        self.frames.fetch_add(1, Ordering::Relaxed);
-        if lag_us <= LATENCY_MS * 1000 {
-            self.on_time.fetch_add(1, Ordering::Relaxed);
-        }
-    }
-
-    fn percentile(&self, p: f64) -> f64 {
-        let total: u64 = self.buckets.iter().map(|b| b.load(Ordering::Relaxed)).sum();
-        let want = (total as f64 * p).ceil() as u64;
-        let mut seen = 0;
-        for (ms, b) in self.buckets.iter().enumerate() {
-            seen += b.load(Ordering::Relaxed);
-            if seen >= want && total > 0 {
-                return ms as f64 + 0.5;
-            }
-        }
-        f64::NAN
-    }
-}
-
-/// What the simulated agents saw.
-struct Shared {
-    lags: Lags,
-    ready: AtomicU64,
-    alert_received: AtomicU64,
-    alert_last_us: AtomicU64,
-}
-
-async fn sim_agent(
-    addr: String,
-    pin: [u8; 32],
-    key: PublicKey,
-    token: String,
-    shared: Arc<Shared>,
-) -> anyhow::Result<()> {
-    let config = Arc::new(dalaba_agent::tls::client_config(pin)?);
-    let tcp = tokio::net::TcpStream::connect(&addr).await?;
-    tcp.set_nodelay(true)?;
-    let tls = tokio_rustls::TlsConnector::from(config)
-        .connect(rustls::pki_types::ServerName::try_from("127.0.0.1")?, tcp)
-        .await?;
-    let (mut ws, _) =
-        tokio_tungstenite::client_async(format!("wss://{addr}/agent/ws"), tls).await?;
-    let mut session = Session::new(
-        SessionConfig {
-            agent_id: None,
-            enrolment_token: Some(token),
-            controller_key: key,
-            software: "dalaba-loadtest".into(),
-            last_command_seq: 0,
-        },
-        ed25519_dalek::SigningKey::from_bytes(&rand::random()),
-        now_us(),
-    );
-    let mut stream: Option<(u32, u32)> = None; // (stream id, next seq)
-    // Commands to play, answered `playing` when their start comes, as a real agent does.
-    let mut starts: Vec<(u64, dalaba_protocol::BroadcastId)> = Vec::new();
-    loop {
-        let now = now_us();
-        starts.retain(|&(start, broadcast_id)| {
-            if start > now {
-                return true;
-            }
-            session.send(AgentMessage::Receipt(Receipt {
-                broadcast_id,
-                entry_id: None,
-                state: ReceiptState::Playing,
-                at: Timestamp(now),
-            }));
-            false
-        });
-        while let Some(m) = session.poll_transmit(now_us()) {
-            ws.send(Message::Text(m.to_json().into())).await?;
-        }
-        while let Some(event) = session.poll_event() {
-            match event {
-                Event::Ready => {
-                    shared.ready.fetch_add(1, Ordering::Relaxed);
-                }
-                Event::Command(c) => match c.command {
-                    Command::StartLive(s) => stream = Some((s.stream_id.0, 0)),
-                    Command::PlayMedia(p) => {
-                        let t = now_us();
-                        shared.alert_received.fetch_add(1, Ordering::Relaxed);
-                        shared.alert_last_us.fetch_max(t, Ordering::Relaxed);
-                        session.send(AgentMessage::Receipt(Receipt {
-                            broadcast_id: p.broadcast_id,
-                            entry_id: None,
-                            state: ReceiptState::Waiting,
-                            at: Timestamp(t),
-                        }));
-                        starts.push((p.start_at.0, p.broadcast_id));
-                    }
-                    _ => {}
-                },
-                Event::Closed { reason, .. } => bail!("closed: {reason}"),
-                _ => {}
-            }
-        }
-        // Receipts queued while handling events go out now, not at the next wake.
-        while let Some(m) = session.poll_transmit(now_us()) {
-            ws.send(Message::Text(m.to_json().into())).await?;
-        }
-        let next = session
-            .poll_timeout()
-            .into_iter()
-            .chain(starts.iter().map(|s| s.0))
-            .min();
-        let wake = next.map_or(Duration::from_secs(30), |t| {
-            Duration::from_micros(t.saturating_sub(now_us()))
-        });
-        tokio::select! {
-            frame = ws.next() => match frame {
-                Some(Ok(Message::Text(t))) => session.handle_message(t.as_bytes(), now_us()),
-                Some(Ok(Message::Binary(b))) => {
-                    let arrived = now_us();
-                    if let (Ok(f), Some((id, next))) = (audio_frame::decode_message(&b), stream.as_mut()) {
-                        if f.header.stream_id.0 == *id && f.header.samples > 0 {
-                            if f.header.seq != *next {
-                                shared.lags.out_of_order.fetch_add(1, Ordering::Relaxed);
-                            }
-                            *next = f.header.seq.wrapping_add(1);
-                            shared.lags.record(arrived.saturating_sub(f.header.capture_time.0));
-                        }
-                    }
-                }
-                Some(Ok(_)) => {}
-                _ => return Ok(()),
-            },
-            () = tokio::time::sleep(wake) => {}
-        }
-    }
-}
 
 pub(crate) struct Run {
     n: usize,
@@ -198,11 +36,14 @@ pub(crate) struct Run {
     cpu_pct: f64,
     cpu_pct_per_1000: f64,
     frames_expected: u64,
+    frames_received: u64,
     on_time_pct: f64,
     out_of_order: u64,
     lag_p50_ms: f64,
     lag_p99_ms: f64,
     lag_max_ms: f64,
+    generator_cpu_pct: f64,
+    sessions_ended: String,
     reach_command_ms: f64,
     reach_receipts_ms: f64,
 }
@@ -223,43 +64,22 @@ pub(crate) async fn run(n: usize, seconds: u64) -> anyhow::Result<Run> {
         let area = format!("330106{:03}{:03}", i % 100, i / 100 % 1000);
         tokens.push(api.add_agent(&format!("sim-{i}"), &area).await?);
     }
-    let shared = Arc::new(Shared {
-        lags: Lags::new(),
-        ready: AtomicU64::new(0),
-        alert_received: AtomicU64::new(0),
-        alert_last_us: AtomicU64::new(0),
-    });
     let started = Instant::now();
-    let sem = Arc::new(tokio::sync::Semaphore::new(64)); // connections being set up at once
-    for t in tokens {
-        let (addr, shared, sem) = (ctl.agents.clone(), Arc::clone(&shared), Arc::clone(&sem));
-        let (pin, key) = (ctl.fingerprint, ctl.key);
-        tokio::spawn(async move {
-            let permit = sem.acquire_owned().await;
-            let ready_before = shared.ready.load(Ordering::Relaxed);
-            let agent = sim_agent(addr, pin, key, t, Arc::clone(&shared));
-            tokio::pin!(agent);
-            // Hold the permit until this agent is in session (or has failed).
-            loop {
-                tokio::select! {
-                    r = &mut agent => { if let Err(e) = r { eprintln!("sim agent: {e:#}"); } return; }
-                    () = tokio::time::sleep(Duration::from_millis(5)) => {
-                        if shared.ready.load(Ordering::Relaxed) > ready_before { break; }
-                    }
-                }
-            }
-            drop(permit);
-            if let Err(e) = agent.await {
-                eprintln!("sim agent: {e:#}");
-            }
-        });
-    }
+    // At most 64 agents connecting and logging in at once: the set-up is not measured.
+    let target = Target {
+        addr: ctl.agents.parse().context("the agent endpoint")?,
+        pin: ctl.fingerprint,
+        key: ctl.key,
+    };
+    let fleet = Fleet::start(target, tokens, 64, Duration::from_millis(LATENCY_MS))?;
+    let shared = &fleet.counters;
     let deadline = Instant::now() + Duration::from_secs(300);
     while shared.ready.load(Ordering::Relaxed) < n as u64 {
         if Instant::now() > deadline {
             bail!(
-                "only {} of {n} agents connected",
-                shared.ready.load(Ordering::Relaxed)
+                "only {} of {n} agents connected; sessions ended: {}",
+                shared.ready.load(Ordering::Relaxed),
+                shared.take_ended()
             );
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
@@ -278,6 +98,7 @@ pub(crate) async fn run(n: usize, seconds: u64) -> anyhow::Result<Run> {
     let packet = encoder.encode(&pcm)?.to_vec();
     let frames = seconds * 50;
     let (cpu0, _) = usage(pid);
+    let (gen0, _) = usage(std::process::id());
     let t0 = Instant::now();
     let mut tick = tokio::time::interval(Duration::from_millis(20));
     for _ in 0..frames {
@@ -285,6 +106,7 @@ pub(crate) async fn run(n: usize, seconds: u64) -> anyhow::Result<Run> {
         source.send(&packet, Timestamp(now_us())).await?;
     }
     let (cpu1, _) = usage(pid);
+    let (gen1, _) = usage(std::process::id());
     let wall = t0.elapsed().as_secs_f64();
     source.end().await?;
     tokio::time::sleep(Duration::from_millis(LATENCY_MS + 500)).await;
@@ -348,14 +170,18 @@ pub(crate) async fn run(n: usize, seconds: u64) -> anyhow::Result<Run> {
         cpu_pct,
         cpu_pct_per_1000: cpu_pct / n as f64 * 1000.0,
         frames_expected: expected,
+        frames_received: lags.frames.load(Ordering::Relaxed),
         on_time_pct: lags.on_time.load(Ordering::Relaxed) as f64 / expected as f64 * 100.0,
         out_of_order: lags.out_of_order.load(Ordering::Relaxed),
         lag_p50_ms: lags.percentile(0.5),
         lag_p99_ms: lags.percentile(0.99),
         lag_max_ms: lags.percentile(1.0),
+        generator_cpu_pct: (gen1 - gen0) / wall * 100.0,
+        sessions_ended: shared.take_ended(),
         reach_command_ms,
         reach_receipts_ms,
     };
+    drop(fleet);
     drop(ctl);
     crate::rig::cleanup(&dir);
     Ok(result)
@@ -365,7 +191,7 @@ pub(crate) async fn run(n: usize, seconds: u64) -> anyhow::Result<Run> {
 pub(crate) async fn suite(ns: &[usize], seconds: u64) -> anyhow::Result<Value> {
     println!("\nfan-out and alert reach ({seconds} s of live stream per N)");
     println!(
-        "{:>6} {:>9} {:>10} {:>9} {:>11} {:>9} {:>8} {:>8} {:>8} {:>10} {:>11}",
+        "{:>6} {:>9} {:>10} {:>9} {:>11} {:>9} {:>8} {:>8} {:>8} {:>10} {:>11} {:>8}",
         "agents",
         "connect",
         "RSS/agent",
@@ -376,7 +202,8 @@ pub(crate) async fn suite(ns: &[usize], seconds: u64) -> anyhow::Result<Value> {
         "lag p99",
         "lag max",
         "reach cmd",
-        "rcpt-start"
+        "rcpt-start",
+        "gen CPU"
     );
     let mut out = Vec::new();
     for &n in ns {
@@ -391,7 +218,7 @@ pub(crate) async fn suite(ns: &[usize], seconds: u64) -> anyhow::Result<Value> {
             }
         };
         println!(
-            "{:>6} {:>8.1}s {:>7.1} KB {:>8.1}% {:>10.1}% {:>8.3}% {:>6.1}ms {:>6.1}ms {:>6.1}ms {:>8.0}ms {:>9.0}ms",
+            "{:>6} {:>8.1}s {:>7.1} KB {:>8.1}% {:>10.1}% {:>8.3}% {:>6.1}ms {:>6.1}ms {:>6.1}ms {:>8.0}ms {:>9.0}ms {:>7.1}%",
             r.n,
             r.connect_s,
             r.rss_per_agent_kb,
@@ -402,16 +229,21 @@ pub(crate) async fn suite(ns: &[usize], seconds: u64) -> anyhow::Result<Value> {
             r.lag_p99_ms,
             r.lag_max_ms,
             r.reach_command_ms,
-            r.reach_receipts_ms
+            r.reach_receipts_ms,
+            r.generator_cpu_pct
         );
+        if !r.sessions_ended.is_empty() {
+            println!("       sessions ended during the run: {}", r.sessions_ended);
+        }
         out.push(json!({
             "agents": r.n, "connect_s": r.connect_s, "controller_rss_per_agent_kb": r.rss_per_agent_kb,
             "controller_cpu_pct_of_core": r.cpu_pct, "controller_cpu_pct_per_1000_agents": r.cpu_pct_per_1000,
-            "frames_expected": r.frames_expected, "frames_on_time_pct": r.on_time_pct,
+            "frames_expected": r.frames_expected, "frames_received": r.frames_received, "frames_on_time_pct": r.on_time_pct,
             "frames_out_of_order": r.out_of_order, "delivery_lag_p50_ms": r.lag_p50_ms,
             "delivery_lag_p99_ms": r.lag_p99_ms, "delivery_lag_max_ms": r.lag_max_ms, "alert_reach_command_ms": r.reach_command_ms,
             "alert_reach_receipts_ms": r.reach_receipts_ms, "live_latency_ms": LATENCY_MS,
-            "stream_seconds": seconds,
+            "stream_seconds": seconds, "generator_cpu_pct_of_core": r.generator_cpu_pct,
+            "sessions_ended": r.sessions_ended,
         }));
     }
     Ok(Value::Array(out))

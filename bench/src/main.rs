@@ -25,6 +25,7 @@ mod fanout;
 mod footprint;
 mod latency;
 mod rig;
+mod sim;
 mod snapcast;
 mod speech;
 mod storm;

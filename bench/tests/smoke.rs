@@ -1,5 +1,6 @@
 //! `dalaba-loadtest` itself, run as a user would: the sync simulation's verdict on the
-//! clock-sync estimator, and a short live-latency run through a real controller and agent.
+//! clock-sync estimator, a short live-latency run through a real controller and agent, and
+//! the simulated agents' event loop against a real controller (fan-out, alert, restarts).
 //! The controller and agent binaries come from the same target directory: `cargo test
 //! --workspace` builds them (their crates have integration tests).
 
@@ -90,5 +91,42 @@ fn live_latency_is_measured_through_a_real_agent() {
         (60.0..85.0).contains(&p50),
         "latency p50 {p50} ms at the 60 ms setting"
     );
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+/// The simulated agents (one event loop, `sim.rs`) against a real controller at a small
+/// size: every agent enrols, gets every frame of the live stream in order, gets the alert
+/// and reports it playing, and comes back after a graceful restart and a crash.
+#[test]
+fn simulated_agents_get_every_frame_and_come_back_after_restarts() {
+    let dir = scratch("sim");
+    let figures = loadtest(
+        &dir,
+        &["--only", "fanout,storm", "--agents", "20", "--seconds", "2"],
+    );
+    let fanout = &figures["fanout"][0];
+    assert!(fanout["error"].is_null(), "{fanout}");
+    assert_eq!(fanout["agents"], 20);
+    assert_eq!(fanout["frames_expected"], 20 * 100);
+    assert_eq!(
+        fanout["frames_received"], fanout["frames_expected"],
+        "{fanout}"
+    );
+    assert_eq!(fanout["frames_out_of_order"], 0, "{fanout}");
+    assert!(
+        fanout["generator_cpu_pct_of_core"]
+            .as_f64()
+            .expect("generator CPU")
+            > 0.0
+    );
+    let storm = &figures["storm"][0];
+    assert!(storm["error"].is_null(), "{storm}");
+    for restart in ["graceful", "crash"] {
+        let online = storm[restart]["all_online_s"].as_f64().expect("online");
+        let scheduled = storm[restart]["all_scheduled_s"]
+            .as_f64()
+            .expect("scheduled");
+        assert!(online > 0.0 && scheduled >= online, "{storm}");
+    }
     let _ = std::fs::remove_dir_all(dir);
 }
