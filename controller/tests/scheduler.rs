@@ -376,3 +376,54 @@ fn a_login_is_sent_its_own_schedule_only() {
     assert!(to_xi.try_recv().is_ok());
     assert_eq!(scheduler::sync(&w.state, now, None).unwrap(), 0);
 }
+
+/// The broadcast ids in the `schedule_sync` queued for an agent.
+fn synced_ids(
+    to: &mut tokio::sync::mpsc::Receiver<dalaba_controller::hub::Outgoing>,
+) -> Vec<u64> {
+    use dalaba_protocol::ControllerMessage;
+    use dalaba_protocol::command::Command;
+    let Ok(dalaba_controller::hub::Outgoing::Text(text)) = to.try_recv() else {
+        panic!("no schedule queued");
+    };
+    let Ok(ControllerMessage::Signed(envelope)) =
+        dalaba_protocol::decode_controller_message(text.as_bytes())
+    else {
+        panic!("not a signed command: {text}");
+    };
+    let signed: dalaba_protocol::SignedCommand =
+        serde_json::from_slice(&envelope.payload.0).expect("signed command");
+    let Command::ScheduleSync(sync) = signed.command else {
+        panic!("not a schedule: {text}");
+    };
+    sync.entries.iter().map(|e| e.play.broadcast_id.0).collect()
+}
+
+/// What a planned item plays and to whom is read once (each lists every speaker it
+/// reaches, and reading them all at every login made a county's reconnect quadratic), but
+/// whether it was withdrawn is read afresh: an item stopped after one login is not in the
+/// schedule sent at the next, nor in anyone's.
+#[test]
+fn an_item_withdrawn_after_a_login_is_not_sent_at_the_next() {
+    let now = shanghai(2026, 11, 23, 10, 0);
+    let w = world(now);
+    add_schedule(
+        &w,
+        serde_json::json!({"times": ["12:00", "18:00"], "target": {"all": true}}),
+    );
+    scheduler::tick(&w.state, now).expect("tick");
+    let dong: dalaba_protocol::AgentId = "dong-1".parse().unwrap();
+    let (_, mut to_dong) = w.state.hub.register(dong.clone());
+    scheduler::sync(&w.state, now, Some(&dong)).expect("sync");
+    let first = synced_ids(&mut to_dong);
+    assert_eq!(first.len(), 4, "two runs of jingle and clip: {first:?}");
+    w.state.storage.stop_broadcast(first[0], now).expect("stop");
+    scheduler::sync(&w.state, now, Some(&dong)).expect("sync");
+    let second = synced_ids(&mut to_dong);
+    assert_eq!(second, first[1..], "the stopped item is left out");
+    let everyone = scheduler::entries(&w.state, now).expect("entries");
+    for list in everyone.values() {
+        assert!(list.iter().all(|e| e.play.broadcast_id.0 != first[0]));
+    }
+    assert_eq!(everyone["xi-1"].len(), 3);
+}

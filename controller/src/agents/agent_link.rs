@@ -250,8 +250,9 @@ async fn authenticate(
             // restored from an old backup continues above it).
             state
                 .sequences
-                .login(state.storage.as_ref(), &agent.id, login.last_command_seq)
-                .map_err(storage_err)?;
+                .login(&state.storage, &agent.id, login.last_command_seq)
+                .await
+                .map_err(|e| (ErrorCode::Internal, e))?;
             let ok = ControllerMessage::LoginOk(LoginOk {
                 agent_id: agent.id.clone(),
                 heartbeat_interval_ms: HEARTBEAT_MS,

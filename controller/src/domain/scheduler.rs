@@ -31,6 +31,7 @@ use crate::broadcast_spec::{BroadcastSpec, ScheduledSpec};
 use crate::calendar::HolidayCalendar;
 use crate::error::AppError;
 use crate::schedule::{PlaylistSpec, QuietHours, ScheduleSpec, plan, quiet_rule};
+use crate::sent::PlannedItem;
 use crate::state::AppState;
 use crate::storage::{Document, RunRecord, RunState, Setting, Stored};
 
@@ -422,31 +423,37 @@ fn entries_of(
     only: Option<&AgentId>,
 ) -> Result<HashMap<String, Vec<ScheduleEntry>>, AppError> {
     let mut out: HashMap<String, Vec<ScheduleEntry>> = HashMap::new();
-    for run in state.storage.runs(None, now.saturating_sub(LOOKBACK_US))? {
-        if run.state != RunState::Planned {
+    let ids: Vec<u64> = state
+        .storage
+        .runs(None, now.saturating_sub(LOOKBACK_US))?
+        .into_iter()
+        .filter(|run| run.state == RunState::Planned)
+        .flat_map(|run| run.broadcasts)
+        .collect();
+    // Whether an item was stopped is read afresh each time; what it plays and to whom is
+    // read and parsed once (`ScheduleSent::planned`).
+    let stopped = state.storage.stopped_broadcasts(&ids)?;
+    state.scheduler.keep_planned(&ids);
+    for id in ids.iter().filter(|id| !stopped.contains(id)) {
+        let Some(item) = state.scheduler.planned(*id, || planned_item(state, *id))? else {
+            continue;
+        };
+        if item.play.expires_at.is_some_and(|t| t.0 <= now) {
             continue;
         }
-        for b in &run.broadcasts {
-            let Some(record) = state.storage.broadcast(*b)? else {
-                continue;
-            };
-            if record.stopped_at.is_some() {
-                continue;
+        let entry = || ScheduleEntry {
+            entry_id: item.entry_id,
+            play: item.play.clone(),
+        };
+        match only {
+            Some(agent) if item.agents.contains(agent.as_str()) => {
+                out.entry(agent.to_string()).or_default().push(entry());
             }
-            let BroadcastSpec::Scheduled(spec) = record.spec else {
-                continue;
-            };
-            if spec.play.expires_at.is_some_and(|t| t.0 <= now) {
-                continue;
-            }
-            for agent in &spec.agents {
-                if only.is_some_and(|o| o.as_str() != agent) {
-                    continue;
+            Some(_) => {}
+            None => {
+                for agent in &item.agents {
+                    out.entry(agent.clone()).or_default().push(entry());
                 }
-                out.entry(agent.clone()).or_default().push(ScheduleEntry {
-                    entry_id: u64::from(spec.item),
-                    play: spec.play.clone(),
-                });
             }
         }
     }
@@ -455,6 +462,19 @@ fn entries_of(
         list.truncate(MAX_ENTRIES);
     }
     Ok(out)
+}
+
+/// Broadcast `id` as a planned item, if it is one (a scheduled broadcast whose
+/// description has been written).
+fn planned_item(state: &AppState, id: u64) -> Result<Option<PlannedItem>, AppError> {
+    Ok(match state.storage.broadcast_spec(id)? {
+        Some(BroadcastSpec::Scheduled(spec)) => Some(PlannedItem {
+            entry_id: u64::from(spec.item),
+            play: spec.play,
+            agents: spec.agents.into_iter().collect(),
+        }),
+        _ => None,
+    })
 }
 
 fn fingerprint(entries: &[ScheduleEntry]) -> u64 {

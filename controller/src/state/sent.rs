@@ -3,10 +3,11 @@
 //! ([`ScheduleSent`], so an unchanged one is not sent again). Shared handles inside
 //! [`crate::state::AppState`]; `dispatch` and `scheduler` fill them.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
 
 use dalaba_protocol::AgentId;
-use dalaba_protocol::command::Command;
+use dalaba_protocol::command::{Command, PlayMedia};
 
 use crate::storage::{Storage, StorageError};
 
@@ -55,6 +56,20 @@ pub struct ScheduleSent {
     sent: std::sync::Mutex<HashMap<AgentId, u64>>,
     /// Schedule versions reserved and not yet used: (next, last reserved).
     versions: std::sync::Mutex<(u64, u64)>,
+    /// Planned scheduled items, by broadcast id, as read once from their stored
+    /// descriptions (which do not change once written).
+    planned: std::sync::Mutex<HashMap<u64, Arc<PlannedItem>>>,
+}
+
+/// A planned item of a schedule's run: what every agent it reaches is told to play.
+#[derive(Debug)]
+pub struct PlannedItem {
+    /// Its position in the run (the schedule entry's id).
+    pub entry_id: u64,
+    /// The command.
+    pub play: PlayMedia,
+    /// The agents it was planned for.
+    pub agents: HashSet<String>,
 }
 
 /// Schedule versions reserved in the database at a time.
@@ -83,6 +98,39 @@ impl ScheduleSent {
         }
         v.0 += 1;
         Ok(v.0 - 1)
+    }
+
+    /// Planned item `id`, read with `load` the first time (`None`: not a planned item, not
+    /// kept). Each item lists every speaker it reaches: reading and parsing all of them at
+    /// every login made a county's reconnect after a restart quadratic again. Whether an
+    /// item was stopped is not kept here: the caller reads that afresh.
+    pub fn planned<E>(
+        &self,
+        id: u64,
+        load: impl FnOnce() -> Result<Option<PlannedItem>, E>,
+    ) -> Result<Option<Arc<PlannedItem>>, E> {
+        // Held while loading: logins arriving together wait for one read, not each do it.
+        let mut planned = self.planned_items();
+        if let Some(item) = planned.get(&id) {
+            return Ok(Some(Arc::clone(item)));
+        }
+        let Some(item) = load()? else {
+            return Ok(None);
+        };
+        let item = Arc::new(item);
+        planned.insert(id, Arc::clone(&item));
+        Ok(Some(item))
+    }
+
+    /// Forgets the planned items other than `ids` (played, withdrawn or past).
+    pub fn keep_planned(&self, ids: &[u64]) {
+        self.planned_items().retain(|id, _| ids.contains(id));
+    }
+
+    fn planned_items(&self) -> std::sync::MutexGuard<'_, HashMap<u64, Arc<PlannedItem>>> {
+        self.planned
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// Locks the table of schedule fingerprints, by agent.

@@ -2,7 +2,7 @@
 
 use dalaba_protocol::keys::PublicKey;
 use dalaba_protocol::{AgentId, AreaCode};
-use rusqlite::{Connection, params};
+use rusqlite::{Connection, OptionalExtension as _, params};
 use serde::{Deserialize, Serialize};
 
 use super::{SqliteStorage, StorageError, parse, to_u64};
@@ -203,9 +203,14 @@ pub trait AgentStore {
     /// one transaction (see `liveness`: one write a second, however many agents).
     fn touch_agents(&self, seen: &[Seen]) -> Result<(), StorageError>;
 
-    /// Reserves `count` command sequence numbers for an agent, all above `floor` and above
-    /// every number reserved before; returns the last of them (see `sequence`).
-    fn reserve_seqs(&self, id: &AgentId, floor: u64, count: u64) -> Result<u64, StorageError>;
+    /// Reserves `count` command sequence numbers for each (agent, floor), all above the
+    /// floor and above every number reserved for that agent before, in one transaction;
+    /// returns the last of each agent's, `None` for an unknown agent (see `sequence`).
+    fn reserve_seqs(
+        &self,
+        wants: &[(AgentId, u64)],
+        count: u64,
+    ) -> Result<Vec<Option<u64>>, StorageError>;
 
     /// Changes an agent's name, area code, groups and location to `agent`'s.
     fn update_agent(&self, agent: &AgentRecord) -> Result<bool, StorageError>;
@@ -284,13 +289,29 @@ impl AgentStore for SqliteStorage {
         Ok(())
     }
 
-    fn reserve_seqs(&self, id: &AgentId, floor: u64, count: u64) -> Result<u64, StorageError> {
-        let seq: i64 = self.conn().query_row(
-            "UPDATE agents SET last_seq = max(last_seq, ?2) + ?3 WHERE id = ?1 RETURNING last_seq",
-            params![id.as_str(), floor as i64, count as i64],
-            |r| r.get(0),
-        )?;
-        Ok(seq.max(0) as u64)
+    fn reserve_seqs(
+        &self,
+        wants: &[(AgentId, u64)],
+        count: u64,
+    ) -> Result<Vec<Option<u64>>, StorageError> {
+        let conn = self.conn();
+        let tx = conn.unchecked_transaction()?;
+        let mut lasts = Vec::with_capacity(wants.len());
+        {
+            let mut reserve = tx.prepare_cached(
+                "UPDATE agents SET last_seq = max(last_seq, ?2) + ?3 WHERE id = ?1 RETURNING last_seq",
+            )?;
+            for (id, floor) in wants {
+                let seq: Option<i64> = reserve
+                    .query_row(params![id.as_str(), *floor as i64, count as i64], |r| {
+                        r.get(0)
+                    })
+                    .optional()?;
+                lasts.push(seq.map(|s| s.max(0) as u64));
+            }
+        }
+        tx.commit()?;
+        Ok(lasts)
     }
 
     fn update_agent(&self, a: &AgentRecord) -> Result<bool, StorageError> {

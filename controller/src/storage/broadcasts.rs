@@ -1,5 +1,7 @@
 //! Broadcasts and receipts; `ReceiptRecord::followed_by` is applied under the lock.
 
+use std::collections::HashSet;
+
 use rusqlite::{Connection, OptionalExtension, params};
 
 use crate::broadcast_spec::BroadcastSpec;
@@ -115,6 +117,9 @@ pub trait BroadcastStore {
 
     /// Marks a broadcast stopped (cancelled) at `at`.
     fn stop_broadcast(&self, id: u64, at: u64) -> Result<(), StorageError>;
+
+    /// Of broadcasts `ids`, those stopped.
+    fn stopped_broadcasts(&self, ids: &[u64]) -> Result<HashSet<u64>, StorageError>;
 }
 
 impl BroadcastStore for SqliteStorage {
@@ -257,5 +262,19 @@ impl BroadcastStore for SqliteStorage {
             params![id as i64, at as i64],
         )?;
         Ok(())
+    }
+
+    fn stopped_broadcasts(&self, ids: &[u64]) -> Result<HashSet<u64>, StorageError> {
+        let conn = self.conn();
+        let mut stopped = conn.prepare_cached(
+            "SELECT 1 FROM broadcasts WHERE id = ?1 AND stopped_at IS NOT NULL",
+        )?;
+        let mut out = HashSet::new();
+        for &id in ids {
+            if stopped.exists([id as i64])? {
+                out.insert(id);
+            }
+        }
+        Ok(out)
     }
 }
