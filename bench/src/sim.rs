@@ -101,6 +101,8 @@ pub(crate) struct Counters {
     pub(crate) synced: AtomicU64,
     /// Sessions given up because the controller never answered the login (30 s).
     pub(crate) stalled: AtomicU64,
+    /// Sessions that ended with the controller's `goodbye`.
+    pub(crate) told_to_leave: AtomicU64,
     /// Agents waiting to reconnect, now.
     pub(crate) waiting: AtomicU64,
     /// `play_media` commands received, and when the last one came (µs).
@@ -165,6 +167,7 @@ impl Fleet {
             ready: AtomicU64::new(0),
             synced: AtomicU64::new(0),
             stalled: AtomicU64::new(0),
+            told_to_leave: AtomicU64::new(0),
             waiting: AtomicU64::new(0),
             alert_received: AtomicU64::new(0),
             alert_last_us: AtomicU64::new(0),
@@ -284,22 +287,6 @@ impl Stage {
             Stage::Tls => "TLS",
             Stage::WebSocket | Stage::Open => "WebSocket",
         }
-    }
-}
-
-/// The socket, noting whether a read returned less than it asked for: the socket was
-/// empty then, and (epoll being edge-triggered) the next read can wait for the next event
-/// instead of costing a system call that answers "would block".
-struct Drained<'a> {
-    tcp: &'a mut TcpStream,
-    drained: bool,
-}
-
-impl std::io::Read for Drained<'_> {
-    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        let n = self.tcp.read(buf)?;
-        self.drained = n < buf.len();
-        Ok(n)
     }
 }
 
@@ -444,10 +431,13 @@ impl Loop {
     fn close(&mut self, i: usize, ended: Ended, now: u64) {
         let sim = &mut self.agents[i];
         let mut lasted = 0;
+        let mut earlier = false;
         if let Link::Up(conn) = std::mem::replace(&mut sim.link, Link::Idle { until: 0 }) {
             let mut conn = *conn;
             let _ = self.poll.registry().deregister(&mut conn.tcp);
             lasted = now.saturating_sub(conn.opened);
+            earlier = conn.stage != Stage::Connecting
+                && conn.epoch != self.counters.epoch.load(Ordering::Relaxed);
             if conn.slot {
                 self.release_slot(now);
             }
@@ -457,6 +447,11 @@ impl Loop {
             Ended::Leaving(within) => {
                 sim.backoff.reset();
                 within.mul_f64(rand::random::<f64>())
+            }
+            Ended::Lost(why) if earlier => {
+                self.counters
+                    .ended(&format!("{why} (made with the controller before)"));
+                sim.backoff.next_delay(rand::random::<f64>())
             }
             Ended::Lost(why) => {
                 self.counters.ended(&why);
@@ -592,15 +587,13 @@ impl Conn {
     /// Reads everything the socket has into `inbox`, decrypted; whether it ended.
     fn read(&mut self) -> Result<bool, Ended> {
         let lost = |what: &str, e: &dyn std::fmt::Display| Ended::Lost(format!("{what}: {e}"));
+        // Until the socket would block: epoll is edge-triggered here, and a short read
+        // does not mean the peer's FIN is not already queued behind the data (stopping
+        // there left a closed connection unnoticed until the 10 s stage limit).
         loop {
-            let mut socket = Drained {
-                tcp: &mut self.tcp,
-                drained: false,
-            };
-            match self.tls.read_tls(&mut socket) {
+            match self.tls.read_tls(&mut self.tcp) {
                 Ok(0) => return Ok(true),
                 Ok(_) => {
-                    let drained = socket.drained;
                     self.tls
                         .process_new_packets()
                         .map_err(|e| lost("TLS", &e))?;
@@ -616,9 +609,6 @@ impl Conn {
                             Err(e) if e.kind() == ErrorKind::WouldBlock => break,
                             Err(e) => return Err(lost("read", &e)),
                         }
-                    }
-                    if drained {
-                        return Ok(false);
                     }
                 }
                 Err(e) if e.kind() == ErrorKind::WouldBlock => return Ok(false),
@@ -750,7 +740,10 @@ impl Conn {
                     }
                     _ => {}
                 },
-                Event::Leaving { within, .. } => return Err(Ended::Leaving(within)),
+                Event::Leaving { within, .. } => {
+                    counters.told_to_leave.fetch_add(1, Ordering::Relaxed);
+                    return Err(Ended::Leaving(within));
+                }
                 Event::Closed { reason, .. } => {
                     return Err(Ended::Lost(format!("closed: {reason}")));
                 }

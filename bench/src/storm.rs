@@ -94,6 +94,7 @@ async fn run(n: usize) -> anyhow::Result<Value> {
         shared.synced.store(0, Ordering::Relaxed);
         shared.epoch.fetch_add(1, Ordering::Relaxed);
         let ended_stopping = shared.take_ended();
+        let told = shared.told_to_leave.swap(0, Ordering::Relaxed);
         let starting = Instant::now();
         ctl = start_controller_at(&dir, &api_addr, &agent_addr)
             .await
@@ -119,14 +120,14 @@ async fn run(n: usize) -> anyhow::Result<Value> {
         let stalled = shared.stalled.swap(0, Ordering::Relaxed);
         let ended_back = shared.take_ended();
         println!(
-            "{n:>6} {name:>9} {stopped_s:>8.1}s {started_s:>8.1}s {online_s:>10.1}s {synced_s:>10.1}s {cpu_pct:>8.1}% {gen_pct:>8.1}% {stalled:>8}"
+            "{n:>6} {name:>9} {told:>6} {stopped_s:>8.1}s {started_s:>8.1}s {online_s:>10.1}s {synced_s:>10.1}s {cpu_pct:>8.1}% {gen_pct:>8.1}% {stalled:>8}"
         );
         for (when, ended) in [("stopping", &ended_stopping), ("restarted", &ended_back)] {
             if !ended.is_empty() {
                 println!("       sessions ended, {when}: {ended}");
             }
         }
-        out[name] = json!({"stop_s": stopped_s, "start_s": started_s, "all_online_s": online_s,
+        out[name] = json!({"told_to_leave": told, "stop_s": stopped_s, "start_s": started_s, "all_online_s": online_s,
                            "all_scheduled_s": synced_s, "controller_cpu_pct": cpu_pct, "generator_cpu_pct": gen_pct,
                            "logins_unanswered_30s": stalled, "sessions_ended_stopping": ended_stopping,
                            "sessions_ended_restarted": ended_back});

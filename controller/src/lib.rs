@@ -272,7 +272,7 @@ async fn say_goodbye(state: &AppState) {
     let Ok(text) = serde_json::to_string(&goodbye) else {
         return;
     };
-    let told = state.hub.send_to_everyone(&hub::Outgoing::Text(text));
+    let told = state.hub.leave(&hub::Outgoing::Text(text));
     tracing::info!(
         agents = told,
         within_ms = within,

@@ -378,9 +378,7 @@ fn a_login_is_sent_its_own_schedule_only() {
 }
 
 /// The broadcast ids in the `schedule_sync` queued for an agent.
-fn synced_ids(
-    to: &mut tokio::sync::mpsc::Receiver<dalaba_controller::hub::Outgoing>,
-) -> Vec<u64> {
+fn synced_ids(to: &mut tokio::sync::mpsc::Receiver<dalaba_controller::hub::Outgoing>) -> Vec<u64> {
     use dalaba_protocol::ControllerMessage;
     use dalaba_protocol::command::Command;
     let Ok(dalaba_controller::hub::Outgoing::Text(text)) = to.try_recv() else {

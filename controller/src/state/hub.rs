@@ -55,6 +55,8 @@ pub struct Hub {
     pub metrics: HubMetrics,
     /// Signalled whenever an agent comes online or goes offline.
     pub changed: tokio::sync::Notify,
+    /// The `goodbye` every agent is sent once the controller is going away.
+    leaving: Mutex<Option<Outgoing>>,
 }
 
 /// Why a message could not be queued.
@@ -80,7 +82,18 @@ impl Hub {
     pub fn register(&self, agent: AgentId) -> (u64, mpsc::Receiver<Outgoing>) {
         let (tx, rx) = mpsc::channel(QUEUE);
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
-        let old = self.conns().insert(agent, Conn { id, tx });
+        let mut conns = self.conns();
+        // Under the registry lock, as in `leave`: no connection misses the goodbye.
+        let leaving = self
+            .leaving
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone();
+        if let Some(goodbye) = leaving {
+            let _ = tx.try_send(goodbye);
+        }
+        let old = conns.insert(agent, Conn { id, tx });
+        drop(conns);
         self.changed.notify_waiters();
         if let Some(old) = old {
             let _ = old.tx.try_send(Outgoing::Close(
@@ -125,12 +138,19 @@ impl Hub {
         }
     }
 
-    /// Queues `message` to every connected agent; how many.
-    pub fn send_to_everyone(&self, message: &Outgoing) -> usize {
+    /// The controller is going away: queues `goodbye` to every connected agent (returns
+    /// how many) and to every agent that connects from now on, so that one coming back
+    /// while the controller still shuts down is sent away again with the same window
+    /// rather than cut off when it exits.
+    pub fn leave(&self, goodbye: &Outgoing) -> usize {
         let conns = self.conns();
+        *self
+            .leaving
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(goodbye.clone());
         conns
             .values()
-            .filter(|c| self.queue(Some(c), message.clone()).is_ok())
+            .filter(|c| self.queue(Some(c), goodbye.clone()).is_ok())
             .count()
     }
 
@@ -147,5 +167,31 @@ impl Hub {
             }
             Err(mpsc::error::TrySendError::Closed(_)) => Err(SendError::Offline),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn text(rx: &mut mpsc::Receiver<Outgoing>) -> Option<String> {
+        match rx.try_recv() {
+            Ok(Outgoing::Text(t)) => Some(t),
+            _ => None,
+        }
+    }
+
+    /// A controller saying `goodbye` tells every agent connected, and every agent that
+    /// logs in while it waits for them to go: agents come back at random within the
+    /// window, some within the first second, to the controller still shutting down. Not
+    /// told, they were cut off when it exited and backed off (1, 2, 4 s …) instead.
+    #[test]
+    fn an_agent_that_comes_back_while_the_controller_leaves_is_told_to_leave_too() {
+        let hub = Hub::default();
+        let (_, mut early) = hub.register("a-1".parse().expect("id"));
+        assert_eq!(hub.leave(&Outgoing::Text("goodbye".into())), 1);
+        assert_eq!(text(&mut early).as_deref(), Some("goodbye"));
+        let (_, mut late) = hub.register("a-2".parse().expect("id"));
+        assert_eq!(text(&mut late).as_deref(), Some("goodbye"));
     }
 }

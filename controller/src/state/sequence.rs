@@ -115,7 +115,8 @@ impl Sequences {
                 }
                 continue;
             }
-            let wants: Vec<(AgentId, u64)> = batch.iter().map(|(a, f, _)| (a.clone(), *f)).collect();
+            let wants: Vec<(AgentId, u64)> =
+                batch.iter().map(|(a, f, _)| (a.clone(), *f)).collect();
             match storage.reserve_seqs(&wants, BLOCK) {
                 Ok(lasts) => {
                     let mut blocks = lock(&self.blocks);
@@ -166,7 +167,7 @@ mod tests {
     #[tokio::test]
     async fn numbers_grow_across_blocks_logins_and_restarts() {
         let agent: AgentId = "a-1".parse().expect("id");
-        let (_dir, storage) = storage_with(&[agent.clone()]);
+        let (_dir, storage) = storage_with(std::slice::from_ref(&agent));
         let seqs = Arc::new(Sequences::default());
         let mut seen = Vec::new();
         for _ in 0..(BLOCK + 5) {
@@ -204,7 +205,9 @@ mod tests {
             let (seqs, storage, agent) = (Arc::clone(&seqs), Arc::clone(&storage), agent.clone());
             logins.spawn(async move {
                 let floor = i as u64 * 10_000;
-                seqs.login(&storage, &agent, floor).await.map(|()| (agent, floor))
+                seqs.login(&storage, &agent, floor)
+                    .await
+                    .map(|()| (agent, floor))
             });
         }
         let (seqs2, storage2) = (Arc::clone(&seqs), Arc::clone(&storage));
@@ -217,7 +220,11 @@ mod tests {
         while let Some(login) = logins.join_next().await {
             let (agent, floor) = login.expect("task").expect("login");
             let first = seqs.next(storage.as_ref(), &agent).expect("seq");
-            assert_eq!(first, floor + 1, "{agent}: the block begins above its floor");
+            assert_eq!(
+                first,
+                floor + 1,
+                "{agent}: the block begins above its floor"
+            );
             let after_restart = restarted.next(storage.as_ref(), &agent).expect("seq");
             assert!(after_restart > floor + BLOCK, "{agent}: {after_restart}");
         }

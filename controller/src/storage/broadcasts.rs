@@ -266,9 +266,8 @@ impl BroadcastStore for SqliteStorage {
 
     fn stopped_broadcasts(&self, ids: &[u64]) -> Result<HashSet<u64>, StorageError> {
         let conn = self.conn();
-        let mut stopped = conn.prepare_cached(
-            "SELECT 1 FROM broadcasts WHERE id = ?1 AND stopped_at IS NOT NULL",
-        )?;
+        let mut stopped = conn
+            .prepare_cached("SELECT 1 FROM broadcasts WHERE id = ?1 AND stopped_at IS NOT NULL")?;
         let mut out = HashSet::new();
         for &id in ids {
             if stopped.exists([id as i64])? {
