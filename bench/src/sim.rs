@@ -267,6 +267,13 @@ enum Ended {
     Lost(String),
 }
 
+impl Ended {
+    /// Lost while doing `what`, because of `e`.
+    fn lost(what: &str, e: &dyn std::fmt::Display) -> Self {
+        Self::Lost(format!("{what}: {e}"))
+    }
+}
+
 /// Connecting, TLS, the WebSocket handshake: each within this long.
 const STEP_US: u64 = 10_000_000;
 /// The session must be up this long after the WebSocket is.
@@ -448,13 +455,13 @@ impl Loop {
                 sim.backoff.reset();
                 within.mul_f64(rand::random::<f64>())
             }
-            Ended::Lost(why) if earlier => {
-                self.counters
-                    .ended(&format!("{why} (made with the controller before)"));
-                sim.backoff.next_delay(rand::random::<f64>())
-            }
             Ended::Lost(why) => {
-                self.counters.ended(&why);
+                if earlier {
+                    self.counters
+                        .ended(&format!("{why} (made with the controller before)"));
+                } else {
+                    self.counters.ended(&why);
+                }
                 if lasted > 60_000_000 {
                     sim.backoff.reset();
                 }
@@ -526,10 +533,13 @@ impl Conn {
         me: &mut Me,
         controller_key: PublicKey,
     ) -> Result<(), Ended> {
-        let lost = |what: &str, e: &dyn std::fmt::Display| Ended::Lost(format!("{what}: {e}"));
         if self.stage == Stage::Connecting {
-            if let Some(e) = self.tcp.take_error().map_err(|e| lost("connecting", &e))? {
-                return Err(lost("connecting", &e));
+            if let Some(e) = self
+                .tcp
+                .take_error()
+                .map_err(|e| Ended::lost("connecting", &e))?
+            {
+                return Err(Ended::lost("connecting", &e));
             }
             match self.tcp.peer_addr() {
                 Ok(_) => {
@@ -539,7 +549,7 @@ impl Conn {
                     self.deadline = now + STEP_US;
                 }
                 Err(e) if e.kind() == ErrorKind::NotConnected => {}
-                Err(e) => return Err(lost("connecting", &e)),
+                Err(e) => return Err(Ended::lost("connecting", &e)),
             }
         }
         if self.stage != Stage::Connecting {
@@ -552,7 +562,7 @@ impl Conn {
                 self.tls
                     .writer()
                     .write_all(request.as_bytes())
-                    .map_err(|e| lost("WebSocket", &e))?;
+                    .map_err(|e| Ended::lost("WebSocket", &e))?;
                 self.stage = Stage::WebSocket;
                 self.deadline = now + STEP_US;
             }
@@ -586,7 +596,6 @@ impl Conn {
 
     /// Reads everything the socket has into `inbox`, decrypted; whether it ended.
     fn read(&mut self) -> Result<bool, Ended> {
-        let lost = |what: &str, e: &dyn std::fmt::Display| Ended::Lost(format!("{what}: {e}"));
         // Until the socket would block: epoll is edge-triggered here, and a short read
         // does not mean the peer's FIN is not already queued behind the data (stopping
         // there left a closed connection unnoticed until the 10 s stage limit).
@@ -596,7 +605,7 @@ impl Conn {
                 Ok(_) => {
                     self.tls
                         .process_new_packets()
-                        .map_err(|e| lost("TLS", &e))?;
+                        .map_err(|e| Ended::lost("TLS", &e))?;
                     let mut reader = self.tls.reader();
                     loop {
                         match reader.fill_buf() {
@@ -607,13 +616,13 @@ impl Conn {
                                 reader.consume(n);
                             }
                             Err(e) if e.kind() == ErrorKind::WouldBlock => break,
-                            Err(e) => return Err(lost("read", &e)),
+                            Err(e) => return Err(Ended::lost("read", &e)),
                         }
                     }
                 }
                 Err(e) if e.kind() == ErrorKind::WouldBlock => return Ok(false),
                 Err(e) if e.kind() == ErrorKind::Interrupted => {}
-                Err(e) => return Err(lost("read", &e)),
+                Err(e) => return Err(Ended::lost("read", &e)),
             }
         }
     }
