@@ -79,8 +79,14 @@ async fn run(n: usize) -> anyhow::Result<Value> {
     let fleet = Fleet::start(target, tokens, usize::MAX, Duration::from_secs(1))?;
     let shared = &fleet.counters;
     let setup_s = until(&shared.synced, n, started, "set-up").await?;
+    // Set-up is every agent at once too (enrolment, not login): said apart from restarts.
+    let ended_setup = shared.take_ended();
+    println!("{n:>6} {:>9} {setup_s:>44.1}s", "set-up");
+    if !ended_setup.is_empty() {
+        println!("       sessions ended: {ended_setup}");
+    }
     let (api_addr, agent_addr) = (ctl.api.clone(), ctl.agents.clone());
-    let mut out = json!({"agents": n, "setup_s": setup_s});
+    let mut out = json!({"agents": n, "setup_s": setup_s, "sessions_ended_setup": ended_setup});
     for (name, signal) in [("graceful", "TERM"), ("crash", "KILL")] {
         let pid = ctl.pid()?;
         shared.epoch.fetch_add(1, Ordering::Relaxed);
@@ -142,9 +148,10 @@ async fn run(n: usize) -> anyhow::Result<Value> {
 pub(crate) async fn suite(ns: &[usize]) -> anyhow::Result<Value> {
     println!("\nreconnect storm (the controller restarted on the same addresses)");
     println!(
-        "{:>6} {:>9} {:>9} {:>9} {:>11} {:>11} {:>9} {:>9} {:>8}",
+        "{:>6} {:>9} {:>6} {:>9} {:>9} {:>11} {:>11} {:>9} {:>9} {:>8}",
         "agents",
         "restart",
+        "told",
         "stop",
         "start",
         "all online",
