@@ -107,3 +107,26 @@ async fn a_message_other_than_hello_first_is_refused_and_closed() {
         other => panic!("expected a close frame, got {other:?}"),
     }
 }
+
+/// A message longer than the controller's read buffer for agent sockets (1 KiB) is read
+/// whole, over several reads: here a `hello` padded with 8,000 spaces of JSON whitespace.
+#[tokio::test]
+async fn a_message_longer_than_the_read_buffer_is_read_whole() {
+    let (mut ws, _w) = connect().await;
+    let Message::Text(hello) = hello() else {
+        unreachable!()
+    };
+    let padded = format!("{}{}}}", hello.trim_end_matches('}'), " ".repeat(8000));
+    assert!(padded.len() > 7 * 1024, "{}", padded.len());
+    ws.send(Message::Text(padded.into())).await.unwrap();
+    match next(&mut ws).await {
+        Message::Text(t) => assert!(
+            matches!(
+                dalaba_protocol::decode_controller_message(t.as_bytes()),
+                Ok(ControllerMessage::Welcome(_))
+            ),
+            "{t}"
+        ),
+        other => panic!("{other:?}"),
+    }
+}
