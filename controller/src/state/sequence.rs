@@ -95,13 +95,16 @@ impl Sequences {
     /// none wait.
     fn write_logins(&self, storage: &dyn Storage) {
         // Should this thread unwind, the next login starts a writer again and the waiting
-        // ones get an error rather than waiting for ever.
+        // ones get an error rather than waiting for ever. (Only then: on a normal return
+        // another writer may already be at work.)
         struct Done<'a>(&'a Mutex<Logins>);
         impl Drop for Done<'_> {
             fn drop(&mut self) {
-                let mut logins = lock(self.0);
-                logins.writing = false;
-                logins.waiting.clear();
+                if std::thread::panicking() {
+                    let mut logins = lock(self.0);
+                    logins.writing = false;
+                    logins.waiting.clear();
+                }
             }
         }
         let _done = Done(&self.logins);
