@@ -152,6 +152,7 @@ const PAIR_WAIT: Duration = Duration::from_millis(30);
 /// Relays the source on `socket` for live call `id` until it ends.
 pub async fn relay(mut socket: WebSocket, state: AppState, id: u64, spec: LiveSpec) {
     let agents: Vec<AgentId> = spec.agents.iter().filter_map(|a| a.parse().ok()).collect();
+    let mut fanout = state.hub.fanout(agents.clone());
     let latency_us = u64::from(spec.latency_ms) * 1000;
     let (mut forwarded, mut late, mut invalid) = (0u64, 0u64, 0u64);
     // Frames in pairs for a large audience (a setting): half the writes and wake-ups per
@@ -172,7 +173,7 @@ pub async fn relay(mut socket: WebSocket, state: AppState, id: u64, spec: LiveSp
             Ok(Some(Ok(f))) => f,
             Err(_) if held.is_some() => {
                 if let Some((first, _)) = held.take() {
-                    state.hub.send_to_all(&agents, &Outgoing::Binary(first));
+                    state.hub.send_to_all(&mut fanout, &Outgoing::Binary(first));
                 }
                 continue;
             }
@@ -208,9 +209,11 @@ pub async fn relay(mut socket: WebSocket, state: AppState, id: u64, spec: LiveSp
                     continue;
                 }
                 if let Some((first, _)) = held.take() {
-                    state.hub.send_to_all(&agents, &Outgoing::Binary(first));
+                    state.hub.send_to_all(&mut fanout, &Outgoing::Binary(first));
                 }
-                state.hub.send_to_all(&agents, &Outgoing::Binary(shared));
+                state
+                    .hub
+                    .send_to_all(&mut fanout, &Outgoing::Binary(shared));
                 if end {
                     break;
                 }
@@ -241,7 +244,7 @@ pub async fn relay(mut socket: WebSocket, state: AppState, id: u64, spec: LiveSp
         }
     }
     if let Some((first, _)) = held.take() {
-        state.hub.send_to_all(&agents, &Outgoing::Binary(first));
+        state.hub.send_to_all(&mut fanout, &Outgoing::Binary(first));
     }
     crate::dispatch::active(&state).remove(id);
     for agent in &agents {

@@ -51,12 +51,24 @@ pub struct HubMetrics {
 pub struct Hub {
     conns: Mutex<HashMap<AgentId, Conn>>,
     next_id: AtomicU64,
+    /// Bumped whenever a connection is registered or removed: a [`Fanout`]'s queues are
+    /// stale then.
+    generation: AtomicU64,
     /// Counters.
     pub metrics: HubMetrics,
     /// Signalled whenever an agent comes online or goes offline.
     pub changed: tokio::sync::Notify,
     /// The `goodbye` every agent is sent once the controller is going away.
     leaving: Mutex<Option<Outgoing>>,
+}
+
+/// The queues of a live call's agents, looked up once and again only when the registry
+/// changes (see [`Hub::send_to_all`]).
+#[derive(Debug)]
+pub struct Fanout {
+    agents: Vec<AgentId>,
+    generation: u64,
+    queues: Vec<Option<mpsc::Sender<Outgoing>>>,
 }
 
 /// Why a message could not be queued.
@@ -93,6 +105,7 @@ impl Hub {
             let _ = tx.try_send(goodbye);
         }
         let old = conns.insert(agent, Conn { id, tx });
+        self.generation.fetch_add(1, Ordering::Release);
         drop(conns);
         self.changed.notify_waiters();
         if let Some(old) = old {
@@ -109,6 +122,7 @@ impl Hub {
         let mut conns = self.conns();
         if conns.get(agent).is_some_and(|c| c.id == conn_id) {
             conns.remove(agent);
+            self.generation.fetch_add(1, Ordering::Release);
             self.changed.notify_waiters();
         }
     }
@@ -126,15 +140,40 @@ impl Hub {
     /// Queues `message` to `agent` without waiting.
     pub fn send(&self, agent: &AgentId, message: Outgoing) -> Result<(), SendError> {
         let conns = self.conns();
-        self.queue(conns.get(agent), message)
+        self.queue(conns.get(agent).map(|c| &c.tx), message)
     }
 
-    /// Queues `message` (cheap to clone: audio is shared `Bytes`) to every agent in
-    /// `agents`, taking the registry lock once for all of them. The live fan-out path.
-    pub fn send_to_all(&self, agents: &[AgentId], message: &Outgoing) {
+    /// A live relay's handle on the queues of `agents`, for sending them many messages.
+    pub fn fanout(&self, agents: Vec<AgentId>) -> Fanout {
+        let mut fanout = Fanout {
+            agents,
+            generation: u64::MAX,
+            queues: Vec::new(),
+        };
+        self.resolve(&mut fanout);
+        fanout
+    }
+
+    fn resolve(&self, fanout: &mut Fanout) {
         let conns = self.conns();
-        for agent in agents {
-            let _ = self.queue(conns.get(agent), message.clone());
+        fanout.generation = self.generation.load(Ordering::Acquire);
+        fanout.queues = fanout
+            .agents
+            .iter()
+            .map(|a| conns.get(a).map(|c| c.tx.clone()))
+            .collect();
+    }
+
+    /// Queues `message` (cheap to clone: audio is shared `Bytes`) to every agent of
+    /// `fanout`, looking their queues up again only if an agent connected or left since.
+    /// The live fan-out path: a registry lookup per agent per frame (hashing, and a key
+    /// comparison that misses the cache) was ≈ 5 % of a core at 5,000 agents.
+    pub fn send_to_all(&self, fanout: &mut Fanout, message: &Outgoing) {
+        if fanout.generation != self.generation.load(Ordering::Acquire) {
+            self.resolve(fanout);
+        }
+        for tx in &fanout.queues {
+            let _ = self.queue(tx.as_ref(), message.clone());
         }
     }
 
@@ -150,13 +189,17 @@ impl Hub {
             .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(goodbye.clone());
         conns
             .values()
-            .filter(|c| self.queue(Some(c), goodbye.clone()).is_ok())
+            .filter(|c| self.queue(Some(&c.tx), goodbye.clone()).is_ok())
             .count()
     }
 
-    fn queue(&self, conn: Option<&Conn>, message: Outgoing) -> Result<(), SendError> {
+    fn queue(
+        &self,
+        tx: Option<&mpsc::Sender<Outgoing>>,
+        message: Outgoing,
+    ) -> Result<(), SendError> {
         // `try_send` never waits, so holding the registry lock across it is fine.
-        match conn.ok_or(SendError::Offline)?.tx.try_send(message) {
+        match tx.ok_or(SendError::Offline)?.try_send(message) {
             Ok(()) => {
                 self.metrics.sent.fetch_add(1, Ordering::Relaxed);
                 Ok(())
@@ -179,6 +222,33 @@ mod tests {
             Ok(Outgoing::Text(t)) => Some(t),
             _ => None,
         }
+    }
+
+    /// A live relay looks its agents' queues up once, and again when one connects, leaves
+    /// or reconnects: every frame reaches each agent's current connection.
+    #[test]
+    fn a_fanout_follows_agents_that_connect_leave_and_reconnect() {
+        let hub = Hub::default();
+        let (a, b): (AgentId, AgentId) = ("a-1".parse().expect("id"), "b-1".parse().expect("id"));
+        let (_, mut a_first) = hub.register(a.clone());
+        let mut fanout = hub.fanout(vec![a.clone(), b.clone()]);
+        hub.send_to_all(&mut fanout, &Outgoing::Text("1".into()));
+        assert_eq!(text(&mut a_first).as_deref(), Some("1"));
+        let (b_conn, mut b_rx) = hub.register(b.clone());
+        hub.send_to_all(&mut fanout, &Outgoing::Text("2".into()));
+        assert_eq!(text(&mut b_rx).as_deref(), Some("2"), "b connected since");
+        assert_eq!(text(&mut a_first).as_deref(), Some("2"));
+        // a reconnects: the old connection is told to close, the new one gets the frames.
+        let (_, mut a_second) = hub.register(a.clone());
+        hub.unregister(&b, b_conn);
+        hub.send_to_all(&mut fanout, &Outgoing::Text("3".into()));
+        assert_eq!(text(&mut a_second).as_deref(), Some("3"));
+        assert!(matches!(a_first.try_recv(), Ok(Outgoing::Close(..))));
+        assert!(
+            a_first.try_recv().is_err(),
+            "nothing more to the replaced one"
+        );
+        assert!(b_rx.try_recv().is_err(), "b left");
     }
 
     /// A controller saying `goodbye` tells every agent connected, and every agent that
