@@ -48,6 +48,19 @@ fn error_code(m: &Message) -> ErrorCode {
     }
 }
 
+fn assert_welcome(m: &Message) {
+    match m {
+        Message::Text(t) => assert!(
+            matches!(
+                dalaba_protocol::decode_controller_message(t.as_bytes()),
+                Ok(ControllerMessage::Welcome(_))
+            ),
+            "{t}"
+        ),
+        other => panic!("{other:?}"),
+    }
+}
+
 fn hello() -> Message {
     Message::Text(
         AgentMessage::Hello(Hello {
@@ -76,16 +89,7 @@ async fn a_malformed_first_frame_is_answered_and_hello_still_works() {
         ErrorCode::MalformedMessage
     );
     ws.send(hello()).await.unwrap();
-    match next(&mut ws).await {
-        Message::Text(t) => assert!(
-            matches!(
-                dalaba_protocol::decode_controller_message(t.as_bytes()),
-                Ok(ControllerMessage::Welcome(_))
-            ),
-            "{t}"
-        ),
-        other => panic!("{other:?}"),
-    }
+    assert_welcome(&next(&mut ws).await);
 }
 
 #[tokio::test]
@@ -119,14 +123,5 @@ async fn a_message_longer_than_the_read_buffer_is_read_whole() {
     let padded = format!("{}{}}}", hello.trim_end_matches('}'), " ".repeat(8000));
     assert!(padded.len() > 7 * 1024, "{}", padded.len());
     ws.send(Message::Text(padded.into())).await.unwrap();
-    match next(&mut ws).await {
-        Message::Text(t) => assert!(
-            matches!(
-                dalaba_protocol::decode_controller_message(t.as_bytes()),
-                Ok(ControllerMessage::Welcome(_))
-            ),
-            "{t}"
-        ),
-        other => panic!("{other:?}"),
-    }
+    assert_welcome(&next(&mut ws).await);
 }
