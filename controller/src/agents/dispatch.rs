@@ -49,7 +49,7 @@ pub fn send_command(state: &AppState, agent: &AgentId, command: Command) -> Resu
 /// Sends broadcast `id`'s `command` to `agents` and keeps it running until `until` (µs),
 /// for agents that log in later; returns the agents it could not reach now, whose
 /// receipts say `unreachable` until they log in and hear it (written in one transaction).
-pub fn launch(
+pub async fn launch(
     state: &AppState,
     id: u64,
     agents: &[AgentId],
@@ -58,7 +58,7 @@ pub fn launch(
 ) -> Result<Vec<String>, crate::storage::StorageError> {
     active(state).insert(id, agents.to_vec(), command.clone(), until);
     let now = state.clock.now_us();
-    let failed = send_to_all(state, agents, &command);
+    let failed = send_all(state, agents.to_vec(), command).await;
     let receipts: Vec<ReceiptRecord> = failed
         .iter()
         .map(|(agent, why)| {
@@ -78,12 +78,40 @@ pub fn launch(
         .collect())
 }
 
+/// Signs and queues `command` for each of `agents`; those it could not reach, and why, in
+/// their order. The signing runs off the async runtime, on every core when there are
+/// many agents (one Ed25519 signature each is most of the cost: ≈ 15 µs, 150 ms for
+/// 10,000 on one core): meanwhile the runtime's threads go on serving connections, and
+/// live frames already queued to agents are written on time. On one core, signing in
+/// place held back the last frames of every call to 5,000 speakers (BENCHMARKS.md).
+pub async fn send_all(
+    state: &AppState,
+    agents: Vec<AgentId>,
+    command: Command,
+) -> Vec<(AgentId, String)> {
+    let state = state.clone();
+    let everyone = agents.clone();
+    let signed = tokio::task::spawn_blocking(move || {
+        send_to_all(&state, &agents, &command)
+            .into_iter()
+            .map(|(agent, why)| (agent.clone(), why))
+            .collect()
+    });
+    match signed.await {
+        Ok(failed) => failed,
+        Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+        // The runtime is shutting down: nothing was sent.
+        Err(_) => everyone
+            .into_iter()
+            .map(|agent| (agent, "the controller is shutting down".to_owned()))
+            .collect(),
+    }
+}
+
 /// Fewest agents worth a thread of their own when signing for many.
 const PER_THREAD: usize = 256;
 
-/// Signs and queues `command` for each of `agents`, on every core when there are many
-/// (one Ed25519 signature per agent is most of the cost: ≈ 15 µs, 150 ms for 10,000 on
-/// one core); those it could not queue, and why, in their order.
+/// [`send_all`] on this thread (and others when there are many agents).
 fn send_to_all<'a>(
     state: &AppState,
     agents: &'a [AgentId],

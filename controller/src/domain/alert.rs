@@ -412,7 +412,8 @@ pub async fn send(state: &AppState, id: u64, by: Option<i64>) -> Result<Alert, A
         &agents,
         Command::PlayMedia(play.clone()),
         req.expires_at,
-    )?;
+    )
+    .await?;
     alert.state = AlertState::Sent;
     alert.broadcast_id = Some(broadcast);
     alert.audio_media_id = Some(media_id);

@@ -234,7 +234,7 @@ pub async fn create(
                         "approve_url": format!("/api/broadcasts/{id}/approve")}),
         ));
     }
-    let unreachable = dispatch(state, id, &agents, &play)?;
+    let unreachable = dispatch(state, id, &agents, &play).await?;
     tracing::info!(user = %user.name, broadcast = id, agents = agents.len(), "broadcast sent");
     Ok(Made::Sent(
         json!({"id": id, "start_at": start_at, "agents": spec.agents, "unreachable": unreachable}),
@@ -243,20 +243,14 @@ pub async fn create(
 
 /// Sends `play` to `agents` and keeps it running for reconnecting agents; returns the
 /// agents it could not reach now (their receipts say so).
-fn dispatch(
+async fn dispatch(
     state: &AppState,
     id: u64,
     agents: &[AgentId],
     play: &PlayMedia,
 ) -> Result<Vec<String>, AppError> {
     let until = play.expires_at.map_or(play.start_at.0, |t| t.0);
-    Ok(launch(
-        state,
-        id,
-        agents,
-        Command::PlayMedia(play.clone()),
-        until,
-    )?)
+    Ok(launch(state, id, agents, Command::PlayMedia(play.clone()), until).await?)
 }
 
 /// Held broadcast `id` still waiting for approval, and who asked for it.
@@ -294,7 +288,11 @@ fn may_decide(
 
 /// A second authorised user sends a held broadcast
 /// (starting 3 s from now if its planned start has passed).
-pub fn approve(state: &AppState, user: &AuthUser, id: u64) -> Result<serde_json::Value, AppError> {
+pub async fn approve(
+    state: &AppState,
+    user: &AuthUser,
+    id: u64,
+) -> Result<serde_json::Value, AppError> {
     user.require(Action::Approve)?;
     let (mut spec, by_author) = held(state, id)?;
     if by_author == Some(user.id) {
@@ -320,7 +318,7 @@ pub fn approve(state: &AppState, user: &AuthUser, id: u64) -> Result<serde_json:
     state
         .storage
         .set_broadcast_spec(id, &BroadcastSpec::Media(spec.clone()))?;
-    let unreachable = dispatch(state, id, &agents, &play)?;
+    let unreachable = dispatch(state, id, &agents, &play).await?;
     state.changes.bump();
     tracing::info!(user = %user.name, broadcast = id, "held broadcast approved and sent");
     Ok(

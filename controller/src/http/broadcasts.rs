@@ -47,7 +47,7 @@ async fn approve(
     user: AuthUser,
     Path(id): Path<u64>,
 ) -> Result<Json<Value>, AppError> {
-    Ok(Json(broadcast::approve(&state, &user, id)?))
+    Ok(Json(broadcast::approve(&state, &user, id).await?))
 }
 
 /// `POST /api/broadcasts/{id}/reject`: a second authorised user (or its author) turns a

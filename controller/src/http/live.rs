@@ -33,7 +33,10 @@ async fn create(
     user: AuthUser,
     JsonBody(req): JsonBody<CreateLive>,
 ) -> Result<(StatusCode, Json<Value>), AppError> {
-    Ok((StatusCode::CREATED, Json(live::create(&state, &user, req)?)))
+    Ok((
+        StatusCode::CREATED,
+        Json(live::create(&state, &user, req).await?),
+    ))
 }
 
 /// `GET /api/live/{id}/source`: the source's WebSocket.
