@@ -256,17 +256,28 @@ fn stream_tone_with(
 
 #[test]
 fn live_call_reaches_its_targets_in_order_without_gaps() {
-    live_call_to_two_of_three(&[]);
+    live_call_to_two_of_three(&[], 1);
 }
 
 /// The same with frames written in pairs (`DALABA_LIVE_PAIRS_ABOVE`, here for any call to
 /// two speakers or more): every frame arrives, in order, and plays without a gap.
 #[test]
 fn live_call_written_in_pairs_reaches_its_targets_without_gaps() {
-    live_call_to_two_of_three(&[("DALABA_LIVE_PAIRS_ABOVE", "2")]);
+    live_call_to_two_of_three(&[("DALABA_LIVE_PAIRS_ABOVE", "2")], 2);
 }
 
-fn live_call_to_two_of_three(env: &[(&str, &str)]) {
+/// And three at a time (`DALABA_LIVE_TRIPLES_ABOVE`), which wins over pairs.
+#[test]
+fn live_call_written_three_frames_at_a_time_reaches_its_targets_without_gaps() {
+    let env = [
+        ("DALABA_LIVE_PAIRS_ABOVE", "1"),
+        ("DALABA_LIVE_TRIPLES_ABOVE", "2"),
+    ];
+    live_call_to_two_of_three(&env, 3);
+}
+
+/// A live call to two of three speakers, its frames written `group` at a time.
+fn live_call_to_two_of_three(env: &[(&str, &str)], group: usize) {
     let _serial = serial();
     let dir = tempfile::tempdir().expect("tempdir");
     let (ctl, password) = start_controller_env(&dir.path().join("controller"), env);
@@ -306,9 +317,8 @@ fn live_call_to_two_of_three(env: &[(&str, &str)]) {
     let (_, result) = api.call("GET", &format!("/api/broadcasts/{id}?wait_ms=20000"), None);
     let receipts = result["receipts"].as_array().expect("receipts");
     assert_eq!(receipts.len(), 2, "{result}");
-    let pairs = env.iter().any(|(k, _)| *k == "DALABA_LIVE_PAIRS_ABOVE");
     let ended = ctl.proc.wait_for("live call ended");
-    assert!(ended.contains(&format!("pairs={pairs}")), "{ended}");
+    assert!(ended.contains(&format!("group={group}")), "{ended}");
     for r in receipts {
         assert_eq!(r["state"], "done", "{r}");
     }

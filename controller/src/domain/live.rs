@@ -24,7 +24,6 @@ use serde_json::json;
 use crate::access::{Action, Content};
 use crate::auth::AuthUser;
 use crate::broadcast_spec::{BroadcastSpec, LiveSpec, Target};
-use crate::dispatch::send_command;
 use crate::error::AppError;
 use crate::hub::Outgoing;
 use crate::state::AppState;
@@ -57,7 +56,7 @@ fn live_priority() -> Priority {
 pub const DEFAULT_LATENCY_MS: u32 = 150;
 
 /// Announces a live stream to its target. The source then connects to `source_url`.
-pub fn create(
+pub async fn create(
     state: &AppState,
     user: &AuthUser,
     req: CreateLive,
@@ -103,7 +102,8 @@ pub fn create(
         &agents,
         Command::StartLive(start.clone()),
         u64::MAX,
-    )?;
+    )
+    .await?;
     tracing::info!(user = %user.name, broadcast = id, agents = agents.len(), "live call announced");
     Ok(json!({
         "id": id,
@@ -146,8 +146,9 @@ pub const MAX_SOURCE_MESSAGE: usize = if MAX_AUDIO_FRAME > 64 * 1024 {
     64 * 1024
 };
 
-/// How long a frame held for pairing waits for the next one (a frame is 20 ms).
-const PAIR_WAIT: Duration = Duration::from_millis(30);
+/// A frame's length: frames held for one write wait for the rest of their group until half
+/// a frame after the last one is due.
+const FRAME: Duration = Duration::from_millis(20);
 
 /// Relays the source on `socket` for live call `id` until it ends.
 pub async fn relay(mut socket: WebSocket, state: AppState, id: u64, spec: LiveSpec) {
@@ -155,26 +156,28 @@ pub async fn relay(mut socket: WebSocket, state: AppState, id: u64, spec: LiveSp
     let mut fanout = state.hub.fanout(agents.clone());
     let latency_us = u64::from(spec.latency_ms) * 1000;
     let (mut forwarded, mut late, mut invalid) = (0u64, 0u64, 0u64);
-    // Frames in pairs for a large audience (a setting): half the writes and wake-ups per
-    // agent, for 20 ms more latency on every other frame.
-    let pairs = state.live.pairs_for(agents.len());
-    let mut held: Option<(Bytes, tokio::time::Instant)> = None;
+    // Frames in groups for a large audience (a setting): one write, TLS record and task
+    // wake-up per agent for `group` frames, for 20 ms more latency per frame held.
+    let group = state.live.frames_per_write(agents.len());
+    let mut held: Vec<Bytes> = Vec::with_capacity(group);
+    let mut held_since = tokio::time::Instant::now();
     let mut quiet_since = tokio::time::Instant::now();
+    // When the last frame forwarded is due to play (µs).
+    let mut last_due = 0;
     loop {
-        let wait = match &held {
-            // A held frame waits for its partner no longer than one frame and a half.
-            Some((_, since)) => {
-                (*since + PAIR_WAIT).saturating_duration_since(tokio::time::Instant::now())
-            }
-            None => (quiet_since + Duration::from_secs(10))
-                .saturating_duration_since(tokio::time::Instant::now()),
+        let wait = if held.is_empty() {
+            (quiet_since + Duration::from_secs(10))
+                .saturating_duration_since(tokio::time::Instant::now())
+        } else {
+            // Until half a frame after the group's last frame is due.
+            let last = u32::try_from(group - 1).unwrap_or(u32::MAX);
+            (held_since + FRAME.saturating_mul(last) + FRAME / 2)
+                .saturating_duration_since(tokio::time::Instant::now())
         };
         let frame = match tokio::time::timeout(wait, socket.next()).await {
             Ok(Some(Ok(f))) => f,
-            Err(_) if held.is_some() => {
-                if let Some((first, _)) = held.take() {
-                    state.hub.send_to_all(&mut fanout, &Outgoing::Binary(first));
-                }
+            Err(_) if !held.is_empty() => {
+                send_held(&state, &mut fanout, &mut held);
                 continue;
             }
             _ => break,
@@ -201,19 +204,16 @@ pub async fn relay(mut socket: WebSocket, state: AppState, id: u64, spec: LiveSp
                         .fetch_add(agents.len() as u64, Ordering::Relaxed);
                     continue;
                 }
-                let shared: Bytes = bytes;
                 forwarded += 1;
+                last_due = header.capture_time.0 + latency_us;
                 let end = header.flags.contains(FrameFlags::END_OF_STREAM);
-                if pairs && held.is_none() && !end {
-                    held = Some((shared, tokio::time::Instant::now()));
-                    continue;
+                if held.is_empty() {
+                    held_since = tokio::time::Instant::now();
                 }
-                if let Some((first, _)) = held.take() {
-                    state.hub.send_to_all(&mut fanout, &Outgoing::Binary(first));
+                held.push(bytes);
+                if end || held.len() >= group {
+                    send_held(&state, &mut fanout, &mut held);
                 }
-                state
-                    .hub
-                    .send_to_all(&mut fanout, &Outgoing::Binary(shared));
                 if end {
                     break;
                 }
@@ -243,26 +243,33 @@ pub async fn relay(mut socket: WebSocket, state: AppState, id: u64, spec: LiveSp
             _ => {}
         }
     }
-    if let Some((first, _)) = held.take() {
-        state.hub.send_to_all(&mut fanout, &Outgoing::Binary(first));
-    }
+    send_held(&state, &mut fanout, &mut held);
     crate::dispatch::active(&state).remove(id);
-    for agent in &agents {
-        let _ = send_command(
-            &state,
-            agent,
-            Command::StopLive(StopLive {
-                broadcast_id: BroadcastId(id),
-                stream_id: StreamId(spec.stream_id),
-            }),
-        );
-    }
+    // `stop_live` once the last frame is due to play: agents play what they hold and end
+    // on the end-of-stream frame anyway, and signing it for every speaker before then
+    // takes the core from writing the call's last frames (on one core, at 5,000 agents,
+    // the last second came late).
+    let due = last_due.saturating_sub(state.clock.now_us());
+    tokio::time::sleep(Duration::from_micros(due)).await;
+    let stop = Command::StopLive(StopLive {
+        broadcast_id: BroadcastId(id),
+        stream_id: StreamId(spec.stream_id),
+    });
+    let _ = crate::dispatch::send_all(&state, agents, stop).await;
     tracing::info!(
         broadcast = id,
         forwarded,
         late,
         invalid,
-        pairs,
+        group,
         "live call ended"
     );
+}
+
+/// Queues the frames held for one write to every agent of the call, back to back: each
+/// agent's task finds them all queued when it next runs and writes them at once.
+fn send_held(state: &AppState, fanout: &mut crate::hub::Fanout, held: &mut Vec<Bytes>) {
+    for frame in held.drain(..) {
+        state.hub.send_to_all(fanout, &Outgoing::Binary(frame));
+    }
 }
