@@ -43,6 +43,7 @@ pub(crate) struct Run {
     lag_p99_ms: f64,
     lag_max_ms: f64,
     generator_cpu_pct: f64,
+    late_by_second: Vec<u64>,
     sessions_ended: String,
     reach_command_ms: f64,
     reach_receipts_ms: f64,
@@ -177,6 +178,7 @@ pub(crate) async fn run(n: usize, seconds: u64) -> anyhow::Result<Run> {
         lag_p99_ms: lags.percentile(0.99),
         lag_max_ms: lags.percentile(1.0),
         generator_cpu_pct: (gen1 - gen0) / wall * 100.0,
+        late_by_second: lags.late_by_second(seconds as usize),
         sessions_ended: shared.take_ended(),
         reach_command_ms,
         reach_receipts_ms,
@@ -232,6 +234,9 @@ pub(crate) async fn suite(ns: &[usize], seconds: u64) -> anyhow::Result<Value> {
             r.reach_receipts_ms,
             r.generator_cpu_pct
         );
+        if r.late_by_second.iter().any(|&l| l > 0) {
+            println!("       late frames by second: {:?}", r.late_by_second);
+        }
         if !r.sessions_ended.is_empty() {
             println!("       sessions ended during the run: {}", r.sessions_ended);
         }
@@ -243,7 +248,7 @@ pub(crate) async fn suite(ns: &[usize], seconds: u64) -> anyhow::Result<Value> {
             "delivery_lag_p99_ms": r.lag_p99_ms, "delivery_lag_max_ms": r.lag_max_ms, "alert_reach_command_ms": r.reach_command_ms,
             "alert_reach_receipts_ms": r.reach_receipts_ms, "live_latency_ms": LATENCY_MS,
             "stream_seconds": seconds, "generator_cpu_pct_of_core": r.generator_cpu_pct,
-            "sessions_ended": r.sessions_ended,
+            "late_frames_by_second": r.late_by_second, "sessions_ended": r.sessions_ended,
         }));
     }
     Ok(Value::Array(out))

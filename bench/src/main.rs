@@ -66,6 +66,9 @@ struct Cli {
     /// Seconds per latency setting in the sweep, instead of the mode's.
     #[arg(long)]
     sweep_seconds: Option<u64>,
+    /// Client counts for the Snapcast comparison (comma-separated), instead of the mode's.
+    #[arg(long, value_delimiter = ',')]
+    snapcast_clients: Vec<usize>,
     /// Where to write the figures.
     #[arg(long, default_value = "bench-results.json")]
     json: PathBuf,
@@ -138,6 +141,9 @@ async fn main() -> anyhow::Result<()> {
     };
     if !cli.agents.is_empty() {
         plan.fanout_agents = cli.agents.clone();
+    }
+    if !cli.snapcast_clients.is_empty() {
+        plan.snapcast_clients = cli.snapcast_clients.clone();
     }
     if !cli.latency_sweep.is_empty() {
         plan.latency_sweep = cli.latency_sweep.clone();

@@ -51,6 +51,10 @@ pub(crate) struct Lags {
     pub(crate) frames: AtomicU64,
     pub(crate) on_time: AtomicU64,
     pub(crate) out_of_order: AtomicU64,
+    /// Frames late (not on time) by second of the stream (by sequence number, 50 frames a
+    /// second; the last bucket also holds everything after it): whether lateness is
+    /// steady, at the start, or in bursts.
+    late_by_second: Vec<AtomicU64>,
     /// A frame is on time when its lag is at most this, µs.
     on_time_us: u64,
 }
@@ -62,17 +66,31 @@ impl Lags {
             frames: AtomicU64::new(0),
             on_time: AtomicU64::new(0),
             out_of_order: AtomicU64::new(0),
+            late_by_second: (0..600).map(|_| AtomicU64::new(0)).collect(),
             on_time_us,
         }
     }
 
-    fn record(&self, lag_us: u64) {
+    fn record(&self, seq: u32, lag_us: u64) {
         let ms = (lag_us / 1000).min(5000) as usize;
         self.buckets[ms].fetch_add(1, Ordering::Relaxed);
         self.frames.fetch_add(1, Ordering::Relaxed);
         if lag_us <= self.on_time_us {
             self.on_time.fetch_add(1, Ordering::Relaxed);
+        } else {
+            let second = (seq / 50) as usize;
+            self.late_by_second[second.min(self.late_by_second.len() - 1)]
+                .fetch_add(1, Ordering::Relaxed);
         }
+    }
+
+    /// Late frames in each second of a stream of `seconds`.
+    pub(crate) fn late_by_second(&self, seconds: usize) -> Vec<u64> {
+        let last = seconds.min(self.late_by_second.len());
+        self.late_by_second[..last]
+            .iter()
+            .map(|c| c.load(Ordering::Relaxed))
+            .collect()
     }
 
     /// The lag (ms, bucket middle) at fraction `p` of the frames; NaN when none came.
@@ -775,6 +793,6 @@ fn live_frame(stream: &mut Option<(u32, u32)>, bytes: &[u8], now: u64, counters:
         *next = f.header.seq.wrapping_add(1);
         counters
             .lags
-            .record(now.saturating_sub(f.header.capture_time.0));
+            .record(f.header.seq, now.saturating_sub(f.header.capture_time.0));
     }
 }
