@@ -28,6 +28,7 @@ const LAYERS: &[(&str, &[&str])] = &[
             "tls",
             "password",
             "hub",
+            "outbox",
             "liveness",
             "sequence",
             "lockout",

@@ -276,7 +276,7 @@ async fn session(
     socket: &mut WebSocket,
     state: &AppState,
     agent_id: &AgentId,
-    outbox: &mut tokio::sync::mpsc::Receiver<Outgoing>,
+    outbox: &mut crate::state::outbox::Receiver,
 ) -> Result<(), String> {
     let idle = Duration::from_millis(u64::from(HEARTBEAT_MS) * 3);
     state.liveness.heard(agent_id, state.clock.now_us(), None);
@@ -343,7 +343,7 @@ async fn session(
                     }
                 }
             }
-            Some(out) = outbox.recv() => {
+            out = outbox.recv() => {
                 // Everything already queued goes out in one write (one TLS record, one
                 // syscall): frames the relay sends in pairs, a burst of commands.
                 let mut next = Some(out);
@@ -359,7 +359,7 @@ async fn session(
                     };
                     socket.feed(frame).await.map_err(|e| e.to_string())?;
                     fed += 1;
-                    next = if fed < WRITE_BATCH { outbox.try_recv().ok() } else { None };
+                    next = if fed < WRITE_BATCH { outbox.try_recv() } else { None };
                 }
                 socket.flush().await.map_err(|e| e.to_string())?;
             }

@@ -241,9 +241,20 @@ pub async fn run(state: AppState) {
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tick.tick().await;
-        if let Err(e) = look(&state, &hooks) {
-            tracing::warn!("alarms: {e}");
-        }
+        check(&state, &hooks).await;
+    }
+}
+
+/// One look, now. It reads every agent, so off the async runtime: connections go on
+/// writing the live frames queued to them meanwhile.
+pub async fn check(state: &AppState, hooks: &alarm_hooks::Sender) {
+    let (state, hooks) = (state.clone(), hooks.clone());
+    match tokio::task::spawn_blocking(move || look(&state, &hooks)).await {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => tracing::warn!("alarms: {e}"),
+        Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+        // The runtime is shutting down.
+        Err(_) => {}
     }
 }
 

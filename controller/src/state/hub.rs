@@ -1,7 +1,7 @@
 //! The connected agents: who is online, and a bounded queue to each.
 //!
 //! Each agent connection is a task that owns its socket; the hub only holds the sending
-//! side of each task's queue. A full queue means a slow agent: what does not fit is
+//! side of each task's queue ([`super::outbox`]). A full queue means a slow agent: what does not fit is
 //! dropped and counted, so one slow agent never slows the others.
 
 use std::collections::HashMap;
@@ -10,7 +10,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use bytes::Bytes;
 use dalaba_protocol::AgentId;
-use tokio::sync::mpsc;
+
+use super::outbox::{self, Refused};
 
 /// Messages queued to one agent.
 #[derive(Debug, Clone)]
@@ -29,7 +30,7 @@ pub const QUEUE: usize = 256;
 #[derive(Debug)]
 struct Conn {
     id: u64,
-    tx: mpsc::Sender<Outgoing>,
+    tx: outbox::Sender,
 }
 
 /// Counters for `/metrics`.
@@ -68,7 +69,7 @@ pub struct Hub {
 pub struct Fanout {
     agents: Vec<AgentId>,
     generation: u64,
-    queues: Vec<Option<mpsc::Sender<Outgoing>>>,
+    queues: Vec<Option<outbox::Sender>>,
 }
 
 /// Why a message could not be queued.
@@ -91,8 +92,8 @@ impl Hub {
 
     /// Registers a connection for `agent`, replacing (and closing) an older one. Returns
     /// the connection's id and its queue's receiving end.
-    pub fn register(&self, agent: AgentId) -> (u64, mpsc::Receiver<Outgoing>) {
-        let (tx, rx) = mpsc::channel(QUEUE);
+    pub fn register(&self, agent: AgentId) -> (u64, outbox::Receiver) {
+        let (tx, rx) = outbox::queue(QUEUE);
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         let mut conns = self.conns();
         // Under the registry lock, as in `leave`: no connection misses the goodbye.
@@ -193,22 +194,18 @@ impl Hub {
             .count()
     }
 
-    fn queue(
-        &self,
-        tx: Option<&mpsc::Sender<Outgoing>>,
-        message: Outgoing,
-    ) -> Result<(), SendError> {
+    fn queue(&self, tx: Option<&outbox::Sender>, message: Outgoing) -> Result<(), SendError> {
         // `try_send` never waits, so holding the registry lock across it is fine.
         match tx.ok_or(SendError::Offline)?.try_send(message) {
             Ok(()) => {
                 self.metrics.sent.fetch_add(1, Ordering::Relaxed);
                 Ok(())
             }
-            Err(mpsc::error::TrySendError::Full(_)) => {
+            Err(Refused::Full) => {
                 self.metrics.dropped.fetch_add(1, Ordering::Relaxed);
                 Err(SendError::Full)
             }
-            Err(mpsc::error::TrySendError::Closed(_)) => Err(SendError::Offline),
+            Err(Refused::Closed) => Err(SendError::Offline),
         }
     }
 }
@@ -217,9 +214,9 @@ impl Hub {
 mod tests {
     use super::*;
 
-    fn text(rx: &mut mpsc::Receiver<Outgoing>) -> Option<String> {
+    fn text(rx: &mut outbox::Receiver) -> Option<String> {
         match rx.try_recv() {
-            Ok(Outgoing::Text(t)) => Some(t),
+            Some(Outgoing::Text(t)) => Some(t),
             _ => None,
         }
     }
@@ -243,12 +240,12 @@ mod tests {
         hub.unregister(&b, b_conn);
         hub.send_to_all(&mut fanout, &Outgoing::Text("3".into()));
         assert_eq!(text(&mut a_second).as_deref(), Some("3"));
-        assert!(matches!(a_first.try_recv(), Ok(Outgoing::Close(..))));
+        assert!(matches!(a_first.try_recv(), Some(Outgoing::Close(..))));
         assert!(
-            a_first.try_recv().is_err(),
+            a_first.try_recv().is_none(),
             "nothing more to the replaced one"
         );
-        assert!(b_rx.try_recv().is_err(), "b left");
+        assert!(b_rx.try_recv().is_none(), "b left");
     }
 
     /// A controller saying `goodbye` tells every agent connected, and every agent that

@@ -10,6 +10,7 @@ pub mod hub;
 pub mod identity;
 pub mod liveness;
 pub mod lockout;
+pub mod outbox;
 pub mod outcomes;
 pub mod password;
 pub mod receipt_queue;
