@@ -7,7 +7,8 @@
 //!
 //! Measured per N:
 //! - fan-out: controller CPU (% of one core, from /proc) while relaying a 24 kbps stream,
-//!   controller memory per agent (RSS growth from 0 to N agents), frames delivered on time
+//!   controller memory per agent (RSS growth from none to N agents stored and connected)
+//!   and per connection (from N agents stored to N connected), frames delivered on time
 //!   (lag ≤ the live latency, 150 ms), median and p99 delivery lag, and the load
 //!   generator's own CPU over the same time (this whole process: the simulated agents'
 //!   loop, the live source, the API client), so that a figure limited by the generator
@@ -33,6 +34,7 @@ pub(crate) struct Run {
     n: usize,
     connect_s: f64,
     rss_per_agent_kb: f64,
+    rss_per_connection_kb: f64,
     cpu_pct: f64,
     cpu_pct_per_1000: f64,
     frames_expected: u64,
@@ -65,6 +67,8 @@ pub(crate) async fn run(n: usize, seconds: u64) -> anyhow::Result<Run> {
         let area = format!("330106{:03}{:03}", i % 100, i / 100 % 1000);
         tokens.push(api.add_agent(&format!("sim-{i}"), &area).await?);
     }
+    // Registered, not yet connected: what connections add is measured from here.
+    let (_, rss_registered) = usage(pid);
     let started = Instant::now();
     // At most 64 agents connecting and logging in at once: the set-up is not measured.
     let target = Target {
@@ -168,6 +172,7 @@ pub(crate) async fn run(n: usize, seconds: u64) -> anyhow::Result<Run> {
         n,
         connect_s,
         rss_per_agent_kb: rss1.saturating_sub(rss0) as f64 / n as f64 / 1024.0,
+        rss_per_connection_kb: rss1.saturating_sub(rss_registered) as f64 / n as f64 / 1024.0,
         cpu_pct,
         cpu_pct_per_1000: cpu_pct / n as f64 * 1000.0,
         frames_expected: expected,
@@ -193,10 +198,11 @@ pub(crate) async fn run(n: usize, seconds: u64) -> anyhow::Result<Run> {
 pub(crate) async fn suite(ns: &[usize], seconds: u64) -> anyhow::Result<Value> {
     println!("\nfan-out and alert reach ({seconds} s of live stream per N)");
     println!(
-        "{:>6} {:>9} {:>10} {:>9} {:>11} {:>9} {:>8} {:>8} {:>8} {:>10} {:>11} {:>8}",
+        "{:>6} {:>9} {:>10} {:>10} {:>9} {:>11} {:>9} {:>8} {:>8} {:>8} {:>10} {:>11} {:>8}",
         "agents",
         "connect",
         "RSS/agent",
+        "RSS/conn",
         "ctl CPU",
         "CPU/1000ag",
         "on time",
@@ -220,10 +226,11 @@ pub(crate) async fn suite(ns: &[usize], seconds: u64) -> anyhow::Result<Value> {
             }
         };
         println!(
-            "{:>6} {:>8.1}s {:>7.1} KB {:>8.1}% {:>10.1}% {:>8.3}% {:>6.1}ms {:>6.1}ms {:>6.1}ms {:>8.0}ms {:>9.0}ms {:>7.1}%",
+            "{:>6} {:>8.1}s {:>7.1} KB {:>7.1} KB {:>8.1}% {:>10.1}% {:>8.3}% {:>6.1}ms {:>6.1}ms {:>6.1}ms {:>8.0}ms {:>9.0}ms {:>7.1}%",
             r.n,
             r.connect_s,
             r.rss_per_agent_kb,
+            r.rss_per_connection_kb,
             r.cpu_pct,
             r.cpu_pct_per_1000,
             r.on_time_pct,
@@ -242,6 +249,7 @@ pub(crate) async fn suite(ns: &[usize], seconds: u64) -> anyhow::Result<Value> {
         }
         out.push(json!({
             "agents": r.n, "connect_s": r.connect_s, "controller_rss_per_agent_kb": r.rss_per_agent_kb,
+            "controller_rss_per_connection_kb": r.rss_per_connection_kb,
             "controller_cpu_pct_of_core": r.cpu_pct, "controller_cpu_pct_per_1000_agents": r.cpu_pct_per_1000,
             "frames_expected": r.frames_expected, "frames_received": r.frames_received, "frames_on_time_pct": r.on_time_pct,
             "frames_out_of_order": r.out_of_order, "delivery_lag_p50_ms": r.lag_p50_ms,
