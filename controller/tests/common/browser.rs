@@ -23,11 +23,26 @@ pub fn which(name: &str) -> PathBuf {
     PathBuf::from(path)
 }
 
+/// chromedriver on a free loopback port, and the line giving it. Once in a full run
+/// (2026-12-04, the suite's 86 binaries one after another) it exited before printing that
+/// line, and the console test failed before the console was involved; a driver that exits
+/// at its start is started again, twice at most, and the third failure is reported.
+fn driver() -> (Proc, String) {
+    let mut why = Vec::new();
+    for _ in 0..3 {
+        let mut driver = Proc::spawn(Command::new(which("chromedriver")).arg("--port=0"));
+        match driver.find("was started successfully on port") {
+            Ok(line) => return (driver, line),
+            Err(e) => why.push(format!("{e}, exit {:?}", driver.child.try_wait())),
+        }
+    }
+    panic!("chromedriver did not start: {why:?}");
+}
+
 /// chromedriver on a free loopback port, and a headless Chromium session whose fake
 /// microphone plays `mic`.
 pub fn browser(rt: &tokio::runtime::Runtime, mic: &Path) -> (Proc, Client) {
-    let driver = Proc::spawn(Command::new(which("chromedriver")).arg("--port=0"));
-    let line = driver.wait_for("was started successfully on port");
+    let (driver, line) = driver();
     let port = line
         .trim_end_matches('.')
         .rsplit(' ')

@@ -53,13 +53,18 @@ impl Proc {
 
     /// The first line containing `needle`, waiting at most [`WAIT`].
     pub fn wait_for(&self, needle: &str) -> String {
+        self.find(needle).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// The first line containing `needle`, waiting at most [`WAIT`], or why not.
+    pub fn find(&self, needle: &str) -> Result<String, String> {
         let deadline = std::time::Instant::now() + WAIT;
         loop {
             let left = deadline.saturating_duration_since(std::time::Instant::now());
             match self.lines.recv_timeout(left) {
-                Ok(line) if line.contains(needle) => return line,
+                Ok(line) if line.contains(needle) => return Ok(line),
                 Ok(_) => {}
-                Err(e) => panic!("no line with {needle:?} ({e})"),
+                Err(e) => return Err(format!("no line with {needle:?} ({e})")),
             }
         }
     }
