@@ -91,21 +91,19 @@ pub async fn send_all(
 ) -> Vec<(AgentId, String)> {
     let state = state.clone();
     let everyone = agents.clone();
-    let signed = tokio::task::spawn_blocking(move || {
+    let signed = crate::state::off_runtime(move || {
         send_to_all(&state, &agents, &command)
             .into_iter()
             .map(|(agent, why)| (agent.clone(), why))
             .collect()
     });
-    match signed.await {
-        Ok(failed) => failed,
-        Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
-        // The runtime is shutting down: nothing was sent.
-        Err(_) => everyone
+    signed.await.unwrap_or_else(|gone| {
+        // Nothing was sent.
+        everyone
             .into_iter()
-            .map(|agent| (agent, "the controller is shutting down".to_owned()))
-            .collect(),
-    }
+            .map(|agent| (agent, gone.to_string()))
+            .collect()
+    })
 }
 
 /// Fewest agents worth a thread of their own when signing for many.

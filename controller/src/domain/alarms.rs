@@ -249,12 +249,8 @@ pub async fn run(state: AppState) {
 /// writing the live frames queued to them meanwhile.
 pub async fn check(state: &AppState, hooks: &alarm_hooks::Sender) {
     let (state, hooks) = (state.clone(), hooks.clone());
-    match tokio::task::spawn_blocking(move || look(&state, &hooks)).await {
-        Ok(Ok(())) => {}
-        Ok(Err(e)) => tracing::warn!("alarms: {e}"),
-        Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
-        // The runtime is shutting down.
-        Err(_) => {}
+    if let Ok(Err(e)) = crate::state::off_runtime(move || look(&state, &hooks)).await {
+        tracing::warn!("alarms: {e}");
     }
 }
 

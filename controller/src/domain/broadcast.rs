@@ -471,16 +471,8 @@ pub async fn get(
         // over every agent, so off the async runtime (the agents' connections, live frames
         // among them, go on meanwhile).
         let (state_, user_) = (state.clone(), user.clone());
-        let read = tokio::task::spawn_blocking(move || status(&state_, &user_, id)).await;
-        let (status, all_final) = match read {
-            Ok(status) => status?,
-            Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
-            Err(_) => {
-                return Err(AppError::Internal(anyhow::anyhow!(
-                    "the controller is shutting down"
-                )));
-            }
-        };
+        let read = crate::state::off_runtime(move || status(&state_, &user_, id)).await;
+        let (status, all_final) = read.map_err(|gone| AppError::Internal(gone.into()))??;
         if all_final || tokio::time::Instant::now() >= deadline {
             return Ok(status);
         }

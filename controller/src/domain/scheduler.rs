@@ -542,17 +542,12 @@ pub fn sync(state: &AppState, now: u64, force: Option<&AgentId>) -> Result<usize
 /// burst every 30 s when it ran in place).
 pub async fn pass(state: &AppState) {
     let state = state.clone();
-    let done = tokio::task::spawn_blocking(move || {
+    let done = crate::state::off_runtime(move || {
         let now = state.clock.now_us();
         tick(&state, now).and_then(|_| sync(&state, now, None))
-    })
-    .await;
-    match done {
-        Ok(Ok(_)) => {}
-        Ok(Err(e)) => tracing::error!("scheduler: {e}"),
-        Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
-        // The runtime is shutting down.
-        Err(_) => {}
+    });
+    if let Ok(Err(e)) = done.await {
+        tracing::error!("scheduler: {e}");
     }
 }
 

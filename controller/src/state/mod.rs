@@ -83,3 +83,21 @@ impl std::fmt::Debug for AppState {
         f.debug_struct("AppState").finish_non_exhaustive()
     }
 }
+
+/// The runtime is shutting down: work handed to the blocking pool was not run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("the controller is shutting down")]
+pub struct ShuttingDown;
+
+/// Runs `work` on the blocking pool and waits for it without holding a runtime thread:
+/// for work over every agent, which would otherwise delay the live frames queued to all
+/// of them (ARCHITECTURE.md, Invariants). A panic in `work` goes on here.
+pub async fn off_runtime<T: Send + 'static>(
+    work: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, ShuttingDown> {
+    match tokio::task::spawn_blocking(work).await {
+        Ok(done) => Ok(done),
+        Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+        Err(_) => Err(ShuttingDown),
+    }
+}
