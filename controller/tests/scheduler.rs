@@ -3,6 +3,8 @@
 //! The controller's state is real (SQLite in a temporary directory, reopened to simulate a
 //! restart); agents and media are rows, since planning needs neither processes nor files.
 
+mod common;
+
 use std::sync::Arc;
 
 use chrono::TimeZone as _;
@@ -436,7 +438,7 @@ fn an_item_withdrawn_after_a_login_is_not_sent_at_the_next() {
 /// every 30 s).
 #[tokio::test(flavor = "current_thread")]
 async fn connections_are_served_while_the_scheduler_plans() {
-    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::atomic::Ordering;
     let now = shanghai(2026, 11, 23, 10, 0);
     let w = world(now);
     add_schedule(
@@ -444,18 +446,8 @@ async fn connections_are_served_while_the_scheduler_plans() {
         serde_json::json!({"times": ["12:00"], "target": {"all": true}}),
     );
     let dong: dalaba_protocol::AgentId = "dong-1".parse().unwrap();
-    let (_, mut to_dong) = w.state.hub.register(dong.clone());
-    let frame = dalaba_controller::hub::Outgoing::Binary(bytes::Bytes::from_static(b"frame"));
-    w.state.hub.send(&dong, frame).expect("queued");
-    let served = Arc::new(AtomicBool::new(false));
-    let connection = tokio::spawn({
-        let served = served.clone();
-        async move {
-            let first = to_dong.recv().await;
-            served.store(true, Ordering::SeqCst);
-            (first, to_dong)
-        }
-    });
+    let (_, to_dong) = w.state.hub.register(dong.clone());
+    let (served, connection) = common::connection(&w.state, &dong, to_dong);
 
     scheduler::pass(&w.state).await;
     let served_meanwhile = served.load(Ordering::SeqCst);

@@ -4,9 +4,11 @@
 //! is ≈ 15 µs, 75 ms for 5,000 (the fan-out benchmark saw the last second of every call
 //! to 5,000 speakers late). The scheduler's pass: `scheduler.rs`.
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+mod common;
 
+use std::sync::atomic::Ordering;
+
+use common::connection;
 use dalaba_controller::hub::Outgoing;
 use dalaba_controller::storage::AgentRecord;
 use dalaba_protocol::ControllerMessage;
@@ -41,32 +43,6 @@ fn county(
         agents.push(id);
     }
     (state, agents, queues)
-}
-
-/// A connection task for `agent`, with a live frame queued for it: whether it has been
-/// served, and the task (its first message and its queue).
-fn connection(
-    state: &dalaba_controller::state::AppState,
-    agent: &AgentId,
-    mut queue: dalaba_controller::state::outbox::Receiver,
-) -> (
-    Arc<AtomicBool>,
-    tokio::task::JoinHandle<(Outgoing, dalaba_controller::state::outbox::Receiver)>,
-) {
-    state
-        .hub
-        .send(agent, Outgoing::Binary(bytes::Bytes::from_static(b"frame")))
-        .expect("queued");
-    let served = Arc::new(AtomicBool::new(false));
-    let task = tokio::spawn({
-        let served = served.clone();
-        async move {
-            let first = queue.recv().await;
-            served.store(true, Ordering::SeqCst);
-            (first, queue)
-        }
-    });
-    (served, task)
 }
 
 /// On a runtime of one thread (a controller held to one core), a connection with a frame

@@ -529,3 +529,35 @@ pub fn until_all(api: &Api, id: u64, state: &str) -> Value {
         std::thread::sleep(Duration::from_millis(50));
     }
 }
+
+/// In process, on the caller's runtime: a connection task for `agent`, with a live frame queued for it: whether it has been
+/// served, and the task (its first message and its queue).
+pub fn connection(
+    state: &dalaba_controller::state::AppState,
+    agent: &dalaba_protocol::AgentId,
+    mut queue: dalaba_controller::state::outbox::Receiver,
+) -> (
+    std::sync::Arc<std::sync::atomic::AtomicBool>,
+    tokio::task::JoinHandle<(
+        dalaba_controller::hub::Outgoing,
+        dalaba_controller::state::outbox::Receiver,
+    )>,
+) {
+    state
+        .hub
+        .send(
+            agent,
+            dalaba_controller::hub::Outgoing::Binary(bytes::Bytes::from_static(b"frame")),
+        )
+        .expect("queued");
+    let served = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let task = tokio::spawn({
+        let served = served.clone();
+        async move {
+            let first = queue.recv().await;
+            served.store(true, std::sync::atomic::Ordering::SeqCst);
+            (first, queue)
+        }
+    });
+    (served, task)
+}
