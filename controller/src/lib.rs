@@ -114,6 +114,7 @@ pub fn open(data_dir: &std::path::Path) -> anyhow::Result<(AppState, FirstStart)
             outcomes: Arc::default(),
             receipts: Arc::default(),
             live: config::LiveWrites::default(),
+            heartbeat: agent_link::HEARTBEAT,
             active: Arc::default(),
             clock: Arc::new(clock::SystemClock),
             scheduler: Arc::default(),

@@ -1,6 +1,8 @@
 //! The agents' WebSocket endpoint (`/agent/ws`): the controller's side of
 //! `PROTOCOL.md` section 3. One task per connection owns the socket.
 
+use std::future::Future;
+use std::pin::Pin;
 use std::time::Duration;
 
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
@@ -18,8 +20,8 @@ use crate::hub::Outgoing;
 use crate::state::AppState;
 use crate::storage::AgentEventKind;
 
-/// Agents send a heartbeat this often.
-pub const HEARTBEAT_MS: u32 = 10_000;
+/// Agents send a heartbeat this often (`AppState::heartbeat` unless a test shortens it).
+pub const HEARTBEAT: Duration = Duration::from_secs(10);
 /// And a full status this often.
 pub const STATUS_MS: u32 = 60_000;
 /// Time allowed for `hello` and for `enrol`/`login`.
@@ -54,6 +56,11 @@ fn error(code: ErrorCode, message: impl Into<String>) -> Message {
             Vec::new()
         },
     }))
+}
+
+/// `interval` in the protocol's milliseconds.
+fn interval_ms(interval: Duration) -> u32 {
+    u32::try_from(interval.as_millis()).unwrap_or(u32::MAX)
 }
 
 fn text(m: &ControllerMessage) -> Message {
@@ -225,7 +232,7 @@ async fn authenticate(
             tracing::info!(agent = %agent.id, "agent enrolled");
             let ok = ControllerMessage::Enrolled(Enrolled {
                 agent_id: agent.id.clone(),
-                heartbeat_interval_ms: HEARTBEAT_MS,
+                heartbeat_interval_ms: interval_ms(state.heartbeat),
                 status_interval_ms: STATUS_MS,
             });
             Ok((agent.id, ok))
@@ -257,7 +264,7 @@ async fn authenticate(
                 .map_err(|e| (ErrorCode::Internal, e))?;
             let ok = ControllerMessage::LoginOk(LoginOk {
                 agent_id: agent.id.clone(),
-                heartbeat_interval_ms: HEARTBEAT_MS,
+                heartbeat_interval_ms: interval_ms(state.heartbeat),
                 status_interval_ms: STATUS_MS,
             });
             Ok((agent.id, ok))
@@ -272,24 +279,46 @@ async fn authenticate(
 /// Most queued messages written to an agent at once.
 const WRITE_BATCH: usize = 16;
 
+/// Why a session ends when the agent says nothing (PROTOCOL.md section 3).
+const SILENT: &str = "no heartbeat for three intervals";
+
+/// `write`, unless `silence` runs out first: a write waits only while the agent is still
+/// heard from (an agent that reads nothing more leaves the controller's writes waiting
+/// for room in its socket, for as long as TCP keeps the connection).
+async fn unless_silent<T>(
+    silence: &mut Pin<&mut tokio::time::Sleep>,
+    write: impl Future<Output = Result<T, axum::Error>>,
+) -> Result<T, String> {
+    tokio::select! {
+        biased;
+        done = write => done.map_err(|e| e.to_string()),
+        () = silence.as_mut() => Err(SILENT.to_owned()),
+    }
+}
+
 async fn session(
     socket: &mut WebSocket,
     state: &AppState,
     agent_id: &AgentId,
     outbox: &mut crate::state::outbox::Receiver,
 ) -> Result<(), String> {
-    let idle = Duration::from_millis(u64::from(HEARTBEAT_MS) * 3);
+    let idle = state.heartbeat * 3;
     state.liveness.heard(agent_id, state.clock.now_us(), None);
     // The fault it last reported (before this session too), so its log has an entry when
     // one appears or clears, not one per report.
     let mut fault = last_error(state, agent_id);
+    // Runs from the last frame the agent sent, whatever is sent to it meanwhile; one
+    // timer for the session, moved on when a frame arrives (not one per write).
+    let silence = tokio::time::sleep(idle);
+    tokio::pin!(silence);
     loop {
         tokio::select! {
-            frame = tokio::time::timeout(idle, socket.next()) => {
+            () = silence.as_mut() => return Err(SILENT.to_owned()),
+            frame = socket.next() => {
                 let frame = frame
-                    .map_err(|_| "no heartbeat for three intervals".to_owned())?
                     .ok_or_else(|| "connection closed".to_owned())?
                     .map_err(|e| e.to_string())?;
+                silence.as_mut().reset(tokio::time::Instant::now() + idle);
                 let received = state.clock.now_us();
                 let bytes = match frame {
                     Message::Text(t) => t,
@@ -299,14 +328,15 @@ async fn session(
                 let message = match decode_agent_message(bytes.as_bytes()) {
                     Ok(m) => m,
                     Err(e) => {
-                        socket.send(error(ErrorCode::MalformedMessage, e.to_string())).await.map_err(|e| e.to_string())?;
+                        let answer = error(ErrorCode::MalformedMessage, e.to_string());
+                        unless_silent(&mut silence, socket.send(answer)).await?;
                         continue;
                     }
                 };
                 match message {
                     AgentMessage::Ping(ping) => {
                         let pong = ControllerMessage::Pong(Pong { id: ping.id, t1: ping.t1, t2: received, t3: state.clock.now_us() });
-                        socket.send(text(&pong)).await.map_err(|e| e.to_string())?;
+                        unless_silent(&mut silence, socket.send(text(&pong))).await?;
                     }
                     AgentMessage::Heartbeat(_) => {
                         state.liveness.heard(agent_id, received, None);
@@ -344,27 +374,44 @@ async fn session(
                 }
             }
             out = outbox.recv() => {
-                // Everything already queued goes out in one write (one TLS record, one
-                // syscall): frames the relay sends in pairs, a burst of commands.
-                let mut next = Some(out);
-                let mut fed = 0;
-                while let Some(out) = next {
-                    let frame = match out {
-                        Outgoing::Text(t) => Message::Text(t.into()),
-                        Outgoing::Binary(b) => Message::Binary(b),
-                        Outgoing::Close(code, why) => {
-                            let _ = socket.send(error(code, why.clone())).await;
-                            return Err(why);
-                        }
-                    };
-                    socket.feed(frame).await.map_err(|e| e.to_string())?;
-                    fed += 1;
-                    next = if fed < WRITE_BATCH { outbox.try_recv() } else { None };
+                let queued = write_queued(socket, outbox, out);
+                if let Some(why) = unless_silent(&mut silence, queued).await? {
+                    return Err(why);
                 }
-                socket.flush().await.map_err(|e| e.to_string())?;
             }
         }
     }
+}
+
+/// Writes `first` and what else is queued (at most [`WRITE_BATCH`]) in one flush: one TLS
+/// record, one syscall for frames the relay sends in groups or a burst of commands. An
+/// [`Outgoing::Close`] ends the connection: its error goes out, its reason comes back.
+async fn write_queued(
+    socket: &mut WebSocket,
+    outbox: &mut crate::state::outbox::Receiver,
+    first: Outgoing,
+) -> Result<Option<String>, axum::Error> {
+    let mut next = Some(first);
+    let mut fed = 0;
+    while let Some(out) = next {
+        let frame = match out {
+            Outgoing::Text(t) => Message::Text(t.into()),
+            Outgoing::Binary(b) => Message::Binary(b),
+            Outgoing::Close(code, why) => {
+                let _ = socket.send(error(code, why.clone())).await;
+                return Ok(Some(why));
+            }
+        };
+        socket.feed(frame).await?;
+        fed += 1;
+        next = if fed < WRITE_BATCH {
+            outbox.try_recv()
+        } else {
+            None
+        };
+    }
+    socket.flush().await?;
+    Ok(None)
 }
 
 /// The error `agent` last reported, as stored.

@@ -65,6 +65,9 @@ pub struct AppState {
     pub receipts: Arc<receipt_queue::ReceiptQueue>,
     /// How live frames are written to agents (`serve` sets it from its configuration).
     pub live: config::LiveWrites,
+    /// How often agents send a heartbeat (told them at login): one silent three times as
+    /// long is offline and its connection closed. 10 s; tests shorten it.
+    pub heartbeat: std::time::Duration,
     /// What the domain does when an agent logs in: the agents' link calls it and so need
     /// not know the domain (set by `open`: `agent_events::DomainEvents`). Its receipts go
     /// to `receipts`.
