@@ -98,3 +98,32 @@ async fn connections_are_served_while_the_alarms_look_at_every_agent() {
     let (first, _) = connection.await.expect("connection task");
     assert!(matches!(first, Outgoing::Binary(_)), "{first:?}");
 }
+
+/// A speaker on a slow link whose queue is full of a live call's frames (five seconds of
+/// them) is still sent an alert: queued, and written before the audio waiting, not dropped
+/// as "queue full" or held behind the call it is about to cut in on.
+#[tokio::test]
+async fn a_command_to_an_agent_whose_queue_is_full_of_audio_goes_out_first() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (state, agents, mut queues) = county(dir.path(), 1);
+    let agent = &agents[0];
+    let frame = Outgoing::Binary(bytes::Bytes::from_static(b"frame"));
+    while state.hub.send(agent, frame.clone()).is_ok() {}
+    let dropped = state.hub.metrics.dropped.load(Ordering::Relaxed);
+    assert_eq!(dropped, 1, "the queue is full of audio");
+
+    let seq = dalaba_controller::dispatch::send_command(&state, agent, Command::StopAll)
+        .expect("a command is queued whatever audio waits");
+
+    let Outgoing::Text(first) = queues[0].recv().await else {
+        panic!("the command before the audio");
+    };
+    let ControllerMessage::Signed(envelope) =
+        dalaba_protocol::decode_controller_message(first.as_bytes()).expect("a message")
+    else {
+        panic!("a signed command: {first}");
+    };
+    let signed: SignedCommand = serde_json::from_slice(&envelope.payload.0).expect("command");
+    assert_eq!((signed.seq, signed.command), (seq, Command::StopAll));
+    assert!(matches!(queues[0].recv().await, Outgoing::Binary(_)));
+}

@@ -7,6 +7,11 @@
 //! waker), and smaller while idle (an empty queue keeps at most [`KEEP`] slots; the
 //! channel kept two blocks of 32, 2.6 KB an agent at 300 agents, heap profile in
 //! BENCHMARKS.md).
+//!
+//! Two lanes: control messages (commands, `goodbye`, a close) go out before any audio
+//! frame waiting, and each lane has its own bound. An alert to a speaker on a slow link,
+//! whose queue is full of a live call's frames, is queued all the same and written next,
+//! not dropped or held seconds behind audio it is about to cut in on.
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -20,16 +25,32 @@ use super::hub::Outgoing;
 /// Slots an emptied queue keeps; a burst beyond it (a slow agent's backlog) is given back.
 pub const KEEP: usize = 8;
 
+/// What is queued, by lane.
+#[derive(Debug, Default)]
+struct Lanes {
+    control: VecDeque<Outgoing>,
+    audio: VecDeque<Outgoing>,
+}
+
+/// The next message of `lane`; an emptied lane gives back a burst beyond [`KEEP`].
+fn pop(lane: &mut VecDeque<Outgoing>) -> Option<Outgoing> {
+    let next = lane.pop_front()?;
+    if lane.is_empty() && lane.capacity() > KEEP {
+        lane.shrink_to(KEEP);
+    }
+    Some(next)
+}
+
 #[derive(Debug, Default)]
 struct Shared {
-    queue: Mutex<VecDeque<Outgoing>>,
+    queue: Mutex<Lanes>,
     waker: AtomicWaker,
     /// The receiving end is gone: nothing more is queued.
     closed: AtomicBool,
 }
 
 impl Shared {
-    fn queue(&self) -> MutexGuard<'_, VecDeque<Outgoing>> {
+    fn queue(&self) -> MutexGuard<'_, Lanes> {
         self.queue.lock().unwrap_or_else(PoisonError::into_inner)
     }
 }
@@ -37,7 +58,7 @@ impl Shared {
 /// Why a message was not queued.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Refused {
-    /// The queue holds `capacity` messages already.
+    /// The message's lane holds `capacity` messages already.
     Full,
     /// The connection is gone.
     Closed,
@@ -56,7 +77,7 @@ pub struct Receiver {
     shared: Arc<Shared>,
 }
 
-/// A queue of at most `capacity` messages.
+/// A queue of at most `capacity` control messages and `capacity` audio frames.
 pub fn queue(capacity: usize) -> (Sender, Receiver) {
     let shared = Arc::new(Shared::default());
     (
@@ -69,17 +90,21 @@ pub fn queue(capacity: usize) -> (Sender, Receiver) {
 }
 
 impl Sender {
-    /// Queues `message` without waiting and wakes the receiver.
+    /// Queues `message` without waiting, in its lane, and wakes the receiver.
     pub fn try_send(&self, message: Outgoing) -> Result<(), Refused> {
         {
             let mut queue = self.shared.queue();
             if self.shared.closed.load(Ordering::Acquire) {
                 return Err(Refused::Closed);
             }
-            if queue.len() >= self.capacity {
+            let lane = match message {
+                Outgoing::Binary(_) => &mut queue.audio,
+                Outgoing::Text(_) | Outgoing::Close(..) => &mut queue.control,
+            };
+            if lane.len() >= self.capacity {
                 return Err(Refused::Full);
             }
-            queue.push_back(message);
+            lane.push_back(message);
         }
         self.shared.waker.wake();
         Ok(())
@@ -87,14 +112,10 @@ impl Sender {
 }
 
 impl Receiver {
-    /// The next message, if one is queued.
+    /// The next message, if one is queued: control before audio.
     pub fn try_recv(&mut self) -> Option<Outgoing> {
         let mut queue = self.shared.queue();
-        let next = queue.pop_front();
-        if queue.is_empty() && queue.capacity() > KEEP {
-            queue.shrink_to(KEEP);
-        }
-        next
+        pop(&mut queue.control).or_else(|| pop(&mut queue.audio))
     }
 
     /// Waits for the next message.
@@ -115,7 +136,7 @@ impl Drop for Receiver {
     fn drop(&mut self) {
         let mut queue = self.shared.queue();
         self.shared.closed.store(true, Ordering::Release);
-        queue.clear();
+        *queue = Lanes::default();
     }
 }
 
@@ -153,7 +174,11 @@ mod tests {
         assert_eq!(tx.try_send(text("1")), Ok(()));
         drop(rx);
         assert_eq!(tx.try_send(text("2")), Err(Refused::Closed));
-        assert!(tx.shared.queue().is_empty(), "what was queued is freed");
+        let freed = tx.shared.queue();
+        assert!(
+            freed.control.is_empty() && freed.audio.is_empty(),
+            "what was queued is freed"
+        );
     }
 
     /// A slow agent's backlog is given back once it has been written.
@@ -164,7 +189,34 @@ mod tests {
             tx.try_send(text(&i.to_string())).expect("room");
         }
         while rx.try_recv().is_some() {}
-        assert!(tx.shared.queue().capacity() <= KEEP);
+        assert!(tx.shared.queue().control.capacity() <= KEEP);
+    }
+
+    fn frame() -> Outgoing {
+        Outgoing::Binary(bytes::Bytes::from_static(b"frame"))
+    }
+
+    /// Commands are never held behind audio: a queue full of a live call's frames (a
+    /// slow agent) still takes an alert, which goes out before them; commands keep their
+    /// order among themselves and their own bound.
+    #[test]
+    fn a_command_goes_ahead_of_waiting_audio_and_is_not_crowded_out_by_it() {
+        let (tx, mut rx) = queue(3);
+        for _ in 0..3 {
+            tx.try_send(frame()).expect("room");
+        }
+        assert_eq!(tx.try_send(frame()), Err(Refused::Full));
+        for t in ["alert", "stop", "goodbye"] {
+            assert_eq!(tx.try_send(text(t)), Ok(()), "{t}");
+        }
+        assert_eq!(tx.try_send(text("more")), Err(Refused::Full));
+        assert!(is(rx.try_recv(), "alert"));
+        assert!(is(rx.try_recv(), "stop"));
+        assert!(is(rx.try_recv(), "goodbye"));
+        for _ in 0..3 {
+            assert!(matches!(rx.try_recv(), Some(Outgoing::Binary(_))));
+        }
+        assert!(rx.try_recv().is_none());
     }
 
     struct Count(std::sync::atomic::AtomicUsize);
