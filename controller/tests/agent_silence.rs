@@ -54,7 +54,7 @@ async fn logged_in() -> (World, Ws, AgentId, Instant) {
         "330106001009".parse().expect("area"),
         Vec::new(),
     );
-    record.public_key = Some(PublicKey::from(key.verifying_key()));
+    record.public_key = Some((&PublicKey::from(key.verifying_key())).into());
     w.state.storage.create_agent(&record).expect("agent");
 
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")

@@ -253,6 +253,7 @@ async fn authenticate(
                 return Err((ErrorCode::Revoked, "this agent has been retired".into()));
             }
             let key = agent.public_key.ok_or_else(refused)?;
+            let key = key.parse().map_err(storage_err)?;
             let proof = login_message(controller_id, challenge, &login.agent_id);
             verify_proof(&key, &proof, &login.signature).map_err(|_| refused())?;
             // A fresh block of sequence numbers, above the agent's last one (a controller
@@ -361,7 +362,9 @@ async fn session(
                         tracing::warn!(agent = %agent_id, reason = ?r.reason, detail = %r.detail, "agent refused a command");
                     }
                     AgentMessage::Receipt(r) => {
-                        tracing::info!(agent = %agent_id, broadcast = %r.broadcast_id, state = ?r.state, "receipt");
+                        // Debug: a county-wide alert brings 10,000-20,000 of them in seconds, and
+                        // each is in the broadcast log.
+                        tracing::debug!(agent = %agent_id, broadcast = %r.broadcast_id, state = ?r.state, "receipt");
                         let (status, detail) = crate::storage::ReceiptStatus::of_receipt(&r.state);
                         let record = crate::storage::ReceiptRecord::new(r.broadcast_id.0, agent_id.as_str(), status, detail, r.at.0);
                         crate::edge::Edge::count(&state.hub.metrics.receipts);

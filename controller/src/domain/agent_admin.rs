@@ -239,7 +239,7 @@ fn view(state: &AppState, names: &Names, a: AgentRecord) -> AgentView {
         area_code: a.area_code.to_string(),
         groups: a.groups,
         enrolled: a.public_key.is_some(),
-        public_key: a.public_key.map(|k| k.to_base64()),
+        public_key: a.public_key.map(|k| k.as_base64().to_owned()),
         retired: a.retired,
         last_seen: a.last_seen,
         status: a.status_json.and_then(|s| serde_json::from_str(&s).ok()),
@@ -445,7 +445,7 @@ pub(crate) fn new_agent(
         _ => None,
     };
     let mut record = AgentRecord::new(id, req.name, area_code, req.groups);
-    record.public_key = public_key;
+    record.public_key = public_key.as_ref().map(crate::storage::StoredKey::from);
     record.token_hash = token.as_deref().map(auth::token_hash);
     record.token_expires_at = expires;
     record.location = location;

@@ -33,6 +33,35 @@ impl Location {
     }
 }
 
+/// An enrolled agent's public key as stored: checked when it was stored (at enrolment, or
+/// given for an agent moved here), read back as its text and made a [`PublicKey`] only
+/// where it is used (a login). Making one decompresses a curve point, ≈ 7 µs: for every
+/// agent on every read of them all (the alarms' look each second, a broadcast's
+/// targets) that was 7 % of a core at 10,000 agents (BENCHMARKS.md).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StoredKey(String);
+
+impl StoredKey {
+    /// Its base64 form, as shown and as stored.
+    pub fn as_base64(&self) -> &str {
+        &self.0
+    }
+
+    /// The key, to verify a proof with; a stored text that is not one is corrupt.
+    pub fn parse(&self) -> Result<PublicKey, StorageError> {
+        PublicKey::from_base64(&self.0).map_err(|_| StorageError::Corrupt {
+            what: "public key",
+            value: self.0.clone(),
+        })
+    }
+}
+
+impl From<&PublicKey> for StoredKey {
+    fn from(key: &PublicKey) -> Self {
+        Self(key.to_base64())
+    }
+}
+
 /// An agent as the controller knows it.
 #[derive(Clone, Debug, PartialEq)]
 pub struct AgentRecord {
@@ -45,7 +74,7 @@ pub struct AgentRecord {
     /// Named groups it belongs to.
     pub groups: Vec<String>,
     /// Its identity key, once enrolled.
-    pub public_key: Option<PublicKey>,
+    pub public_key: Option<StoredKey>,
     /// SHA-256 of its enrolment token, until used.
     pub token_hash: Option<String>,
     /// When the token stops working, µs.
@@ -100,16 +129,7 @@ impl SqliteStorage {
     fn agent_row(row: &rusqlite::Row<'_>) -> Result<AgentRecord, StorageError> {
         let id: AgentId = parse("agent id", row.get(0)?)?;
         let area: AreaCode = parse("area code", row.get(2)?)?;
-        let key: Option<String> = row.get(3)?;
-        let public_key = match key {
-            Some(k) => Some(
-                PublicKey::from_base64(&k).map_err(|_| StorageError::Corrupt {
-                    what: "public key",
-                    value: k,
-                })?,
-            ),
-            None => None,
-        };
+        let public_key = row.get::<_, Option<String>>(3)?.map(StoredKey);
         Ok(AgentRecord {
             id,
             name: row.get(1)?,
@@ -357,7 +377,7 @@ fn insert_agent(tx: &rusqlite::Transaction<'_>, a: &AgentRecord) -> Result<(), S
             a.area_code.as_str(),
             a.token_hash,
             a.token_expires_at.map(|t| t as i64),
-            a.public_key.map(|k| k.to_base64()),
+            a.public_key.as_ref().map(StoredKey::as_base64),
             a.location.map(|l| l.lat),
             a.location.map(|l| l.lon)
         ],

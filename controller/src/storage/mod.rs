@@ -56,7 +56,7 @@ pub mod role;
 mod users;
 
 pub use agent_log::{AgentEvent, AgentEventKind, AgentLogStore};
-pub use agents::{AgentRecord, AgentStore, Location, Seen};
+pub use agents::{AgentRecord, AgentStore, Location, Seen, StoredKey};
 pub use alarms::{Alarm, AlarmKind, AlarmStore};
 pub use area_names::AreaNameStore;
 pub use audit::{AuditFilter, AuditRecord, AuditStore};
