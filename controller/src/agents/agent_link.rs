@@ -13,7 +13,7 @@ use dalaba_protocol::control::{
 use dalaba_protocol::keys::Challenge;
 use dalaba_protocol::limits::MAX_CONTROL_MESSAGE;
 use dalaba_protocol::{AgentId, Timestamp, decode_agent_message, version};
-use futures_util::{SinkExt as _, StreamExt as _};
+use futures_util::{FutureExt as _, SinkExt as _, StreamExt as _};
 
 use crate::auth::token_hash;
 use crate::hub::Outgoing;
@@ -40,10 +40,12 @@ pub fn limits(ws: WebSocketUpgrade) -> WebSocketUpgrade {
 }
 
 /// One agent connection, from `hello` to its end.
-pub async fn run(socket: WebSocket, state: AppState) {
-    if let Err(reason) = serve(socket, state).await {
-        tracing::info!("agent connection ended: {reason}");
-    }
+pub fn run(socket: WebSocket, state: AppState) -> impl Future<Output = ()> {
+    serve(socket, state).map(|served| {
+        if let Err(reason) = served {
+            tracing::info!("agent connection ended: {reason}");
+        }
+    })
 }
 
 fn error(code: ErrorCode, message: impl Into<String>) -> Message {
@@ -130,20 +132,41 @@ async fn refuse(socket: &mut WebSocket, code: ErrorCode, why: &str) {
         .await;
 }
 
-async fn serve(mut socket: WebSocket, state: AppState) -> Result<(), String> {
-    // hello → welcome, within the handshake time.
+/// One agent's connection: the handshake, then its session.
+///
+/// A connection lives for days, and a county has 10,000: its task is kept as small as
+/// the session needs. The handshake's futures are on the heap, gone once it is over, and
+/// this is an `async` block rather than an `async fn`, whose arguments the compiler would
+/// keep twice (584 bytes more a connection).
+#[expect(
+    clippy::manual_async_fn,
+    reason = "an async fn keeps its arguments twice"
+)]
+fn serve(mut socket: WebSocket, state: AppState) -> impl Future<Output = Result<(), String>> {
+    async move {
+        let (agent_id, ok) = Box::pin(handshake(&mut socket, &state)).await?;
+        online(&mut socket, &state, agent_id, ok).await
+    }
+}
+
+/// `hello` → `welcome`, then `enrol` or `login`, each within the handshake time: the
+/// agent's id and the message that lets it in; a refusal is answered and closed.
+async fn handshake(
+    socket: &mut WebSocket,
+    state: &AppState,
+) -> Result<(AgentId, ControllerMessage), String> {
     let deadline = tokio::time::Instant::now() + HANDSHAKE;
-    let hello = match next_handshake_message(&mut socket, deadline).await? {
+    let hello = match next_handshake_message(socket, deadline).await? {
         AgentMessage::Hello(h) => h,
         _ => {
             let why = "the first message must be hello";
-            refuse(&mut socket, ErrorCode::UnexpectedMessage, why).await;
+            refuse(socket, ErrorCode::UnexpectedMessage, why).await;
             return Err(why.into());
         }
     };
     let Some(v) = version::negotiate(version::SUPPORTED_VERSIONS, &hello.versions) else {
         let why = "no common protocol version";
-        refuse(&mut socket, ErrorCode::UnsupportedVersion, why).await;
+        refuse(socket, ErrorCode::UnsupportedVersion, why).await;
         return Err(format!("unsupported versions {:?}", hello.versions));
     };
     let challenge = Challenge(rand::random());
@@ -160,38 +183,53 @@ async fn serve(mut socket: WebSocket, state: AppState) -> Result<(), String> {
 
     // enrol or login
     let deadline = tokio::time::Instant::now() + HANDSHAKE;
-    let authenticated = authenticate(&mut socket, &state, &controller_id, &challenge, deadline);
-    let (agent_id, ok) = match authenticated.await {
-        Ok(v) => v,
+    match authenticate(socket, state, &controller_id, &challenge, deadline).await {
+        Ok(v) => Ok(v),
         Err((code, why)) => {
-            refuse(&mut socket, code, &why).await;
-            return Err(why);
+            refuse(socket, code, &why).await;
+            Err(why)
         }
-    };
-    // Registered before the agent hears it is in, so it is online as soon as it knows.
-    let (conn_id, mut outbox) = state.hub.register(agent_id.clone());
-    state.changes.bump();
-    if let Err(e) = socket.send(text(&ok)).await {
+    }
+}
+
+/// Agent `agent_id`, let in with `ok`: online from now until its session ends. An `async`
+/// block, its arguments kept once (see [`serve`]).
+#[expect(
+    clippy::manual_async_fn,
+    reason = "an async fn keeps its arguments twice"
+)]
+fn online<'a>(
+    socket: &'a mut WebSocket,
+    state: &'a AppState,
+    agent_id: AgentId,
+    ok: ControllerMessage,
+) -> impl Future<Output = Result<(), String>> + 'a {
+    async move {
+        // Registered before the agent hears it is in, so it is online as soon as it knows.
+        let (conn_id, mut outbox) = state.hub.register(agent_id.clone());
+        state.changes.bump();
+        if let Err(e) = socket.send(text(&ok)).await {
+            state.hub.unregister(&agent_id, conn_id);
+            state.changes.bump();
+            return Err(e.to_string());
+        }
+        tracing::info!(agent = %agent_id, "agent online");
+        let online = AgentEventKind::Online;
+        state
+            .liveness
+            .log(&agent_id, state.clock.now_us(), online, None);
+        state.agent_events.logged_in(state, &agent_id);
+        let result = session(socket, state, &agent_id, &mut outbox).await;
         state.hub.unregister(&agent_id, conn_id);
         state.changes.bump();
-        return Err(e.to_string());
+        let why = result.as_ref().err().cloned();
+        let offline = AgentEventKind::Offline;
+        state
+            .liveness
+            .log(&agent_id, state.clock.now_us(), offline, why);
+        tracing::info!(agent = %agent_id, "agent offline");
+        result
     }
-    tracing::info!(agent = %agent_id, "agent online");
-    let online = AgentEventKind::Online;
-    state
-        .liveness
-        .log(&agent_id, state.clock.now_us(), online, None);
-    state.agent_events.logged_in(&state, &agent_id);
-    let result = session(&mut socket, &state, &agent_id, &mut outbox).await;
-    state.hub.unregister(&agent_id, conn_id);
-    state.changes.bump();
-    let why = result.as_ref().err().cloned();
-    let offline = AgentEventKind::Offline;
-    state
-        .liveness
-        .log(&agent_id, state.clock.now_us(), offline, why);
-    tracing::info!(agent = %agent_id, "agent offline");
-    result
 }
 
 async fn authenticate(
@@ -285,16 +323,108 @@ const SILENT: &str = "no heartbeat for three intervals";
 
 /// `write`, unless `silence` runs out first: a write waits only while the agent is still
 /// heard from (an agent that reads nothing more leaves the controller's writes waiting
-/// for room in its socket, for as long as TCP keeps the connection).
-async fn unless_silent<T>(
-    silence: &mut Pin<&mut tokio::time::Sleep>,
-    write: impl Future<Output = Result<T, axum::Error>>,
-) -> Result<T, String> {
-    tokio::select! {
-        biased;
-        done = write => done.map_err(|e| e.to_string()),
-        () = silence.as_mut() => Err(SILENT.to_owned()),
+/// for room in its socket, for as long as TCP keeps the connection). An `async` block, so
+/// that `write` is kept once in the session's task (see [`serve`]).
+#[expect(
+    clippy::manual_async_fn,
+    reason = "an async fn keeps its arguments twice"
+)]
+fn unless_silent<'a, T>(
+    silence: &'a mut Pin<&mut tokio::time::Sleep>,
+    write: impl Future<Output = Result<T, axum::Error>> + 'a,
+) -> impl Future<Output = Result<T, String>> + 'a {
+    async move {
+        tokio::select! {
+            biased;
+            done = write => done.map_err(|e| e.to_string()),
+            () = silence.as_mut() => Err(SILENT.to_owned()),
+        }
     }
+}
+
+/// What a session does after a frame from its agent.
+enum Next {
+    /// Go on.
+    Listen,
+    /// Answer the agent with this.
+    Answer(Message),
+    /// The session is over.
+    End(Result<(), String>),
+}
+
+/// Takes one frame from the agent, `received` at that time (µs): what it says recorded,
+/// and what to answer. Apart from the session's loop, so that the decoded message is not
+/// kept in every connection's task while it waits.
+fn on_frame(
+    state: &AppState,
+    agent_id: &AgentId,
+    fault: &mut Option<String>,
+    received: u64,
+    frame: Message,
+) -> Next {
+    let bytes = match frame {
+        Message::Text(t) => t,
+        Message::Close(_) => return Next::End(Ok(())),
+        _ => return Next::Listen,
+    };
+    let message = match decode_agent_message(bytes.as_bytes()) {
+        Ok(m) => m,
+        Err(e) => return Next::Answer(error(ErrorCode::MalformedMessage, e.to_string())),
+    };
+    match message {
+        AgentMessage::Ping(ping) => {
+            let pong = ControllerMessage::Pong(Pong {
+                id: ping.id,
+                t1: ping.t1,
+                t2: received,
+                t3: state.clock.now_us(),
+            });
+            return Next::Answer(text(&pong));
+        }
+        AgentMessage::Heartbeat(_) => {
+            state.liveness.heard(agent_id, received, None);
+        }
+        AgentMessage::Status(status) => {
+            if status.last_error != *fault {
+                let kind = match status.last_error {
+                    Some(_) => AgentEventKind::Fault,
+                    None => AgentEventKind::Recovered,
+                };
+                let error = status.last_error.clone();
+                state.liveness.log(agent_id, received, kind, error);
+                fault.clone_from(&status.last_error);
+            }
+            let json = serde_json::to_string(&status).unwrap_or_default();
+            state.liveness.heard(agent_id, received, Some(json));
+        }
+        AgentMessage::Goodbye(g) => {
+            tracing::info!(agent = %agent_id, reason = %g.reason, "agent said goodbye");
+            return Next::End(Ok(()));
+        }
+        AgentMessage::Rejected(r) => {
+            tracing::warn!(agent = %agent_id, reason = ?r.reason, detail = %r.detail, "agent refused a command");
+        }
+        AgentMessage::Receipt(r) => {
+            // Debug: a county-wide alert brings 10,000-20,000 of them in seconds, and each
+            // is in the broadcast log.
+            tracing::debug!(agent = %agent_id, broadcast = %r.broadcast_id, state = ?r.state, "receipt");
+            let (status, detail) = crate::storage::ReceiptStatus::of_receipt(&r.state);
+            let record = crate::storage::ReceiptRecord::new(
+                r.broadcast_id.0,
+                agent_id.as_str(),
+                status,
+                detail,
+                r.at.0,
+            );
+            crate::edge::Edge::count(&state.hub.metrics.receipts);
+            state.receipts.push(agent_id.clone(), record);
+        }
+        other => {
+            tracing::debug!(agent = %agent_id, message = ?other, "agent message");
+            state.liveness.heard(agent_id, received, None);
+        }
+    }
+    Next::Listen
 }
 
 async fn session(
@@ -321,59 +451,10 @@ async fn session(
                     .map_err(|e| e.to_string())?;
                 silence.as_mut().reset(tokio::time::Instant::now() + idle);
                 let received = state.clock.now_us();
-                let bytes = match frame {
-                    Message::Text(t) => t,
-                    Message::Close(_) => return Ok(()),
-                    _ => continue,
-                };
-                let message = match decode_agent_message(bytes.as_bytes()) {
-                    Ok(m) => m,
-                    Err(e) => {
-                        let answer = error(ErrorCode::MalformedMessage, e.to_string());
-                        unless_silent(&mut silence, socket.send(answer)).await?;
-                        continue;
-                    }
-                };
-                match message {
-                    AgentMessage::Ping(ping) => {
-                        let pong = ControllerMessage::Pong(Pong { id: ping.id, t1: ping.t1, t2: received, t3: state.clock.now_us() });
-                        unless_silent(&mut silence, socket.send(text(&pong))).await?;
-                    }
-                    AgentMessage::Heartbeat(_) => {
-                        state.liveness.heard(agent_id, received, None);
-                    }
-                    AgentMessage::Status(status) => {
-                        if status.last_error != fault {
-                            let kind = match status.last_error {
-                                Some(_) => AgentEventKind::Fault,
-                                None => AgentEventKind::Recovered,
-                            };
-                            state.liveness.log(agent_id, received, kind, status.last_error.clone());
-                            fault = status.last_error.clone();
-                        }
-                        let json = serde_json::to_string(&status).unwrap_or_default();
-                        state.liveness.heard(agent_id, received, Some(json));
-                    }
-                    AgentMessage::Goodbye(g) => {
-                        tracing::info!(agent = %agent_id, reason = %g.reason, "agent said goodbye");
-                        return Ok(());
-                    }
-                    AgentMessage::Rejected(r) => {
-                        tracing::warn!(agent = %agent_id, reason = ?r.reason, detail = %r.detail, "agent refused a command");
-                    }
-                    AgentMessage::Receipt(r) => {
-                        // Debug: a county-wide alert brings 10,000-20,000 of them in seconds, and
-                        // each is in the broadcast log.
-                        tracing::debug!(agent = %agent_id, broadcast = %r.broadcast_id, state = ?r.state, "receipt");
-                        let (status, detail) = crate::storage::ReceiptStatus::of_receipt(&r.state);
-                        let record = crate::storage::ReceiptRecord::new(r.broadcast_id.0, agent_id.as_str(), status, detail, r.at.0);
-                        crate::edge::Edge::count(&state.hub.metrics.receipts);
-                        state.receipts.push(agent_id.clone(), record);
-                    }
-                    other => {
-                        tracing::debug!(agent = %agent_id, message = ?other, "agent message");
-                        state.liveness.heard(agent_id, received, None);
-                    }
+                match on_frame(state, agent_id, &mut fault, received, frame) {
+                    Next::Listen => {}
+                    Next::Answer(answer) => unless_silent(&mut silence, socket.send(answer)).await?,
+                    Next::End(result) => return result,
                 }
             }
             out = outbox.recv() => {
