@@ -33,10 +33,11 @@ pub fn limits(ws: WebSocketUpgrade) -> WebSocketUpgrade {
         // tungstenite zero-fills its read buffer up to this size on every read attempt,
         // and the session loop polls the socket after every frame it sends: at the default
         // 128 KiB that memset was 55 % of the controller's CPU with 1,000 agents on a live
-        // stream (perf). Agents send small messages (a larger one is read in several):
-        // 1 KiB reads keep 3 KB less per connected agent than 4 KiB did (controller RSS per
-        // agent at 1,000 agents 7.0 → 4.2 KB, at 5,000 17.0 → 13.8 KB; BENCHMARKS.md).
-        .read_buffer_size(1024)
+        // stream (perf). Agents send small messages (a heartbeat ~50 bytes, a status report
+        // a few hundred; a larger one is read in several): 1 KiB reads kept 3 KB less per
+        // connected agent than 4 KiB did (controller RSS per agent at 1,000 agents 7.0 →
+        // 4.2 KB, at 5,000 17.0 → 13.8 KB), 512 bytes another half KB (BENCHMARKS.md).
+        .read_buffer_size(512)
 }
 
 /// One agent connection, from `hello` to its end.
