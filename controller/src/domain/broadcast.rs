@@ -19,9 +19,49 @@ use crate::error::AppError;
 use crate::state::AppState;
 use crate::storage::{AgentRecord, ReceiptRecord, ReceiptStatus};
 
+/// The speakers a target selects: their ids in order, each once. Read as a slice of ids;
+/// [`Chosen::contains`] is a binary search, so looking each of a county's agents up in it
+/// (their records, the user's scope) is not 10,000 × 10,000 comparisons.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Chosen(Vec<AgentId>);
+
+impl Chosen {
+    /// Whether `agent` is one of them.
+    pub fn contains(&self, agent: &AgentId) -> bool {
+        self.0.binary_search(agent).is_ok()
+    }
+
+    /// The ids, in order.
+    pub fn into_vec(self) -> Vec<AgentId> {
+        self.0
+    }
+}
+
+impl std::ops::Deref for Chosen {
+    type Target = [AgentId];
+
+    fn deref(&self) -> &[AgentId] {
+        &self.0
+    }
+}
+
+impl FromIterator<AgentId> for Chosen {
+    fn from_iter<I: IntoIterator<Item = AgentId>>(ids: I) -> Self {
+        let mut ids: Vec<AgentId> = ids.into_iter().collect();
+        ids.sort_unstable();
+        ids.dedup();
+        Self(ids)
+    }
+}
+
+/// `agents` by id.
+fn by_id(agents: &[AgentRecord]) -> HashMap<&str, &AgentRecord> {
+    agents.iter().map(|r| (r.id.as_str(), r)).collect()
+}
+
 impl Target {
     /// The agents (not retired) this target selects.
-    pub fn resolve(&self, agents: &[AgentRecord]) -> Result<Vec<AgentId>, AppError> {
+    pub fn resolve(&self, agents: &[AgentRecord]) -> Result<Chosen, AppError> {
         for a in &self.areas {
             if a.is_empty() || a.len() > 12 || !a.bytes().all(|b| b.is_ascii_digit()) {
                 return Err(AppError::BadRequest(format!(
@@ -29,17 +69,19 @@ impl Target {
                 )));
             }
         }
+        let known = by_id(agents);
         for id in &self.agents {
-            if !agents.iter().any(|r| r.id.as_str() == id) {
+            if !known.contains_key(id.as_str()) {
                 return Err(AppError::BadRequest(format!("no agent {id:?}")));
             }
         }
+        let named: HashSet<&str> = self.agents.iter().map(String::as_str).collect();
         let chosen: BTreeSet<AgentId> = agents
             .iter()
             .filter(|r| !r.retired)
             .filter(|r| {
                 self.all
-                    || self.agents.iter().any(|id| id == r.id.as_str())
+                    || named.contains(r.id.as_str())
                     || self.areas.iter().any(|p| r.area_code.has_prefix(p))
                     || self.groups.iter().any(|g| r.groups.contains(g))
             })
@@ -48,23 +90,20 @@ impl Target {
         if chosen.is_empty() {
             return Err(AppError::BadRequest("the target selects no speaker".into()));
         }
-        Ok(chosen.into_iter().collect())
+        Ok(Chosen(chosen.into_iter().collect()))
     }
 
     /// The agents this target selects, refused unless every one lies inside `user`'s
     /// scope: the check is on the speakers reached, whatever way the target names them.
-    pub fn resolve_for(
-        &self,
-        user: &AuthUser,
-        agents: &[AgentRecord],
-    ) -> Result<Vec<AgentId>, AppError> {
+    pub fn resolve_for(&self, user: &AuthUser, agents: &[AgentRecord]) -> Result<Chosen, AppError> {
         // An id unknown and an id outside the user's areas get the same answer, so ids
         // cannot be probed.
         if !user.unscoped() {
+            let known = by_id(agents);
             for id in &self.agents {
-                if !agents
-                    .iter()
-                    .any(|r| r.id.as_str() == id && user.covers(r.area_code.as_str()))
+                if !known
+                    .get(id.as_str())
+                    .is_some_and(|r| user.covers(r.area_code.as_str()))
                 {
                     return Err(AppError::Forbidden(format!(
                         "agent {id:?} is unknown or outside your areas: choose one of your speakers"
@@ -281,9 +320,9 @@ fn may_decide(
 ) -> Result<Vec<AgentId>, AppError> {
     user.require(Action::Approve)?;
     let all = state.storage.agents()?;
-    let agents: Vec<AgentId> = spec.agents.iter().filter_map(|a| a.parse().ok()).collect();
+    let agents: Chosen = spec.agents.iter().filter_map(|a| a.parse().ok()).collect();
     user.check_agents(all.iter().filter(|a| agents.contains(&a.id)))?;
-    Ok(agents)
+    Ok(agents.into_vec())
 }
 
 /// A second authorised user sends a held broadcast
@@ -584,4 +623,23 @@ pub fn stop(state: &AppState, user: &AuthUser, id: u64) -> Result<(), AppError> 
     }
     tracing::info!(user = %user.name, broadcast = id, "broadcast stopped");
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Made from ids in any order, with repeats: each once, in order, and each found.
+    #[test]
+    fn chosen_speakers_are_found_whatever_order_they_came_in() {
+        let id = |s: &str| -> AgentId { s.parse().expect("id") };
+        let chosen: Chosen = ["c-3", "a-1", "b-2", "a-1"].into_iter().map(id).collect();
+        assert_eq!(&*chosen, [id("a-1"), id("b-2"), id("c-3")]);
+        assert!(
+            ["a-1", "b-2", "c-3"]
+                .iter()
+                .all(|s| chosen.contains(&id(s)))
+        );
+        assert!(!chosen.contains(&id("b-1")) && !chosen.contains(&id("d-4")));
+    }
 }

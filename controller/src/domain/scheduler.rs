@@ -323,7 +323,7 @@ fn plan_run(
     };
     let mut included = Vec::new();
     let mut excluded = Vec::new();
-    for id in chosen {
+    for id in chosen.into_vec() {
         let area = agents
             .iter()
             .find(|a| a.id == id)

@@ -6,7 +6,7 @@
 //! Read-only: it plans nothing and sends nothing. Days are local days in the default time
 //! zone (`Asia/Shanghai`), the one the console shows.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 
 use chrono::{Datelike, Duration, NaiveDate, TimeZone};
 use serde::{Deserialize, Serialize};
@@ -166,14 +166,14 @@ pub fn week(state: &AppState, user: &AuthUser, q: WeekQuery) -> Result<Week, App
             continue;
         };
         let playlist = scheduler::playlist(state, stored.spec.playlist_id)?;
-        let reached: Vec<String> = match stored.spec.target.resolve(&all) {
-            Ok(ids) => ids.into_iter().map(|i| i.to_string()).collect(),
-            Err(_) => Vec::new(),
+        let reached: HashSet<String> = match stored.spec.target.resolve(&all) {
+            Ok(ids) => ids.iter().map(ToString::to_string).collect(),
+            Err(_) => HashSet::new(),
         };
         let speakers: Vec<(&str, &str)> = in_view
             .iter()
             .filter(|(id, area)| {
-                reached.contains(id) && playlist.as_ref().is_none_or(|p| p.reaches(area))
+                reached.contains(id.as_str()) && playlist.as_ref().is_none_or(|p| p.reaches(area))
             })
             .map(|(id, area)| (id.as_str(), *area))
             .collect();
