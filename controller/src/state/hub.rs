@@ -24,7 +24,8 @@ pub enum Outgoing {
     Close(dalaba_protocol::control::ErrorCode, String),
 }
 
-/// Per-agent queue length. At 50 audio frames a second, 256 is five seconds.
+/// Per-agent queue length, in each lane (commands, audio). At 50 audio frames a second,
+/// 256 is five seconds.
 pub const QUEUE: usize = 256;
 
 #[derive(Debug)]
