@@ -330,9 +330,9 @@ const SILENT: &str = "no heartbeat for three intervals";
     clippy::manual_async_fn,
     reason = "an async fn keeps its arguments twice"
 )]
-fn unless_silent<'a, T>(
+fn unless_silent<'a, T, E: std::fmt::Display>(
     silence: &'a mut Pin<&mut tokio::time::Sleep>,
-    write: impl Future<Output = Result<T, axum::Error>> + 'a,
+    write: impl Future<Output = Result<T, E>> + 'a,
 ) -> impl Future<Output = Result<T, String>> + 'a {
     async move {
         tokio::select! {
@@ -475,7 +475,7 @@ async fn write_queued(
     socket: &mut WebSocket,
     outbox: &mut crate::state::outbox::Receiver,
     first: Outgoing,
-) -> Result<Option<String>, axum::Error> {
+) -> Result<Option<String>, String> {
     let mut next = Some(first);
     let mut fed = 0;
     while let Some(out) = next {
@@ -487,7 +487,7 @@ async fn write_queued(
                 return Ok(Some(why));
             }
         };
-        socket.feed(frame).await?;
+        socket.feed(frame).await.map_err(|e| e.to_string())?;
         fed += 1;
         next = if fed < WRITE_BATCH {
             outbox.try_recv()
@@ -495,7 +495,7 @@ async fn write_queued(
             None
         };
     }
-    socket.flush().await?;
+    socket.flush().await.map_err(|e| e.to_string())?;
     Ok(None)
 }
 
