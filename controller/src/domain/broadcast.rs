@@ -69,10 +69,13 @@ impl Target {
                 )));
             }
         }
-        let known = by_id(agents);
-        for id in &self.agents {
-            if !known.contains_key(id.as_str()) {
-                return Err(AppError::BadRequest(format!("no agent {id:?}")));
+        // Only for a target that names speakers: the scheduler resolves every schedule.
+        if !self.agents.is_empty() {
+            let known = by_id(agents);
+            for id in &self.agents {
+                if !known.contains_key(id.as_str()) {
+                    return Err(AppError::BadRequest(format!("no agent {id:?}")));
+                }
             }
         }
         let named: HashSet<&str> = self.agents.iter().map(String::as_str).collect();
@@ -98,7 +101,7 @@ impl Target {
     pub fn resolve_for(&self, user: &AuthUser, agents: &[AgentRecord]) -> Result<Chosen, AppError> {
         // An id unknown and an id outside the user's areas get the same answer, so ids
         // cannot be probed.
-        if !user.unscoped() {
+        if !user.unscoped() && !self.agents.is_empty() {
             let known = by_id(agents);
             for id in &self.agents {
                 if !known
