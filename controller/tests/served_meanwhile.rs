@@ -45,6 +45,19 @@ fn county(
     (state, agents, queues)
 }
 
+/// The signed command `message` carries; anything else fails the test.
+fn signed(message: Outgoing) -> SignedCommand {
+    let Outgoing::Text(text) = message else {
+        panic!("a command, not {message:?}");
+    };
+    let ControllerMessage::Signed(envelope) =
+        dalaba_protocol::decode_controller_message(text.as_bytes()).expect("a message")
+    else {
+        panic!("a signed command: {text}");
+    };
+    serde_json::from_slice(&envelope.payload.0).expect("command")
+}
+
 /// On a runtime of one thread (a controller held to one core), a connection with a frame
 /// queued is served while a command is signed for 500 agents, not after.
 #[tokio::test(flavor = "current_thread")]
@@ -68,15 +81,7 @@ async fn connections_are_served_while_a_command_is_signed_for_many_agents() {
     );
     let (first, mut queue) = connection.await.expect("connection task");
     assert!(matches!(first, Outgoing::Binary(_)), "{first:?}");
-    let Outgoing::Text(next) = queue.recv().await else {
-        panic!("a command after the frame");
-    };
-    let ControllerMessage::Signed(envelope) =
-        dalaba_protocol::decode_controller_message(next.as_bytes()).expect("a message")
-    else {
-        panic!("a signed command: {next}");
-    };
-    let signed: SignedCommand = serde_json::from_slice(&envelope.payload.0).expect("command");
+    let signed = signed(queue.recv().await);
     assert_eq!(signed.audience, last);
     assert!(matches!(signed.command, Command::StopLive(_)), "{signed:?}");
 }
@@ -115,15 +120,7 @@ async fn a_command_to_an_agent_whose_queue_is_full_of_audio_goes_out_first() {
     let seq = dalaba_controller::dispatch::send_command(&state, agent, Command::StopAll)
         .expect("a command is queued whatever audio waits");
 
-    let Outgoing::Text(first) = queues[0].recv().await else {
-        panic!("the command before the audio");
-    };
-    let ControllerMessage::Signed(envelope) =
-        dalaba_protocol::decode_controller_message(first.as_bytes()).expect("a message")
-    else {
-        panic!("a signed command: {first}");
-    };
-    let signed: SignedCommand = serde_json::from_slice(&envelope.payload.0).expect("command");
-    assert_eq!((signed.seq, signed.command), (seq, Command::StopAll));
+    let first = signed(queues[0].recv().await);
+    assert_eq!((first.seq, first.command), (seq, Command::StopAll));
     assert!(matches!(queues[0].recv().await, Outgoing::Binary(_)));
 }
