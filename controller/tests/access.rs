@@ -627,7 +627,7 @@ async fn wide_broadcasts_and_schedules_wait_for_a_second_person() {
     assert_eq!(status, StatusCode::CREATED, "{sched}");
     assert!(sched["held"].is_string(), "{sched}");
     let sid = sched["id"].as_u64().unwrap();
-    let report = dalaba_controller::scheduler::tick(s, dalaba_controller::now_us()).unwrap();
+    let report = common::router::tick(s, dalaba_controller::now_us()).await;
     assert_eq!(report.planned, 0, "held schedules plan nothing");
     let (status, _) = call(
         s,
@@ -647,7 +647,7 @@ async fn wide_broadcasts_and_schedules_wait_for_a_second_person() {
     )
     .await;
     assert_eq!(status, StatusCode::OK, "{ok}");
-    let report = dalaba_controller::scheduler::tick(s, dalaba_controller::now_us()).unwrap();
+    let report = common::router::tick(s, dalaba_controller::now_us()).await;
     assert_eq!(report.planned, 1);
 
     // A second held schedule, turned down: not by someone whose areas do not cover it; by
@@ -668,7 +668,7 @@ async fn wide_broadcasts_and_schedules_wait_for_a_second_person() {
     assert!(turned["held"].is_null(), "{turned}");
     let (status, _) = call(s, Some(&xihu2), "POST", &reject, None).await;
     assert_eq!(status, StatusCode::CONFLICT, "turned down once");
-    let report = dalaba_controller::scheduler::tick(s, dalaba_controller::now_us()).unwrap();
+    let report = common::router::tick(s, dalaba_controller::now_us()).await;
     assert_eq!(report.planned, 0, "{report:?}");
 }
 

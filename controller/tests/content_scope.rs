@@ -80,7 +80,7 @@ async fn a_playlist_is_changed_only_within_its_scope_and_plays_only_there() {
     )
     .await;
     let now = dalaba_controller::now_us();
-    dalaba_controller::scheduler::tick(s, now).unwrap();
+    common::router::tick(s, now).await;
     let shown = ok(
         s,
         &admin,

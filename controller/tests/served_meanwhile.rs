@@ -124,3 +124,65 @@ async fn a_command_to_an_agent_whose_queue_is_full_of_audio_goes_out_first() {
     assert_eq!((first.seq, first.command), (seq, Command::StopAll));
     assert!(matches!(queues[0].recv().await, Outgoing::Binary(_)));
 }
+
+/// Every request that resolves a target reads and checks every agent (10,000 records for
+/// a county, tens of milliseconds): a live call, a broadcast, an alert, and a scoped
+/// operator's schedules and week. Each resolves it on the blocking pool, never on a thread
+/// of the runtime that writes the live frames: `Target::resolve` checks where it runs in
+/// debug builds, and panics on a runtime thread, failing the request's test.
+#[tokio::test(flavor = "current_thread")]
+async fn targets_are_resolved_off_the_runtime() {
+    use axum::http::StatusCode;
+    use common::router::{call, login, user, world};
+    use serde_json::json;
+
+    let w = world();
+    let s = &w.state;
+    let admin = login(s, "admin", &w.admin_password).await;
+    let dong = user(s, &admin, "op-dong", "operator", json!(["330106001"])).await;
+    let expires = dalaba_controller::now_us() + 3_600_000_000;
+    let made = [
+        ("/api/live", json!({"target": {"areas": ["330106001"]}})),
+        (
+            "/api/broadcasts",
+            json!({"media_id": 1, "target": {"agents": ["dong-1"]}}),
+        ),
+        (
+            "/api/alerts",
+            json!({"severity": "blue", "event": "drill", "areas": ["330106001"],
+                   "expires_at": expires, "mode": "drill"}),
+        ),
+        (
+            "/api/playlists",
+            json!({"name": "news", "items": [{"media_id": 1}]}),
+        ),
+    ];
+    let mut playlist = 0;
+    for (path, body) in made {
+        let (status, out) = call(s, Some(&dong), "POST", path, Some(body)).await;
+        assert!(status.is_success(), "{path}: {status} {out}");
+        playlist = out["id"].as_u64().unwrap_or(0);
+    }
+    let schedule = json!({"name": "daily", "cron": "0 7 * * *", "playlist_id": playlist,
+                          "target": {"areas": ["330106001"]}});
+    let (status, out) = call(s, Some(&dong), "POST", "/api/schedules", Some(schedule)).await;
+    assert_eq!(status, StatusCode::CREATED, "{out}");
+    let id = out["id"].as_u64().expect("an id");
+    for path in [
+        "/api/schedules".to_owned(),
+        format!("/api/schedules/{id}"),
+        "/api/programme/week".to_owned(),
+    ] {
+        let (status, out) = call(s, Some(&dong), "GET", &path, None).await;
+        assert_eq!(status, StatusCode::OK, "{path}: {out}");
+    }
+    let (status, out) = call(
+        s,
+        Some(&dong),
+        "DELETE",
+        &format!("/api/schedules/{id}"),
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::NO_CONTENT, "{out}");
+}

@@ -361,7 +361,9 @@ pub async fn send(state: &AppState, id: u64, by: Option<i64>) -> Result<Alert, A
         areas: req.areas.clone(),
         ..Target::default()
     }
-    .resolve(&state.storage.agents()?)?;
+    .reach(state, None)
+    .await?
+    .chosen;
     let (media_id, speech_error) = audio(state, &req).await?;
     alert.speech_error = speech_error;
     let media = state

@@ -59,9 +59,46 @@ fn by_id(agents: &[AgentRecord]) -> HashMap<&str, &AgentRecord> {
     agents.iter().map(|r| (r.id.as_str(), r)).collect()
 }
 
+/// What a target reaches: the speakers it selects, and their records.
+#[derive(Debug)]
+pub struct Reach {
+    /// Their ids.
+    pub chosen: Chosen,
+    /// Their records, in the order stored.
+    pub records: Vec<AgentRecord>,
+}
+
 impl Target {
+    /// The speakers this target selects ([`Target::resolve`], or for `user`
+    /// [`Target::resolve_for`]), read and resolved on the blocking pool: for a county that
+    /// is 10,000 records read and checked (tens of milliseconds), which on a runtime
+    /// thread would hold up the live frames queued to every agent.
+    pub async fn reach(
+        &self,
+        state: &AppState,
+        user: Option<&AuthUser>,
+    ) -> Result<Reach, AppError> {
+        let (state, target, user) = (state.clone(), self.clone(), user.cloned());
+        crate::state::off_runtime(move || {
+            let all = state.storage.agents()?;
+            let chosen = match &user {
+                Some(user) => target.resolve_for(user, &all)?,
+                None => target.resolve(&all)?,
+            };
+            let records = all.into_iter().filter(|a| chosen.contains(&a.id)).collect();
+            Ok(Reach { chosen, records })
+        })
+        .await?
+    }
+
     /// The agents (not retired) this target selects.
+    /// Work over every agent: never on the async runtime's threads (checked in debug
+    /// builds; [`crate::state::off_runtime`]).
     pub fn resolve(&self, agents: &[AgentRecord]) -> Result<Chosen, AppError> {
+        debug_assert!(
+            !crate::state::on_runtime_thread(),
+            "a target resolved on an async runtime thread: run it through state::off_runtime"
+        );
         for a in &self.areas {
             if a.is_empty() || a.len() > 12 || !a.bytes().all(|b| b.is_ascii_digit()) {
                 return Err(AppError::BadRequest(format!(
@@ -224,14 +261,13 @@ pub async fn create(
     };
     let hash = media_ref.hash;
     let duration_ms = media_ref.duration_ms;
-    let all_agents = state.storage.agents()?;
-    let agents = req.target.resolve_for(user, &all_agents)?;
+    let Reach {
+        chosen: agents,
+        records,
+    } = req.target.reach(state, Some(user)).await?;
     let start_at =
         state.clock.now_us() + req.start_in_ms.unwrap_or(3000).min(24 * 3600 * 1000) * 1000;
-    let reached: Vec<&AgentRecord> = all_agents
-        .iter()
-        .filter(|a| agents.contains(&a.id))
-        .collect();
+    let reached: Vec<&AgentRecord> = records.iter().collect();
     let held = crate::approval::reason(state, &req.target, &reached, req.priority, start_at)?;
     let id = state.storage.create_broadcast(
         Some(user.id),
@@ -515,8 +551,8 @@ pub async fn get(
         // over every agent, so off the async runtime (the agents' connections, live frames
         // among them, go on meanwhile).
         let (state_, user_) = (state.clone(), user.clone());
-        let read = crate::state::off_runtime(move || status(&state_, &user_, id)).await;
-        let (status, all_final) = read.map_err(|gone| AppError::Internal(gone.into()))??;
+        let (status, all_final) =
+            crate::state::off_runtime(move || status(&state_, &user_, id)).await??;
         if all_final || tokio::time::Instant::now() >= deadline {
             return Ok(status);
         }

@@ -62,16 +62,12 @@ pub async fn create(
     req: CreateLive,
 ) -> Result<serde_json::Value, AppError> {
     user.require(Action::Live)?;
-    let all = state.storage.agents()?;
-    let agents = req.target.resolve_for(user, &all)?;
+    let reach = req.target.reach(state, Some(user)).await?;
     // Priority is capped by the user's role, the level is their scope's.
     user.check_priority(Content::Live, req.priority)?;
     let priority = req.priority;
-    let level = user.level_over(
-        all.iter()
-            .filter(|a| agents.contains(&a.id))
-            .map(|a| a.area_code.as_str()),
-    );
+    let level = user.level_over(reach.records.iter().map(|a| a.area_code.as_str()));
+    let agents = reach.chosen;
     let latency_ms = req.latency_ms.unwrap_or(DEFAULT_LATENCY_MS).clamp(20, 5000);
     let stream_id: u32 = rand::random();
     let spec = LiveSpec {

@@ -13,7 +13,7 @@ use crate::error::AppError;
 use crate::schedule::{PlaylistSpec, QuietHours, ScheduleSpec, parse_tz};
 use crate::scheduler::{self, StoredPlaylist, StoredSchedule};
 use crate::state::AppState;
-use crate::storage::{MediaState, Stored};
+use crate::storage::{AgentRecord, MediaState, Stored};
 use dalaba_protocol::Priority;
 
 fn bad(e: impl std::fmt::Display) -> AppError {
@@ -254,30 +254,40 @@ fn load_schedule(state: &AppState, id: u64) -> Result<(StoredSchedule, u64), App
     Ok((d.doc, d.updated_at))
 }
 
-/// Whether `user` sees schedule `s`: theirs, or it reaches one of their speakers.
-pub(crate) fn sees_schedule(
-    state: &AppState,
-    user: &AuthUser,
-    s: &StoredSchedule,
-) -> Result<bool, AppError> {
+/// Every agent, as a scoped user's view of schedules needs them (which speakers each
+/// reaches); none for an unscoped user, who sees every schedule.
+fn agents_for(state: &AppState, user: &AuthUser) -> Result<Vec<AgentRecord>, AppError> {
+    Ok(if user.unscoped() {
+        Vec::new()
+    } else {
+        state.storage.agents()?
+    })
+}
+
+/// Whether `user` sees schedule `s`: theirs, or it reaches one of their speakers (among
+/// `all`, from [`agents_for`]).
+pub(crate) fn sees_schedule(user: &AuthUser, s: &StoredSchedule, all: &[AgentRecord]) -> bool {
     if user.unscoped() || s.created_by == user.id {
-        return Ok(true);
+        return true;
     }
-    let all = state.storage.agents()?;
-    Ok(match s.spec.target.resolve(&all) {
+    match s.spec.target.resolve(all) {
         Ok(reached) => all
             .iter()
             .any(|a| reached.contains(&a.id) && user.covers(a.area_code.as_str())),
         Err(_) => false,
-    })
+    }
 }
 
 /// Refuses to let a scoped user change a schedule that reaches outside their areas.
 fn in_scope(state: &AppState, user: &AuthUser, s: &StoredSchedule) -> Result<(), AppError> {
-    if !sees_schedule(state, user, s)? {
+    let all = agents_for(state, user)?;
+    if !sees_schedule(user, s, &all) {
         return Err(AppError::NotFound("schedule".into()));
     }
-    match s.spec.target.resolve_for(user, &state.storage.agents()?) {
+    if user.unscoped() {
+        return Ok(());
+    }
+    match s.spec.target.resolve_for(user, &all) {
         Err(e @ AppError::Forbidden(_)) => Err(e),
         _ => Ok(()),
     }
@@ -346,9 +356,10 @@ fn schedule_json(
 /// Every schedule with its next three start times.
 pub fn list_schedules(state: &AppState, user: &AuthUser) -> Result<Value, AppError> {
     user.require(Action::View)?;
+    let all = agents_for(state, user)?;
     let mut out = Vec::new();
     for s in scheduler::schedules(state)? {
-        if sees_schedule(state, user, &s.doc)? {
+        if sees_schedule(user, &s.doc, &all) {
             out.push(schedule_json(state, s.id, &s.doc, s.updated_at, 3)?);
         }
     }
@@ -388,7 +399,7 @@ pub fn get_schedule(
 ) -> Result<Value, AppError> {
     user.require(Action::View)?;
     let (stored, updated_at) = load_schedule(state, id)?;
-    if !sees_schedule(state, user, &stored)? {
+    if !sees_schedule(user, &stored, &agents_for(state, user)?) {
         return Err(AppError::NotFound(format!("schedule {id}")));
     }
     schedule_json(

@@ -18,6 +18,17 @@ use crate::schedule::{PlaylistSpec, QuietHours, ScheduleSpec};
 use crate::state::AppState;
 use crate::week::{Week, WeekQuery};
 
+/// Runs `work` on the blocking pool: what resolves schedules to their speakers reads and
+/// checks every agent (tens of milliseconds for a county), which on a runtime thread
+/// would hold up the live frames queued to every agent (ARCHITECTURE.md, Invariants).
+async fn over_agents<T: Send + 'static>(
+    state: AppState,
+    user: AuthUser,
+    work: impl FnOnce(&AppState, &AuthUser) -> Result<T, AppError> + Send + 'static,
+) -> Result<T, AppError> {
+    crate::state::off_runtime(move || work(&state, &user)).await?
+}
+
 /// This module's routes.
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -60,7 +71,9 @@ async fn get_week(
     user: AuthUser,
     Query(q): Query<WeekQuery>,
 ) -> Result<Json<Week>, AppError> {
-    Ok(Json(crate::week::week(&state, &user, q)?))
+    Ok(Json(
+        over_agents(state, user, |s, u| crate::week::week(s, u, q)).await?,
+    ))
 }
 
 /// `GET /api/playlists`: the playlists whose areas overlap the user's.
@@ -127,7 +140,9 @@ async fn list_schedules(
     State(state): State<AppState>,
     user: AuthUser,
 ) -> Result<Json<Value>, AppError> {
-    Ok(Json(programme::list_schedules(&state, &user)?))
+    Ok(Json(
+        over_agents(state, user, programme::list_schedules).await?,
+    ))
 }
 
 /// `POST /api/schedules`: a new schedule (held for approval where the rule says so).
@@ -139,7 +154,7 @@ async fn create_schedule(
 ) -> Result<(StatusCode, Json<Value>), AppError> {
     Ok((
         StatusCode::CREATED,
-        Json(programme::create_schedule(&state, &user, spec)?),
+        Json(over_agents(state, user, |s, u| programme::create_schedule(s, u, spec)).await?),
     ))
 }
 
@@ -152,7 +167,12 @@ async fn get_schedule(
     Path(id): Path<u64>,
     Query(q): Query<NextQuery>,
 ) -> Result<Json<Value>, AppError> {
-    Ok(Json(programme::get_schedule(&state, &user, id, q)?))
+    Ok(Json(
+        over_agents(state, user, move |s, u| {
+            programme::get_schedule(s, u, id, q)
+        })
+        .await?,
+    ))
 }
 
 /// `PUT /api/schedules/{id}`: starts not yet begun are planned anew.
@@ -163,7 +183,12 @@ async fn update_schedule(
     Path(id): Path<u64>,
     JsonBody(spec): JsonBody<ScheduleSpec>,
 ) -> Result<Json<Value>, AppError> {
-    Ok(Json(programme::update_schedule(&state, &user, id, spec)?))
+    Ok(Json(
+        over_agents(state, user, move |s, u| {
+            programme::update_schedule(s, u, id, spec)
+        })
+        .await?,
+    ))
 }
 
 /// `DELETE /api/schedules/{id}`: its starts not yet begun are withdrawn from the agents.
@@ -173,7 +198,10 @@ async fn delete_schedule(
     user: AuthUser,
     Path(id): Path<u64>,
 ) -> Result<StatusCode, AppError> {
-    programme::delete_schedule(&state, &user, id)?;
+    over_agents(state, user, move |s, u| {
+        programme::delete_schedule(s, u, id)
+    })
+    .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -204,7 +232,12 @@ async fn reject_schedule(
     user: AuthUser,
     Path(id): Path<u64>,
 ) -> Result<Json<Value>, AppError> {
-    Ok(Json(programme::reject_schedule(&state, &user, id)?))
+    Ok(Json(
+        over_agents(state, user, move |s, u| {
+            programme::reject_schedule(s, u, id)
+        })
+        .await?,
+    ))
 }
 
 /// `POST /api/schedules/{id}/approve`: a second authorised user lets a held schedule run.
@@ -214,5 +247,10 @@ async fn approve_schedule(
     user: AuthUser,
     Path(id): Path<u64>,
 ) -> Result<Json<Value>, AppError> {
-    Ok(Json(programme::approve_schedule(&state, &user, id)?))
+    Ok(Json(
+        over_agents(state, user, move |s, u| {
+            programme::approve_schedule(s, u, id)
+        })
+        .await?,
+    ))
 }

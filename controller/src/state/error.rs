@@ -39,6 +39,12 @@ pub enum AppError {
     Internal(#[source] anyhow::Error),
 }
 
+impl From<super::ShuttingDown> for AppError {
+    fn from(gone: super::ShuttingDown) -> Self {
+        Self::Internal(gone.into())
+    }
+}
+
 impl From<StorageError> for AppError {
     fn from(e: StorageError) -> Self {
         match e {

@@ -87,6 +87,35 @@ impl std::fmt::Debug for AppState {
     }
 }
 
+thread_local! {
+    /// Set on a blocking-pool thread while it runs work for [`off_runtime`].
+    static OFF_RUNTIME: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Marks this thread as running [`off_runtime`] work until dropped (a panic included: the
+/// blocking pool keeps the thread).
+struct OffRuntime;
+
+impl OffRuntime {
+    fn mark() -> Self {
+        OFF_RUNTIME.set(true);
+        Self
+    }
+}
+
+impl Drop for OffRuntime {
+    fn drop(&mut self) {
+        OFF_RUNTIME.set(false);
+    }
+}
+
+/// Whether this thread is one of the async runtime's: inside a runtime and not running
+/// [`off_runtime`] work. Work over every agent checks it (in debug builds, so that the
+/// tests find a path that breaks the invariant: ARCHITECTURE.md, Invariants).
+pub fn on_runtime_thread() -> bool {
+    tokio::runtime::Handle::try_current().is_ok() && !OFF_RUNTIME.get()
+}
+
 /// The runtime is shutting down: work handed to the blocking pool was not run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 #[error("the controller is shutting down")]
@@ -98,7 +127,11 @@ pub struct ShuttingDown;
 pub async fn off_runtime<T: Send + 'static>(
     work: impl FnOnce() -> T + Send + 'static,
 ) -> Result<T, ShuttingDown> {
-    match tokio::task::spawn_blocking(work).await {
+    let marked = move || {
+        let _off = OffRuntime::mark();
+        work()
+    };
+    match tokio::task::spawn_blocking(marked).await {
         Ok(done) => Ok(done),
         Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
         Err(_) => Err(ShuttingDown),

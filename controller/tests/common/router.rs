@@ -137,3 +137,13 @@ pub async fn post_xml(
         serde_json::from_slice(&bytes).unwrap_or(Value::Null),
     )
 }
+
+/// Plans every schedule's starts up to `now` + the horizon (`scheduler::tick`) as the
+/// scheduler does: on the blocking pool (it resolves every schedule to its speakers).
+pub async fn tick(state: &AppState, now: u64) -> dalaba_controller::scheduler::TickReport {
+    let state = state.clone();
+    dalaba_controller::state::off_runtime(move || dalaba_controller::scheduler::tick(&state, now))
+        .await
+        .expect("the runtime is up")
+        .expect("tick")
+}
