@@ -29,7 +29,8 @@ use serde_json::{Value, json};
 use crate::rig::{Api, LiveSource, now_us, start_controller, usage};
 use crate::sim::{Fleet, Target};
 
-/// The live latency of the stream, ms: a frame is on time when its lag is at most this.
+/// The live latency of the stream unless `--live-latency-ms` says otherwise (the
+/// controller's default), ms: a frame is on time when its lag is at most this.
 pub(crate) const LATENCY_MS: u64 = 150;
 
 pub(crate) struct Run {
@@ -53,7 +54,7 @@ pub(crate) struct Run {
     reach_receipts_ms: f64,
 }
 
-pub(crate) async fn run(n: usize, seconds: u64) -> anyhow::Result<Run> {
+pub(crate) async fn run(n: usize, seconds: u64, latency_ms: u64) -> anyhow::Result<Run> {
     let dir = crate::rig::scratch(&format!("fanout-{n}"));
     eprintln!(
         "N = {n}: controller log in {}",
@@ -78,7 +79,7 @@ pub(crate) async fn run(n: usize, seconds: u64) -> anyhow::Result<Run> {
         pin: ctl.fingerprint,
         key: ctl.key,
     };
-    let fleet = Fleet::start(target, tokens, 64, Duration::from_millis(LATENCY_MS))?;
+    let fleet = Fleet::start(target, tokens, 64, Duration::from_millis(latency_ms))?;
     let shared = &fleet.counters;
     let deadline = Instant::now() + Duration::from_secs(300);
     while shared.ready.load(Ordering::Relaxed) < n as u64 {
@@ -109,7 +110,7 @@ pub(crate) async fn run(n: usize, seconds: u64) -> anyhow::Result<Run> {
     alert_reach(&api, shared, n, &alert).await?;
 
     // One live stream to everyone: a 24 kbps Opus source at real pace.
-    let mut source = LiveSource::open(&api, &ctl, json!({"all": true}), LATENCY_MS).await?;
+    let mut source = LiveSource::open(&api, &ctl, json!({"all": true}), latency_ms).await?;
     tokio::time::sleep(Duration::from_millis(500)).await; // start_live reaches everyone
     let mut encoder =
         dalaba_audio::codec::Encoder::new(&dalaba_audio::codec::EncoderSettings::live())?;
@@ -140,7 +141,7 @@ pub(crate) async fn run(n: usize, seconds: u64) -> anyhow::Result<Run> {
     let ((cpu1, gen1, wall), (reach_command_ms, reach_receipts_ms)) = measured?;
     let wall = wall.as_secs_f64();
     source.end().await?;
-    tokio::time::sleep(Duration::from_millis(LATENCY_MS + 500)).await;
+    tokio::time::sleep(Duration::from_millis(latency_ms + 500)).await;
     let cpu_pct = (cpu1 - cpu0) / wall * 100.0;
     let expected = frames * n as u64;
     let lags = &shared.lags;
@@ -171,8 +172,10 @@ pub(crate) async fn run(n: usize, seconds: u64) -> anyhow::Result<Run> {
 }
 
 /// Runs the fan-out and alert-reach benchmark for each N; prints a table, returns figures.
-pub(crate) async fn suite(ns: &[usize], seconds: u64) -> anyhow::Result<Value> {
-    println!("\nfan-out and alert reach ({seconds} s of live stream per N)");
+pub(crate) async fn suite(ns: &[usize], seconds: u64, latency_ms: u64) -> anyhow::Result<Value> {
+    println!(
+        "\nfan-out and alert reach ({seconds} s of live stream per N, {latency_ms} ms live latency)"
+    );
     println!(
         "{:>6} {:>9} {:>10} {:>10} {:>9} {:>11} {:>9} {:>8} {:>8} {:>8} {:>10} {:>11} {:>8}",
         "agents",
@@ -193,7 +196,7 @@ pub(crate) async fn suite(ns: &[usize], seconds: u64) -> anyhow::Result<Value> {
     for &n in ns {
         // A size the machine cannot set up (connections reset while thousands connect) is
         // reported and the next one still runs.
-        let r = match run(n, seconds).await {
+        let r = match run(n, seconds, latency_ms).await {
             Ok(r) => r,
             Err(e) => {
                 println!("{n:>6} did not complete: {e:#}");
@@ -230,7 +233,7 @@ pub(crate) async fn suite(ns: &[usize], seconds: u64) -> anyhow::Result<Value> {
             "frames_expected": r.frames_expected, "frames_received": r.frames_received, "frames_on_time_pct": r.on_time_pct,
             "frames_out_of_order": r.out_of_order, "delivery_lag_p50_ms": r.lag_p50_ms,
             "delivery_lag_p99_ms": r.lag_p99_ms, "delivery_lag_max_ms": r.lag_max_ms, "alert_reach_command_ms": r.reach_command_ms,
-            "alert_reach_receipts_ms": r.reach_receipts_ms, "live_latency_ms": LATENCY_MS,
+            "alert_reach_receipts_ms": r.reach_receipts_ms, "live_latency_ms": latency_ms,
             "stream_seconds": seconds, "generator_cpu_pct_of_core": r.generator_cpu_pct,
             "late_frames_by_second": r.late_by_second, "sessions_ended": r.sessions_ended,
         }));

@@ -57,6 +57,11 @@ struct Cli {
     /// Seconds of live stream per N in the fan-out benchmark, instead of the mode's.
     #[arg(long)]
     seconds: Option<u64>,
+    /// The live call's latency in the fan-out and the Snapcast comparison (ms; in the
+    /// fan-out a frame is on time when it arrives within it), instead of the controller's
+    /// default, 150.
+    #[arg(long, default_value_t = fanout::LATENCY_MS)]
+    live_latency_ms: u64,
     /// Seconds at the default latency setting, instead of the mode's.
     #[arg(long)]
     latency_seconds: Option<u64>,
@@ -191,9 +196,13 @@ async fn main() -> anyhow::Result<()> {
         );
         out.insert("snapcast".into(), json!("skipped: not installed"));
     } else if wanted(Bench::Snapcast) {
-        let r = snapcast::suite(&plan.snapcast_clients, plan.snapcast_seconds)
-            .await
-            .context("snapcast")?;
+        let r = snapcast::suite(
+            &plan.snapcast_clients,
+            plan.snapcast_seconds,
+            cli.live_latency_ms,
+        )
+        .await
+        .context("snapcast")?;
         out.insert("snapcast".into(), r);
     }
     if wanted(Bench::Speech) {
@@ -201,7 +210,12 @@ async fn main() -> anyhow::Result<()> {
         out.insert("speech".into(), r);
     }
     if wanted(Bench::Fanout) {
-        let r = fanout::suite(&plan.fanout_agents, plan.fanout_seconds).await?;
+        let r = fanout::suite(
+            &plan.fanout_agents,
+            plan.fanout_seconds,
+            cli.live_latency_ms,
+        )
+        .await?;
         out.insert("fanout".into(), r);
     }
     if wanted(Bench::Storm) {

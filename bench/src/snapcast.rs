@@ -3,7 +3,8 @@
 //! - **Snapcast**: `snapserver` (Debian's package) reading a pipe, Opus at 24 kbps, its
 //!   default 1,000 ms buffer (stereo: its Opus encoder takes nothing else); N `snapclient`s with the file player, one writing to stdout
 //!   (read here), the rest to null.
-//! - **Dalaba**: `dalaba-controller` with a live call at its default latency (150 ms);
+//! - **Dalaba**: `dalaba-controller` with a live call at its default latency (150 ms, or
+//!   `--live-latency-ms`; frames a write as `DALABA_LIVE_FRAMES_PER_WRITE` says);
 //!   N real `dalaba-agent` processes, one with the `wav-rt` sink (read afterwards), the
 //!   rest with the `null` sink.
 //!
@@ -233,7 +234,7 @@ async fn snapcast(dir: &Path, n: usize, seconds: u64) -> anyhow::Result<Side> {
     })
 }
 
-async fn dalaba(dir: &Path, n: usize, seconds: u64) -> anyhow::Result<Side> {
+async fn dalaba(dir: &Path, n: usize, seconds: u64, latency_ms: u64) -> anyhow::Result<Side> {
     let ctl = start_controller(dir).await?;
     let pid = ctl.pid()?;
     let api = Api::login(&ctl).await?;
@@ -255,7 +256,7 @@ async fn dalaba(dir: &Path, n: usize, seconds: u64) -> anyhow::Result<Side> {
     for id in &ids {
         api.wait_online(id).await?;
     }
-    let mut source = LiveSource::open(&api, &ctl, json!({"agents": ids}), 150).await?;
+    let mut source = LiveSource::open(&api, &ctl, json!({"agents": ids}), latency_ms).await?;
     let broadcast = source.broadcast;
     let mut encoder =
         dalaba_audio::codec::Encoder::new(&dalaba_audio::codec::EncoderSettings::live())?;
@@ -298,14 +299,14 @@ async fn dalaba(dir: &Path, n: usize, seconds: u64) -> anyhow::Result<Side> {
 }
 
 /// Runs both systems for each N; prints a table and returns the figures.
-pub(crate) async fn suite(ns: &[usize], seconds: u64) -> anyhow::Result<Value> {
+pub(crate) async fn suite(ns: &[usize], seconds: u64, latency_ms: u64) -> anyhow::Result<Value> {
     if !installed() {
         bail!(
             "snapserver and snapclient are not installed (apt-get install snapserver snapclient)"
         );
     }
     println!(
-        "\nside by side with Snapcast ({seconds} s measured per run, real clients on this machine)"
+        "\nside by side with Snapcast ({seconds} s measured per run, real clients on this machine, Dalaba's live latency {latency_ms} ms)"
     );
     println!(
         "{:>4} {:<9} {:>9} {:>12} {:>9} {:>11} {:>11} {:>7}",
@@ -317,7 +318,7 @@ pub(crate) async fn suite(ns: &[usize], seconds: u64) -> anyhow::Result<Value> {
         let snap = snapcast(&dir.join("snapcast"), n, seconds)
             .await
             .context("snapcast")?;
-        let ours = dalaba(&dir.join("dalaba"), n, seconds)
+        let ours = dalaba(&dir.join("dalaba"), n, seconds, latency_ms)
             .await
             .context("dalaba")?;
         for (name, s) in [("snapcast", &snap), ("dalaba", &ours)] {
@@ -347,6 +348,6 @@ pub(crate) async fn suite(ns: &[usize], seconds: u64) -> anyhow::Result<Value> {
         crate::rig::cleanup(&dir);
     }
     Ok(
-        json!({"seconds": seconds, "snapcast_buffer_ms": 1000, "dalaba_latency_ms": 150, "rows": rows}),
+        json!({"seconds": seconds, "snapcast_buffer_ms": 1000, "dalaba_latency_ms": latency_ms, "rows": rows}),
     )
 }

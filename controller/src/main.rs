@@ -20,7 +20,7 @@ use std::sync::Arc;
 
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
-use dalaba_controller::config::{ControllerConfig, LogFormat, OperatorsTls};
+use dalaba_controller::config::{ControllerConfig, LiveWrites, LogFormat, OperatorsTls};
 
 /// The configuration file at `path`, checked; the defaults without one.
 fn load_config(path: Option<&std::path::Path>) -> anyhow::Result<ControllerConfig> {
@@ -80,16 +80,12 @@ enum Command {
         /// The key of --tls-cert (PEM).
         #[arg(long, requires = "tls_cert")]
         tls_key: Option<PathBuf>,
-        /// Write live frames in pairs to calls with at least this many speakers (0:
-        /// never, the default): half the writes per agent, 20 ms more latency on every
-        /// other frame.
-        #[arg(long, env = "DALABA_LIVE_PAIRS_ABOVE")]
-        live_pairs_above: Option<usize>,
-        /// Write live frames three at a time to calls with at least this many speakers (0:
-        /// never, the default): a third of the writes per agent, 20 or 40 ms more latency
-        /// on two frames of three.
-        #[arg(long, env = "DALABA_LIVE_TRIPLES_ABOVE")]
-        live_triples_above: Option<usize>,
+        /// Frames written to each speaker at once in a large call, by audience:
+        /// `1000=2,4000=3` is two 20 ms frames a write from 1,000 speakers, three from
+        /// 4,000 (fewer writes, TLS records and wake-ups per speaker for 20 ms more delay
+        /// per frame held; `[live] frames_per_write` in the file). Empty: one a write.
+        #[arg(long, env = "DALABA_LIVE_FRAMES_PER_WRITE", value_parser = LiveWrites::parse)]
+        live_frames_per_write: Option<LiveWrites>,
     },
     /// Check a configuration file: print the configuration in effect, or every error with
     /// its line (exit status 2).
@@ -261,9 +257,18 @@ async fn main() -> anyhow::Result<()> {
             tls,
             tls_cert,
             tls_key,
-            live_pairs_above,
-            live_triples_above,
+            live_frames_per_write,
         } => {
+            for (older, frames) in [
+                ("DALABA_LIVE_PAIRS_ABOVE", 2),
+                ("DALABA_LIVE_TRIPLES_ABOVE", 3),
+            ] {
+                if let Ok(n) = std::env::var(older) {
+                    anyhow::bail!(
+                        "{older} is no longer read: set DALABA_LIVE_FRAMES_PER_WRITE={n}={frames} instead (from {n} speakers, {frames} frames a write)"
+                    );
+                }
+            }
             // Flags and variables over the file, the file over the defaults.
             let data_dir = data_dir.unwrap_or(config.data_dir);
             let (listen, listen_from) = match listen {
@@ -291,8 +296,7 @@ async fn main() -> anyhow::Result<()> {
                 _ => None,
             };
             let (mut state, first) = dalaba_controller::open(&data_dir)?;
-            state.live.pairs_above = live_pairs_above.unwrap_or(config.live.pairs_above);
-            state.live.triples_above = live_triples_above.unwrap_or(config.live.triples_above);
+            state.live = live_frames_per_write.unwrap_or(config.live);
             let operators_tls = match (own_cert, own_tls) {
                 (Some(cert), _) => Some(cert),
                 (None, OperatorsTls::Own) => Some(Arc::clone(&state.tls)),

@@ -301,4 +301,22 @@ fn a_configuration_file_is_checked_and_used_and_flags_override_it() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+
+    // A variable no longer read is not ignored: serve says what replaced it, and starts
+    // nothing.
+    let out = Command::new(controller_bin())
+        .arg("serve")
+        .arg("--data-dir")
+        .arg(dir.path().join("never"))
+        .env("DALABA_LIVE_TRIPLES_ABOVE", "4000")
+        .output()
+        .expect("run");
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr)
+            .contains("set DALABA_LIVE_FRAMES_PER_WRITE=4000=3 instead"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(!dir.path().join("never").exists(), "nothing made");
 }

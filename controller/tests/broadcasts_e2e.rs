@@ -256,28 +256,26 @@ fn stream_tone_with(
 
 #[test]
 fn live_call_reaches_its_targets_in_order_without_gaps() {
-    live_call_to_two_of_three(&[], 1);
+    live_call_to_two_of_three(&[], 1, 150);
 }
 
-/// The same with frames written in pairs (`DALABA_LIVE_PAIRS_ABOVE`, here for any call to
-/// two speakers or more): every frame arrives, in order, and plays without a gap.
+/// The same with frames written in pairs (`DALABA_LIVE_FRAMES_PER_WRITE`, here for any
+/// call to two speakers or more): every frame arrives, in order, and plays without a gap.
 #[test]
 fn live_call_written_in_pairs_reaches_its_targets_without_gaps() {
-    live_call_to_two_of_three(&[("DALABA_LIVE_PAIRS_ABOVE", "2")], 2);
+    live_call_to_two_of_three(&[("DALABA_LIVE_FRAMES_PER_WRITE", "2=2")], 2, 150);
 }
 
-/// And three at a time (`DALABA_LIVE_TRIPLES_ABOVE`), which wins over pairs.
+/// And ten at a time from two speakers (pairs from one): the call, asking for no latency,
+/// is given 380 ms, twice the 190 ms its first frames wait to be written.
 #[test]
-fn live_call_written_three_frames_at_a_time_reaches_its_targets_without_gaps() {
-    let env = [
-        ("DALABA_LIVE_PAIRS_ABOVE", "1"),
-        ("DALABA_LIVE_TRIPLES_ABOVE", "2"),
-    ];
-    live_call_to_two_of_three(&env, 3);
+fn live_call_written_ten_frames_at_a_time_reaches_its_targets_without_gaps() {
+    live_call_to_two_of_three(&[("DALABA_LIVE_FRAMES_PER_WRITE", "1=2,2=10")], 10, 380);
 }
 
-/// A live call to two of three speakers, its frames written `group` at a time.
-fn live_call_to_two_of_three(env: &[(&str, &str)], group: usize) {
+/// A live call to two of three speakers, its frames written `group` at a time, at
+/// `latency_ms` (the default for its size).
+fn live_call_to_two_of_three(env: &[(&str, &str)], group: usize, latency_ms: u64) {
     let _serial = serial();
     let dir = tempfile::tempdir().expect("tempdir");
     let (ctl, password) = start_controller_env(&dir.path().join("controller"), env);
@@ -310,6 +308,7 @@ fn live_call_to_two_of_three(env: &[(&str, &str)], group: usize) {
         Some(json!({"target": {"areas": ["330106001"]}})),
     );
     assert_eq!(status, 201, "{live}");
+    assert_eq!(live["latency_ms"], latency_ms, "{live}");
     let id = live["id"].as_u64().expect("id");
     let stream_id = live["stream_id"].as_u64().expect("stream") as u32;
     stream_tone(&ctl.addr, &api.token, id, stream_id, 2);

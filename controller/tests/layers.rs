@@ -35,6 +35,7 @@ const LAYERS: &[(&str, &[&str])] = &[
             "sent",
             "changes",
             "config",
+            "live_writes",
             "backup",
             "outcomes",
             "receipt_queue",

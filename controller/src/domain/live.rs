@@ -25,7 +25,6 @@ use crate::access::{Action, Content};
 use crate::auth::AuthUser;
 use crate::broadcast_spec::{BroadcastSpec, LiveSpec, Target};
 use crate::error::AppError;
-use crate::hub::Outgoing;
 use crate::state::AppState;
 
 /// Body of `POST /api/live`.
@@ -40,7 +39,9 @@ pub struct CreateLive {
     /// Volume for the call.
     #[schema(value_type = Option<u8>, maximum = 100)]
     pub volume: Option<Volume>,
-    /// Play each frame this long after capture (default 150 ms), the same on every agent.
+    /// Play each frame this long after capture, the same on every agent. Default 150 ms,
+    /// or more for a call large enough to be written several frames at a time (twice the
+    /// wait of its group: `[live] frames_per_write`).
     pub latency_ms: Option<u32>,
     /// Real, test or drill.
     #[serde(default)]
@@ -51,9 +52,6 @@ pub struct CreateLive {
 fn live_priority() -> Priority {
     Priority::Live
 }
-
-/// Default live latency, ms.
-pub const DEFAULT_LATENCY_MS: u32 = 150;
 
 /// Announces a live stream to its target. The source then connects to `source_url`.
 pub async fn create(
@@ -68,7 +66,10 @@ pub async fn create(
     let priority = req.priority;
     let level = user.level_over(reach.records.iter().map(|a| a.area_code.as_str()));
     let agents = reach.chosen;
-    let latency_ms = req.latency_ms.unwrap_or(DEFAULT_LATENCY_MS).clamp(20, 5000);
+    let latency_ms = req
+        .latency_ms
+        .unwrap_or_else(|| state.live.default_latency_ms(agents.len()))
+        .clamp(20, 5000);
     let stream_id: u32 = rand::random();
     let spec = LiveSpec {
         stream_id,
@@ -142,10 +143,6 @@ pub const MAX_SOURCE_MESSAGE: usize = if MAX_AUDIO_FRAME > 64 * 1024 {
     64 * 1024
 };
 
-/// A frame's length: frames held for one write wait for the rest of their group until half
-/// a frame after the last one is due.
-const FRAME: Duration = Duration::from_millis(20);
-
 /// Relays the source on `socket` for live call `id` until it ends.
 pub async fn relay(mut socket: WebSocket, state: AppState, id: u64, spec: LiveSpec) {
     let agents: Vec<AgentId> = spec.agents.iter().filter_map(|a| a.parse().ok()).collect();
@@ -153,8 +150,19 @@ pub async fn relay(mut socket: WebSocket, state: AppState, id: u64, spec: LiveSp
     let latency_us = u64::from(spec.latency_ms) * 1000;
     let (mut forwarded, mut late, mut invalid) = (0u64, 0u64, 0u64);
     // Frames in groups for a large audience (a setting): one write, TLS record and task
-    // wake-up per agent for `group` frames, for 20 ms more latency per frame held.
-    let group = state.live.frames_per_write(agents.len());
+    // wake-up per agent for `group` frames, for 20 ms more latency per frame held, at
+    // most half the call's latency.
+    let latency = Duration::from_micros(latency_us);
+    let group = state.live.frames_within(agents.len(), latency);
+    if group < state.live.frames_per_write(agents.len()) {
+        tracing::info!(
+            broadcast = id,
+            latency_ms = spec.latency_ms,
+            group,
+            "frames a write held to half the call's latency"
+        );
+    }
+    let hold = crate::state::live_writes::hold(group);
     let mut held: Vec<Bytes> = Vec::with_capacity(group);
     let mut held_since = tokio::time::Instant::now();
     let mut quiet_since = tokio::time::Instant::now();
@@ -166,9 +174,7 @@ pub async fn relay(mut socket: WebSocket, state: AppState, id: u64, spec: LiveSp
                 .saturating_duration_since(tokio::time::Instant::now())
         } else {
             // Until half a frame after the group's last frame is due.
-            let last = u32::try_from(group - 1).unwrap_or(u32::MAX);
-            (held_since + FRAME.saturating_mul(last) + FRAME / 2)
-                .saturating_duration_since(tokio::time::Instant::now())
+            (held_since + hold).saturating_duration_since(tokio::time::Instant::now())
         };
         let frame = match tokio::time::timeout(wait, socket.next()).await {
             Ok(Some(Ok(f))) => f,
@@ -265,7 +271,8 @@ pub async fn relay(mut socket: WebSocket, state: AppState, id: u64, spec: LiveSp
 /// Queues the frames held for one write to every agent of the call, back to back: each
 /// agent's task finds them all queued when it next runs and writes them at once.
 fn send_held(state: &AppState, fanout: &mut crate::hub::Fanout, held: &mut Vec<Bytes>) {
-    for frame in held.drain(..) {
-        state.hub.send_to_all(fanout, &Outgoing::Binary(frame));
+    if !held.is_empty() {
+        state.hub.send_frames_to_all(fanout, held);
+        held.clear();
     }
 }

@@ -16,6 +16,9 @@
 //! [log]
 //! level = "info"                     # a tracing filter: "info", "warn,dalaba_controller=debug"
 //! format = "text"                    # "text", or "json" (one object a line, for journald)
+//!
+//! [live]                             # from N speakers, M 20 ms frames a write (default {})
+//! frames_per_write = { 1000 = 2, 4000 = 3, 8000 = 10 }
 //! ```
 
 use std::net::SocketAddr;
@@ -82,32 +85,7 @@ impl Default for ControllerConfig {
     }
 }
 
-/// How live frames are written to agents: several 20 ms frames a write for a large call,
-/// two (a pair) for a call to at least `pairs_above` speakers, three for at least
-/// `triples_above`; 0, never (the default for both). Each frame held for a write saves a
-/// write, a TLS record and a task wake-up per agent, for 20 ms more latency on the frames
-/// before it (BENCHMARKS.md, fan-out: one core at 2,500 agents, pairs 71 %, triples 50 %).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct LiveWrites {
-    /// Smallest audience written in pairs; 0: none.
-    pub pairs_above: usize,
-    /// Smallest audience written three frames at a time; 0: none.
-    pub triples_above: usize,
-}
-
-impl LiveWrites {
-    /// Frames written to each agent at once in a call to `audience` speakers: 1, 2 or 3.
-    pub fn frames_per_write(&self, audience: usize) -> usize {
-        let from = |above: usize| above > 0 && audience >= above;
-        if from(self.triples_above) {
-            3
-        } else if from(self.pairs_above) {
-            2
-        } else {
-            1
-        }
-    }
-}
+pub use super::live_writes::LiveWrites;
 
 type Field<T> = Option<Spanned<T>>;
 
@@ -125,6 +103,8 @@ struct Raw {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawLive {
+    frames_per_write: Field<std::collections::BTreeMap<String, i64>>,
+    /// Older spellings, still read: `frames_per_write = { N = 2 }` and `{ N = 3 }`.
     pairs_above: Field<i64>,
     triples_above: Field<i64>,
 }
@@ -279,11 +259,31 @@ impl ControllerConfig {
                     })
                     .ok()
             };
-            if let Some(n) = speakers(&live.pairs_above, "pairs_above", &mut errors) {
-                config.live.pairs_above = n;
+            let mut steps = Vec::new();
+            let mut line = 0;
+            if let Some(table) = &live.frames_per_write {
+                line = line_of(text, table.span().start);
+                for (from, frames) in table.get_ref() {
+                    match (from.parse::<usize>(), usize::try_from(*frames)) {
+                        (Ok(from), Ok(frames)) => steps.push((from, frames)),
+                        _ => errors.push(format!(
+                            "line {line}: live.frames_per_write: {from} = {frames}: from how many speakers = how many frames a write, e.g. {{ 1000 = 2, 4000 = 3 }}"
+                        )),
+                    }
+                }
             }
-            if let Some(n) = speakers(&live.triples_above, "triples_above", &mut errors) {
-                config.live.triples_above = n;
+            let pairs = speakers(&live.pairs_above, "pairs_above", &mut errors).unwrap_or(0);
+            let triples = speakers(&live.triples_above, "triples_above", &mut errors).unwrap_or(0);
+            // As they always meant: threes win over pairs.
+            if pairs > 0 && (triples == 0 || pairs < triples) {
+                steps.push((pairs, 2));
+            }
+            if triples > 0 {
+                steps.push((triples, 3));
+            }
+            match LiveWrites::new(steps) {
+                Ok(writes) => config.live = writes,
+                Err(why) => errors.push(format!("line {line}: live.frames_per_write: {why}")),
             }
         }
         if errors.is_empty() {
@@ -305,7 +305,7 @@ impl ControllerConfig {
             ),
         };
         format!(
-            "data_dir = {:?}\nlisten = \"{}\"\nagent_listen = \"{}\"\n\n[operators_tls]\n{tls}\n\n[log]\nlevel = {:?}\nformat = \"{}\"\n\n[live]\npairs_above = {}\ntriples_above = {}\n",
+            "data_dir = {:?}\nlisten = \"{}\"\nagent_listen = \"{}\"\n\n[operators_tls]\n{tls}\n\n[log]\nlevel = {:?}\nformat = \"{}\"\n\n[live]\nframes_per_write = {}\n",
             self.data_dir.display().to_string(),
             self.listen,
             self.agent_listen,
@@ -314,8 +314,7 @@ impl ControllerConfig {
                 LogFormat::Text => "text",
                 LogFormat::Json => "json",
             },
-            self.live.pairs_above,
-            self.live.triples_above
+            self.live
         )
     }
 }
@@ -348,29 +347,42 @@ mod tests {
         assert_eq!(
             config.live,
             LiveWrites::default(),
-            "not in pairs unless asked"
+            "one frame a write unless asked"
         );
         assert_eq!(ControllerConfig::parse(&config.effective()), Ok(config));
-        let grouped = ControllerConfig::parse("[live]\npairs_above = 2000\ntriples_above = 4000\n")
-            .expect("good");
+        let grouped = ControllerConfig::parse(
+            "[live]\nframes_per_write = { 2000 = 2, 4000 = 3, 8000 = 10 }\n",
+        )
+        .expect("good");
         let frames = |audience| grouped.live.frames_per_write(audience);
         assert_eq!((frames(1999), frames(2000), frames(3999)), (1, 2, 2));
-        assert_eq!((frames(4000), frames(10_000)), (3, 3));
+        assert_eq!((frames(4000), frames(8000), frames(10_000)), (3, 10, 10));
         assert_eq!(ControllerConfig::parse(&grouped.effective()), Ok(grouped));
-        let triples = ControllerConfig::parse("[live]\ntriples_above = 10\n").expect("good");
+        // The older spellings mean what they did.
+        let older = ControllerConfig::parse("[live]\npairs_above = 2000\ntriples_above = 4000\n")
+            .expect("good");
         assert_eq!(
-            (
-                triples.live.frames_per_write(9),
-                triples.live.frames_per_write(10)
-            ),
-            (1, 3)
+            older.live,
+            LiveWrites::parse("2000=2,4000=3").expect("good")
         );
-        assert_eq!(LiveWrites::default().frames_per_write(100_000), 1);
+        let triples = ControllerConfig::parse("[live]\ntriples_above = 10\npairs_above = 20\n")
+            .expect("good");
+        assert_eq!(triples.live, LiveWrites::parse("10=3").expect("good"));
+        let none = ControllerConfig::parse("[live]\npairs_above = 0\ntriples_above = 0\n")
+            .expect("the file packages shipped");
+        assert_eq!(none.live, LiveWrites::default());
         refused(
             "[live]\npairs_above = -1\ntriples_above = -3\n",
             &[
                 "line 2: live.pairs_above: -1: a number of speakers (0: never)",
                 "line 3: live.triples_above: -3: a number of speakers (0: never)",
+            ],
+        );
+        refused(
+            "[live]\nframes_per_write = { 1000 = 30, all = 2 }\n",
+            &[
+                "line 2: live.frames_per_write: all = 2: from how many speakers = how many frames a write, e.g. { 1000 = 2, 4000 = 3 }",
+                "line 2: live.frames_per_write: 1000 = 30: frames a write, 1 to 25 (20 ms each)",
             ],
         );
         assert_eq!(ControllerConfig::parse(""), Ok(ControllerConfig::default()));

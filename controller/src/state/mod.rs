@@ -8,6 +8,7 @@ pub mod edge;
 pub mod error;
 pub mod hub;
 pub mod identity;
+pub mod live_writes;
 pub mod liveness;
 pub mod lockout;
 pub mod outbox;

@@ -111,6 +111,29 @@ impl Sender {
     }
 }
 
+impl Sender {
+    /// Queues a group of audio `frames` in order, as many as there is room for (the rest
+    /// are dropped), under one lock and with one wake-up: how many were queued.
+    pub fn try_send_audio(&self, frames: &[bytes::Bytes]) -> Result<usize, Refused> {
+        let queued = {
+            let mut queue = self.shared.queue();
+            if self.shared.closed.load(Ordering::Acquire) {
+                return Err(Refused::Closed);
+            }
+            let room = self.capacity.saturating_sub(queue.audio.len());
+            let queued = frames.len().min(room);
+            queue
+                .audio
+                .extend(frames[..queued].iter().cloned().map(Outgoing::Binary));
+            queued
+        };
+        if queued > 0 {
+            self.shared.waker.wake();
+        }
+        Ok(queued)
+    }
+}
+
 impl Receiver {
     /// The next message, if one is queued: control before audio.
     pub fn try_recv(&mut self) -> Option<Outgoing> {
@@ -217,6 +240,41 @@ mod tests {
             assert!(matches!(rx.try_recv(), Some(Outgoing::Binary(_))));
         }
         assert!(rx.try_recv().is_none());
+    }
+
+    /// A group of frames is queued as far as there is room, behind the frames waiting and
+    /// after any command, with one wake-up.
+    #[test]
+    fn a_group_of_frames_is_queued_as_far_as_there_is_room() {
+        let (tx, mut rx) = queue(4);
+        let count = Arc::new(Count(0.into()));
+        let waker = Waker::from(count.clone());
+        let mut next = Box::pin(rx.recv());
+        assert!(
+            next.as_mut()
+                .poll(&mut Context::from_waker(&waker))
+                .is_pending()
+        );
+        drop(next);
+        let group = [b"1", b"2", b"3"].map(|b| bytes::Bytes::from_static(b));
+        assert_eq!(tx.try_send_audio(&group), Ok(3));
+        assert_eq!(
+            count.0.load(Ordering::SeqCst),
+            1,
+            "one wake-up for the group"
+        );
+        tx.try_send(text("alert")).expect("room");
+        assert_eq!(tx.try_send_audio(&group), Ok(1), "room for one more");
+        assert_eq!(tx.try_send_audio(&group), Ok(0));
+        assert!(is(rx.try_recv(), "alert"));
+        let audio: Vec<bytes::Bytes> = std::iter::from_fn(|| match rx.try_recv() {
+            Some(Outgoing::Binary(b)) => Some(b),
+            _ => None,
+        })
+        .collect();
+        assert_eq!(audio, [&b"1"[..], b"2", b"3", b"1"]);
+        drop(rx);
+        assert_eq!(tx.try_send_audio(&group), Err(Refused::Closed));
     }
 
     struct Count(std::sync::atomic::AtomicUsize);
