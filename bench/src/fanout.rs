@@ -29,10 +29,6 @@ use serde_json::{Value, json};
 use crate::rig::{Api, LiveSource, now_us, start_controller, usage};
 use crate::sim::{Fleet, Target};
 
-/// The live latency of the stream unless `--live-latency-ms` says otherwise (the
-/// controller's default), ms: a frame is on time when its lag is at most this.
-pub(crate) const LATENCY_MS: u64 = 150;
-
 pub(crate) struct Run {
     n: usize,
     connect_s: f64,
@@ -49,12 +45,13 @@ pub(crate) struct Run {
     lag_max_ms: f64,
     generator_cpu_pct: f64,
     late_by_second: Vec<u64>,
+    latency_ms: u64,
     sessions_ended: String,
     reach_command_ms: f64,
     reach_receipts_ms: f64,
 }
 
-pub(crate) async fn run(n: usize, seconds: u64, latency_ms: u64) -> anyhow::Result<Run> {
+pub(crate) async fn run(n: usize, seconds: u64, latency_ms: Option<u64>) -> anyhow::Result<Run> {
     let dir = crate::rig::scratch(&format!("fanout-{n}"));
     eprintln!(
         "N = {n}: controller log in {}",
@@ -79,7 +76,8 @@ pub(crate) async fn run(n: usize, seconds: u64, latency_ms: u64) -> anyhow::Resu
         pin: ctl.fingerprint,
         key: ctl.key,
     };
-    let fleet = Fleet::start(target, tokens, 64, Duration::from_millis(latency_ms))?;
+    // On time: within the call's latency (set once the call is made).
+    let fleet = Fleet::start(target, tokens, 64, Duration::ZERO)?;
     let shared = &fleet.counters;
     let deadline = Instant::now() + Duration::from_secs(300);
     while shared.ready.load(Ordering::Relaxed) < n as u64 {
@@ -111,6 +109,8 @@ pub(crate) async fn run(n: usize, seconds: u64, latency_ms: u64) -> anyhow::Resu
 
     // One live stream to everyone: a 24 kbps Opus source at real pace.
     let mut source = LiveSource::open(&api, &ctl, json!({"all": true}), latency_ms).await?;
+    let latency_ms = source.latency_ms;
+    shared.lags.set_on_time(Duration::from_millis(latency_ms));
     tokio::time::sleep(Duration::from_millis(500)).await; // start_live reaches everyone
     let mut encoder =
         dalaba_audio::codec::Encoder::new(&dalaba_audio::codec::EncoderSettings::live())?;
@@ -161,6 +161,7 @@ pub(crate) async fn run(n: usize, seconds: u64, latency_ms: u64) -> anyhow::Resu
         lag_max_ms: lags.percentile(1.0),
         generator_cpu_pct: (gen1 - gen0) / wall * 100.0,
         late_by_second: lags.late_by_second(seconds as usize),
+        latency_ms,
         sessions_ended: shared.take_ended(),
         reach_command_ms,
         reach_receipts_ms,
@@ -172,9 +173,16 @@ pub(crate) async fn run(n: usize, seconds: u64, latency_ms: u64) -> anyhow::Resu
 }
 
 /// Runs the fan-out and alert-reach benchmark for each N; prints a table, returns figures.
-pub(crate) async fn suite(ns: &[usize], seconds: u64, latency_ms: u64) -> anyhow::Result<Value> {
+pub(crate) async fn suite(
+    ns: &[usize],
+    seconds: u64,
+    latency_ms: Option<u64>,
+) -> anyhow::Result<Value> {
+    let latency = latency_ms.map_or("the controller's default".to_owned(), |ms| {
+        format!("{ms} ms")
+    });
     println!(
-        "\nfan-out and alert reach ({seconds} s of live stream per N, {latency_ms} ms live latency)"
+        "\nfan-out and alert reach ({seconds} s of live stream per N, live latency {latency})"
     );
     println!(
         "{:>6} {:>9} {:>10} {:>10} {:>9} {:>11} {:>9} {:>8} {:>8} {:>8} {:>10} {:>11} {:>8}",
@@ -220,6 +228,7 @@ pub(crate) async fn suite(ns: &[usize], seconds: u64, latency_ms: u64) -> anyhow
             r.reach_receipts_ms,
             r.generator_cpu_pct
         );
+        println!("       the call's latency: {} ms", r.latency_ms);
         if r.late_by_second.iter().any(|&l| l > 0) {
             println!("       late frames by second: {:?}", r.late_by_second);
         }
@@ -233,7 +242,7 @@ pub(crate) async fn suite(ns: &[usize], seconds: u64, latency_ms: u64) -> anyhow
             "frames_expected": r.frames_expected, "frames_received": r.frames_received, "frames_on_time_pct": r.on_time_pct,
             "frames_out_of_order": r.out_of_order, "delivery_lag_p50_ms": r.lag_p50_ms,
             "delivery_lag_p99_ms": r.lag_p99_ms, "delivery_lag_max_ms": r.lag_max_ms, "alert_reach_command_ms": r.reach_command_ms,
-            "alert_reach_receipts_ms": r.reach_receipts_ms, "live_latency_ms": latency_ms,
+            "alert_reach_receipts_ms": r.reach_receipts_ms, "live_latency_ms": r.latency_ms,
             "stream_seconds": seconds, "generator_cpu_pct_of_core": r.generator_cpu_pct,
             "late_frames_by_second": r.late_by_second, "sessions_ended": r.sessions_ended,
         }));

@@ -64,7 +64,8 @@ pub(crate) async fn suite(seconds: u64) -> anyhow::Result<Value> {
         .await?;
 
     // A live stream at the default latency: 24 kbps Opus with FEC, 50 frames a second.
-    let mut source = LiveSource::open(&api, &ctl, json!({"agents": ["bench-1"]}), 150).await?;
+    let mut source =
+        LiveSource::open(&api, &ctl, json!({"agents": ["bench-1"]}), Some(150)).await?;
     let live_id = source.broadcast;
     let mut encoder =
         dalaba_audio::codec::Encoder::new(&dalaba_audio::codec::EncoderSettings::live())?;

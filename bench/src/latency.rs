@@ -148,7 +148,8 @@ async fn one_setting(
     latency_ms: u64,
     seconds: u64,
 ) -> anyhow::Result<Setting> {
-    let mut source = LiveSource::open(api, ctl, json!({"agents": ["bench-1"]}), latency_ms).await?;
+    let mut source =
+        LiveSource::open(api, ctl, json!({"agents": ["bench-1"]}), Some(latency_ms)).await?;
     let broadcast = source.broadcast;
     let mut encoder =
         dalaba_audio::codec::Encoder::new(&dalaba_audio::codec::EncoderSettings::live())?;

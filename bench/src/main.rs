@@ -57,11 +57,12 @@ struct Cli {
     /// Seconds of live stream per N in the fan-out benchmark, instead of the mode's.
     #[arg(long)]
     seconds: Option<u64>,
-    /// The live call's latency in the fan-out and the Snapcast comparison (ms; in the
-    /// fan-out a frame is on time when it arrives within it), instead of the controller's
-    /// default, 150.
-    #[arg(long, default_value_t = fanout::LATENCY_MS)]
-    live_latency_ms: u64,
+    /// The live call's latency in the fan-out and the Snapcast comparison, ms (in the
+    /// fan-out a frame is on time when it arrives within it); by default the call asks
+    /// for none and the controller gives it its default for the call's size (150 ms, more
+    /// for a call written many frames at a time: `DALABA_LIVE_FRAMES_PER_WRITE`).
+    #[arg(long)]
+    live_latency_ms: Option<u64>,
     /// Seconds at the default latency setting, instead of the mode's.
     #[arg(long)]
     latency_seconds: Option<u64>,

@@ -313,6 +313,8 @@ impl Agent {
 pub(crate) struct LiveSource {
     pub(crate) broadcast: u64,
     pub(crate) stream_id: StreamId,
+    /// The call's latency, as the controller set it, ms.
+    pub(crate) latency_ms: u64,
     ws: tokio_tungstenite::WebSocketStream<
         tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>,
     >,
@@ -320,19 +322,19 @@ pub(crate) struct LiveSource {
 }
 
 impl LiveSource {
-    /// Starts a live call to `target` at `latency_ms` and connects as its source.
+    /// Starts a live call to `target` at `latency_ms` (none: the controller's default for
+    /// its size) and connects as its source.
     pub(crate) async fn open(
         api: &Api,
         ctl: &Controller,
         target: Value,
-        latency_ms: u64,
+        latency_ms: Option<u64>,
     ) -> anyhow::Result<Self> {
-        let live = api
-            .post(
-                "/api/live",
-                json!({"target": target, "latency_ms": latency_ms}),
-            )
-            .await?;
+        let mut call = json!({ "target": target });
+        if let Some(ms) = latency_ms {
+            call["latency_ms"] = json!(ms);
+        }
+        let live = api.post("/api/live", call).await?;
         let stream_id = StreamId(live["stream_id"].as_u64().context("stream id")? as u32);
         let mut request =
             tokio_tungstenite::tungstenite::client::IntoClientRequest::into_client_request(
@@ -350,6 +352,7 @@ impl LiveSource {
         Ok(Self {
             broadcast: live["id"].as_u64().context("broadcast id")?,
             stream_id,
+            latency_ms: live["latency_ms"].as_u64().context("latency")?,
             ws,
             seq: 0,
         })

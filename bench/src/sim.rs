@@ -56,7 +56,7 @@ pub(crate) struct Lags {
     /// steady, at the start, or in bursts.
     late_by_second: Vec<AtomicU64>,
     /// A frame is on time when its lag is at most this, µs.
-    on_time_us: u64,
+    on_time_us: AtomicU64,
 }
 
 impl Lags {
@@ -67,15 +67,21 @@ impl Lags {
             on_time: AtomicU64::new(0),
             out_of_order: AtomicU64::new(0),
             late_by_second: (0..600).map(|_| AtomicU64::new(0)).collect(),
-            on_time_us,
+            on_time_us: AtomicU64::new(on_time_us),
         }
+    }
+
+    /// From now on a frame is on time when its lag is at most `on_time`.
+    pub(crate) fn set_on_time(&self, on_time: Duration) {
+        self.on_time_us
+            .store(on_time.as_micros() as u64, Ordering::Relaxed);
     }
 
     fn record(&self, seq: u32, lag_us: u64) {
         let ms = (lag_us / 1000).min(5000) as usize;
         self.buckets[ms].fetch_add(1, Ordering::Relaxed);
         self.frames.fetch_add(1, Ordering::Relaxed);
-        if lag_us <= self.on_time_us {
+        if lag_us <= self.on_time_us.load(Ordering::Relaxed) {
             self.on_time.fetch_add(1, Ordering::Relaxed);
         } else {
             let second = (seq / 50) as usize;

@@ -44,8 +44,13 @@ pub(crate) fn installed() -> bool {
 }
 
 /// Figures for one system at one N.
+/// Snapserver's buffer (its default), ms: its end-to-end latency setting.
+const SNAPCAST_BUFFER_MS: u64 = 1000;
+
 #[derive(Debug)]
 struct Side {
+    /// The latency asked for (Snapcast's buffer, Dalaba's call), ms.
+    latency_setting_ms: u64,
     server_cpu_pct: f64,
     server_rss_kb: u64,
     latency_p50_ms: f64,
@@ -231,10 +236,16 @@ async fn snapcast(dir: &Path, n: usize, seconds: u64) -> anyhow::Result<Side> {
         latency_p50_ms: p50,
         latency_p99_ms: p99,
         clicks: latencies.len(),
+        latency_setting_ms: SNAPCAST_BUFFER_MS,
     })
 }
 
-async fn dalaba(dir: &Path, n: usize, seconds: u64, latency_ms: u64) -> anyhow::Result<Side> {
+async fn dalaba(
+    dir: &Path,
+    n: usize,
+    seconds: u64,
+    latency_ms: Option<u64>,
+) -> anyhow::Result<Side> {
     let ctl = start_controller(dir).await?;
     let pid = ctl.pid()?;
     let api = Api::login(&ctl).await?;
@@ -283,6 +294,7 @@ async fn dalaba(dir: &Path, n: usize, seconds: u64, latency_ms: u64) -> anyhow::
     }
     let (cpu1, rss) = usage(pid);
     let wall = t0.elapsed().as_secs_f64();
+    let source_latency = source.latency_ms;
     source.end().await?;
     let (_, heard) = crate::latency::heard(&agents[0].log, &dir.join("bench-0"), broadcast).await?;
     let latencies = match_clicks(&sent, &heard)?;
@@ -295,18 +307,23 @@ async fn dalaba(dir: &Path, n: usize, seconds: u64, latency_ms: u64) -> anyhow::
         latency_p50_ms: p50,
         latency_p99_ms: p99,
         clicks: latencies.len(),
+        latency_setting_ms: source_latency,
     })
 }
 
 /// Runs both systems for each N; prints a table and returns the figures.
-pub(crate) async fn suite(ns: &[usize], seconds: u64, latency_ms: u64) -> anyhow::Result<Value> {
+pub(crate) async fn suite(
+    ns: &[usize],
+    seconds: u64,
+    latency_ms: Option<u64>,
+) -> anyhow::Result<Value> {
     if !installed() {
         bail!(
             "snapserver and snapclient are not installed (apt-get install snapserver snapclient)"
         );
     }
     println!(
-        "\nside by side with Snapcast ({seconds} s measured per run, real clients on this machine, Dalaba's live latency {latency_ms} ms)"
+        "\nside by side with Snapcast ({seconds} s measured per run, real clients on this machine)"
     );
     println!(
         "{:>4} {:<9} {:>9} {:>12} {:>9} {:>11} {:>11} {:>7}",
@@ -342,12 +359,11 @@ pub(crate) async fn suite(ns: &[usize], seconds: u64, latency_ms: u64) -> anyhow
         let side = |s: &Side| {
             json!({"server_cpu_pct_of_core": s.server_cpu_pct, "server_cpu_pct_per_client": s.server_cpu_pct / n as f64,
                    "server_rss_kb": s.server_rss_kb, "latency_p50_ms": s.latency_p50_ms,
-                   "latency_p99_ms": s.latency_p99_ms, "clicks_measured": s.clicks})
+                   "latency_p99_ms": s.latency_p99_ms, "clicks_measured": s.clicks,
+                   "latency_setting_ms": s.latency_setting_ms})
         };
         rows.push(json!({"clients": n, "snapcast": side(&snap), "dalaba": side(&ours)}));
         crate::rig::cleanup(&dir);
     }
-    Ok(
-        json!({"seconds": seconds, "snapcast_buffer_ms": 1000, "dalaba_latency_ms": latency_ms, "rows": rows}),
-    )
+    Ok(json!({"seconds": seconds, "snapcast_buffer_ms": SNAPCAST_BUFFER_MS, "rows": rows}))
 }
