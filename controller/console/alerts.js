@@ -17,7 +17,7 @@ export const STRINGS = {
     nothing_held: '没有待审核的预警', source: '来源', sent_at: '发布时间', status: '状态',
     sent: '已发布', held: '待审核', cancelled: '已撤销', rejected: '已驳回', expired: '已过期',
     waiting: '等待', playing: '播放中', done: '已播完', failed: '失败', preempted: '被打断',
-    unreachable: '不可达', not_yet: '尚无回执', village: '村', speakers_n: '{n} 个喇叭',
+    unreachable: '不可达', not_yet: '尚无回执', village: '村', speakers_n: '{n} 个喇叭', more_n: '…另有 {n} 个',
     minutes: '{n} 分钟', hours: '{n} 小时', speech_failed: '文字未能转为语音，仅播放提示音：',
     ev_flood: '山洪', ev_rain: '暴雨', ev_typhoon: '台风', ev_quake: '地震', ev_fire: '森林火灾',
     ev_geo: '地质灾害', ev_epidemic: '疫情', ev_other: '其他',
@@ -36,7 +36,7 @@ export const STRINGS = {
     nothing_held: 'No alert is waiting for review', source: 'source', sent_at: 'issued', status: 'status',
     sent: 'sent', held: 'held', cancelled: 'cancelled', rejected: 'rejected', expired: 'expired',
     waiting: 'waiting', playing: 'playing', done: 'done', failed: 'failed', preempted: 'preempted',
-    unreachable: 'unreachable', not_yet: 'no receipt yet', village: 'village', speakers_n: '{n} speakers',
+    unreachable: 'unreachable', not_yet: 'no receipt yet', village: 'village', speakers_n: '{n} speakers', more_n: '… {n} more',
     minutes: '{n} min', hours: '{n} h', speech_failed: 'the text could not be spoken; the tone went out alone: ',
     ev_flood: 'flash flood', ev_rain: 'rainstorm', ev_typhoon: 'typhoon', ev_quake: 'earthquake', ev_fire: 'forest fire',
     ev_geo: 'landslide', ev_epidemic: 'epidemic', ev_other: 'other',
@@ -48,6 +48,11 @@ const SEVERITIES = ['red', 'orange', 'yellow', 'blue'];
 const MODES = ['drill', 'test', 'real'];
 const VALIDITY_MIN = [30, 60, 120, 360, 1440];
 const FINAL = ['done', 'failed', 'cancelled', 'unreachable'];
+const HEARD = ['playing', 'done'];
+// Above this many speakers an alert's receipts are shown as counts per village, with the
+// first SHOWN speakers of each village not yet heard.
+const MANY = 300;
+const SHOWN = 6;
 
 // `ctx`: { api, el, $, t, agents() (the speakers the user sees), me(), listenFirst(prefix) }.
 export function alertsPage(ctx) {
@@ -56,11 +61,6 @@ export function alertsPage(ctx) {
   let following = null; // the alert whose receipts are shown
   const names = new Map(); // area code → name, from the area tree
   const areaName = (code) => names.get(code) || code;
-  // A village's name: county to village, from its speakers.
-  const villageName = (code) => {
-    const a = ctx.agents().find((x) => x.area_code === code && x.area_name);
-    return a ? a.area_name : areaName(code);
-  };
 
   const live = () => ctx.agents().filter((a) => !a.retired);
   const chosenAreas = () => [...$('al-areas').querySelectorAll('input:checked')].map((i) => i.value);
@@ -153,31 +153,63 @@ export function alertsPage(ctx) {
     }
   }
 
-  // Shows alert `a`'s receipts village by village until every speaker has a final state.
+  // Shows alert `a`'s receipts village by village until every speaker has a final state:
+  // each speaker by name, or for a county-wide alert (more than MANY speakers) each
+  // village's count heard and the speakers not yet heard, so that 10,000 receipts are 200
+  // rows, not 10,000 chips.
   async function follow(a) {
     following = a.id;
     const box = $('al-follow');
-    const names = new Map(ctx.agents().map((x) => [x.id, x]));
+    const speakers = new Map(ctx.agents().map((x) => [x.id, x]));
+    // A village by its own name, or the nearest named area above it and its code.
+    const within = new Map(ctx.agents().filter((x) => x.area_name).map((x) => [x.area_code, x.area_name]));
+    const villageName = (code) => names.get(code)
+      || [within.get(code) || '', ' ', el('small', { class: 'code' }, code)];
+    // A speaker and its state; `short`: its name alone, the state in its colour and title
+    // (a county's view, where the counts above name the colours).
+    const chip = (id, state, short) => {
+      const name = speakers.get(id) ? speakers.get(id).name : id;
+      const said = state ? t(state) : t('not_yet');
+      return el('span', { class: 'receipt ' + (state || 'none'), 'data-agent': id, 'data-state': state || '', title: said },
+        short ? name : `${name}: ${said}`);
+    };
     const draw = (b) => {
+      const receipt = new Map(b.receipts.map((r) => [r.agent_id, r.state]));
+      for (const id of b.unreachable || []) if (!receipt.has(id)) receipt.set(id, 'unreachable');
       const byVillage = new Map();
       for (const id of b.agents) {
-        const area = names.get(id) ? names.get(id).area_code : '?';
+        const area = speakers.get(id) ? speakers.get(id).area_code : '?';
         if (!byVillage.has(area)) byVillage.set(area, []);
         byVillage.get(area).push(id);
       }
-      const receipt = new Map(b.receipts.map((r) => [r.agent_id, r.state]));
-      const unreachable = new Set(b.unreachable || []);
-      const heard = b.agents.filter((id) => ['playing', 'done'].includes(receipt.get(id))).length;
+      const isHeard = (id) => HEARD.includes(receipt.get(id));
+      const heard = b.agents.filter(isHeard).length;
+      const counts = new Map();
+      for (const id of b.agents) {
+        const state = receipt.get(id) || 'not_yet';
+        counts.set(state, (counts.get(state) || 0) + 1);
+      }
+      const many = b.agents.length > MANY;
+      const row = ([area, ids]) => {
+        const village = villageName(area);
+        if (!many) return el('tr', { 'data-village': area }, el('th', {}, village), el('td', {}, ids.map((id) => chip(id, receipt.get(id)))));
+        const missing = ids.filter((id) => !isHeard(id));
+        const n = ids.length - missing.length;
+        return el('tr', { 'data-village': area, 'data-heard': n, 'data-total': ids.length, class: missing.length ? 'missing' : 'heard' },
+          el('th', {}, village),
+          el('td', { class: 'count' }, `${n}/${ids.length}`),
+          el('td', {}, missing.slice(0, SHOWN).map((id) => chip(id, receipt.get(id), true)),
+            missing.length > SHOWN ? el('span', { class: 'hint' }, fill('more_n', { n: missing.length - SHOWN })) : null));
+      };
+      // Villages with speakers not yet heard first, then by code.
+      const order = [...byVillage.entries()].sort(([x, xs], [y, ys]) =>
+        (many ? (xs.every(isHeard) - ys.every(isHeard)) : 0) || (x < y ? -1 : x > y ? 1 : 0));
       box.replaceChildren(
         el('h3', {}, `#${a.id} ${a.request.event} · ${t(a.request.severity)} · ${t(a.request.mode)} — ${heard}/${b.agents.length}`),
-        el('table', { id: 'al-receipts', 'data-alert': a.id }, [...byVillage.entries()].sort().map(([area, ids]) => el('tr', { 'data-village': area },
-          el('th', {}, villageName(area)),
-          el('td', {}, ids.map((id) => {
-            const state = receipt.get(id) || (unreachable.has(id) ? 'unreachable' : null);
-            return el('span', { class: 'receipt ' + (state || 'none'), 'data-agent': id, 'data-state': state || '' },
-              `${names.get(id) ? names.get(id).name : id}: ${state ? t(state) : t('not_yet')}`);
-          }))))));
-      return b.agents.every((id) => FINAL.includes(receipt.get(id)) || unreachable.has(id));
+        el('p', { id: 'al-counts', class: 'receipts' }, [...counts.entries()].map(([state, n]) =>
+          el('span', { class: 'receipt ' + state, 'data-count': state }, `${t(state)} ${n}`))),
+        el('table', { id: 'al-receipts', 'data-alert': a.id, class: many ? 'county' : '' }, order.map(row)));
+      return b.agents.every((id) => FINAL.includes(receipt.get(id)));
     };
     if (!a.broadcast_id) { box.replaceChildren(el('h3', {}, `#${a.id} ${t(a.status)}`)); return; }
     for (let i = 0; i < 300 && following === a.id && !$('alerts').hidden; i++) {

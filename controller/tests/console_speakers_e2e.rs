@@ -343,5 +343,45 @@ fn the_overview_holds_a_county_of_ten_thousand_speakers() {
         drawn[1].as_f64().unwrap_or(f64::NAN),
         drawn[2].as_f64().unwrap_or(f64::NAN),
     );
+
+    // A drill to the whole county, every speaker offline: followed on the alerts page as
+    // one row per village, its count heard and the first speakers not heard, not 10,000
+    // chips; villages not yet heard come first.
+    let expires = dalaba_controller::now_us() + 3_600_000_000;
+    let (status, alert) = api.call(
+        "POST",
+        "/api/alerts",
+        Some(json!({"severity": "blue", "event": "演练", "areas": ["330106"],
+                    "expires_at": expires, "mode": "drill"})),
+    );
+    assert!((200..300).contains(&status), "{alert}");
+    let id = alert["id"].as_u64().expect("id");
+    click(&rt, &c, "#nav button[data-view=alerts]");
+    click(&rt, &c, &format!("#alert-{id}"));
+    let village = format!("#al-receipts[data-alert='{id}'] tr[data-village='330106001001']");
+    let count = wait_text(&rt, &c, &format!("{village} td.count"), |t| t == "0/50");
+    assert_eq!(count, "0/50");
+    let shown = wait_text(&rt, &c, &village, |t| t.contains("1村 1号"));
+    assert!(shown.contains("…另有 44 个"), "{shown}");
+    let unreachable = wait_text(&rt, &c, "#al-counts [data-count='unreachable']", |t| {
+        t.contains("10000")
+    });
+    assert!(unreachable.contains("不可达"), "{unreachable}");
+    let (rows, chips) = rt
+        .block_on(c.execute(
+            "return [document.querySelectorAll('#al-receipts tr[data-village]').length,
+                     document.querySelectorAll('#al-receipts [data-agent]').length]",
+            vec![],
+        ))
+        .map(|v| (v[0].clone(), v[1].clone()))
+        .expect("count");
+    assert_eq!(rows, json!(VILLAGES), "a row per village");
+    assert_eq!(chips, json!(VILLAGES * 6), "six speakers named a village");
+    rt.block_on(c.execute(
+        "document.getElementById('al-follow').scrollIntoView()",
+        vec![],
+    ))
+    .expect("scroll");
+    screenshot(&rt, &c, "console-alerts-county");
     rt.block_on(c.close()).expect("close the browser");
 }
