@@ -331,10 +331,29 @@ async function renderBroadcast() {
 }
 
 // One speaker's receipt, by name, its state in words (the state itself in `data-state`).
-function receiptChip(id, state) {
-  const a = agents.find((x) => x.id === id);
+function receiptChip(id, state, byId) {
+  const a = byId.get(id);
   return el('span', { class: 'receipt ' + state, 'data-agent': id, 'data-state': state }, `${a ? a.name : id}: ${t(state)}`);
 }
+
+// A broadcast's receipts: each speaker's, or for one to more than MANY speakers how many
+// are in each state (`counts`, the log's `receipt_counts`, or counted here).
+const MANY = 300;
+function receiptsView(count, receipts, counts) {
+  if (count <= MANY) {
+    const byId = new Map(agents.map((a) => [a.id, a]));
+    return receipts.map((r) => receiptChip(r.agent_id, r.state, byId));
+  }
+  let n = counts;
+  if (!n) {
+    n = {};
+    for (const r of receipts) n[r.state] = (n[r.state] || 0) + 1;
+  }
+  return Object.entries(n).map(([state, k]) => el('span', { class: 'receipt ' + state, 'data-count': state }, `${t(state)} ${k}`));
+}
+
+// Who a broadcast reached: their ids, or for more than MANY how many.
+const reachedView = (ids) => ids.length > MANY ? `${ids.length} ${t('speakers')}` : ids.join(', ');
 
 // The voice choosers: the deployment's voices, or one chosen for this text.
 const VOICES = [['', 'voice_default'], ['mandarin', 'voice_mandarin'], ['cantonese', 'voice_cantonese'], ['mandarin,cantonese', 'voice_both']];
@@ -360,13 +379,13 @@ async function sendTo(prefix, what) {
   try {
     const r = await api('POST', '/api/broadcasts', { ...what, target });
     if (r.held) { status.textContent = `#${r.id} ${t('held')}: ${r.held}`; return; }
-    status.replaceChildren(`#${r.id} ${t('sent')} → ${r.agents.join(', ')} `,
+    status.replaceChildren(`#${r.id} ${t('sent')} → ${reachedView(r.agents)} `,
       el('button', { id: prefix + '-stop', onclick: () => api('POST', `/api/broadcasts/${r.id}/stop`) }, t('stop')),
       el('span', { id: prefix + '-receipts', class: 'receipts' }));
     for (let i = 0; i < 30; i++) {
       const b = await api('GET', `/api/broadcasts/${r.id}?wait_ms=2000`);
       const box = $(prefix + '-receipts');
-      if (box) box.replaceChildren(...b.receipts.map((x) => receiptChip(x.agent_id, x.state)));
+      if (box) box.replaceChildren(...receiptsView(b.agents.length, b.receipts));
       if (b.receipts.length === b.agents.length && b.receipts.every((x) => ['done', 'failed', 'cancelled', 'unreachable'].includes(x.state))) break;
     }
   } catch (e) {
@@ -493,9 +512,9 @@ async function renderLog() {
     ...log.map((b) => el('tr', { id: 'log-' + b.id }, el('td', {}, b.id),
       el('td', {}, t('kind_' + b.kind) + (b.held ? ` (${t('held')})` : '') + (b.rejected_by ? ` (${t('rejected_done')})` : '')),
       el('td', {}, new Date((b.start_at || b.created_at) / 1000).toLocaleString(document.documentElement.lang)),
-      el('td', {}, (b.agents || []).join(', ')),
+      el('td', {}, reachedView(b.agents || [])),
       el('td', { class: 'coverage' }, `${b.coverage.confirmed_playing}/${b.coverage.targeted}`, el('div', { class: 'villages-line' }, villageLine(b))),
-      el('td', { class: 'receipts' }, b.receipts.map((r) => receiptChip(r.agent_id, r.state))))));
+      el('td', { class: 'receipts' }, receiptsView(b.receipts_listed ? b.receipts.length : Infinity, b.receipts, b.receipt_counts)))));
 }
 
 // A CSV the API answers, saved as a file (a plain link could not send the session token).

@@ -351,8 +351,10 @@ fn the_overview_holds_a_county_of_ten_thousand_speakers() {
     let (status, alert) = api.call(
         "POST",
         "/api/alerts",
-        Some(json!({"severity": "blue", "event": "演练", "areas": ["330106"],
-                    "expires_at": expires, "mode": "drill"})),
+        Some(
+            json!({"severity": "blue", "event": "演练", "areas": ["330106"],
+                    "expires_at": expires, "mode": "drill"}),
+        ),
     );
     assert!((200..300).contains(&status), "{alert}");
     let id = alert["id"].as_u64().expect("id");
@@ -383,5 +385,18 @@ fn the_overview_holds_a_county_of_ten_thousand_speakers() {
     ))
     .expect("scroll");
     screenshot(&rt, &c, "console-alerts-county");
+
+    // The broadcast log counts its receipts (the API lists none above 300 speakers).
+    click(&rt, &c, "#nav button[data-view=log]");
+    let row = format!(
+        "#log-{}",
+        alert["broadcast_id"].as_u64().expect("its broadcast")
+    );
+    let counted = wait_text(&rt, &c, &format!("{row} td.receipts"), |t| {
+        t.contains("10000")
+    });
+    assert!(counted.contains("不可达 10000"), "{counted}");
+    let reached = wait_text(&rt, &c, &row, |t| t.contains("10000 喇叭"));
+    assert!(!reached.contains("s00000"), "no 10,000 ids: {reached}");
     rt.block_on(c.close()).expect("close the browser");
 }

@@ -24,7 +24,21 @@ fn county(
     Vec<AgentId>,
     Vec<dalaba_controller::state::outbox::Receiver>,
 ) {
-    let (state, _) = dalaba_controller::open(dir).expect("open");
+    let (state, agents, queues, _) = county_with_admin(dir, n);
+    (state, agents, queues)
+}
+
+/// The same, and the first admin's password.
+fn county_with_admin(
+    dir: &std::path::Path,
+    n: usize,
+) -> (
+    dalaba_controller::state::AppState,
+    Vec<AgentId>,
+    Vec<dalaba_controller::state::outbox::Receiver>,
+    String,
+) {
+    let (state, first) = dalaba_controller::open(dir).expect("open");
     let mut agents: Vec<AgentId> = Vec::new();
     let mut queues = Vec::new();
     for i in 0..n {
@@ -42,7 +56,8 @@ fn county(
         queues.push(state.hub.register(id.clone()).1);
         agents.push(id);
     }
-    (state, agents, queues)
+    let password = first.admin_password.expect("a first start");
+    (state, agents, queues, password)
 }
 
 /// The signed command `message` carries; anything else fails the test.
@@ -185,4 +200,68 @@ async fn targets_are_resolved_off_the_runtime() {
     )
     .await;
     assert_eq!(status, StatusCode::NO_CONTENT, "{out}");
+}
+
+/// Stopping a broadcast to a county signs a `stop` for every speaker (≈ 19 µs each), as
+/// does cancelling an alert, and the broadcast log reads every speaker's area and every
+/// receipt: on a runtime of one thread, a connection with a frame queued is served while
+/// each of them runs, not after.
+#[tokio::test(flavor = "current_thread")]
+async fn connections_are_served_while_a_county_wide_broadcast_is_stopped_or_listed() {
+    use common::router::{call, login};
+    use serde_json::json;
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (state, agents, mut queues, password) = county_with_admin(dir.path(), 500);
+    let s = &state;
+    let admin = login(s, "admin", &password).await;
+    let last = agents.last().expect("an agent").clone();
+    let mut queue = queues.pop().expect("a queue");
+    let expires = dalaba_controller::now_us() + 3_600_000_000;
+    let made = [
+        (
+            "/api/broadcasts",
+            json!({"text": "防诈骗提醒", "target": {"all": true}}),
+        ),
+        (
+            "/api/alerts",
+            json!({"severity": "blue", "event": "演练", "areas": ["330106"],
+                   "expires_at": expires, "mode": "drill"}),
+        ),
+    ];
+    let mut ids = Vec::new();
+    for (path, body) in made {
+        let (status, out) = call(s, Some(&admin), "POST", path, Some(body)).await;
+        assert!(status.is_success(), "{path}: {status} {out}");
+        ids.push(out["id"].as_u64().expect("an id"));
+    }
+    let undo = [
+        ("POST", format!("/api/broadcasts/{}/stop", ids[0])),
+        ("POST", format!("/api/alerts/{}/cancel", ids[1])),
+        ("GET", "/api/broadcasts".to_owned()),
+    ];
+    for (method, path) in undo {
+        // What the calls above queued to the last agent, written: only the frame waits.
+        while queue.try_recv().is_some() {}
+        let (served, connection) = common::connection(s, &last, queue);
+        let (status, out) = call(s, Some(&admin), method, &path, None).await;
+        let served_meanwhile = served.load(Ordering::SeqCst);
+        assert!(status.is_success(), "{path}: {status} {out}");
+        assert!(served_meanwhile, "{path}: the connection waited for it");
+        let (first, rest) = connection.await.expect("connection task");
+        assert!(matches!(first, Outgoing::Binary(_)), "{first:?}");
+        queue = rest;
+        if method == "GET" {
+            // A log of county-wide broadcasts counts their receipts rather than listing
+            // 500 (or 10,000) of them each.
+            let log = out.as_array().expect("the log");
+            assert_eq!(log.len(), 2, "{out}");
+            for b in log {
+                assert_eq!(b["coverage"]["targeted"], 500, "{b}");
+                assert_eq!(b["receipts_listed"], false, "{b}");
+                assert_eq!(b["receipts"], json!([]), "{b}");
+                assert!(b["receipt_counts"].is_object(), "{b}");
+            }
+        }
+    }
 }

@@ -106,6 +106,26 @@ pub async fn send_all(
     })
 }
 
+/// Ends broadcast `id` on `agents`: no longer sent again to agents that log in, marked
+/// stopped at `now`, and a signed `stop` to each connected one ([`send_all`]: off the
+/// runtime, every core; a county-wide broadcast is 10,000 signatures). Whoever calls it has
+/// checked that the caller may.
+pub async fn end(
+    state: &AppState,
+    id: u64,
+    agents: &[String],
+) -> Result<(), crate::storage::StorageError> {
+    active(state).remove(id);
+    state.storage.stop_broadcast(id, state.clock.now_us())?;
+    let agents = agents.iter().filter_map(|a| a.parse().ok()).collect();
+    let stop = Command::Stop(dalaba_protocol::command::Stop {
+        broadcast_id: dalaba_protocol::BroadcastId(id),
+    });
+    // Those offline hear at login that it is not running (`resend_for`).
+    let _ = send_all(state, agents, stop).await;
+    Ok(())
+}
+
 /// Fewest agents worth a thread of their own when signing for many.
 const PER_THREAD: usize = 256;
 

@@ -15,7 +15,7 @@
 //! - Alerts from CAP feeds may be held for review (`held`) and sent by `approve`.
 
 use dalaba_audio::tone::{Pattern, ToneSpec};
-use dalaba_protocol::command::{Command, OnPreempt, PlayMedia, Stop};
+use dalaba_protocol::command::{Command, OnPreempt, PlayMedia};
 use dalaba_protocol::types::Severity;
 use dalaba_protocol::{BroadcastId, MediaHash, Mode, PlatformLevel, Priority, Timestamp};
 use serde::{Deserialize, Serialize};
@@ -24,7 +24,6 @@ use serde_json::{Value, json};
 use crate::access::{Action, Role};
 use crate::auth::AuthUser;
 use crate::broadcast_spec::{AlertSpec, BroadcastSpec, Target};
-use crate::dispatch::{active, send_command};
 use crate::error::AppError;
 use crate::state::AppState;
 use crate::storage::{Document, MediaState, Stored};
@@ -425,30 +424,18 @@ pub async fn send(state: &AppState, id: u64, by: Option<i64>) -> Result<Alert, A
 }
 
 /// Cancels alert `id`: stops it everywhere. `by` names who, for the record.
-pub fn cancel(state: &AppState, id: u64, by: &str) -> Result<Alert, AppError> {
+pub async fn cancel(state: &AppState, id: u64, by: &str) -> Result<Alert, AppError> {
     let mut alert = load(state, id)?;
     if alert.state == AlertState::Cancelled {
         return Ok(alert);
     }
     let now = state.clock.now_us();
     if let Some(b) = alert.broadcast_id {
-        active(state).remove(b);
-        state.storage.stop_broadcast(b, now)?;
         let spec = state
             .storage
             .broadcast_spec(b)?
             .unwrap_or(BroadcastSpec::Pending);
-        for agent in spec.agents() {
-            if let Ok(agent) = agent.parse() {
-                let _ = send_command(
-                    state,
-                    &agent,
-                    Command::Stop(Stop {
-                        broadcast_id: BroadcastId(b),
-                    }),
-                );
-            }
-        }
+        crate::dispatch::end(state, b, spec.agents()).await?;
     }
     alert.state = AlertState::Cancelled;
     alert.decided_by = Some(by.to_owned());
@@ -550,14 +537,14 @@ pub fn get(state: &AppState, user: &AuthUser, id: u64) -> Result<Value, AppError
 }
 
 /// Cancels alert `id`, if `user` is its issuer or an admin.
-pub fn cancel_for(state: &AppState, user: &AuthUser, id: u64) -> Result<Value, AppError> {
+pub async fn cancel_for(state: &AppState, user: &AuthUser, id: u64) -> Result<Value, AppError> {
     let alert = load(state, id)?;
     if alert.issuer != Some(user.id) && user.role != Role::Admin {
         return Err(AppError::Forbidden(
             "only the alert's issuer or an admin may cancel it".into(),
         ));
     }
-    let alert = cancel(state, id, &user.name)?;
+    let alert = cancel(state, id, &user.name).await?;
     Ok(view(state, id, &alert))
 }
 

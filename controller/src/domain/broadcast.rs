@@ -6,7 +6,7 @@ use std::collections::BTreeSet;
 use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
-use dalaba_protocol::command::{Command, OnPreempt, PlayMedia, Stop};
+use dalaba_protocol::command::{Command, OnPreempt, PlayMedia};
 use dalaba_protocol::{AgentId, BroadcastId, Mode, Priority, Timestamp, Volume};
 use serde::Deserialize;
 use serde_json::json;
@@ -14,7 +14,7 @@ use serde_json::json;
 use crate::access::{Action, Content, Role, allowed};
 use crate::auth::AuthUser;
 use crate::broadcast_spec::{BroadcastSpec, MediaSpec, Target};
-use crate::dispatch::{active, launch, send_command};
+use crate::dispatch::launch;
 use crate::error::AppError;
 use crate::state::AppState;
 use crate::storage::{AgentRecord, ReceiptRecord, ReceiptStatus};
@@ -587,10 +587,15 @@ fn status(
     ))
 }
 
-/// Every agent's area code, by id.
+/// Every agent's area code, by id. Work over every agent: never on the async runtime's
+/// threads (checked in debug builds, as [`Target::resolve`] is).
 pub(crate) fn areas_of(
     state: &AppState,
 ) -> Result<std::collections::HashMap<String, String>, AppError> {
+    debug_assert!(
+        !crate::state::on_runtime_thread(),
+        "every agent's area read on an async runtime thread: run it through state::off_runtime"
+    );
     Ok(state
         .storage
         .agents()?
@@ -620,7 +625,7 @@ fn spec_of(state: &AppState, id: u64) -> Result<BroadcastSpec, AppError> {
 }
 
 /// Stops broadcast `id` on every agent it reached.
-pub fn stop(state: &AppState, user: &AuthUser, id: u64) -> Result<(), AppError> {
+pub async fn stop(state: &AppState, user: &AuthUser, id: u64) -> Result<(), AppError> {
     if !(allowed(user.role, Action::Broadcast) || allowed(user.role, Action::Live)) {
         return Err(AppError::Forbidden(
             "a viewer may not stop broadcasts".into(),
@@ -632,12 +637,24 @@ pub fn stop(state: &AppState, user: &AuthUser, id: u64) -> Result<(), AppError> 
             "an alert is stopped by cancelling it (POST /api/alerts/{id}/cancel), by its issuer or an admin".into(),
         ));
     }
+    // Every speaker's area, read and checked on the blocking pool.
+    let (state_, user_, agents) = (state.clone(), user.clone(), spec.agents().to_vec());
+    crate::state::off_runtime(move || may_stop(&state_, &user_, id, &agents)).await??;
+    crate::dispatch::end(state, id, spec.agents()).await?;
+    // A scheduled item also leaves the agents' stored schedules.
+    state.scheduler.changed.notify_one();
+    tracing::info!(user = %user.name, broadcast = id, "broadcast stopped");
+    Ok(())
+}
+
+/// Whether `user` may stop broadcast `id` to `agents`: they see it, and every speaker it
+/// reaches is in their areas.
+fn may_stop(state: &AppState, user: &AuthUser, id: u64, agents: &[String]) -> Result<(), AppError> {
     let areas = areas_of(state)?;
-    if !visible(user, spec.agents(), &areas) {
+    if !visible(user, agents, &areas) {
         return Err(AppError::NotFound(format!("broadcast {id}")));
     }
-    if let Some(outside) = spec
-        .agents()
+    if let Some(outside) = agents
         .iter()
         .find(|a| !areas.get(*a).is_some_and(|code| user.covers(code)))
     {
@@ -645,22 +662,6 @@ pub fn stop(state: &AppState, user: &AuthUser, id: u64) -> Result<(), AppError> 
             "this broadcast also reaches {outside}, outside your areas"
         )));
     }
-    active(state).remove(id);
-    state.storage.stop_broadcast(id, state.clock.now_us())?;
-    // A scheduled item also leaves the agents' stored schedules.
-    state.scheduler.changed.notify_one();
-    for agent in spec.agents() {
-        if let Ok(agent) = agent.parse::<AgentId>() {
-            let _ = send_command(
-                state,
-                &agent,
-                Command::Stop(Stop {
-                    broadcast_id: BroadcastId(id),
-                }),
-            );
-        }
-    }
-    tracing::info!(user = %user.name, broadcast = id, "broadcast stopped");
     Ok(())
 }
 

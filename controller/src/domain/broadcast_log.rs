@@ -12,11 +12,11 @@ use crate::access::Action;
 use crate::auth::AuthUser;
 use crate::broadcast_spec::{BroadcastKind, BroadcastSpec, Target};
 use crate::error::AppError;
-use crate::receipt::ReceiptRecord;
+use crate::receipt::{ReceiptRecord, ReceiptStatus};
 use crate::state::AppState;
 
 /// Query of `GET /api/broadcasts`.
-#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[derive(Clone, Debug, Default, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct ListQuery {
     /// At most this many (default 50, at most 500; CSV: at most 10,000).
@@ -36,6 +36,12 @@ pub struct ListQuery {
     /// `json` (default) or `csv`.
     pub format: Option<String>,
 }
+
+/// Most speakers a broadcast may reach for the log to list each one's receipt: above,
+/// `receipt_counts` says how many are in each state and the broadcast's own record
+/// (`GET /api/broadcasts/{id}`) lists them (a log of 50 county-wide broadcasts with every
+/// receipt was half a million records, about 70 MB of JSON).
+pub const LISTED: usize = 300;
 
 /// How many of the targeted speakers confirmed playing.
 #[derive(Clone, Debug, Default, Serialize, utoipa::ToSchema)]
@@ -101,9 +107,15 @@ pub struct LogEntry {
     pub schedule_id: Option<u64>,
     /// The media played.
     pub media_id: Option<u64>,
-    /// The latest receipt of each speaker.
+    /// The latest receipt of each speaker, for a broadcast to at most [`LISTED`] (300)
+    /// speakers; none above (`receipts_listed` false).
     #[schema(value_type = Vec<Object>)]
     pub receipts: Vec<ReceiptRecord>,
+    /// Whether `receipts` holds every speaker's.
+    pub receipts_listed: bool,
+    /// How many speakers' latest receipt is in each state (`done`: 9,870, …).
+    #[schema(value_type = Object)]
+    pub receipt_counts: BTreeMap<ReceiptStatus, usize>,
     /// Coverage over all its speakers.
     pub coverage: Coverage,
     /// Coverage per village, by code.
@@ -158,7 +170,9 @@ pub fn list(state: &AppState, user: &AuthUser, q: &ListQuery) -> Result<Vec<LogE
             continue;
         }
         let receipts = state.storage.receipts(b.id)?;
-        let played: Vec<&str> = receipts
+        // A set: looking each of a county's speakers up in a list was 10⁸ comparisons for
+        // one broadcast to 10,000.
+        let played: std::collections::HashSet<&str> = receipts
             .iter()
             .filter(|r| r.started_at.is_some())
             .map(|r| r.agent_id.as_str())
@@ -176,6 +190,11 @@ pub fn list(state: &AppState, user: &AuthUser, q: &ListQuery) -> Result<Vec<LogE
             }
             _ => (None, None, None),
         };
+        let mut receipt_counts = BTreeMap::new();
+        for r in &receipts {
+            *receipt_counts.entry(r.state).or_insert(0) += 1;
+        }
+        let receipts_listed = targeted.len() <= LISTED;
         let (schedule_id, excluded) = match spec {
             BroadcastSpec::Scheduled(s) => (Some(s.schedule_id), Some(s.excluded.clone())),
             _ => (None, None),
@@ -196,7 +215,13 @@ pub fn list(state: &AppState, user: &AuthUser, q: &ListQuery) -> Result<Vec<LogE
             rejected_by,
             schedule_id,
             media_id: spec.media_id(),
-            receipts,
+            receipts: if receipts_listed {
+                receipts
+            } else {
+                Vec::new()
+            },
+            receipts_listed,
+            receipt_counts,
             coverage,
             villages: villages
                 .into_iter()

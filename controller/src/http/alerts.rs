@@ -60,7 +60,7 @@ async fn cancel(
     user: AuthUser,
     Path(id): Path<u64>,
 ) -> Result<Json<Value>, AppError> {
-    Ok(Json(alert::cancel_for(&state, &user, id)?))
+    Ok(Json(alert::cancel_for(&state, &user, id).await?))
 }
 
 /// `POST /api/alerts/{id}/approve`: sends a held alert (refused once expired).

@@ -79,7 +79,7 @@ async fn stop(
     user: AuthUser,
     Path(id): Path<u64>,
 ) -> Result<StatusCode, AppError> {
-    broadcast::stop(&state, &user, id)?;
+    broadcast::stop(&state, &user, id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -93,7 +93,11 @@ async fn list(
     user: AuthUser,
     Query(q): Query<ListQuery>,
 ) -> Result<Response, AppError> {
-    let log = crate::broadcast_log::list(&state, &user, &q)?;
+    // Every broadcast's speakers and receipts, read and counted on the blocking pool.
+    let (state_, user_) = (state.clone(), user.clone());
+    let q_ = q.clone();
+    let log = crate::state::off_runtime(move || crate::broadcast_log::list(&state_, &user_, &q_))
+        .await??;
     match q.format.as_deref() {
         None | Some("json") => Ok(Json(log).into_response()),
         Some("csv") => {

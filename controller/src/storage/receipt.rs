@@ -5,7 +5,7 @@
 use serde::Serialize;
 
 /// Where one agent stands with one broadcast.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum ReceiptStatus {
     /// The controller could not send it (the speaker was offline); it is sent when the

@@ -262,7 +262,7 @@ fn source(sender: &str, identifier: &str) -> String {
 
 /// Cancels the alerts `cap` references; only the same sender may (and the message has
 /// been authenticated as that sender: [`crate::cap_senders`]).
-fn cancel_references(state: &AppState, cap: &Cap) -> Result<Vec<u64>, AppError> {
+async fn cancel_references(state: &AppState, cap: &Cap) -> Result<Vec<u64>, AppError> {
     let mut cancelled = Vec::new();
     for (sender, identifier) in &cap.references {
         if sender != &cap.sender {
@@ -275,7 +275,7 @@ fn cancel_references(state: &AppState, cap: &Cap) -> Result<Vec<u64>, AppError> 
         for d in alert::all(state)? {
             let a = d.doc;
             if a.source == wanted && a.state != AlertState::Cancelled {
-                alert::cancel(state, d.id, &format!("cap:{}", cap.sender))?;
+                alert::cancel(state, d.id, &format!("cap:{}", cap.sender)).await?;
                 cancelled.push(d.id);
             }
         }
@@ -364,7 +364,7 @@ async fn import_parsed(
                          "why": format!("{} / {} messages do not play", cap.status, cap.msg_type)}));
     }
     let cancelled = if matches!(cap.msg_type.as_str(), "Cancel" | "Update") {
-        cancel_references(state, cap)?
+        cancel_references(state, cap).await?
     } else {
         Vec::new()
     };
