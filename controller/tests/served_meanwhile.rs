@@ -15,21 +15,9 @@ use dalaba_protocol::ControllerMessage;
 use dalaba_protocol::command::{Command, SignedCommand, StopLive};
 use dalaba_protocol::{AgentId, BroadcastId, StreamId};
 
-/// A controller with `n` agents, all connected: their ids and queues.
+/// A controller with `n` agents, all connected: their ids and queues, and the first
+/// admin's password.
 fn county(
-    dir: &std::path::Path,
-    n: usize,
-) -> (
-    dalaba_controller::state::AppState,
-    Vec<AgentId>,
-    Vec<dalaba_controller::state::outbox::Receiver>,
-) {
-    let (state, agents, queues, _) = county_with_admin(dir, n);
-    (state, agents, queues)
-}
-
-/// The same, and the first admin's password.
-fn county_with_admin(
     dir: &std::path::Path,
     n: usize,
 ) -> (
@@ -78,7 +66,7 @@ fn signed(message: Outgoing) -> SignedCommand {
 #[tokio::test(flavor = "current_thread")]
 async fn connections_are_served_while_a_command_is_signed_for_many_agents() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let (state, agents, mut queues) = county(dir.path(), 500);
+    let (state, agents, mut queues, _) = county(dir.path(), 500);
     let last = agents.last().expect("an agent").clone();
     let (served, connection) = connection(&state, &last, queues.pop().expect("a queue"));
 
@@ -106,7 +94,7 @@ async fn connections_are_served_while_a_command_is_signed_for_many_agents() {
 #[tokio::test(flavor = "current_thread")]
 async fn connections_are_served_while_the_alarms_look_at_every_agent() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let (state, agents, mut queues) = county(dir.path(), 500);
+    let (state, agents, mut queues, _) = county(dir.path(), 500);
     let last = agents.last().expect("an agent").clone();
     let (served, connection) = connection(&state, &last, queues.pop().expect("a queue"));
 
@@ -125,7 +113,7 @@ async fn connections_are_served_while_the_alarms_look_at_every_agent() {
 #[tokio::test]
 async fn a_command_to_an_agent_whose_queue_is_full_of_audio_goes_out_first() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let (state, agents, mut queues) = county(dir.path(), 1);
+    let (state, agents, mut queues, _) = county(dir.path(), 1);
     let agent = &agents[0];
     let frame = Outgoing::Binary(bytes::Bytes::from_static(b"frame"));
     while state.hub.send(agent, frame.clone()).is_ok() {}
@@ -212,7 +200,7 @@ async fn connections_are_served_while_a_county_wide_broadcast_is_stopped_or_list
     use serde_json::json;
 
     let dir = tempfile::tempdir().expect("tempdir");
-    let (state, agents, mut queues, password) = county_with_admin(dir.path(), 500);
+    let (state, agents, mut queues, password) = county(dir.path(), 500);
     let s = &state;
     let admin = login(s, "admin", &password).await;
     let last = agents.last().expect("an agent").clone();

@@ -107,7 +107,7 @@ pub async fn send_all(
 }
 
 /// Ends broadcast `id` on `agents`: no longer sent again to agents that log in, marked
-/// stopped at `now`, and a signed `stop` to each connected one ([`send_all`]: off the
+/// stopped now, and a signed `stop` to each connected one ([`send_all`]: off the
 /// runtime, every core; a county-wide broadcast is 10,000 signatures). Whoever calls it has
 /// checked that the caller may.
 pub async fn end(

@@ -16,7 +16,7 @@ use crate::receipt::{ReceiptRecord, ReceiptStatus};
 use crate::state::AppState;
 
 /// Query of `GET /api/broadcasts`.
-#[derive(Clone, Debug, Default, Deserialize, utoipa::IntoParams)]
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct ListQuery {
     /// At most this many (default 50, at most 500; CSV: at most 10,000).

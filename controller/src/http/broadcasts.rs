@@ -94,11 +94,12 @@ async fn list(
     Query(q): Query<ListQuery>,
 ) -> Result<Response, AppError> {
     // Every broadcast's speakers and receipts, read and counted on the blocking pool.
-    let (state_, user_) = (state.clone(), user.clone());
-    let q_ = q.clone();
-    let log = crate::state::off_runtime(move || crate::broadcast_log::list(&state_, &user_, &q_))
-        .await??;
-    match q.format.as_deref() {
+    let format = q.format.clone();
+    let log = crate::http::over_agents(state, user, move |s, u| {
+        crate::broadcast_log::list(s, u, &q)
+    })
+    .await?;
+    match format.as_deref() {
         None | Some("json") => Ok(Json(log).into_response()),
         Some("csv") => {
             use crate::http::csv::{field, response, time};

@@ -13,21 +13,11 @@ use crate::calendar::HolidayCalendar;
 use crate::error::AppError;
 use crate::http::extract::JsonBody;
 use crate::http::openapi::ErrorBody;
+use crate::http::over_agents;
 use crate::programme::{self, NextQuery};
 use crate::schedule::{PlaylistSpec, QuietHours, ScheduleSpec};
 use crate::state::AppState;
 use crate::week::{Week, WeekQuery};
-
-/// Runs `work` on the blocking pool: what resolves schedules to their speakers reads and
-/// checks every agent (tens of milliseconds for a county), which on a runtime thread
-/// would hold up the live frames queued to every agent (ARCHITECTURE.md, Invariants).
-async fn over_agents<T: Send + 'static>(
-    state: AppState,
-    user: AuthUser,
-    work: impl FnOnce(&AppState, &AuthUser) -> Result<T, AppError> + Send + 'static,
-) -> Result<T, AppError> {
-    crate::state::off_runtime(move || work(&state, &user)).await?
-}
 
 /// This module's routes.
 pub fn routes() -> OpenApiRouter<AppState> {
