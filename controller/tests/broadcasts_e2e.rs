@@ -178,16 +178,17 @@ fn upload_and_broadcast_to_targets() {
 /// Streams `seconds` of a 1 kHz tone as a live source would: Opus frames with FEC,
 /// capture-timestamped, in real time, then an end-of-stream frame.
 fn stream_tone(addr: &str, token: &str, id: u64, stream_id: u32, seconds: usize) {
-    stream_tone_with(addr, token, id, stream_id, seconds, |_| {});
+    stream_tone_with(addr, token, id, stream_id, seconds, TONE_HZ, |_| {});
 }
 
-/// [`stream_tone`], calling `on_frame(n)` before frame `n` is sent.
+/// [`stream_tone`] at `hz`, calling `on_frame(n)` before frame `n` is sent.
 fn stream_tone_with(
     addr: &str,
     token: &str,
     id: u64,
     stream_id: u32,
     seconds: usize,
+    hz: f64,
     mut on_frame: impl FnMut(usize),
 ) {
     use dalaba_audio::codec::{Encoder, EncoderSettings};
@@ -222,7 +223,7 @@ fn stream_tone_with(
             let pcm: Vec<f32> = (0..960)
                 .map(|i| {
                     let n = (seq * 960 + i) as f64;
-                    ((2.0 * std::f64::consts::PI * TONE_HZ * n / 48_000.0).sin() * 0.3) as f32
+                    ((2.0 * std::f64::consts::PI * hz * n / 48_000.0).sin() * 0.3) as f32
                 })
                 .collect();
             let packet = encoder.encode(&pcm).expect("encode").to_vec();
@@ -273,13 +274,13 @@ fn live_call_written_ten_frames_at_a_time_reaches_its_targets_without_gaps() {
     live_call_to_two_of_three(&[("DALABA_LIVE_FRAMES_PER_WRITE", "1=2,2=10")], 10, 380);
 }
 
-/// A live call to two of three speakers, its frames written `group` at a time, at
-/// `latency_ms` (the default for its size).
-fn live_call_to_two_of_three(env: &[(&str, &str)], group: usize, latency_ms: u64) {
-    let _serial = serial();
-    let dir = tempfile::tempdir().expect("tempdir");
-    let (ctl, password) = start_controller_env(&dir.path().join("controller"), env);
-    let api = Api::login(&ctl.addr, &password);
+/// Speakers v1 and v2 in village 330106001 and w1 in 330106002, each in session, with
+/// the directory its WAV output goes to.
+fn two_villages(
+    dir: &std::path::Path,
+    ctl: &Controller,
+    api: &Api,
+) -> Vec<(&'static str, std::path::PathBuf, Proc)> {
     let mut agents = Vec::new();
     for (id, area) in [
         ("v1", "330106001001"),
@@ -291,36 +292,82 @@ fn live_call_to_two_of_three(env: &[(&str, &str)], group: usize, latency_ms: u64
             "/api/agents",
             Some(json!({"id": id, "name": id, "area_code": area})),
         );
-        let adir = dir.path().join(id);
+        let adir = dir.join(id);
         std::fs::create_dir_all(&adir).expect("mkdir");
         let token = created["enrolment_token"].as_str().expect("token");
         let proc = start_agent(
-            &agent_config_wav(&adir, &ctl, token, area),
+            &agent_config_wav(&adir, ctl, token, area),
             &adir.join("state"),
         );
         proc.wait_for(&format!("session ready as {id}"));
         agents.push((id, adir, proc));
     }
+    agents
+}
 
+/// Starts a live call to `area` (at the controller's default latency): (broadcast id,
+/// stream id, latency).
+fn call_village(api: &Api, area: &str) -> (u64, u32, u64) {
     let (status, live) = api.call(
         "POST",
         "/api/live",
-        Some(json!({"target": {"areas": ["330106001"]}})),
+        Some(json!({"target": {"areas": [area]}})),
     );
     assert_eq!(status, 201, "{live}");
-    assert_eq!(live["latency_ms"], latency_ms, "{live}");
-    let id = live["id"].as_u64().expect("id");
-    let stream_id = live["stream_id"].as_u64().expect("stream") as u32;
-    stream_tone(&ctl.addr, &api.token, id, stream_id, 2);
+    (
+        live["id"].as_u64().expect("id"),
+        live["stream_id"].as_u64().expect("stream") as u32,
+        live["latency_ms"].as_u64().expect("latency"),
+    )
+}
 
+/// Waits for broadcast `id` to end with every one of its `agents` speakers `done`.
+fn assert_done_on(api: &Api, id: u64, agents: usize) {
     let (_, result) = api.call("GET", &format!("/api/broadcasts/{id}?wait_ms=20000"), None);
     let receipts = result["receipts"].as_array().expect("receipts");
-    assert_eq!(receipts.len(), 2, "{result}");
-    let ended = ctl.proc.wait_for("live call ended");
-    assert!(ended.contains(&format!("group={group}")), "{ended}");
+    assert_eq!(receipts.len(), agents, "{result}");
     for r in receipts {
         assert_eq!(r["state"], "done", "{r}");
     }
+}
+
+/// What `agent` played of a two-second call: the whole tone at `hz`, with no gap.
+fn assert_whole_call(samples: &[f32], agent: &str, hz: f64) {
+    // Two seconds of tone (give or take the codec's delay and the last frame).
+    assert!(
+        (samples.len() as i64 - 96_000).abs() <= 2 * 960,
+        "{agent}: {} samples",
+        samples.len()
+    );
+    // No gap: no run of silence longer than one frame once the tone has begun.
+    let start = samples.iter().position(|s| s.abs() > 0.05).expect("tone");
+    let end = samples.iter().rposition(|s| s.abs() > 0.05).expect("tone");
+    let mut run = 0;
+    let mut longest = 0;
+    for s in &samples[start..end] {
+        run = if s.abs() < 0.01 { run + 1 } else { 0 };
+        longest = longest.max(run);
+    }
+    assert!(longest < 960, "{agent}: a silent gap of {longest} samples");
+    assert_is_the_tone_anywhere(&samples[start..end], agent, hz);
+}
+
+/// A live call to two of three speakers, its frames written `group` at a time, at
+/// `latency_ms` (the default for its size).
+fn live_call_to_two_of_three(env: &[(&str, &str)], group: usize, latency_ms: u64) {
+    let _serial = serial();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (ctl, password) = start_controller_env(&dir.path().join("controller"), env);
+    let api = Api::login(&ctl.addr, &password);
+    let agents = two_villages(dir.path(), &ctl, &api);
+
+    let (id, stream_id, latency) = call_village(&api, "330106001");
+    assert_eq!(latency, latency_ms);
+    stream_tone(&ctl.addr, &api.token, id, stream_id, 2);
+
+    assert_done_on(&api, id, 2);
+    let ended = ctl.proc.wait_for("live call ended");
+    assert!(ended.contains(&format!("group={group}")), "{ended}");
     for (agent, adir, _) in &agents {
         let played = played(adir, id);
         if *agent == "w1" {
@@ -328,34 +375,65 @@ fn live_call_to_two_of_three(env: &[(&str, &str)], group: usize, latency_ms: u64
             continue;
         }
         let samples = played.unwrap_or_else(|| panic!("{agent} played nothing"));
-        // Two seconds of tone (give or take the codec's delay and the last frame).
-        assert!(
-            (samples.len() as i64 - 96_000).abs() <= 2 * 960,
-            "{agent}: {} samples",
-            samples.len()
-        );
-        // No gap: no run of silence longer than one frame once the tone has begun.
-        let start = samples.iter().position(|s| s.abs() > 0.05).expect("tone");
-        let end = samples.iter().rposition(|s| s.abs() > 0.05).expect("tone");
-        let mut run = 0;
-        let mut longest = 0;
-        for s in &samples[start..end] {
-            run = if s.abs() < 0.01 { run + 1 } else { 0 };
-            longest = longest.max(run);
-        }
-        assert!(longest < 960, "{agent}: a silent gap of {longest} samples");
-        assert_is_the_tone_anywhere(&samples[start..end], agent);
+        assert_whole_call(&samples, agent, TONE_HZ);
     }
 }
 
-/// 1 kHz by zero crossings, over whatever length was played.
-fn assert_is_the_tone_anywhere(samples: &[f32], who: &str) {
+/// Two calls at once, each to its own village (two village heads speaking together):
+/// every speaker plays the whole of its own village's call, at that call's pitch, and
+/// nothing of the other's.
+#[test]
+fn two_live_calls_at_once_each_reach_their_own_village() {
+    const OTHER_HZ: f64 = 600.0;
+    let _serial = serial();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (ctl, password) = start_controller_env(&dir.path().join("controller"), &[]);
+    let api = Api::login(&ctl.addr, &password);
+    let agents = two_villages(dir.path(), &ctl, &api);
+
+    let (first, first_stream, _) = call_village(&api, "330106001");
+    let (second, second_stream, _) = call_village(&api, "330106002");
+    assert_ne!(first_stream, second_stream);
+    std::thread::scope(|s| {
+        s.spawn(|| stream_tone(&ctl.addr, &api.token, first, first_stream, 2));
+        s.spawn(|| {
+            stream_tone_with(
+                &ctl.addr,
+                &api.token,
+                second,
+                second_stream,
+                2,
+                OTHER_HZ,
+                |_| {},
+            )
+        });
+    });
+
+    assert_done_on(&api, first, 2);
+    assert_done_on(&api, second, 1);
+    for (agent, adir, _) in &agents {
+        let (mine, other, hz) = if *agent == "w1" {
+            (second, first, OTHER_HZ)
+        } else {
+            (first, second, TONE_HZ)
+        };
+        assert!(
+            played(adir, other).is_none(),
+            "{agent} played the other village's call"
+        );
+        let samples = played(adir, mine).unwrap_or_else(|| panic!("{agent} played nothing"));
+        assert_whole_call(&samples, agent, hz);
+    }
+}
+
+/// At `hz` by zero crossings, over whatever length was played.
+fn assert_is_the_tone_anywhere(samples: &[f32], who: &str, hz: f64) {
     let crossings = samples
         .windows(2)
         .filter(|w| (w[0] < 0.0) != (w[1] < 0.0))
         .count();
-    let hz = crossings as f64 / 2.0 / (samples.len() as f64 / 48_000.0);
-    assert!((hz - TONE_HZ).abs() < 15.0, "{who}: {hz} Hz");
+    let measured = crossings as f64 / 2.0 / (samples.len() as f64 / 48_000.0);
+    assert!((measured - hz).abs() < 15.0, "{who}: {measured} Hz");
 }
 
 #[test]
@@ -391,7 +469,7 @@ fn an_agent_killed_mid_call_comes_back_and_resumes() {
     let id = live["id"].as_u64().expect("id");
     let stream_id = live["stream_id"].as_u64().expect("stream") as u32;
     // One second into a five-second call, the agent process dies and is started again.
-    stream_tone_with(&ctl.addr, &api.token, id, stream_id, 5, |frame| {
+    stream_tone_with(&ctl.addr, &api.token, id, stream_id, 5, TONE_HZ, |frame| {
         if frame == 50 {
             agent.take().expect("running").stop();
             agent = Some(start_agent(&config, &adir.join("state")));
