@@ -1,5 +1,6 @@
 //! Fan-out and alert reach: one real controller, N simulated agents in this process, one
-//! live stream, one alert to all.
+//! live stream to all (or K calls at once, each to its share of the towns: `--calls`),
+//! one alert to all.
 //!
 //! The simulated agents run on one event loop in this process ([`crate::sim`]): each
 //! checks every live frame it is sent (stream, sequence, delivery lag) and answers
@@ -9,7 +10,7 @@
 //! - fan-out: controller CPU (% of one core, from /proc) while relaying a 24 kbps stream,
 //!   controller memory per agent (RSS growth from none to N agents stored and connected)
 //!   and per connection (from N agents stored to N connected), frames delivered on time
-//!   (lag ≤ the live latency, 150 ms), median and p99 delivery lag, and the load
+//!   (lag ≤ the call's latency, as the controller gave it), median and p99 delivery lag, and the load
 //!   generator's own CPU over the same time (this whole process: the simulated agents'
 //!   loop, the live source, the API client), so that a figure limited by the generator
 //!   says so;
@@ -46,12 +47,41 @@ pub(crate) struct Run {
     generator_cpu_pct: f64,
     late_by_second: Vec<u64>,
     latency_ms: u64,
+    calls: usize,
     sessions_ended: String,
     reach_command_ms: f64,
     reach_receipts_ms: f64,
 }
 
-pub(crate) async fn run(n: usize, seconds: u64, latency_ms: Option<u64>) -> anyhow::Result<Run> {
+/// Agent `i`'s town (`330106` + 3 digits) of the 100 the benchmark's county has, and its
+/// village under it.
+fn area_of(i: usize) -> String {
+    format!("330106{:03}{:03}", i % 100, i / 100 % 1000)
+}
+
+/// Who each of `calls` live calls made at once reaches: everyone for one call, else
+/// call `j` the towns `t` with `t mod calls = j` (every agent in exactly one call).
+fn call_targets(calls: usize) -> Vec<Value> {
+    if calls <= 1 {
+        return vec![json!({"all": true})];
+    }
+    (0..calls)
+        .map(|j| {
+            let towns: Vec<String> = (j..100)
+                .step_by(calls)
+                .map(|t| format!("330106{t:03}"))
+                .collect();
+            json!({ "areas": towns })
+        })
+        .collect()
+}
+
+pub(crate) async fn run(
+    n: usize,
+    seconds: u64,
+    latency_ms: Option<u64>,
+    calls: usize,
+) -> anyhow::Result<Run> {
     let dir = crate::rig::scratch(&format!("fanout-{n}"));
     eprintln!(
         "N = {n}: controller log in {}",
@@ -61,11 +91,10 @@ pub(crate) async fn run(n: usize, seconds: u64, latency_ms: Option<u64>) -> anyh
     let pid = ctl.pid()?;
     let api = Api::login(&ctl).await?;
     let (_, rss0) = usage(pid);
-    // Agents in 100 villages of one county.
+    // Agents in 100 towns of one county.
     let mut tokens = Vec::with_capacity(n);
     for i in 0..n {
-        let area = format!("330106{:03}{:03}", i % 100, i / 100 % 1000);
-        tokens.push(api.add_agent(&format!("sim-{i}"), &area).await?);
+        tokens.push(api.add_agent(&format!("sim-{i}"), &area_of(i)).await?);
     }
     // Registered, not yet connected: what connections add is measured from here.
     let (_, rss_registered) = usage(pid);
@@ -107,9 +136,14 @@ pub(crate) async fn run(n: usize, seconds: u64, latency_ms: Option<u64>) -> anyh
         "media_id": media_id, "mode": "drill", "expires_at": now_us() + 600_000_000});
     alert_reach(&api, shared, n, &alert).await?;
 
-    // One live stream to everyone: a 24 kbps Opus source at real pace.
-    let mut source = LiveSource::open(&api, &ctl, json!({"all": true}), latency_ms).await?;
-    let latency_ms = source.latency_ms;
+    // One live stream to everyone (or `calls` at once, each to its towns): a 24 kbps Opus
+    // source each, at real pace.
+    let mut sources = Vec::with_capacity(calls);
+    for target in call_targets(calls) {
+        sources.push(LiveSource::open(&api, &ctl, target, latency_ms).await?);
+    }
+    // Calls of one size are given one latency; were they not, the longest is the bound.
+    let latency_ms = sources.iter().map(|s| s.latency_ms).max().unwrap_or(150);
     shared.lags.set_on_time(Duration::from_millis(latency_ms));
     tokio::time::sleep(Duration::from_millis(500)).await; // start_live reaches everyone
     let mut encoder =
@@ -126,7 +160,9 @@ pub(crate) async fn run(n: usize, seconds: u64, latency_ms: Option<u64>) -> anyh
         let mut tick = tokio::time::interval(Duration::from_millis(20));
         for _ in 0..frames {
             tick.tick().await;
-            source.send(&packet, Timestamp(now_us())).await?;
+            for source in &mut sources {
+                source.send(&packet, Timestamp(now_us())).await?;
+            }
         }
         anyhow::Ok(())
     };
@@ -140,7 +176,9 @@ pub(crate) async fn run(n: usize, seconds: u64, latency_ms: Option<u64>) -> anyh
     streamed?;
     let ((cpu1, gen1, wall), (reach_command_ms, reach_receipts_ms)) = measured?;
     let wall = wall.as_secs_f64();
-    source.end().await?;
+    for source in sources {
+        source.end().await?;
+    }
     tokio::time::sleep(Duration::from_millis(latency_ms + 500)).await;
     let cpu_pct = (cpu1 - cpu0) / wall * 100.0;
     let expected = frames * n as u64;
@@ -162,6 +200,7 @@ pub(crate) async fn run(n: usize, seconds: u64, latency_ms: Option<u64>) -> anyh
         generator_cpu_pct: (gen1 - gen0) / wall * 100.0,
         late_by_second: lags.late_by_second(seconds as usize),
         latency_ms,
+        calls,
         sessions_ended: shared.take_ended(),
         reach_command_ms,
         reach_receipts_ms,
@@ -177,13 +216,17 @@ pub(crate) async fn suite(
     ns: &[usize],
     seconds: u64,
     latency_ms: Option<u64>,
+    calls: usize,
 ) -> anyhow::Result<Value> {
     let latency = latency_ms.map_or("the controller's default".to_owned(), |ms| {
         format!("{ms} ms")
     });
-    println!(
-        "\nfan-out and alert reach ({seconds} s of live stream per N, live latency {latency})"
-    );
+    let streams = if calls == 1 {
+        "one live call to all".to_owned()
+    } else {
+        format!("{calls} live calls at once, each to its towns")
+    };
+    println!("\nfan-out and alert reach ({streams}, {seconds} s per N, live latency {latency})");
     println!(
         "{:>6} {:>9} {:>10} {:>10} {:>9} {:>11} {:>9} {:>8} {:>8} {:>8} {:>10} {:>11} {:>8}",
         "agents",
@@ -204,7 +247,7 @@ pub(crate) async fn suite(
     for &n in ns {
         // A size the machine cannot set up (connections reset while thousands connect) is
         // reported and the next one still runs.
-        let r = match run(n, seconds, latency_ms).await {
+        let r = match run(n, seconds, latency_ms, calls).await {
             Ok(r) => r,
             Err(e) => {
                 println!("{n:>6} did not complete: {e:#}");
@@ -243,7 +286,7 @@ pub(crate) async fn suite(
             "frames_out_of_order": r.out_of_order, "delivery_lag_p50_ms": r.lag_p50_ms,
             "delivery_lag_p99_ms": r.lag_p99_ms, "delivery_lag_max_ms": r.lag_max_ms, "alert_reach_command_ms": r.reach_command_ms,
             "alert_reach_receipts_ms": r.reach_receipts_ms, "live_latency_ms": r.latency_ms,
-            "stream_seconds": seconds, "generator_cpu_pct_of_core": r.generator_cpu_pct,
+            "stream_seconds": seconds, "live_calls": r.calls, "generator_cpu_pct_of_core": r.generator_cpu_pct,
             "late_frames_by_second": r.late_by_second, "sessions_ended": r.sessions_ended,
         }));
     }

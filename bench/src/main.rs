@@ -63,6 +63,16 @@ struct Cli {
     /// for a call written many frames at a time: `DALABA_LIVE_FRAMES_PER_WRITE`).
     #[arg(long)]
     live_latency_ms: Option<u64>,
+    /// Live calls at once in the fan-out benchmark: 1 (the default) is one call to
+    /// everyone; K splits the county's 100 towns into K calls made together (town t to
+    /// call t mod K), as K village heads or operators speaking at the same time.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=100))]
+    calls: u16,
+    /// The simulated agents' loop polls without sleeping, so that the controller's
+    /// loopback writes do not also wake it (a cost a real network does not put on the
+    /// controller's core); the generator's own CPU is then a whole core.
+    #[arg(long)]
+    generator_busy_polls: bool,
     /// Seconds at the default latency setting, instead of the mode's.
     #[arg(long)]
     latency_seconds: Option<u64>,
@@ -140,6 +150,10 @@ impl Plan {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
+    crate::sim::BUSY_POLL.store(
+        cli.generator_busy_polls,
+        std::sync::atomic::Ordering::Relaxed,
+    );
     let mut plan = if cli.full {
         Plan::full()
     } else {
@@ -169,6 +183,22 @@ async fn main() -> anyhow::Result<()> {
     out.insert(
         "mode".into(),
         json!(if cli.full { "full" } else { "quick" }),
+    );
+    // What ran, where: figures from two machines are not comparable.
+    let machine = crate::rig::machine();
+    println!("machine: {machine}");
+    out.insert("machine".into(), machine);
+    out.insert(
+        "command".into(),
+        json!(std::env::args().collect::<Vec<_>>().join(" ")),
+    );
+    out.insert(
+        "environment".into(),
+        std::env::vars()
+            .filter(|(k, _)| k.starts_with("DALABA_"))
+            .map(|(k, v)| (k, json!(v)))
+            .collect::<serde_json::Map<_, _>>()
+            .into(),
     );
     if wanted(Bench::Sync) {
         let r = sync::run(plan.sync_agents, plan.sync_minutes, 5.0, 50.0);
@@ -215,6 +245,7 @@ async fn main() -> anyhow::Result<()> {
             &plan.fanout_agents,
             plan.fanout_seconds,
             cli.live_latency_ms,
+            usize::from(cli.calls),
         )
         .await?;
         out.insert("fanout".into(), r);

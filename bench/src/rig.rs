@@ -122,6 +122,22 @@ pub(crate) async fn start_controller_at(
     })
 }
 
+/// The machine the figures come from: CPU model, logical CPUs, kernel.
+pub(crate) fn machine() -> Value {
+    let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+    let model = cpuinfo
+        .lines()
+        .find_map(|l| l.strip_prefix("model name")?.split_once(':'))
+        .map_or("unknown", |(_, m)| m.trim());
+    let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
+    json!({
+        "cpu": model,
+        // The machine's, not this process's (it may be held to one by taskset).
+        "cpus": cpuinfo.lines().filter(|l| l.starts_with("processor")).count(),
+        "kernel": kernel.trim(),
+    })
+}
+
 /// CPU seconds (user + system, every thread, exited ones included) and RSS bytes of
 /// process `pid`, from `/proc/PID/stat` (10 ms ticks: measure over seconds). Not
 /// `/proc/PID/schedstat`, which counts the main thread only.

@@ -173,6 +173,13 @@ pub(crate) struct Fleet {
 
 const WAKER: Token = Token(usize::MAX);
 
+/// The simulated agents' loop never sleeps (`--generator-busy-polls`): it polls its
+/// sockets without waiting, so the controller's writes find no sleeping thread to wake.
+/// On loopback the sender's core does the receiver's TCP work in the same call, waking it
+/// included (an inter-processor interrupt, costly in a VM); over a real network none of
+/// that is the controller's. Its own CPU is then a whole core and says nothing.
+pub(crate) static BUSY_POLL: AtomicBool = AtomicBool::new(false);
+
 impl Fleet {
     /// Starts one agent per enrolment token in `tokens` against `target`, at most
     /// `setting_up` of them connecting or logging in at once (the rest queue; pass
@@ -373,10 +380,14 @@ impl Loop {
                     self.drive(i, now);
                 }
             }
-            let wait = self.timers.peek().map_or(Duration::from_millis(100), |t| {
-                Duration::from_micros(t.0.0.saturating_sub(now_us()))
-                    .min(Duration::from_millis(100))
-            });
+            let wait = if BUSY_POLL.load(Ordering::Relaxed) {
+                Duration::ZERO
+            } else {
+                self.timers.peek().map_or(Duration::from_millis(100), |t| {
+                    Duration::from_micros(t.0.0.saturating_sub(now_us()))
+                        .min(Duration::from_millis(100))
+                })
+            };
             if let Err(e) = self.poll.poll(&mut events, Some(wait)) {
                 if e.kind() != ErrorKind::Interrupted {
                     eprintln!("simulated agents: poll: {e}");
