@@ -15,7 +15,7 @@ const T = {
     overview: '总览', broadcast: '播放', live: '实时喊话', media: '媒体库', programme: '节目编排',
     log: '播放记录', logout: '退出', login: '登录', user: '用户名', password: '密码',
     online: '在线', playing: '播放中', fault: '故障', offline: '离线', play_media: '播放媒体',
-    send: '发送', live_call: '实时喊话', talk: '开始喊话', stop_talk: '结束喊话',
+    send: '发送', live_call: '实时喊话', talk: '开始喊话', stop_talk: '结束喊话', live_live: '正在喊话', live_ended: '喊话结束',
     push_to_talk: '按住说话', media_library: '媒体库', upload: '上传', playlists: '播放列表',
     schedules: '定时任务', create: '创建', broadcast_log: '播放记录', name: '名称',
     all: '全部喇叭', villages: '村', speakers: '喇叭',
@@ -39,7 +39,7 @@ const T = {
     overview: 'Overview', broadcast: 'Broadcast', live: 'Live call', media: 'Media', programme: 'Programme',
     log: 'Log', logout: 'Log out', login: 'Log in', user: 'User', password: 'Password',
     online: 'online', playing: 'playing', fault: 'fault', offline: 'offline', play_media: 'Play media',
-    send: 'Send', live_call: 'Live call', talk: 'Start talking', stop_talk: 'Stop talking',
+    send: 'Send', live_call: 'Live call', talk: 'Start talking', stop_talk: 'Stop talking', live_live: 'Live', live_ended: 'Ended',
     push_to_talk: 'push to talk', media_library: 'Media library', upload: 'Upload', playlists: 'Playlists',
     schedules: 'Schedules', create: 'Create', broadcast_log: 'Broadcast log', name: 'name',
     all: 'every speaker', villages: 'villages', speakers: 'speakers',
@@ -352,8 +352,13 @@ function receiptsView(count, receipts, counts) {
   return Object.entries(n).map(([state, k]) => el('span', { class: 'receipt ' + state, 'data-count': state }, `${t(state)} ${k}`));
 }
 
-// Who a broadcast reached: their ids, or for more than MANY how many.
-const reachedView = (ids) => ids.length > MANY ? `${ids.length} ${t('speakers')}` : ids.join(', ');
+// Who a broadcast reached: their names (an id not in the list as itself), or for more
+// than MANY how many.
+function reachedView(ids) {
+  if (ids.length > MANY) return `${ids.length} ${t('speakers')}`;
+  const byId = new Map(agents.map((a) => [a.id, a.name]));
+  return ids.map((id) => byId.get(id) || id).join('、');
+}
 
 // The voice choosers: the deployment's voices, or one chosen for this text.
 const VOICES = [['', 'voice_default'], ['mandarin', 'voice_mandarin'], ['cantonese', 'voice_cantonese'], ['mandarin,cantonese', 'voice_both']];
@@ -437,11 +442,14 @@ async function talk(on) {
     if (!liveSupported()) { $('live-status').textContent = t('no_webcodecs'); return; }
     const target = targetOf($('live-target'));
     if (!target) { $('live-status').textContent = t('choose_target'); return; }
-    call = new LiveCall({
+    const c = new LiveCall({
       api, token, target,
       onLevel: (l) => { $('level').style.width = Math.round(l * 100) + '%'; },
-      onState: (s) => { $('live-status').textContent = s + (call && call.id ? ` #${call.id} → ${call.agents.join(', ')}` : ''); },
+      onState: (s) => { $('live-status').textContent = (s === 'live' || s === 'ended' ? t('live_' + s) : s) + (c.id ? ` #${c.id} → ${reachedView(c.agents)}` : ''); },
+      onHeard: (b) => { $('live-heard').replaceChildren(...receiptsView(b.agents.length, b.receipts)); },
     });
+    call = c;
+    $('live-heard').replaceChildren();
     $('talk').classList.add('on');
     $('talk').textContent = t('stop_talk');
     try { await call.start(); } catch (e) { $('live-status').textContent = e.message; await stopTalk(); }

@@ -7,6 +7,8 @@
 // ping/pong on the source socket (the exchange with the smallest round trip wins).
 
 const FRAME = 960; // 20 ms at 48 kHz
+// Receipt states after which a speaker's part in the call is over.
+const FINAL = ['done', 'failed', 'cancelled', 'unreachable'];
 
 export function liveSupported() {
   return typeof window.AudioEncoder === 'function' &&
@@ -20,14 +22,16 @@ function nowUs() {
 
 export class LiveCall {
   // api(method, path, body) → JSON; token: the session token; target: a Target;
-  // onLevel(0..1); onState(text).
-  constructor({ api, token, target, latencyMs, onLevel, onState }) {
+  // onLevel(0..1); onState(text); onHeard(broadcast): who hears the call, each time a
+  // speaker's receipt changes (the broadcast as `GET /api/broadcasts/{id}` gives it).
+  constructor({ api, token, target, latencyMs, onLevel, onState, onHeard }) {
     this.api = api;
     this.token = token;
     this.target = target;
     this.latencyMs = latencyMs;
     this.onLevel = onLevel || (() => {});
     this.onState = onState || (() => {});
+    this.onHeard = onHeard || (() => {});
     this.seq = 0;
     this.sent = 0;
     this.offsetUs = 0;
@@ -81,6 +85,26 @@ export class LiveCall {
     this.node.port.onmessage = (e) => this.capture(e.data);
     this.meter = setInterval(() => this.onLevel(this.level()), 50);
     this.onState('live');
+    this.follow();
+  }
+
+  // Who hears the call: its receipts, long-polled (the controller answers as soon as one
+  // changes) while it lasts, and until every speaker's is final once it has ended.
+  async follow() {
+    for (let after = 0; after < 10;) {
+      let b;
+      try {
+        b = await this.api('GET', `/api/broadcasts/${this.id}?wait_ms=2000`);
+      } catch (_) {
+        return; // the call's page is gone or the session ended: nothing to show
+      }
+      this.onHeard(b);
+      if (this.stopped) {
+        const state = new Map(b.receipts.map((r) => [r.agent_id, r.state]));
+        if (b.agents.every((a) => FINAL.includes(state.get(a)))) return;
+        after += 1;
+      }
+    }
   }
 
   // Controller time = local time + offset; the exchange with the smallest round trip.

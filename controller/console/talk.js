@@ -35,10 +35,34 @@ async function begin() {
   call = new LiveCall({
     api, token, target,
     onLevel: (l) => { $('level').style.width = Math.round(l * 100) + '%'; },
-    onState: (s) => { $('status').textContent = s === 'live' ? '正在喊话 · live' : s; },
+    onState: (s) => { $('status').textContent = s === 'live' ? '正在喊话 · live' : s === 'ended' ? '喊话结束 · ended' : s; },
+    onHeard: (b) => { $('heard').textContent = heard(b); },
   });
+  $('heard').textContent = '';
   $('talk').classList.add('on');
   try { await call.start(); } catch (e) { $('status').textContent = e.message; await end(); }
+}
+
+// Who hears the call, in words: how many of the village's speakers play it, and why the
+// others do not (yet).
+function heard(b) {
+  const n = {};
+  for (const r of b.receipts) n[r.state] = (n[r.state] || 0) + 1;
+  const total = b.agents.length;
+  const parts = [`${n.playing || 0}/${total} 个喇叭在播放 · playing`];
+  const silent = total - b.receipts.length;
+  for (const [k, zh, en] of [
+    ['done', '已播完', 'done'],
+    ['waiting', '等待中', 'waiting'],
+    ['preempted', '正在播更紧急的内容', 'busy with something more urgent'],
+    ['unreachable', '离线', 'offline'],
+    ['failed', '播放失败', 'failed'],
+    ['cancelled', '已停止', 'stopped'],
+  ]) {
+    if (n[k]) parts.push(`${n[k]} 个${zh} · ${en}`);
+  }
+  if (silent > 0) parts.push(`${silent} 个未应答 · no answer yet`);
+  return parts.join('；');
 }
 
 async function end() {

@@ -185,6 +185,19 @@ fn console_broadcast_live_call_and_handheld_in_chromium() {
     click(&rt, &c, "#live-target input[data-target='agent:dong-1']");
     click(&rt, &c, "#talk");
     let call = live_broadcast(&api, "dong-1", played);
+    // The page says who hears the call, by name, as the speakers report it.
+    wait_text(
+        &rt,
+        &c,
+        "#live-heard [data-agent='dong-1'][data-state='playing']",
+        |t| t.contains("播放中"),
+    );
+    let status = wait_text(&rt, &c, "#live-status", |t| t.contains("正在喊话"));
+    assert!(
+        status.contains("dong-1") && !status.contains("xi-1"),
+        "{status}"
+    );
+    screenshot(&rt, &c, "console-live");
     let wav = agents[0].0.join(format!("speaker-b{call}.wav"));
     wait_for_growth(&wav, 2 * 48_000 * 2); // two seconds of 16-bit audio
     let level: Value = rt
@@ -200,6 +213,12 @@ fn console_broadcast_live_call_and_handheld_in_chromium() {
         None,
     );
     assert_eq!(done["receipts"][0]["state"], "done", "{done}");
+    wait_text(
+        &rt,
+        &c,
+        "#live-heard [data-agent='dong-1'][data-state='done']",
+        |t| t.contains("已播完"),
+    );
     assert_heard_the_tone(&wav, "dong-1 (browser live call)");
     assert_ne!(level, json!("0%"), "the level meter moved while talking");
     assert!(
@@ -207,8 +226,10 @@ fn console_broadcast_live_call_and_handheld_in_chromium() {
         "xi-1 stayed silent"
     );
 
-    // The handheld: the village head holds the button; their village hears it.
+    // The handheld, on a phone-sized screen: the village head holds the button; their
+    // village hears it, and the page says how many of its speakers play it.
     rt.block_on(async {
+        c.set_window_size(390, 844).await.expect("a phone's screen");
         c.execute("sessionStorage.clear()", vec![])
             .await
             .expect("log out");
@@ -234,9 +255,12 @@ fn console_broadcast_live_call_and_handheld_in_chromium() {
     };
     press(true);
     let handheld = live_broadcast(&api, "dong-1", call);
+    wait_text(&rt, &c, "#heard", |t| t.contains("1/1 个喇叭在播放"));
+    screenshot(&rt, &c, "console-talk");
     let wav = agents[0].0.join(format!("speaker-b{handheld}.wav"));
     wait_for_growth(&wav, 2 * 48_000 * 2);
     press(false);
+    wait_text(&rt, &c, "#heard", |t| t.contains("1 个已播完"));
     let (_, done) = api.call(
         "GET",
         &format!("/api/broadcasts/{handheld}?wait_ms=20000"),
