@@ -53,10 +53,12 @@ pub(crate) struct Run {
     reach_receipts_ms: f64,
 }
 
-/// Agent `i`'s town (`330106` + 3 digits) of the 100 the benchmark's county has, and its
-/// village under it.
+/// The towns of the benchmark's county, agents spread evenly over them.
+const TOWNS: usize = 100;
+
+/// Agent `i`'s town (`330106` + 3 digits) and its village under it.
 fn area_of(i: usize) -> String {
-    format!("330106{:03}{:03}", i % 100, i / 100 % 1000)
+    format!("330106{:03}{:03}", i % TOWNS, i / TOWNS % 1000)
 }
 
 /// Who each of `calls` live calls made at once reaches: everyone for one call, else
@@ -67,7 +69,7 @@ fn call_targets(calls: usize) -> Vec<Value> {
     }
     (0..calls)
         .map(|j| {
-            let towns: Vec<String> = (j..100)
+            let towns: Vec<String> = (j..TOWNS)
                 .step_by(calls)
                 .map(|t| format!("330106{t:03}"))
                 .collect();
@@ -91,7 +93,7 @@ pub(crate) async fn run(
     let pid = ctl.pid()?;
     let api = Api::login(&ctl).await?;
     let (_, rss0) = usage(pid);
-    // Agents in 100 towns of one county.
+    // Agents in the towns of one county.
     let mut tokens = Vec::with_capacity(n);
     for i in 0..n {
         tokens.push(api.add_agent(&format!("sim-{i}"), &area_of(i)).await?);

@@ -2,6 +2,8 @@
 // confirmed a second time with the number of speakers that will sound), follow its
 // receipts village by village, cancel it, and decide on alerts held for review.
 
+import { FINAL } from '/console/receipts.js';
+
 export const STRINGS = {
   zh: {
     alerts: '应急预警', issue_alert: '发布预警', event: '事件', severity: '级别', mode: '模式',
@@ -47,7 +49,6 @@ const EVENTS = ['ev_flood', 'ev_rain', 'ev_typhoon', 'ev_quake', 'ev_fire', 'ev_
 const SEVERITIES = ['red', 'orange', 'yellow', 'blue'];
 const MODES = ['drill', 'test', 'real'];
 const VALIDITY_MIN = [30, 60, 120, 360, 1440];
-const FINAL = ['done', 'failed', 'cancelled', 'unreachable'];
 const HEARD = ['playing', 'done'];
 // Above this many speakers an alert's receipts are shown as counts per village, with the
 // first SHOWN speakers of each village not yet heard.

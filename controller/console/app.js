@@ -1,5 +1,6 @@
 // The operator console: plain modules, no build step, served by the controller.
 import { LiveCall, liveSupported } from '/console/live.js';
+import { allFinal } from '/console/receipts.js';
 import { alertsPage, STRINGS as ALERT_STRINGS } from '/console/alerts.js';
 import { speechSettings, STRINGS as SPEECH_STRINGS } from '/console/speech.js';
 import { speakersPage, STRINGS as SPEAKER_STRINGS } from '/console/speakers.js';
@@ -391,7 +392,7 @@ async function sendTo(prefix, what) {
       const b = await api('GET', `/api/broadcasts/${r.id}?wait_ms=2000`);
       const box = $(prefix + '-receipts');
       if (box) box.replaceChildren(...receiptsView(b.agents.length, b.receipts));
-      if (b.receipts.length === b.agents.length && b.receipts.every((x) => ['done', 'failed', 'cancelled', 'unreachable'].includes(x.state))) break;
+      if (allFinal(b)) break;
     }
   } catch (e) {
     status.textContent = e.message;

@@ -6,9 +6,9 @@
 // Capture times are controller time: the page estimates the controller's clock with
 // ping/pong on the source socket (the exchange with the smallest round trip wins).
 
+import { allFinal } from '/console/receipts.js';
+
 const FRAME = 960; // 20 ms at 48 kHz
-// Receipt states after which a speaker's part in the call is over.
-const FINAL = ['done', 'failed', 'cancelled', 'unreachable'];
 
 export function liveSupported() {
   return typeof window.AudioEncoder === 'function' &&
@@ -100,8 +100,7 @@ export class LiveCall {
       }
       this.onHeard(b);
       if (this.stopped) {
-        const state = new Map(b.receipts.map((r) => [r.agent_id, r.state]));
-        if (b.agents.every((a) => FINAL.includes(state.get(a)))) return;
+        if (allFinal(b)) return;
         after += 1;
       }
     }
