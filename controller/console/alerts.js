@@ -2,8 +2,6 @@
 // confirmed a second time with the number of speakers that will sound), follow its
 // receipts village by village, cancel it, and decide on alerts held for review.
 
-import { FINAL } from '/console/receipts.js';
-
 export const STRINGS = {
   zh: {
     alerts: '应急预警', issue_alert: '发布预警', event: '事件', severity: '级别', mode: '模式',
@@ -210,7 +208,7 @@ export function alertsPage(ctx) {
         el('p', { id: 'al-counts', class: 'receipts' }, [...counts.entries()].map(([state, n]) =>
           el('span', { class: 'receipt ' + state, 'data-count': state }, `${t(state)} ${n}`))),
         el('table', { id: 'al-receipts', 'data-alert': a.id, class: many ? 'county' : '' }, order.map(row)));
-      return b.agents.every((id) => FINAL.includes(receipt.get(id)));
+      return b.final;
     };
     if (!a.broadcast_id) { box.replaceChildren(el('h3', {}, `#${a.id} ${t(a.status)}`)); return; }
     for (let i = 0; i < 300 && following === a.id && !$('alerts').hidden; i++) {

@@ -1,6 +1,5 @@
 // The operator console: plain modules, no build step, served by the controller.
 import { LiveCall, liveSupported } from '/console/live.js';
-import { allFinal } from '/console/receipts.js';
 import { alertsPage, STRINGS as ALERT_STRINGS } from '/console/alerts.js';
 import { speechSettings, STRINGS as SPEECH_STRINGS } from '/console/speech.js';
 import { speakersPage, STRINGS as SPEAKER_STRINGS } from '/console/speakers.js';
@@ -392,7 +391,7 @@ async function sendTo(prefix, what) {
       const b = await api('GET', `/api/broadcasts/${r.id}?wait_ms=2000`);
       const box = $(prefix + '-receipts');
       if (box) box.replaceChildren(...receiptsView(b.agents.length, b.receipts));
-      if (allFinal(b)) break;
+      if (b.final) break;
     }
   } catch (e) {
     status.textContent = e.message;
@@ -447,7 +446,8 @@ async function talk(on) {
       api, token, target,
       onLevel: (l) => { $('level').style.width = Math.round(l * 100) + '%'; },
       onState: (s) => { $('live-status').textContent = (s === 'live' || s === 'ended' ? t('live_' + s) : s) + (c.id ? ` #${c.id} → ${reachedView(c.agents)}` : ''); },
-      onHeard: (b) => { $('live-heard').replaceChildren(...receiptsView(b.agents.length, b.receipts)); },
+      onHeard: (b) => { $('live-heard').replaceChildren(...receiptsView(b.targeted, b.receipts || [], b.receipt_counts)); },
+      countsAbove: MANY,
     });
     call = c;
     $('live-heard').replaceChildren();

@@ -6,8 +6,6 @@
 // Capture times are controller time: the page estimates the controller's clock with
 // ping/pong on the source socket (the exchange with the smallest round trip wins).
 
-import { allFinal } from '/console/receipts.js';
-
 const FRAME = 960; // 20 ms at 48 kHz
 
 export function liveSupported() {
@@ -23,8 +21,9 @@ function nowUs() {
 export class LiveCall {
   // api(method, path, body) → JSON; token: the session token; target: a Target;
   // onLevel(0..1); onState(text); onHeard(broadcast): who hears the call, each time a
-  // speaker's receipt changes (the broadcast as `GET /api/broadcasts/{id}` gives it).
-  constructor({ api, token, target, latencyMs, onLevel, onState, onHeard }) {
+  // speaker's receipt changes (the broadcast as `GET /api/broadcasts/{id}` gives it: only
+  // its `receipt_counts` for a call to more than `countsAbove` speakers).
+  constructor({ api, token, target, latencyMs, onLevel, onState, onHeard, countsAbove = Infinity }) {
     this.api = api;
     this.token = token;
     this.target = target;
@@ -32,6 +31,7 @@ export class LiveCall {
     this.onLevel = onLevel || (() => {});
     this.onState = onState || (() => {});
     this.onHeard = onHeard || (() => {});
+    this.countsAbove = countsAbove;
     this.seq = 0;
     this.sent = 0;
     this.offsetUs = 0;
@@ -91,16 +91,17 @@ export class LiveCall {
   // Who hears the call: its receipts, long-polled (the controller answers as soon as one
   // changes) while it lasts, and until every speaker's is final once it has ended.
   async follow() {
+    const counts = this.agents.length > this.countsAbove ? '&counts=true' : '';
     for (let after = 0; after < 10;) {
       let b;
       try {
-        b = await this.api('GET', `/api/broadcasts/${this.id}?wait_ms=2000`);
+        b = await this.api('GET', `/api/broadcasts/${this.id}?wait_ms=2000${counts}`);
       } catch (_) {
         return; // the call's page is gone or the session ended: nothing to show
       }
       this.onHeard(b);
       if (this.stopped) {
-        if (allFinal(b)) return;
+        if (b.final) return;
         after += 1;
       }
     }

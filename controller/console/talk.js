@@ -37,6 +37,7 @@ async function begin() {
     onLevel: (l) => { $('level').style.width = Math.round(l * 100) + '%'; },
     onState: (s) => { $('status').textContent = s === 'live' ? '正在喊话 · live' : s === 'ended' ? '喊话结束 · ended' : s; },
     onHeard: (b) => { $('heard').textContent = heard(b); },
+    countsAbove: 0, // the page shows counts only
   });
   $('heard').textContent = '';
   $('talk').classList.add('on');
@@ -46,11 +47,10 @@ async function begin() {
 // Who hears the call, in words: how many of the village's speakers play it, and why the
 // others do not (yet).
 function heard(b) {
-  const n = {};
-  for (const r of b.receipts) n[r.state] = (n[r.state] || 0) + 1;
-  const total = b.agents.length;
+  const n = b.receipt_counts;
+  const total = b.targeted;
   const parts = [`${n.playing || 0}/${total} 个喇叭在播放 · playing`];
-  const silent = total - b.receipts.length;
+  const silent = total - Object.values(n).reduce((sum, k) => sum + k, 0);
   for (const [k, zh, en] of [
     ['done', '已播完', 'done'],
     ['waiting', '等待中', 'waiting'],

@@ -175,3 +175,53 @@ async fn a_batch_of_receipts_keeps_the_rules_of_each() {
             .all(|x| x.agent_id != "xi-1")
     );
 }
+
+/// A broadcast's receipts as counts (`?counts=true`, what a page following a county-wide
+/// call or alert needs), without every speaker's receipt; and whether every speaker's is
+/// over (`final`), in both forms.
+#[tokio::test]
+async fn a_broadcast_is_followed_by_its_counts() {
+    let w = world();
+    let s = &w.state;
+    let admin = login(s, "admin", &w.admin_password).await;
+    let b = broadcast_to(s, &admin, &["dong-1", "xi-1"]).await;
+    report(s, b, "dong-1", ReceiptStatus::Playing, 10);
+    let path = format!("/api/broadcasts/{b}?counts=true");
+    let (status, counted) = call(s, Some(&admin), "GET", &path, None).await;
+    assert_eq!(status, StatusCode::OK, "{counted}");
+    assert_eq!(
+        counted["receipt_counts"],
+        json!({"playing": 1, "unreachable": 1}),
+        "{counted}"
+    );
+    assert_eq!(counted["targeted"], 2, "{counted}");
+    assert_eq!(counted["final"], false, "{counted}");
+    assert!(
+        counted.get("receipts").is_none() && counted.get("agents").is_none(),
+        "counts only: {counted}"
+    );
+
+    report(s, b, "dong-1", ReceiptStatus::Done, 20);
+    let (_, counted) = call(s, Some(&admin), "GET", &path, None).await;
+    assert_eq!(
+        counted["receipt_counts"],
+        json!({"done": 1, "unreachable": 1})
+    );
+    assert_eq!(counted["final"], true, "{counted}");
+    // The whole form says the same, with each speaker's receipt.
+    let (_, whole) = call(
+        s,
+        Some(&admin),
+        "GET",
+        &format!("/api/broadcasts/{b}"),
+        None,
+    )
+    .await;
+    assert_eq!(whole["final"], true, "{whole}");
+    assert_eq!(whole["receipt_counts"], counted["receipt_counts"]);
+    assert_eq!(
+        whole["receipts"].as_array().map(Vec::len),
+        Some(2),
+        "{whole}"
+    );
+}

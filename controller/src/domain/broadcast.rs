@@ -530,8 +530,12 @@ pub async fn flush_receipts(state: &AppState) {
 #[into_params(parameter_in = Query)]
 pub struct WaitQuery {
     /// Wait (at most this many ms, 60 s at most) until every agent's receipt is final or
-    /// `unreachable`.
+    /// `unreachable`, or one changes.
     pub wait_ms: Option<u64>,
+    /// Only how many speakers are in each state (`receipt_counts`, `targeted`, `final`),
+    /// not each one's receipt: what a page following a county-wide broadcast needs.
+    #[serde(default)]
+    pub counts: bool,
 }
 
 /// The broadcast and one receipt per agent.
@@ -552,7 +556,7 @@ pub async fn get(
         // among them, go on meanwhile).
         let (state_, user_) = (state.clone(), user.clone());
         let (status, all_final) =
-            crate::state::off_runtime(move || status(&state_, &user_, id)).await??;
+            crate::state::off_runtime(move || status(&state_, &user_, id, q.counts)).await??;
         if all_final || tokio::time::Instant::now() >= deadline {
             return Ok(status);
         }
@@ -560,12 +564,14 @@ pub async fn get(
     }
 }
 
-/// Broadcast `id` as `user` may see it, with every receipt, and whether every speaker's
-/// is final (or `unreachable`).
+/// Broadcast `id` as `user` may see it: how many speakers are in each state, whether
+/// every speaker's receipt is final (or `unreachable`), and unless `counts_only` the
+/// speakers and each one's receipt.
 fn status(
     state: &AppState,
     user: &AuthUser,
     id: u64,
+    counts_only: bool,
 ) -> Result<(serde_json::Value, bool), AppError> {
     let spec = spec_of(state, id)?;
     if !visible(user, spec.agents(), &areas_of(state)?) {
@@ -581,10 +587,13 @@ fn status(
         .map(|r| r.agent_id.as_str())
         .collect();
     let all_final = spec.agents().iter().all(|a| finished.contains(a.as_str()));
-    Ok((
-        json!({"id": id, "agents": spec.agents(), "start_at": spec.start_at(), "receipts": receipts}),
-        all_final,
-    ))
+    let mut body = json!({"id": id, "start_at": spec.start_at(), "targeted": spec.agents().len(),
+        "receipt_counts": crate::receipt::counts(&receipts), "final": all_final});
+    if !counts_only {
+        body["agents"] = json!(spec.agents());
+        body["receipts"] = json!(receipts);
+    }
+    Ok((body, all_final))
 }
 
 /// Every agent's area code, by id. Work over every agent: never on the async runtime's

@@ -190,10 +190,7 @@ pub fn list(state: &AppState, user: &AuthUser, q: &ListQuery) -> Result<Vec<LogE
             }
             _ => (None, None, None),
         };
-        let mut receipt_counts = BTreeMap::new();
-        for r in &receipts {
-            *receipt_counts.entry(r.state).or_insert(0) += 1;
-        }
+        let receipt_counts = crate::receipt::counts(&receipts);
         let receipts_listed = targeted.len() <= LISTED;
         let (schedule_id, excluded) = match spec {
             BroadcastSpec::Scheduled(s) => (Some(s.schedule_id), Some(s.excluded.clone())),

@@ -61,8 +61,9 @@ async fn reject(
     Ok(Json(broadcast::reject(&state, &user, id)?))
 }
 
-/// `GET /api/broadcasts/{id}`: the broadcast and one receipt per agent.
-#[utoipa::path(get, path = "/api/broadcasts/{id}", tag = "broadcasts", security(("bearer" = [])), params(("id" = u64, Path, description = "the broadcast's id"), WaitQuery), responses((status = 200, description = "the broadcast and one receipt per agent", body = Value), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
+/// `GET /api/broadcasts/{id}`: the broadcast, how many speakers are in each state, and
+/// (unless `counts=true`) one receipt per agent.
+#[utoipa::path(get, path = "/api/broadcasts/{id}", tag = "broadcasts", security(("bearer" = [])), params(("id" = u64, Path, description = "the broadcast's id"), WaitQuery), responses((status = 200, description = "the broadcast: `receipt_counts`, `targeted`, `final`, and unless `counts=true` its `agents` and one receipt per agent", body = Value), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
 async fn one(
     State(state): State<AppState>,
     user: AuthUser,

@@ -53,11 +53,6 @@ const FILES: &[(&str, &str, &str)] = &[
         include_str!("../../console/talk.js"),
     ),
     (
-        "receipts.js",
-        "text/javascript; charset=utf-8",
-        include_str!("../../console/receipts.js"),
-    ),
-    (
         "speaker.js",
         "text/javascript; charset=utf-8",
         include_str!("../../console/speaker.js"),

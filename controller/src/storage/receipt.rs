@@ -81,6 +81,15 @@ impl ReceiptStatus {
     }
 }
 
+/// How many of `receipts` (one per speaker) are in each state.
+pub fn counts(receipts: &[ReceiptRecord]) -> std::collections::BTreeMap<ReceiptStatus, usize> {
+    let mut counts = std::collections::BTreeMap::new();
+    for r in receipts {
+        *counts.entry(r.state).or_insert(0) += 1;
+    }
+    counts
+}
+
 /// One agent's latest receipt for one broadcast.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct ReceiptRecord {
